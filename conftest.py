@@ -1,0 +1,23 @@
+"""Doctest namespace and skipping of modules whose optional dependencies are missing."""
+
+import importlib.util
+
+import pytest
+import torch
+
+collect_ignore_glob = ["examples/*", "benchmarks/*"]
+_OPTIONAL = {"transformers": ["mixup_any/text/*", "mixup_any/integrations/hf.py"],
+             "sklearn": ["mixup_any/tabular/*", "mixup_any/integrations/sklearn.py", "mixup_any/cli*"],
+             "matplotlib": ["mixup_any/viz*"],
+             "lightning": ["mixup_any/integrations/lightning.py"]}
+for _mod, _globs in _OPTIONAL.items():
+    if importlib.util.find_spec(_mod) is None:
+        collect_ignore_glob += _globs
+
+
+@pytest.fixture(autouse=True)
+def _doctest_namespace(doctest_namespace):
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    doctest_namespace.update(torch=torch, nn=nn, F=F)

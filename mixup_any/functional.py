@@ -1,0 +1,187 @@
+"""Pure, vectorized kernels: mix a tensor or a nested batch, build soft targets.
+
+Nothing here works in place unless asked (``inplace=True`` or ``out=``), so the kernels are safe
+inside an autograd graph (hidden activations) and never change the caller's tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .exceptions import MixupError
+
+__all__ = ["mix", "mix_batch", "batch_size_of", "one_hot", "smooth"]
+
+
+def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x") -> None:
+    if x.ndim == 0:
+        raise MixupError(f"Cannot mix a 0-d tensor ({what}); expected a batch of shape (B, ...).")
+    if lam.shape != (x.shape[0],) or index.shape != (x.shape[0],):
+        raise MixupError(
+            f"{what} has batch size {x.shape[0]} (shape {tuple(x.shape)}), but the mixing plan is for "
+            f"lam {tuple(lam.shape)} and index {tuple(index.shape)}: every input of a batch must share dim 0."
+        )
+
+
+def mix(
+    x: Tensor,
+    lam: Tensor,
+    index: Tensor,
+    *,
+    out: Tensor | None = None,
+    inplace: bool = False,
+) -> Tensor:
+    """Return ``lam * x + (1 - lam) * x[index]``, ``lam`` broadcast over the non-batch dims.
+
+    Args:
+        x: ``(B, ...)`` floating-point tensor (any dtype, device and memory format; all kept).
+        lam: ``(B,)`` weight of each row's own sample.
+        index: ``(B,)`` partner of each row.
+        out: optional preallocated result, shape and dtype of ``x``.
+        inplace: write the result into ``x`` (never do this to activations that autograd needs).
+
+    Rows with ``lam == 1`` come back bit-for-bit unchanged (``torch.lerp`` is exact at its ends).
+
+    Example:
+        >>> mix(torch.tensor([[0.0], [10.0]]), torch.tensor([0.75, 1.0]), torch.tensor([1, 0]))
+        tensor([[ 2.5000],
+                [10.0000]])
+    """
+    if not isinstance(x, Tensor):
+        raise MixupError(f"mix() needs a torch.Tensor, got {type(x).__name__}.")
+    if not x.is_floating_point():
+        raise MixupError(
+            f"mix() needs a floating-point tensor, got {x.dtype} of shape {tuple(x.shape)}. Integer inputs "
+            "such as token ids or category codes must not be interpolated: mix them in embedding space "
+            "(mixup_any.hooks.attach at the embedding, mixup_any.tabular, mixup_any.text), or cast with "
+            ".float() if they really are continuous values."
+        )
+    _check_plan(x, lam, index)
+    w = lam.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
+    partner = x.index_select(0, index.to(x.device))
+    if inplace:
+        # partner is already a copy, so overwriting x cannot corrupt rows still to be read
+        return x.lerp_(partner, 1 - w)
+    if out is not None:
+        if out.shape != x.shape or out.dtype != x.dtype:
+            raise MixupError(
+                f"out must have the shape and dtype of x: x is {tuple(x.shape)} {x.dtype}, "
+                f"out is {tuple(out.shape)} {out.dtype}."
+            )
+        return torch.lerp(partner, x, w, out=out)
+    return torch.lerp(partner, x, w)
+
+
+def batch_size_of(batch: Any, path: str = "batch") -> int:
+    """The shared dim-0 size of every tensor leaf of a nested batch; raises if they disagree."""
+    sizes: dict[str, int] = {}
+    _collect_sizes(batch, path, sizes)
+    if not sizes:
+        raise MixupError(f"{path} contains no tensor to mix.")
+    distinct = set(sizes.values())
+    if len(distinct) > 1:
+        listing = ", ".join(f"{k}: {v}" for k, v in sizes.items())
+        raise MixupError(f"Every tensor of a batch must share its first (batch) dimension; got {listing}.")
+    b = distinct.pop()
+    if b == 0:
+        raise MixupError(f"{path} is an empty batch (batch size 0); there is nothing to mix.")
+    return b
+
+
+def _collect_sizes(obj: Any, path: str, sizes: dict[str, int]) -> None:
+    if isinstance(obj, Tensor):
+        if obj.ndim == 0:
+            raise MixupError(f"{path} is a 0-d tensor; expected a batch of shape (B, ...).")
+        sizes[path] = obj.shape[0]
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            _collect_sizes(v, f"{path}[{k!r}]", sizes)
+    elif isinstance(obj, (tuple, list)):
+        for i, v in enumerate(obj):
+            _collect_sizes(v, f"{path}[{i}]", sizes)
+
+
+def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, path: str = "batch") -> Any:
+    """Mix every float leaf of a nested batch (tensor, dict, tuple, list, namedtuple, ``BatchEncoding``).
+
+    The container types are kept. Integer or bool leaves (token ids, category codes, masks) are never
+    interpolated: they raise a :class:`MixupError` naming the leaf. A leaf that is not a tensor raises too.
+
+    Example:
+        >>> b = {"a": torch.ones(2, 3), "b": (torch.zeros(2),)}
+        >>> out = mix_batch(b, torch.tensor([0.5, 0.5]), torch.tensor([1, 0]))
+        >>> sorted(out), type(out["b"]).__name__
+        (['a', 'b'], 'tuple')
+    """
+    if isinstance(batch, Tensor):
+        if not batch.is_floating_point():
+            raise MixupError(
+                f"{path} is a {batch.dtype} tensor of shape {tuple(batch.shape)}; integer and bool leaves "
+                "(token ids, category codes, masks) are never interpolated. Mix them in embedding space "
+                "(mixup_any.hooks.attach / mixup_any.text / mixup_any.tabular), or leave them out of the "
+                "batch given to the mixer."
+            )
+        _check_plan(batch, lam, index, path)
+        return mix(batch, lam, index, inplace=inplace)
+    if isinstance(batch, Mapping):
+        items = {k: mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{k!r}]") for k, v in batch.items()}
+        return _rebuild_mapping(batch, items)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(mix_batch(v, lam, index, inplace=inplace, path=f"{path}.{f}")
+                             for f, v in zip(batch._fields, batch)))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{i}]")
+                           for i, v in enumerate(batch))
+    raise MixupError(
+        f"{path} is a {type(batch).__name__}, not a tensor; a batch given to a mixer may only hold tensors "
+        "in dicts, tuples and lists. Pass the non-tensor parts around the mixer."
+    )
+
+
+def _rebuild_mapping(original: Mapping, items: dict) -> Mapping:
+    try:
+        new = type(original)(items)
+    except TypeError:
+        return items
+    return new
+
+
+def one_hot(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """``(B,)`` class indices to ``(B, C)`` one-hot, checked against ``num_classes``."""
+    check_class_indices(y, num_classes)
+    out = torch.zeros(*y.shape, num_classes, dtype=dtype, device=y.device)
+    return out.scatter_(-1, y.long().unsqueeze(-1), 1.0)
+
+
+def check_class_indices(y: Tensor, num_classes: int, what: str = "targets") -> None:
+    """Raise if class indices are outside ``[0, num_classes)``.
+
+    On CPU this is checked at once with a clear message; on accelerators it is an asynchronous device
+    assertion, so the per-batch path never waits for the device.
+    """
+    if y.is_floating_point():
+        raise MixupError(f"Class indices must be an integer tensor, got {y.dtype}.")
+    if y.numel() == 0:
+        return
+    if y.device.type == "cpu":
+        lo, hi = int(y.min()), int(y.max())
+        if lo < 0 or hi >= num_classes:
+            raise MixupError(
+                f"{what} hold class index {hi if hi >= num_classes else lo}, outside [0, num_classes={num_classes}). "
+                "Pass the right num_classes, or remap the labels to 0..num_classes-1."
+            )
+    else:
+        torch._assert_async(((y >= 0) & (y < num_classes)).all(), f"{what} hold a class index outside [0, {num_classes})")
+
+
+def smooth(y: Tensor, label_smoothing: float, kind: str) -> Tensor:
+    """Label smoothing of a float target: towards ``1/C`` (``soft``) or towards ``0.5`` (``multilabel``)."""
+    if label_smoothing == 0.0:
+        return y
+    if kind == "multilabel":
+        return y * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    return y * (1.0 - label_smoothing) + label_smoothing / y.shape[-1]

@@ -1,0 +1,173 @@
+"""Losses for mixed batches: ``λ·L(out, y_a) + (1-λ)·L(out, y_b)`` per sample, for any criterion.
+
+For cross-entropy the two routes agree: CE is linear in the target distribution, so mixing two
+losses equals the loss on mixed soft targets (tested). Mixing losses is the route for criteria that
+need hard targets (``nn.CrossEntropyLoss(weight=...)``, ``nn.NLLLoss``, focal losses).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .exceptions import MixupError
+from .targets import MixedTarget
+
+__all__ = ["soft_target_cross_entropy", "mixed_loss", "MixedLoss"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def soft_target_cross_entropy(logits: Tensor, target: Tensor | MixedTarget, *, reduction: str = "mean") -> Tensor:
+    """Cross-entropy against soft targets: ``-Σ_c t_c · log softmax(logits)_c``.
+
+    Args:
+        logits: ``(B, C)`` unnormalized scores.
+        target: ``(B, C)`` probabilities, or a :class:`MixedTarget` (its ``soft()`` is used).
+        reduction: ``"mean"`` over rows, ``"sum"`` or ``"none"`` (``(B,)``).
+
+    Example:
+        >>> logits = torch.tensor([[2.0, 0.0]])
+        >>> torch.allclose(soft_target_cross_entropy(logits, torch.tensor([[1.0, 0.0]])),
+        ...                F.cross_entropy(logits, torch.tensor([0])))
+        True
+    """
+    if isinstance(target, MixedTarget):
+        target = target.soft(num_classes=logits.shape[-1])
+    if target.shape != logits.shape:
+        raise MixupError(
+            f"soft_target_cross_entropy needs targets shaped like the logits {tuple(logits.shape)}, "
+            f"got {tuple(target.shape)}."
+        )
+    per_row = -(target.to(logits.dtype) * F.log_softmax(logits, dim=-1)).sum(-1)
+    return _reduce(per_row, reduction)
+
+
+def _reduce(loss: Tensor, reduction: str) -> Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    if reduction == "none":
+        return loss
+    raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
+
+
+def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:
+    """A version of ``criterion`` that returns unreduced losses, and the reduction the user chose."""
+    user_reduction = getattr(criterion, "reduction", None)
+    if isinstance(user_reduction, str):
+        c = copy.copy(criterion)  # shallow: shares weights and buffers, not the reduction attribute
+        c.reduction = "none"
+        return c, user_reduction
+    try:
+        params = inspect.signature(criterion).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if "reduction" in params:
+        default = params["reduction"].default
+        red = default if isinstance(default, str) else "mean"
+        return functools.partial(criterion, reduction="none"), red
+    return criterion, "mean"
+
+
+def _sample_weights(criterion: Callable, y: Tensor) -> Tensor | None:
+    """Per-row weights that torch's own ``"mean"`` divides by (class weights, ignore_index), if any."""
+    if y.is_floating_point() or not isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
+        return None
+    weight, ignore = criterion.weight, criterion.ignore_index
+    w = weight[y.clamp(min=0)] if weight is not None else torch.ones(y.shape, device=y.device)
+    return torch.where(y == ignore, torch.zeros_like(w), w)
+
+
+def mixed_loss(
+    criterion: Callable[..., Tensor],
+    output: Tensor,
+    target: MixedTarget | Tensor,
+    *,
+    reduction: str | None = None,
+) -> Tensor:
+    """``λ·L(output, y_a) + (1-λ)·L(output, y_b)`` per sample, then reduced as the criterion would.
+
+    Args:
+        criterion: any loss, e.g. ``nn.CrossEntropyLoss()``, ``F.cross_entropy``,
+            ``nn.BCEWithLogitsLoss()``, ``nn.MSELoss()``. A module's ``reduction`` attribute, or a
+            function's ``reduction`` argument, is honoured; per-sample losses are obtained with
+            ``reduction="none"``. A plain callable must return per-sample losses ``(B, ...)``.
+        output: model output ``(B, ...)``.
+        target: a :class:`MixedTarget`, or plain targets (then this is just ``criterion(output, target)``).
+        reduction: override the criterion's reduction (``"mean"``, ``"sum"``, ``"none"``).
+
+    ``"mean"`` of ``nn.CrossEntropyLoss`` / ``nn.NLLLoss`` with class weights or ``ignore_index``
+    divides by the mixed weights, so ``lam = 1`` gives exactly torch's own value.
+
+    Example:
+        >>> t = MixedTarget(torch.tensor([0]), torch.tensor([1]), torch.tensor([0.5]), "index", 2)
+        >>> out = torch.tensor([[0.0, 0.0]])
+        >>> round(float(mixed_loss(nn.CrossEntropyLoss(), out, t)), 4)
+        0.6931
+    """
+    if isinstance(target, dict):
+        raise MixupError("mixed_loss takes one MixedTarget; for multi-task targets call it once per head.")
+    if reduction is not None and reduction not in _REDUCTIONS:
+        raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
+    if not isinstance(target, MixedTarget):
+        if reduction is None:
+            return criterion(output, target)
+        return _reduce(_per_sample(criterion)[0](output, target), reduction)
+    fn, user_reduction = _per_sample(criterion)
+    red = reduction or user_reduction
+    b = target.batch_size
+    la = fn(output, target.y_a)
+    if not isinstance(la, Tensor) or la.ndim == 0 or la.shape[0] != b:
+        shape = tuple(la.shape) if isinstance(la, Tensor) else type(la).__name__
+        raise MixupError(
+            f"criterion returned a loss of shape {shape}, but mixing needs per-sample losses (B={b}, ...) "
+            "to weight each row by its own lam. Use a criterion with reduction='none' (or a torch loss "
+            "module / function, whose reduction mixed_loss sets for you) and let mixed_loss reduce."
+        )
+    if not target.mixed:
+        loss = la
+        w = _sample_weights(criterion, target.y_a) if red == "mean" else None
+        if w is not None:
+            return loss.sum() / w.sum()
+        return _reduce(loss, red)
+    lb = fn(output, target.y_b)
+    lam = target.lam.to(device=la.device, dtype=la.dtype).view(-1, *([1] * (la.ndim - 1)))
+    loss = torch.lerp(lb, la, lam)
+    if red == "mean":
+        wa, wb = _sample_weights(criterion, target.y_a), _sample_weights(criterion, target.y_b)
+        if wa is not None and wb is not None:
+            denom = torch.lerp(wb.to(la.dtype), wa.to(la.dtype), target.lam.to(la.device, la.dtype))
+            return loss.sum() / denom.sum()
+    return _reduce(loss, red)
+
+
+class MixedLoss(nn.Module):
+    """A criterion that accepts :class:`MixedTarget` as well as plain targets.
+
+    Args:
+        criterion: the loss to mix, e.g. ``nn.CrossEntropyLoss(label_smoothing=0.1)``.
+        reduction: override the criterion's reduction.
+
+    Example:
+        >>> loss_fn = MixedLoss(nn.CrossEntropyLoss())
+        >>> float(loss_fn(torch.zeros(1, 2), torch.tensor([1]))) > 0
+        True
+    """
+
+    def __init__(self, criterion: Callable[..., Tensor], reduction: str | None = None) -> None:
+        super().__init__()
+        if reduction is not None and reduction not in _REDUCTIONS:
+            raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
+        self.criterion = criterion
+        self.reduction = reduction
+
+    def forward(self, output: Tensor, target: MixedTarget | Tensor) -> Tensor:
+        return mixed_loss(self.criterion, output, target, reduction=self.reduction)

@@ -1,0 +1,433 @@
+"""One draw of mixing parameters (:class:`MixParams`) and the samplers that make it.
+
+Convention, fixed for the whole library: ``lam`` is the weight of each row's *own* sample,
+``x̃[i] = lam[i] * x[i] + (1 - lam[i]) * x[index[i]]`` (as in timm and torchvision).
+
+All randomness comes from a :class:`torch.Generator` (CPU by default); the global RNG is never
+touched. Draws are made where the generator lives and moved to the batch's device, so nothing
+here reads a value back from an accelerator (no host-device sync).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .exceptions import MixupError
+
+__all__ = [
+    "MixParams",
+    "PAIRINGS",
+    "sample_beta",
+    "sample_lambda",
+    "apply_probability",
+    "sample_index",
+    "class_ids",
+]
+
+PAIRINGS = ("permute", "flip", "roll", "same_class", "different_class", "label_distance")
+PairingFn = Callable[..., Tensor]
+
+
+@dataclass(frozen=True)
+class MixParams:
+    """One draw of mixing parameters, shared by every site of a batch.
+
+    ``x̃[i] = lam[i] * x[i] + (1 - lam[i]) * x[index[i]]``: ``lam`` weighs the row's own sample.
+
+    Attributes:
+        lam: ``(B,)`` float32 weight of each row's own sample, in ``[0, 1]``; a per-batch draw
+            is one value repeated, so every consumer handles one shape.
+        index: ``(B,)`` int64; row ``i`` is mixed with row ``index[i]``.
+        extras: mixer-specific draws, e.g. ``{"box": (B, 4) tensor}`` for CutMix.
+        site: name of the site that mixes (hooks), or ``None`` for the input.
+        mixed: ``False`` when the plan is known to be the identity (eval mode, ``alpha=0``,
+            ``p=0``, schedule off); mixers then return their input untouched.
+
+    Example:
+        >>> p = MixParams(lam=torch.tensor([0.7, 1.0]), index=torch.tensor([1, 0]))
+        >>> p.mix(torch.tensor([[10.0], [20.0]]))
+        tensor([[13.],
+                [20.]])
+    """
+
+    lam: Tensor
+    index: Tensor
+    extras: Mapping[str, Any] = field(default_factory=dict)
+    site: str | None = None
+    mixed: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.lam, Tensor) or not isinstance(self.index, Tensor):
+            raise MixupError(
+                f"MixParams needs tensors for lam and index, got {type(self.lam).__name__} and "
+                f"{type(self.index).__name__}."
+            )
+        if self.lam.ndim != 1 or self.index.shape != self.lam.shape:
+            raise MixupError(
+                f"MixParams needs lam and index of the same shape (B,), got lam {tuple(self.lam.shape)} "
+                f"and index {tuple(self.index.shape)}."
+            )
+        if not self.lam.is_floating_point():
+            raise MixupError(f"MixParams.lam must be a float tensor, got {self.lam.dtype}.")
+        if self.index.dtype not in (torch.int64, torch.int32):
+            raise MixupError(f"MixParams.index must be an integer tensor, got {self.index.dtype}.")
+
+    @property
+    def batch_size(self) -> int:
+        return self.lam.shape[0]
+
+    @property
+    def device(self) -> torch.device:
+        return self.lam.device
+
+    @classmethod
+    def identity(cls, batch_size: int, device: torch.device | str | None = None) -> MixParams:
+        """The plan that mixes nothing: ``lam = 1`` and every row paired with itself."""
+        return cls(
+            lam=torch.ones(batch_size, device=device),
+            index=torch.arange(batch_size, device=device),
+            mixed=False,
+        )
+
+    def mix(self, x: Tensor, *, out: Tensor | None = None, inplace: bool = False) -> Tensor:
+        """Mix ``x`` of shape ``(B, ...)`` with this plan (see :func:`mixup_any.functional.mix`)."""
+        from .functional import mix
+
+        if not self.mixed:
+            return x
+        return mix(x, self.lam, self.index, out=out, inplace=inplace)
+
+    def to(self, device: torch.device | str) -> MixParams:
+        """This plan on ``device`` (extras that are tensors move too)."""
+        extras = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.extras.items()}
+        return replace(self, lam=self.lam.to(device), index=self.index.to(device), extras=extras)
+
+    def state_dict(self) -> dict[str, Any]:
+        """A plain dict (CPU tensors) for logging or saving; :meth:`from_state_dict` replays it."""
+        extras = {k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in self.extras.items()}
+        return {
+            "lam": self.lam.detach().cpu(),
+            "index": self.index.detach().cpu(),
+            "extras": extras,
+            "site": self.site,
+            "mixed": self.mixed,
+        }
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any], device: torch.device | str | None = None) -> MixParams:
+        p = cls(
+            lam=state["lam"],
+            index=state["index"],
+            extras=dict(state.get("extras", {})),
+            site=state.get("site"),
+            mixed=state.get("mixed", True),
+        )
+        return p.to(device) if device is not None else p
+
+    def __repr__(self) -> str:  # readable in logs; a repr is not on the per-batch path
+        lam = self.lam.detach().float().cpu()
+        if lam.numel() and bool((lam == lam[0]).all()):
+            lam_s = f"{lam[0].item():.4f} (per batch)"
+        else:
+            lam_s = "[" + ", ".join(f"{v:.3f}" for v in lam[:8].tolist()) + (", ...]" if lam.numel() > 8 else "]")
+        idx = self.index.detach().cpu().tolist()
+        idx_s = str(idx[:8])[:-1] + (", ...]" if len(idx) > 8 else "]")
+        extras = f", extras={sorted(self.extras)}" if self.extras else ""
+        site = f", site={self.site!r}" if self.site is not None else ""
+        return f"MixParams(B={self.batch_size}, lam={lam_s}, index={idx_s}{extras}{site}, mixed={self.mixed})"
+
+
+# --------------------------------------------------------------------------------------------
+# lambda
+# --------------------------------------------------------------------------------------------
+
+
+def _log_gamma(n: int, shape: float, generator: torch.Generator | None) -> Tensor:
+    """``log`` of ``n`` Gamma(shape, 1) draws, float64, from ``generator`` only.
+
+    ``torch.distributions.Beta`` accepts no generator, so this is Marsaglia and Tsang's
+    rejection sampler, vectorized; for ``shape < 1`` it uses ``G(a) = G(a + 1) * U**(1/a)``
+    in log space, so tiny alphas never underflow to ``0/0``.
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+    boost = shape < 1.0
+    a = shape + 1.0 if boost else shape
+    d = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    parts: list[Tensor] = []
+    have = 0
+    while have < n:
+        m = max(2 * (n - have), 16)  # acceptance is > 95%, so one round almost always suffices
+        z = torch.randn(m, generator=generator, dtype=torch.float64, device=device)
+        u = torch.rand(m, generator=generator, dtype=torch.float64, device=device)
+        v = (1.0 + c * z) ** 3
+        pos = v > 0
+        logv = torch.log(torch.where(pos, v, torch.ones_like(v)))
+        ok = pos & (torch.log(u) < 0.5 * z * z + d - d * v + d * logv)
+        acc = math.log(d) + logv[ok]
+        parts.append(acc)
+        have += acc.numel()
+    out = torch.cat(parts)[:n]
+    if boost:
+        u = 1.0 - torch.rand(n, generator=generator, dtype=torch.float64, device=device)  # in (0, 1]
+        out = out + torch.log(u) / shape
+    return out
+
+
+def sample_beta(n: int, a: float, b: float, *, generator: torch.Generator | None = None) -> Tensor:
+    """``n`` draws of Beta(a, b) as a float64 tensor on the generator's device.
+
+    Example:
+        >>> lam = sample_beta(1000, 0.4, 0.4, generator=torch.Generator().manual_seed(0))
+        >>> bool(((lam >= 0) & (lam <= 1)).all())
+        True
+    """
+    if not (a > 0 and b > 0):
+        raise MixupError(f"Beta(a, b) needs a > 0 and b > 0, got a={a!r}, b={b!r}.")
+    return torch.sigmoid(_log_gamma(n, a, generator) - _log_gamma(n, b, generator))
+
+
+def sample_lambda(
+    batch_size: int,
+    *,
+    alpha: float = 1.0,
+    beta: float | None = None,
+    lam: float | tuple[float, float] | None = None,
+    fold: bool = False,
+    per_sample: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Draw ``lam`` of shape ``(B,)`` (float32, on the generator's device).
+
+    Args:
+        batch_size: ``B``.
+        alpha: first Beta concentration; ``alpha=0`` means no mixing (``lam = 1``).
+        beta: second Beta concentration; ``None`` means ``alpha`` (symmetric Beta(α, α)).
+            ``beta=1`` gives Beta(α, 1).
+        lam: a fixed ``lam`` (float), or ``(low, high)`` for a uniform draw; overrides ``alpha``.
+        fold: replace ``lam`` by ``max(lam, 1 - lam)`` so each row's own sample dominates.
+        per_sample: one draw per row (``True``) or one per batch repeated ``B`` times.
+        generator: source of randomness.
+
+    Example:
+        >>> sample_lambda(3, lam=0.25)
+        tensor([0.2500, 0.2500, 0.2500])
+        >>> sample_lambda(3, alpha=0.0)
+        tensor([1., 1., 1.])
+    """
+    device = generator.device if generator is not None else torch.device("cpu")
+    n = batch_size if per_sample else 1
+    if lam is not None:
+        if isinstance(lam, (tuple, list)):
+            lo, hi = float(lam[0]), float(lam[1])
+            out = lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64, device=device)
+        else:
+            out = torch.full((n,), float(lam), dtype=torch.float64, device=device)
+    elif alpha == 0:
+        out = torch.ones(n, dtype=torch.float64, device=device)
+    else:
+        out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator)
+    if fold:
+        out = torch.maximum(out, 1.0 - out)
+    out = out.float()
+    return out if per_sample else out.expand(batch_size).clone()
+
+
+def apply_probability(
+    lam: Tensor, p: float, *, per_sample: bool = False, generator: torch.Generator | None = None
+) -> Tensor:
+    """Set ``lam = 1`` (no mixing) for rows, or the whole batch, not selected with probability ``p``.
+
+    Example:
+        >>> apply_probability(torch.tensor([0.3, 0.6]), 0.0)
+        tensor([1., 1.])
+    """
+    if p >= 1.0:
+        return lam
+    if p <= 0.0:
+        return torch.ones_like(lam)
+    n = lam.shape[0] if per_sample else 1
+    keep = torch.rand(n, generator=generator, device=lam.device) < p
+    return torch.where(keep, lam, torch.ones_like(lam))
+
+
+# --------------------------------------------------------------------------------------------
+# pairing
+# --------------------------------------------------------------------------------------------
+
+
+def class_ids(labels: Tensor) -> Tensor:
+    """Class id per row, ``(B,)``: integer labels as they are, soft/one-hot labels by argmax."""
+    if not labels.is_floating_point():
+        if labels.ndim != 1:
+            raise MixupError(
+                f"Class-based pairing needs class indices of shape (B,), got shape {tuple(labels.shape)}."
+            )
+        return labels.long()
+    if labels.ndim == 2:
+        return labels.argmax(-1)
+    raise MixupError(
+        "Class-based pairing (same_class, different_class, exclude_classes) needs class indices (B,) "
+        f"or soft/one-hot targets (B, C), got a float tensor of shape {tuple(labels.shape)}. "
+        "For regression targets use pairing='label_distance'."
+    )
+
+
+def _group_bounds(sorted_keys: Tensor) -> tuple[Tensor, Tensor]:
+    """For keys sorted ascending, each position's group ``[start, end)`` (no host sync)."""
+    n = sorted_keys.shape[0]
+    pos = torch.arange(n, device=sorted_keys.device)
+    first = torch.ones(n, dtype=torch.bool, device=sorted_keys.device)
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    start = torch.where(first, pos, torch.zeros_like(pos)).cummax(0).values
+    last = torch.ones(n, dtype=torch.bool, device=sorted_keys.device)
+    last[:-1] = first[1:]
+    end_here = torch.where(last, pos + 1, torch.full_like(pos, n))
+    end = torch.flip(torch.cummin(torch.flip(end_here, [0]), 0).values, [0])
+    return start, end
+
+
+def _sort_by_group(keys: Tensor, generator: torch.Generator | None) -> Tensor:
+    """A random order of rows that keeps rows with equal ``keys`` contiguous."""
+    shuffle = torch.randperm(keys.shape[0], generator=generator, device=_gen_device(generator)).to(keys.device)
+    order_in_shuffle = torch.sort(keys[shuffle], stable=True).indices
+    return shuffle[order_in_shuffle]
+
+
+def _cycle_within_groups(keys: Tensor, generator: torch.Generator | None) -> Tensor:
+    """A permutation pairing every row with another row of the same key (itself if alone)."""
+    order = _sort_by_group(keys, generator)
+    start, end = _group_bounds(keys[order])
+    pos = torch.arange(keys.shape[0], device=keys.device)
+    nxt = torch.where(pos + 1 < end, pos + 1, start)
+    index = torch.empty_like(order)
+    index[order] = order[nxt]
+    return index
+
+
+def _other_group_uniform(keys: Tensor, eligible: Tensor, generator: torch.Generator | None) -> Tensor:
+    """For each eligible row, a uniform partner among eligible rows with a different key."""
+    n = keys.shape[0]
+    # ineligible rows sort after all eligible ones, so eligible rows form a prefix of length m
+    big = keys.max() + 1 if n else keys.new_zeros(())
+    sort_keys = torch.where(eligible, keys, big + keys)
+    order = _sort_by_group(sort_keys, generator)
+    start, end = _group_bounds(sort_keys[order])
+    m = eligible.sum()
+    size = end - start
+    choices = (m - size).clamp(min=0)
+    u = torch.rand(n, generator=generator, dtype=torch.float64, device=_gen_device(generator)).to(keys.device)
+    pick = (u * choices).floor().long().clamp(max=(choices - 1).clamp(min=0))
+    pick = torch.where(pick < start, pick, pick + size)
+    pos = torch.arange(n, device=keys.device)
+    partner_sorted = torch.where(choices > 0, pick, pos)
+    index = torch.empty_like(order)
+    index[order] = order[partner_sorted]
+    return index
+
+
+def _label_distance(labels: Tensor, bandwidth: float, generator: torch.Generator | None) -> Tensor:
+    """C-Mixup (Yao et al., 2022): partner ``j`` drawn with probability ∝ exp(-‖y_i - y_j‖² / 2σ²)."""
+    if not labels.is_floating_point():
+        labels = labels.float()
+    y = labels.reshape(labels.shape[0], -1).float()
+    n = y.shape[0]
+    d2 = torch.cdist(y, y).pow(2)
+    logits = -d2 / (2.0 * bandwidth**2)
+    if n > 1:
+        logits.fill_diagonal_(float("-inf"))
+    u = torch.rand(n, n, generator=generator, device=_gen_device(generator)).to(y.device)
+    gumbel = -torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))
+    return (logits + gumbel).argmax(-1)
+
+
+def _gen_device(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def sample_index(
+    batch_size: int,
+    *,
+    pairing: str | PairingFn = "permute",
+    labels: Tensor | None = None,
+    eligible: Tensor | None = None,
+    bandwidth: float = 1.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Draw the partner ``index`` of shape ``(B,)``: row ``i`` is mixed with ``index[i]``.
+
+    Args:
+        batch_size: ``B``; odd sizes and ``B = 1`` work (a lone row pairs with itself).
+        pairing: ``"permute"`` (random permutation, default), ``"flip"`` (``i ↔ B-1-i``, as timm),
+            ``"roll"`` (``i ↔ i-1``, as torchvision), ``"same_class"``, ``"different_class"``,
+            ``"label_distance"`` (C-Mixup, for regression), or a callable
+            ``fn(batch_size, *, labels, generator, device) -> index``.
+        labels: targets, needed by the class and label-distance pairings.
+        eligible: ``(B,)`` bool; ineligible rows pair with themselves and are never chosen as partners.
+        bandwidth: σ of the C-Mixup kernel, in label units.
+        generator: source of randomness.
+        device: where the index lives (the labels' device if given).
+
+    Example:
+        >>> sample_index(4, pairing="flip")
+        tensor([3, 2, 1, 0])
+        >>> sample_index(3, pairing="same_class", labels=torch.tensor([5, 5, 7]),
+        ...              generator=torch.Generator().manual_seed(0))
+        tensor([1, 0, 2])
+    """
+    if labels is not None:
+        device = labels.device
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    if callable(pairing):
+        index = pairing(batch_size, labels=labels, generator=generator, device=device)
+        if not isinstance(index, Tensor) or index.shape != (batch_size,):
+            raise MixupError(
+                f"A pairing callable must return an index tensor of shape ({batch_size},), got "
+                f"{tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__}."
+            )
+        index = index.long()
+    elif pairing == "permute":
+        if eligible is None:
+            index = torch.randperm(batch_size, generator=generator, device=_gen_device(generator)).to(device)
+        else:
+            index = _cycle_within_groups((~eligible).long(), generator)
+    elif pairing == "flip":
+        index = torch.arange(batch_size - 1, -1, -1, device=device)
+    elif pairing == "roll":
+        index = (torch.arange(batch_size, device=device) - 1) % max(batch_size, 1)
+    elif pairing in ("same_class", "different_class"):
+        if labels is None:
+            raise MixupError(f"pairing={pairing!r} needs the targets: call mixer(x, y) or sample(..., labels=y).")
+        cls = class_ids(labels)
+        if pairing == "same_class":
+            index = _cycle_within_groups(cls, generator)
+        else:
+            elig = eligible if eligible is not None else torch.ones_like(cls, dtype=torch.bool)
+            index = _other_group_uniform(cls, elig, generator)
+    elif pairing == "label_distance":
+        if labels is None:
+            raise MixupError("pairing='label_distance' needs the targets: call mixer(x, y).")
+        if not (bandwidth > 0):
+            raise MixupError(f"pairing='label_distance' needs bandwidth > 0, got {bandwidth!r}.")
+        index = _label_distance(labels, bandwidth, generator)
+    else:
+        raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
+    if eligible is not None:
+        rows = torch.arange(batch_size, device=index.device)
+        ok = eligible.to(index.device) & eligible.to(index.device)[index]
+        index = torch.where(ok, index, rows)
+    return index
+
+
+def check_pairing(pairing: Any) -> None:
+    """Raise :class:`MixupError` early for an unknown pairing name."""
+    if not callable(pairing) and pairing not in PAIRINGS:
+        raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
+

@@ -1,0 +1,195 @@
+"""Mixed targets of every kind, kept lazy as ``(y_a, y_b, lam)`` until a dense form is asked for.
+
+Kinds:
+    ``"index"``: class indices ``(B,)`` (int); ``soft()`` needs ``num_classes``.
+    ``"soft"``: one-hot or probabilities ``(B, C)`` (float); smoothing goes towards ``1/C``.
+    ``"multilabel"``: multi-hot ``(B, C)`` (float or bool); smoothing goes towards ``0.5``.
+    ``"regression"``: any float shape ``(B, ...)``; no smoothing.
+    ``"auto"``: integer ``(B,)`` → index, bool → multilabel, float ``(B,)`` → regression,
+    other float → soft (mixing is the same for soft, multilabel and regression; only smoothing differs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .exceptions import MixupError
+from .functional import check_class_indices, smooth
+from .params import MixParams
+
+__all__ = ["MixedTarget", "TARGET_KINDS", "mix_target", "resolve_kind"]
+
+TARGET_KINDS = ("auto", "index", "soft", "multilabel", "regression")
+
+
+@dataclass(frozen=True)
+class MixedTarget:
+    """Targets of a mixed batch: row ``i`` is ``lam[i]`` of ``y_a[i]`` and ``1 - lam[i]`` of ``y_b[i]``.
+
+    Attributes:
+        y_a: ``(B, ...)`` the batch's own targets.
+        y_b: ``(B, ...)`` the partners' targets, ``y_a[index]``.
+        lam: ``(B,)`` float32 weight of ``y_a``.
+        kind: one of ``"index"``, ``"soft"``, ``"multilabel"``, ``"regression"``.
+        num_classes: ``C`` for class targets, if known.
+        label_smoothing: applied to each side *before* mixing, by :meth:`soft`.
+        mixed: ``False`` for an identity plan (``y_b is y_a``, ``lam = 1``).
+
+    Example:
+        >>> t = MixedTarget(torch.tensor([0, 2]), torch.tensor([1, 2]), torch.tensor([0.75, 1.0]), "index", 3)
+        >>> t.soft()
+        tensor([[0.7500, 0.2500, 0.0000],
+                [0.0000, 0.0000, 1.0000]])
+    """
+
+    y_a: Tensor
+    y_b: Tensor
+    lam: Tensor
+    kind: str
+    num_classes: int | None = None
+    label_smoothing: float = 0.0
+    mixed: bool = True
+
+    @property
+    def batch_size(self) -> int:
+        return self.lam.shape[0]
+
+    def _w(self, ndim: int, dtype: torch.dtype) -> Tensor:
+        return self.lam.to(dtype).view(-1, *([1] * (ndim - 1)))
+
+    def soft(self, num_classes: int | None = None, *, label_smoothing: float | None = None,
+             dtype: torch.dtype = torch.float32) -> Tensor:
+        """Dense soft targets ``(B, C)`` for class targets (index, soft or multilabel).
+
+        Rows of ``index`` and ``soft`` targets sum to 1.
+        """
+        if self.kind == "regression":
+            raise MixupError("soft() is for class targets; these are regression targets, use dense().")
+        eps = self.label_smoothing if label_smoothing is None else label_smoothing
+        if self.kind == "index":
+            c = num_classes if num_classes is not None else self.num_classes
+            if c is None:
+                raise MixupError(
+                    "soft() of class-index targets needs num_classes: pass it to the mixer "
+                    "(num_classes=C) or call target.soft(num_classes=C)."
+                )
+            check_class_indices(self.y_a, c)
+            lam = self.lam.to(dtype).unsqueeze(-1)
+            out = torch.zeros(self.batch_size, c, dtype=dtype, device=self.y_a.device)
+            out.scatter_add_(1, self.y_a.long().unsqueeze(1), lam)
+            out.scatter_add_(1, self.y_b.long().unsqueeze(1), 1.0 - lam)
+            return smooth(out, eps, "soft")
+        a = smooth(self.y_a.to(dtype), eps, self.kind)
+        if not self.mixed:
+            return a
+        b = smooth(self.y_b.to(dtype), eps, self.kind)
+        return torch.lerp(b, a, self._w(a.ndim, dtype))
+
+    def dense(self, dtype: torch.dtype | None = None) -> Tensor:
+        """The mixed target as one tensor: ``soft()`` for class indices, else ``lam·y_a + (1-lam)·y_b``."""
+        if self.kind == "index":
+            return self.soft(dtype=dtype or torch.float32)
+        if self.kind != "regression":
+            return self.soft(dtype=dtype or (self.y_a.dtype if self.y_a.is_floating_point() else torch.float32))
+        a = self.y_a if dtype is None else self.y_a.to(dtype)
+        if not self.mixed:
+            return a
+        b = self.y_b.to(a.dtype)
+        return torch.lerp(b, a, self._w(a.ndim, a.dtype))
+
+    def to(self, device: torch.device | str) -> MixedTarget:
+        return replace(self, y_a=self.y_a.to(device), y_b=self.y_b.to(device), lam=self.lam.to(device))
+
+    def __len__(self) -> int:
+        return self.batch_size
+
+
+def resolve_kind(y: Tensor, kind: str) -> str:
+    """The concrete kind of ``y`` for ``kind`` (which may be ``"auto"``), validated."""
+    if kind not in TARGET_KINDS:
+        raise MixupError(f"Unknown target kind {kind!r}; expected one of {TARGET_KINDS}.")
+    if kind == "auto":
+        if y.dtype == torch.bool:
+            return "multilabel"
+        if not y.is_floating_point():
+            if y.ndim != 1:
+                raise MixupError(
+                    f"Integer targets of shape {tuple(y.shape)} are ambiguous: class indices must be (B,). "
+                    "For multi-hot targets pass a float or bool tensor, or set target='multilabel'."
+                )
+            return "index"
+        return "regression" if y.ndim == 1 else "soft"
+    if kind == "index" and (y.is_floating_point() or y.ndim != 1):
+        raise MixupError(
+            f"target='index' needs integer class indices of shape (B,), got {y.dtype} of shape {tuple(y.shape)}."
+        )
+    if kind in ("soft", "multilabel") and y.ndim < 2:
+        raise MixupError(
+            f"target={kind!r} needs a (B, C) tensor, got shape {tuple(y.shape)}. Class indices are target='index'."
+        )
+    if kind == "regression" and not y.is_floating_point():
+        raise MixupError(f"target='regression' needs float targets, got {y.dtype}.")
+    return kind
+
+
+def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label_smoothing: float,
+         name: str) -> MixedTarget:
+    if not isinstance(y, Tensor):
+        raise MixupError(f"{name} must be a tensor (or a dict of tensors), got {type(y).__name__}.")
+    if y.ndim == 0 or y.shape[0] != params.batch_size:
+        raise MixupError(
+            f"{name} has shape {tuple(y.shape)} but the batch has {params.batch_size} rows: "
+            "inputs and targets must share their first dimension."
+        )
+    kind = resolve_kind(y, kind)
+    if kind == "regression" and label_smoothing:
+        raise MixupError("label_smoothing does not apply to regression targets; set label_smoothing=0.")
+    if kind in ("soft", "multilabel") and num_classes is not None and y.shape[-1] != num_classes:
+        raise MixupError(
+            f"{name} are {kind} targets of width {y.shape[-1]}, but num_classes={num_classes}."
+        )
+    if kind == "index" and num_classes is not None:
+        check_class_indices(y, num_classes, name)
+    if kind == "multilabel" and y.dtype == torch.bool:
+        y = y.float()
+    if not params.mixed:
+        return MixedTarget(y, y, params.lam, kind, num_classes, label_smoothing, mixed=False)
+    y_b = y.index_select(0, params.index.to(y.device))
+    return MixedTarget(y, y_b, params.lam.to(y.device), kind, num_classes, label_smoothing)
+
+
+def _pick(option: Any, key: str) -> Any:
+    return option.get(key) if isinstance(option, Mapping) else option
+
+
+def mix_target(
+    y: Tensor | Mapping[str, Tensor],
+    params: MixParams,
+    *,
+    kind: str | Mapping[str, str] = "auto",
+    num_classes: int | Mapping[str, int] | None = None,
+    label_smoothing: float | Mapping[str, float] = 0.0,
+) -> MixedTarget | dict[str, MixedTarget]:
+    """Pair targets with ``params``; a dict of targets (multi-task) gives a dict of :class:`MixedTarget`.
+
+    ``kind``, ``num_classes`` and ``label_smoothing`` may be dicts keyed like ``y``.
+
+    Example:
+        >>> p = MixParams(lam=torch.tensor([0.5, 0.5]), index=torch.tensor([1, 0]))
+        >>> mix_target(torch.tensor([1.0, 3.0]), p).dense()
+        tensor([2., 2.])
+    """
+    if isinstance(y, Mapping):
+        return {
+            k: _one(v, params, _pick(kind, k) or "auto", _pick(num_classes, k), _pick(label_smoothing, k) or 0.0,
+                    f"targets[{k!r}]")
+            for k, v in y.items()
+        }
+    if isinstance(kind, Mapping) or isinstance(num_classes, Mapping):
+        raise MixupError("kind / num_classes are dicts, but the targets are a single tensor.")
+    return _one(y, params, kind, num_classes, float(label_smoothing), "targets")
