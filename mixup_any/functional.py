@@ -62,7 +62,7 @@ def mix(
         )
     _check_plan(x, lam, index)
     w = lam.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
-    partner = x.index_select(0, index.to(x.device))
+    partner = x[index.to(x.device)]  # advanced indexing keeps channels_last; index_select does not
     if inplace:
         # partner is already a copy, so overwriting x cannot corrupt rows still to be read
         return x.lerp_(partner, 1 - w)

@@ -190,7 +190,11 @@ def sample_beta(n: int, a: float, b: float, *, generator: torch.Generator | None
     """
     if not (a > 0 and b > 0):
         raise MixupError(f"Beta(a, b) needs a > 0 and b > 0, got a={a!r}, b={b!r}.")
-    return torch.sigmoid(_log_gamma(n, a, generator) - _log_gamma(n, b, generator))
+    diff = _log_gamma(n, a, generator) - _log_gamma(n, b, generator)
+    lam = torch.sigmoid(diff)
+    # For vanishing concentrations both log-gammas can be -inf (the Beta is then a coin on {0, 1}).
+    coin = torch.rand(n, generator=generator, dtype=torch.float64, device=diff.device) < a / (a + b)
+    return torch.where(torch.isnan(diff), coin.double(), lam)
 
 
 def sample_lambda(

@@ -1,0 +1,180 @@
+"""λ sampling, probability and pairing: distributions, determinism, no global RNG, edge sizes."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mixup_any import MixParams, MixupError, sample_beta, sample_index, sample_lambda
+from mixup_any.params import apply_probability
+
+scipy_stats = pytest.importorskip("scipy.stats")
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.mark.parametrize("a,b", [(0.2, 0.2), (1.0, 1.0), (2.0, 2.0), (0.4, 1.0), (5.0, 0.7)])
+def test_beta_matches_scipy_distribution(a, b):
+    lam = sample_beta(4000, a, b, generator=gen(1)).numpy()
+    # Kolmogorov-Smirnov against the exact Beta CDF: an independent reference
+    assert scipy_stats.kstest(lam, scipy_stats.beta(a, b).cdf).pvalue > 1e-3
+
+
+def test_tiny_alpha_never_nan():
+    lam = sample_beta(10000, 0.01, 0.01, generator=gen())
+    assert torch.isfinite(lam).all() and ((lam >= 0) & (lam <= 1)).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(b=st.integers(1, 64), alpha=st.floats(0.0, 8.0), per_sample=st.booleans(), fold=st.booleans())
+def test_lambda_in_unit_interval_and_shape(b, alpha, per_sample, fold):
+    lam = sample_lambda(b, alpha=alpha, per_sample=per_sample, fold=fold, generator=gen())
+    assert lam.shape == (b,) and lam.dtype == torch.float32
+    assert ((lam >= 0) & (lam <= 1)).all()
+    if fold:
+        assert (lam >= 0.5).all()
+    if not per_sample:
+        assert (lam == lam[0]).all()
+    if alpha == 0:
+        assert (lam == 1).all()
+
+
+def test_fixed_and_uniform_lambda():
+    assert torch.equal(sample_lambda(3, lam=0.3), torch.full((3,), 0.3))
+    u = sample_lambda(2000, lam=(0.2, 0.4), per_sample=True, generator=gen())
+    assert u.min() >= 0.2 and u.max() <= 0.4 and abs(u.mean() - 0.3) < 0.01
+
+
+def test_beta_alpha_1_is_skewed_towards_one():
+    lam = sample_lambda(4000, alpha=2.0, beta=1.0, per_sample=True, generator=gen())
+    assert scipy_stats.kstest(lam.double().numpy(), scipy_stats.beta(2.0, 1.0).cdf).pvalue > 1e-3
+
+
+def test_same_seed_same_draw_different_seed_different_draw():
+    a = sample_lambda(16, alpha=0.4, per_sample=True, generator=gen(3))
+    b = sample_lambda(16, alpha=0.4, per_sample=True, generator=gen(3))
+    c = sample_lambda(16, alpha=0.4, per_sample=True, generator=gen(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    i1 = sample_index(16, generator=gen(3))
+    assert torch.equal(i1, sample_index(16, generator=gen(3)))
+
+
+def test_global_rng_untouched():
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    g = gen(0)
+    sample_lambda(8, alpha=0.3, per_sample=True, generator=g)
+    sample_index(8, generator=g)
+    sample_index(8, pairing="different_class", labels=torch.tensor([0, 1] * 4), generator=g)
+    sample_index(8, pairing="label_distance", labels=torch.randn(8, generator=g), generator=g)
+    apply_probability(torch.rand(8, generator=g), 0.5, per_sample=True, generator=g)
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_probability_per_sample_and_per_batch():
+    lam = torch.full((1000,), 0.3)
+    ps = apply_probability(lam, 0.25, per_sample=True, generator=gen())
+    frac = (ps != 1).float().mean()
+    assert 0.2 < frac < 0.3
+    pb = apply_probability(lam, 0.5, generator=gen())
+    assert (pb == 1).all() or (pb == 0.3).all()
+    assert torch.equal(apply_probability(lam, 0.0), torch.ones(1000))
+    assert apply_probability(lam, 1.0) is lam
+
+
+@pytest.mark.parametrize("b", [1, 2, 3, 7, 8])
+@pytest.mark.parametrize("pairing", ["permute", "flip", "roll"])
+def test_index_is_permutation_for_any_batch_size(b, pairing):
+    idx = sample_index(b, pairing=pairing, generator=gen())
+    assert torch.equal(idx.sort().values, torch.arange(b))
+
+
+def test_flip_and_roll_follow_timm_and_torchvision():
+    assert sample_index(5, pairing="flip").tolist() == [4, 3, 2, 1, 0]
+    x = torch.arange(5)
+    # torchvision mixes batch with batch.roll(1, 0): row i gets row i-1
+    assert torch.equal(x[sample_index(5, pairing="roll")], x.roll(1, 0))
+
+
+@settings(max_examples=40, deadline=None)
+@given(labels=st.lists(st.integers(0, 3), min_size=1, max_size=40), seed=st.integers(0, 1000))
+def test_same_class_pairing(labels, seed):
+    y = torch.tensor(labels)
+    idx = sample_index(len(labels), pairing="same_class", labels=y, generator=gen(seed))
+    assert torch.equal(y[idx], y)
+    assert torch.equal(idx.sort().values, torch.arange(len(labels)))  # still a permutation
+    counts = torch.bincount(y)
+    # rows with a classmate are never paired with themselves
+    has_mate = counts[y] > 1
+    assert (idx[has_mate] != torch.arange(len(labels))[has_mate]).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(labels=st.lists(st.integers(0, 3), min_size=1, max_size=40), seed=st.integers(0, 1000))
+def test_different_class_pairing(labels, seed):
+    y = torch.tensor(labels)
+    idx = sample_index(len(labels), pairing="different_class", labels=y, generator=gen(seed))
+    rows = torch.arange(len(labels))
+    others_exist = torch.stack([(y != c).any() for c in y]) if len(labels) else torch.zeros(0, dtype=torch.bool)
+    assert (y[idx][others_exist] != y[others_exist]).all()
+    assert torch.equal(idx[~others_exist], rows[~others_exist])
+
+
+def test_different_class_is_uniform_over_others():
+    y = torch.tensor([0, 1, 1, 2, 2, 2])
+    counts = torch.zeros(6)
+    g = gen(0)
+    for _ in range(3000):
+        counts[sample_index(6, pairing="different_class", labels=y, generator=g)[0]] += 1
+    # row 0 (class 0) picks each of the 5 others with probability 1/5
+    assert counts[0] == 0
+    assert (abs(counts[1:] / 3000 - 0.2) < 0.03).all()
+
+
+def test_eligible_rows_pair_among_themselves():
+    eligible = torch.tensor([True, False, True, True, False, True])
+    for pairing in ["permute", "different_class"]:
+        idx = sample_index(6, pairing=pairing, labels=torch.tensor([0, 1, 1, 0, 2, 2]), eligible=eligible,
+                           generator=gen())
+        assert eligible[idx][eligible].all()
+        assert torch.equal(idx[~eligible], torch.arange(6)[~eligible])
+
+
+def test_label_distance_prefers_close_labels():
+    y = torch.tensor([0.0, 0.1, 10.0, 10.1])
+    idx = sample_index(4, pairing="label_distance", labels=y, bandwidth=1.0, generator=gen())
+    assert idx.tolist() == [1, 0, 3, 2]
+
+
+def test_callable_pairing_and_errors():
+    idx = sample_index(3, pairing=lambda n, **kw: torch.arange(n).flip(0))
+    assert idx.tolist() == [2, 1, 0]
+    with pytest.raises(MixupError, match="must return an index tensor of shape"):
+        sample_index(3, pairing=lambda n, **kw: torch.arange(2))
+    with pytest.raises(MixupError, match="Unknown pairing 'shuffle'"):
+        sample_index(3, pairing="shuffle")
+    with pytest.raises(MixupError, match="needs the targets"):
+        sample_index(3, pairing="same_class")
+    with pytest.raises(MixupError, match="For regression targets use pairing='label_distance'"):
+        sample_index(3, pairing="same_class", labels=torch.randn(3))
+
+
+def test_mixparams_validation_repr_and_roundtrip():
+    p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]), extras={"box": torch.ones(3, 4)})
+    assert "MixParams(B=3" in repr(p) and "box" in repr(p)
+    q = MixParams.from_state_dict(p.state_dict())
+    assert torch.equal(q.lam, p.lam) and torch.equal(q.index, p.index) and torch.equal(q.extras["box"], p.extras["box"])
+    with pytest.raises(MixupError, match="same shape"):
+        MixParams(lam=torch.ones(3), index=torch.arange(2))
+    with pytest.raises(MixupError, match="float tensor"):
+        MixParams(lam=torch.ones(3, dtype=torch.long), index=torch.arange(3))
+    with pytest.raises(dataclasses_frozen_error()):
+        p.lam = torch.zeros(3)
+
+
+def dataclasses_frozen_error():
+    import dataclasses
+
+    return dataclasses.FrozenInstanceError

@@ -1,0 +1,89 @@
+"""Mixed targets of every kind: soft rows sum to one, smoothing before mixing, validation."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mixup_any import MixedTarget, MixParams, MixupError, mix_target
+
+
+def plan(b, seed=0, per_sample=True):
+    g = torch.Generator().manual_seed(seed)
+    lam = torch.rand(b, generator=g) if per_sample else torch.rand(1, generator=g).expand(b).clone()
+    return MixParams(lam=lam, index=torch.randperm(b, generator=g))
+
+
+@settings(max_examples=50, deadline=None)
+@given(b=st.integers(1, 20), c=st.integers(1, 7), seed=st.integers(0, 1000), eps=st.sampled_from([0.0, 0.1]))
+def test_index_targets_soft_sum_to_one_and_match_onehot_reference(b, c, seed, eps):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, c, (b,), generator=g)
+    p = plan(b, seed)
+    t = mix_target(y, p, num_classes=c, label_smoothing=eps)
+    soft = t.soft()
+    torch.testing.assert_close(soft.sum(-1), torch.ones(b))
+    oh = F.one_hot(y, c).float() * (1 - eps) + eps / c
+    ref = p.lam[:, None] * oh + (1 - p.lam[:, None]) * oh[p.index]
+    torch.testing.assert_close(soft, ref)
+
+
+def test_kinds_are_inferred():
+    p = plan(4)
+    assert mix_target(torch.tensor([0, 1, 2, 0]), p).kind == "index"
+    assert mix_target(torch.randn(4), p).kind == "regression"
+    assert mix_target(torch.rand(4, 3), p).kind == "soft"
+    assert mix_target(torch.rand(4, 3) > 0.5, p).kind == "multilabel"
+
+
+def test_multilabel_smoothing_goes_towards_half():
+    y = torch.tensor([[1.0, 0.0], [0.0, 0.0]])
+    t = mix_target(y, MixParams.identity(2), kind="multilabel", label_smoothing=0.2)
+    torch.testing.assert_close(t.soft(), torch.tensor([[0.9, 0.1], [0.1, 0.1]]))
+
+
+def test_regression_any_trailing_shape():
+    y = torch.randn(5, 2, 3)
+    p = plan(5)
+    d = mix_target(y, p, kind="regression").dense()
+    torch.testing.assert_close(d, p.lam.view(-1, 1, 1) * y + (1 - p.lam.view(-1, 1, 1)) * y[p.index])
+    with pytest.raises(MixupError, match="use dense"):
+        mix_target(y, p, kind="regression").soft()
+
+
+def test_identity_plan_returns_targets_unchanged():
+    y = torch.randn(3, 4).softmax(-1)
+    t = mix_target(y, MixParams.identity(3))
+    assert not t.mixed and torch.equal(t.soft(), y)
+
+
+def test_dict_targets_for_multitask():
+    p = plan(3)
+    t = mix_target({"cls": torch.tensor([0, 1, 1]), "reg": torch.randn(3)}, p, num_classes={"cls": 2})
+    assert t["cls"].soft().shape == (3, 2) and t["reg"].kind == "regression"
+
+
+def test_bad_targets_raise_clear_errors():
+    p = plan(3)
+    with pytest.raises(MixupError, match="class index 5, outside"):
+        mix_target(torch.tensor([0, 5, 1]), p, num_classes=3)
+    with pytest.raises(MixupError, match="needs num_classes"):
+        mix_target(torch.tensor([0, 1, 1]), p).soft()
+    with pytest.raises(MixupError, match="width 4, but num_classes=3"):
+        mix_target(torch.rand(3, 4), p, num_classes=3)
+    with pytest.raises(MixupError, match=r"targets has shape \(2,\) but the batch has 3 rows"):
+        mix_target(torch.tensor([0, 1]), p)
+    with pytest.raises(MixupError, match="Unknown target kind 'ordinal'"):
+        mix_target(torch.tensor([0, 1, 1]), p, kind="ordinal")
+    with pytest.raises(MixupError, match="does not apply to regression"):
+        mix_target(torch.randn(3), p, label_smoothing=0.1)
+    with pytest.raises(MixupError, match="must be a tensor"):
+        mix_target([0, 1, 2], p)
+    with pytest.raises(MixupError, match="ambiguous"):
+        mix_target(torch.ones(3, 2, dtype=torch.long), p)
+
+
+def test_mixed_target_repr_and_to():
+    t = MixedTarget(torch.tensor([0]), torch.tensor([1]), torch.tensor([0.5]), "index", 2)
+    assert t.to("cpu").soft().shape == (1, 2) and len(t) == 1
