@@ -1,0 +1,81 @@
+"""Metrics against independent references (scikit-learn, a plain-Python ECE loop)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mixup_any.exceptions import MixupError
+from mixup_any.metrics import accuracy, brier_score, expected_calibration_error, log_loss, mean_std
+
+sklearn_metrics = pytest.importorskip("sklearn.metrics")
+
+
+def _data(n: int, c: int, seed: int, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.randn(n, c, generator=g, dtype=torch.float64).mul(2).softmax(-1).to(dtype)
+    y = torch.randint(0, c, (n,), generator=g)
+    return probs, y
+
+
+def _ece_reference(probs, y, n_bins):
+    conf = probs.max(-1).values.double().tolist()
+    pred = probs.argmax(-1).tolist()
+    total = 0.0
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        rows = [i for i, c in enumerate(conf) if (lo < c <= hi) or (b == 0 and c == 0)]
+        if rows:
+            acc = sum(pred[i] == int(y[i]) for i in rows) / len(rows)
+            cf = sum(conf[i] for i in rows) / len(rows)
+            total += len(rows) / len(conf) * abs(acc - cf)
+    return total
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(1, 60), c=st.integers(2, 6), seed=st.integers(0, 10_000), n_bins=st.sampled_from([1, 10, 15]))
+def test_against_references(n, c, seed, n_bins):
+    probs, y = _data(n, c, seed, torch.float64)
+    assert accuracy(probs, y) == pytest.approx(sklearn_metrics.accuracy_score(y, probs.argmax(-1)))
+    assert log_loss(probs, y) == pytest.approx(sklearn_metrics.log_loss(y, probs, labels=list(range(c))), rel=1e-9)
+    onehot = torch.nn.functional.one_hot(y, c).double()
+    assert brier_score(probs, y) == pytest.approx(float(((probs - onehot) ** 2).sum(-1).mean()))
+    assert expected_calibration_error(probs, y, n_bins) == pytest.approx(_ece_reference(probs, y, n_bins), abs=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_dtypes_agree(dtype):
+    probs, y = _data(50, 4, 0)
+    ref = expected_calibration_error(probs.to(dtype).double(), y)
+    assert expected_calibration_error(probs.to(dtype), y) == pytest.approx(ref)
+
+
+def test_perfectly_calibrated_and_confident():
+    y = torch.tensor([0, 1, 2])
+    probs = torch.nn.functional.one_hot(y, 3).float()
+    assert expected_calibration_error(probs, y) == 0.0
+    assert accuracy(probs, y) == 1.0 and brier_score(probs, y) == 0.0 and log_loss(probs, y) == pytest.approx(0.0)
+
+
+def test_mean_std():
+    assert mean_std([1.0]) == "1.000 ± 0.000"
+    vals = [0.1, 0.4, 0.7]
+    m, s = sum(vals) / 3, math.sqrt(sum((v - 0.4) ** 2 for v in vals) / 2)
+    assert mean_std(vals, digits=2) == f"{m:.2f} ± {s:.2f}"
+    with pytest.raises(MixupError, match="at least one value"):
+        mean_std([])
+
+
+def test_bad_input():
+    with pytest.raises(MixupError, match=r"shape \(N, C\)"):
+        accuracy(torch.rand(4), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(MixupError, match="integer class indices"):
+        log_loss(torch.rand(4, 2), torch.zeros(4))
+    with pytest.raises(MixupError, match="outside"):
+        brier_score(torch.rand(2, 2), torch.tensor([0, 2]))
+    with pytest.raises(MixupError, match="n_bins"):
+        expected_calibration_error(torch.rand(2, 2), torch.tensor([0, 1]), n_bins=0)
