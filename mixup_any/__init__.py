@@ -8,6 +8,7 @@ optional dependencies lazily.
 
 from .exceptions import HookSiteError, MixupError
 from .functional import mix, mix_batch
+from .hooks import MixHandle, attach, list_sites
 from .losses import MixedLoss, mixed_loss, soft_target_cross_entropy
 from .mixers import Mixer, MixUp
 from .params import MixParams, sample_beta, sample_index, sample_lambda
@@ -18,6 +19,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HookSiteError",
+    "MixHandle",
     "MixParams",
     "MixSchedule",
     "MixUp",
@@ -25,6 +27,8 @@ __all__ = [
     "MixedTarget",
     "Mixer",
     "MixupError",
+    "attach",
+    "list_sites",
     "mix",
     "mix_batch",
     "mix_target",

@@ -88,7 +88,6 @@ def expected_calibration_error(probs: Tensor, y: Tensor, n_bins: int = 15) -> fl
     conf, pred = p.max(-1)
     correct = (pred == y).double()
     bins = (torch.ceil(conf * n_bins).long() - 1).clamp(0, n_bins - 1)
-    count = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, torch.ones_like(conf))
     conf_sum = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, conf)
     acc_sum = torch.zeros(n_bins, dtype=torch.float64).index_add_(0, bins, correct)
     return float((acc_sum - conf_sum).abs().sum() / p.shape[0])
