@@ -1,0 +1,287 @@
+"""Mixup under ``torch.distributed`` (DDP, torchrun, Accelerate): per-rank seeding and cross-rank pairing.
+
+Every mixer works under DDP unchanged: each rank mixes **within its local batch** with its own
+generator, and DDP averages the gradients as usual. Two things need care, and this module provides them:
+
+* **Seeding.** Ranks must not draw identical plans (that would mix the same way on every GPU), yet
+  a run must be reproducible. :func:`seed_for_rank` derives a distinct, fixed seed per rank from one
+  run seed; :func:`seed_mixer` applies it (``same_on_all_ranks=True`` gives every rank the same plan
+  when that is what you want, e.g. for a debugging comparison).
+* **Cross-rank pairing** (opt-in, input batches only). :class:`CrossRankMixer` gathers the batch of
+  every rank with ``all_gather`` and pairs each local row with a partner drawn from the *global*
+  batch. Cost and limits, by design:
+
+  - one extra batch-sized ``all_gather`` per mixed tensor (each float leaf of the inputs, and the
+    targets), plus one tiny gather of the batch sizes (read on the host, so it is a sync point);
+  - gradients do **not** flow into other ranks' inputs: gathered partners are constants on this rank
+    (``lam * x`` still carries the local gradient). For input-level mixup this is what you want —
+    inputs need no gradient — but it means cross-rank pairing is not offered for hidden-layer
+    (hook) sites, where the partner's activations would need their backward on another rank;
+  - only ``pairing="permute"`` is supported (class-aware pairings need a global plan).
+
+  Whether a batch is mixed at all (training, enabled, schedule) must be the same on every rank, since
+  a rank that skips the gather would leave the others waiting; mixers configured the same way agree.
+
+Without an initialised process group everything here falls back to single-process behaviour.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .exceptions import MixupError
+from .functional import batch_size_of
+from .params import MixParams
+
+__all__ = ["get_rank", "get_world_size", "seed_for_rank", "seed_mixer", "CrossRankMixer"]
+
+_MASK64 = (1 << 64) - 1
+
+
+def _dist() -> Any | None:
+    """``torch.distributed`` if a process group is initialised, else ``None``."""
+    if not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return None
+    return torch.distributed
+
+
+def get_rank(group: Any = None) -> int:
+    """This process's rank (``0`` without an initialised process group)."""
+    d = _dist()
+    return d.get_rank(group) if d is not None else 0
+
+
+def get_world_size(group: Any = None) -> int:
+    """The number of processes (``1`` without an initialised process group)."""
+    d = _dist()
+    return d.get_world_size(group) if d is not None else 1
+
+
+def _splitmix64(z: int) -> int:
+    z = (z + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def seed_for_rank(seed: int, rank: int | None = None) -> int:
+    """A seed for ``rank`` derived from the run's ``seed``: fixed, and different for every rank.
+
+    Args:
+        seed: the run's seed (any int).
+        rank: the rank; ``None`` means this process's rank (``0`` outside ``torch.distributed``).
+
+    Returns:
+        A non-negative int below ``2**63`` (a valid ``torch.Generator`` seed). The mapping is a
+        splitmix64 hash of ``(seed, rank)``, so neighbouring seeds and ranks give unrelated streams.
+
+    Example:
+        >>> seed_for_rank(0, 0) == seed_for_rank(0, 0), seed_for_rank(0, 0) == seed_for_rank(0, 1)
+        (True, False)
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise MixupError(f"seed must be an int, got {seed!r}.")
+    if rank is None:
+        rank = get_rank()
+    if not isinstance(rank, int) or isinstance(rank, bool) or rank < 0:
+        raise MixupError(f"rank must be a non-negative int, got {rank!r}.")
+    return _splitmix64(_splitmix64(seed & _MASK64) ^ rank) >> 1
+
+
+def seed_mixer(mixer: Any, seed: int, *, rank: int | None = None, same_on_all_ranks: bool = False) -> Any:
+    """Reseed ``mixer``'s generator for this rank; returns the mixer.
+
+    Args:
+        mixer: any :class:`~mixup_any.mixers.base.Mixer` (or anything with ``manual_seed``).
+        seed: the run's seed, the same on every rank.
+        rank: the rank (default: this process's).
+        same_on_all_ranks: give every rank the same stream (identical plans on every rank).
+
+    Example:
+        >>> from mixup_any import MixUp
+        >>> a, b = seed_mixer(MixUp(), 7, rank=0), seed_mixer(MixUp(), 7, rank=1)
+        >>> torch.equal(a.sample((8, 2)).index, b.sample((8, 2)).index)
+        False
+    """
+    if not callable(getattr(mixer, "manual_seed", None)):
+        raise MixupError(f"seed_mixer() needs a mixer with manual_seed(), got {type(mixer).__name__}.")
+    return mixer.manual_seed(seed_for_rank(seed, 0 if same_on_all_ranks else rank))
+
+
+def _leaves(obj: Any, path: str, out: list[tuple[str, Tensor]]) -> None:
+    if isinstance(obj, Tensor):
+        out.append((path, obj))
+    elif isinstance(obj, Mapping):
+        for k, v in obj.items():
+            _leaves(v, f"{path}[{k!r}]", out)
+    elif isinstance(obj, (tuple, list)):
+        for i, v in enumerate(obj):
+            _leaves(v, f"{path}[{i}]", out)
+    else:
+        raise MixupError(
+            f"{path} is a {type(obj).__name__}, not a tensor; a batch given to a mixer may only hold tensors "
+            "in dicts, tuples and lists."
+        )
+
+
+def _map(obj: Any, fn: Any) -> Any:
+    if isinstance(obj, Tensor):
+        return fn(obj)
+    if isinstance(obj, Mapping):
+        items = {k: _map(v, fn) for k, v in obj.items()}
+        try:
+            return type(obj)(items)
+        except TypeError:
+            return items
+    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
+        return type(obj)(*(_map(v, fn) for v in obj))
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_map(v, fn) for v in obj)
+    return obj
+
+
+class CrossRankMixer:
+    """Wrap a mixer so each row is paired with a partner drawn from the batches of **all** ranks.
+
+    ``x_mixed, target = CrossRankMixer(mixer)(x, y)`` on every rank. ``lam`` (and any extra draw such
+    as CutMix boxes) comes from ``mixer.sample`` on the local batch; the partners are ``B`` distinct
+    rows drawn uniformly from the concatenated global batch (this rank's rows included), gathered
+    with ``all_gather``. Targets are gathered the same way, so ``target.y_b`` holds the partners'
+    labels. Batch sizes may differ between ranks (they are padded for the gather).
+
+    Cost: one extra batch-sized ``all_gather`` per mixed tensor and per target tensor, plus one tiny
+    gather of the batch sizes. Gradients do not flow into other ranks' inputs (gathered partners are
+    constants here). Only ``pairing="permute"`` is supported. Outside ``torch.distributed`` (or with one
+    process) this is the wrapped mixer itself.
+
+    Args:
+        mixer: the mixer that draws ``lam`` and applies its kernel (``MixUp``, CutMix, ...).
+        group: the process group (default: the world).
+
+    Attributes:
+        params: the last plan, as :class:`MixParams` whose ``index`` points into the global batch
+            (the concatenation of every rank's batch, in rank order, without padding); ``None`` before
+            any call or when the last call fell back to local mixing.
+
+    Example:
+        >>> from mixup_any import MixUp
+        >>> cross = CrossRankMixer(MixUp(alpha=0.4, num_classes=3, seed=0))
+        >>> x, target = cross(torch.randn(4, 5), torch.tensor([0, 1, 2, 0]))   # one process: local mixing
+        >>> x.shape, target.lam.shape
+        (torch.Size([4, 5]), torch.Size([4]))
+    """
+
+    def __init__(self, mixer: Any, *, group: Any = None) -> None:
+        if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix", "mix_target")):
+            raise MixupError(f"CrossRankMixer needs a Mixer (sample/mix/mix_target), got {type(mixer).__name__}.")
+        if getattr(mixer, "pairing", "permute") != "permute":
+            raise MixupError(
+                f"CrossRankMixer supports pairing='permute' only, got pairing={mixer.pairing!r}: class-aware "
+                "pairings need a global plan. Use local mixing (the plain mixer) for them."
+            )
+        if getattr(mixer, "exclude_classes", None):
+            raise MixupError("CrossRankMixer does not support exclude_classes; use local mixing (the plain mixer).")
+        self.mixer = mixer
+        self.group = group
+        self.params: MixParams | None = None
+
+    # mixer state and phase pass through, so the wrapper can stand in for the mixer in a loop
+    def __getattr__(self, name: str) -> Any:
+        if name in ("mixer", "group", "params"):
+            raise AttributeError(name)
+        return getattr(self.mixer, name)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.mixer.state_dict()
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.mixer.load_state_dict(state)
+
+    def __call__(self, x: Any, y: Tensor | Mapping[str, Tensor] | None = None, *,
+                 generator: torch.Generator | None = None) -> Any:
+        d = _dist()
+        world = d.get_world_size(self.group) if d is not None else 1
+        if world == 1:
+            self.params = None
+            return self.mixer(x, y, generator=generator)
+        b = batch_size_of(x, "x")
+        leaves: list[tuple[str, Tensor]] = []
+        _leaves(x, "x", leaves)
+        for path, t in leaves:
+            if not t.is_floating_point():
+                raise MixupError(
+                    f"{path} is a {t.dtype} tensor of shape {tuple(t.shape)}; integer and bool leaves are never "
+                    "interpolated. Leave them out of the batch given to the mixer."
+                )
+        if y is not None and batch_size_of(y, "y") != b:
+            raise MixupError(f"The inputs have batch size {b} but the targets have {batch_size_of(y, 'y')} rows.")
+        first = leaves[0][1]
+        labels = y if isinstance(y, Tensor) else None
+        local = self.mixer.sample(first.shape, labels=labels, device=first.device, generator=generator)
+        if not local.mixed:  # identical on every rank (same phase and schedule), so no rank waits
+            self.params = local
+            out = self.mixer.mix(x, local)
+            return out if y is None else (out, self.mixer.mix_target(y, local))
+        sizes = self._gather_sizes(b, first.device, d, world)
+        bmax = max(sizes)
+        # global row g of the unpadded concatenation lives at padded position pos[g]
+        pos = torch.cat([r * bmax + torch.arange(s) for r, s in enumerate(sizes)])
+        gen = generator if generator is not None else self.mixer.generator
+        pick = torch.randperm(pos.numel(), generator=gen, device=gen.device)[:b].cpu()
+        gidx = pick.to(first.device)
+        gather_at = pos[pick].to(first.device)
+
+        def partners(t: Tensor) -> Tensor:
+            return self._gather(t, bmax, d, world).index_select(0, gather_at.to(t.device))
+
+        arange = torch.arange(b, device=first.device)
+        # Rows b..2b-1 of the stacked batch are the partners, paired with themselves (lam = 1), so any
+        # mixer's kernel (CutMix boxes included) is exact on rows 0..b-1 and the identity on the rest.
+        stacked = MixParams(
+            lam=torch.cat([local.lam, torch.ones_like(local.lam)]),
+            index=torch.cat([arange + b, arange + b]).to(local.index.dtype),
+            extras={k: _stack_extra(v, b) for k, v in local.extras.items()},
+            site=local.site,
+        )
+        out = _map(x, lambda t: self.mixer.mix(torch.cat([t, partners(t)]), stacked)[:b])
+        self.params = MixParams(lam=local.lam, index=gidx.to(local.index.dtype), extras=local.extras, site=local.site)
+        if y is None:
+            return out
+        y_cat = _map(y, lambda t: torch.cat([t, partners(t)]))
+        target = self.mixer.mix_target(y_cat, stacked)
+        return out, _map_targets(target, b)
+
+    def _gather_sizes(self, b: int, device: torch.device, d: Any, world: int) -> list[int]:
+        mine = torch.tensor([b], dtype=torch.int64, device=device)
+        got = [torch.empty_like(mine) for _ in range(world)]
+        d.all_gather(got, mine, group=self.group)
+        return [int(s) for s in torch.cat(got).cpu()]
+
+    def _gather(self, t: Tensor, bmax: int, d: Any, world: int) -> Tensor:
+        t = t.detach()
+        if t.shape[0] < bmax:
+            t = torch.cat([t, t.new_zeros((bmax - t.shape[0], *t.shape[1:]))])
+        got = [torch.empty_like(t, memory_format=torch.contiguous_format) for _ in range(world)]
+        d.all_gather(got, t.contiguous(), group=self.group)
+        return torch.cat(got)
+
+    def __repr__(self) -> str:
+        return f"CrossRankMixer({self.mixer!r})"
+
+
+def _stack_extra(v: Any, b: int) -> Any:
+    """Extend a per-row extra (``(B, ...)`` tensor) to the stacked ``2B`` rows; other values are kept."""
+    if isinstance(v, Tensor) and v.ndim >= 1 and v.shape[0] == b:
+        return torch.cat([v, v])
+    return v
+
+
+def _map_targets(target: Any, b: int) -> Any:
+    if isinstance(target, Mapping):
+        return {k: _map_targets(v, b) for k, v in target.items()}
+    return dataclasses.replace(target, y_a=target.y_a[:b], y_b=target.y_b[:b], lam=target.lam[:b])
