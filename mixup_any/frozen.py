@@ -1,0 +1,159 @@
+"""Frozen backbones: run the backbone once, cache its features, then mix the cache to train a head.
+
+When the mix site is the *end* of a frozen part, mixing with a hook at that site and mixing the
+cached features give the same numbers: a frozen backbone (``requires_grad=False``, eval mode)
+computes the same features every epoch, and ``mixer(features, y)`` draws from the same shape as
+the hook would. So an epoch costs a head forward and backward only. If the mix site is *inside*
+the frozen part, use :func:`mixup_any.hooks.attach` on the whole model instead (the layers after
+the site must run on the mixed activations).
+
+Example:
+    >>> from mixup_any import MixUp, mixed_loss
+    >>> backbone = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten())
+    >>> head = nn.Linear(4 * 6 * 6, 3)
+    >>> x, y = torch.randn(20, 1, 8, 8), torch.randint(0, 3, (20,))
+    >>> cache = cache_features(backbone, (x, y), batch_size=8)
+    >>> cache.features.shape
+    torch.Size([20, 144])
+    >>> mixer, opt = MixUp(alpha=2.0, num_classes=3, seed=0), torch.optim.SGD(head.parameters(), lr=0.1)
+    >>> for feats, yb in cache.batches(8, generator=torch.Generator().manual_seed(0)):
+    ...     feats, target = mixer(feats, yb)
+    ...     loss = mixed_loss(F.cross_entropy, head(feats), target)
+    ...     opt.zero_grad(); loss.backward(); opt.step()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .exceptions import MixupError
+from .hooks import _select
+
+__all__ = ["FeatureCache", "cache_features"]
+
+
+@dataclass(frozen=True)
+class FeatureCache:
+    """Features of a frozen backbone, computed once, with their targets.
+
+    Attributes:
+        features: ``(N, ...)`` detached backbone outputs.
+        targets: ``(N, ...)`` targets in the same order, or ``None``.
+
+    Example:
+        >>> cache = FeatureCache(torch.arange(10.0).view(5, 2), torch.arange(5))
+        >>> [yb.tolist() for _, yb in cache.batches(2, shuffle=False)]
+        [[0, 1], [2, 3], [4]]
+    """
+
+    features: Tensor
+    targets: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.features, Tensor) or self.features.ndim == 0:
+            raise MixupError(f"FeatureCache.features must be a (N, ...) tensor, got {type(self.features).__name__}.")
+        if self.targets is not None and (self.targets.ndim == 0 or self.targets.shape[0] != self.features.shape[0]):
+            raise MixupError(
+                f"FeatureCache has {self.features.shape[0]} feature rows but targets of shape "
+                f"{tuple(self.targets.shape)}."
+            )
+
+    def __len__(self) -> int:
+        return self.features.shape[0]
+
+    def batches(
+        self,
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        drop_last: bool = False,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[tuple[Tensor, Tensor | None]]:
+        """Yield ``(features, targets)`` batches; the order comes from ``generator`` when shuffling."""
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise MixupError(f"batch_size must be a positive int, got {batch_size!r}.")
+        n = len(self)
+        if shuffle:
+            order = torch.randperm(n, generator=generator).to(self.features.device)
+        else:
+            order = torch.arange(n, device=self.features.device)
+        stop = n - n % batch_size if drop_last else n
+        for start in range(0, stop, batch_size):
+            idx = order[start:start + batch_size]
+            yield self.features[idx], None if self.targets is None else self.targets[idx.to(self.targets.device)]
+
+    def to(self, device: torch.device | str) -> FeatureCache:
+        return replace(self, features=self.features.to(device),
+                       targets=None if self.targets is None else self.targets.to(device))
+
+
+def _batches(data: Any, batch_size: int) -> Iterable[tuple[Any, Tensor | None]]:
+    if isinstance(data, Tensor):
+        return ((xb, None) for xb in data.split(batch_size))
+    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, Tensor) for t in data):
+        x, y = data
+        if x.shape[0] != y.shape[0]:
+            raise MixupError(f"cache_features got inputs with {x.shape[0]} rows and targets with {y.shape[0]}.")
+        return zip(x.split(batch_size), y.split(batch_size), strict=True)
+
+    def from_loader() -> Iterator[tuple[Any, Tensor | None]]:
+        for batch in data:
+            if isinstance(batch, (tuple, list)) and len(batch) >= 2:
+                yield batch[0], batch[1]
+            elif isinstance(batch, (tuple, list)) and len(batch) == 1:
+                yield batch[0], None
+            else:
+                yield batch, None
+
+    return from_loader()
+
+
+def cache_features(
+    backbone: nn.Module,
+    data: Tensor | tuple[Tensor, Tensor] | Iterable[Any],
+    *,
+    batch_size: int = 256,
+    output: int | str | None = None,
+    device: torch.device | str | None = None,
+) -> FeatureCache:
+    """Run a frozen ``backbone`` once over ``data`` (eval mode, no grad) and keep its outputs.
+
+    Args:
+        backbone: the frozen part; every module's ``training`` flag is restored afterwards.
+        data: an input tensor ``(N, ...)``, an ``(inputs, targets)`` pair of tensors, or an iterable of
+            batches (a ``DataLoader`` yielding ``x`` or ``(x, y, ...)``); its order is kept, so use an
+            unshuffled loader.
+        batch_size: rows per backbone forward for tensor data.
+        output: which tensor of the backbone output to keep (as ``attach(output=...)``).
+        device: where to store the cache (default: where the backbone put its outputs).
+
+    Returns:
+        a :class:`FeatureCache` with ``features`` ``(N, ...)`` and the targets (if the data had any).
+    """
+    if not isinstance(backbone, nn.Module):
+        raise MixupError(f"cache_features() needs an nn.Module backbone, got {type(backbone).__name__}.")
+    flags = [(m, m.training) for m in backbone.modules()]
+    feats: list[Tensor] = []
+    targets: list[Tensor] = []
+    try:
+        backbone.eval()
+        with torch.no_grad():
+            for xb, yb in _batches(data, batch_size):
+                out = backbone(xb)
+                t, _ = _select(out, output, "backbone output", backbone)
+                feats.append(t.detach() if device is None else t.detach().to(device))
+                if yb is not None:
+                    targets.append(yb if device is None else yb.to(device))
+    finally:
+        for m, flag in flags:
+            m.training = flag
+    if not feats:
+        raise MixupError("cache_features() got no data (an empty tensor or loader).")
+    if targets and len(targets) != len(feats):
+        raise MixupError("cache_features(): some batches had targets and some did not.")
+    return FeatureCache(torch.cat(feats), torch.cat(targets) if targets else None)
