@@ -1,0 +1,35 @@
+"""Tabular mixup (needs pandas and scikit-learn: ``pip install 'mixup-any[tabular]'``).
+
+* :func:`infer_schema` / :class:`TabularSchema`: continuous and categorical columns of a DataFrame.
+* :class:`TabularPreprocessor`: scikit-learn preprocessing to ``(x_cont, x_cat)`` tensors.
+* :class:`TabularMixer`: one draw for the continuous columns, every categorical embedding and the target.
+* :class:`TabularMLP`: a built-in model (per-variable embeddings + MLP).
+* :class:`MixupTabularClassifier` / :class:`MixupTabularRegressor`: scikit-learn estimators.
+"""
+
+from .._imports import require
+
+require("pandas", "tabular", feature="mixup_any.tabular")
+require("sklearn", "tabular", feature="mixup_any.tabular")
+
+from .estimators import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
+from .mixer import POLICIES, TabularMixer, TabularMixHandle, one_hot_blocks  # noqa: E402
+from .model import TabularMLP, default_embedding_dim  # noqa: E402
+from .preprocess import MISSING_CODE, UNKNOWN_CODE, TabularPreprocessor  # noqa: E402
+from .schema import TabularSchema, infer_schema  # noqa: E402
+
+__all__ = [
+    "MISSING_CODE",
+    "POLICIES",
+    "UNKNOWN_CODE",
+    "MixupTabularClassifier",
+    "MixupTabularRegressor",
+    "TabularMLP",
+    "TabularMixHandle",
+    "TabularMixer",
+    "TabularPreprocessor",
+    "TabularSchema",
+    "default_embedding_dim",
+    "infer_schema",
+    "one_hot_blocks",
+]

@@ -1,0 +1,80 @@
+"""A built-in tabular model: one ``nn.Embedding`` per categorical variable, then an MLP."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..exceptions import MixupError
+
+__all__ = ["TabularMLP", "default_embedding_dim"]
+
+
+def default_embedding_dim(cardinality: int) -> int:
+    """A common rule of thumb: ``min(16, ceil(1.6 · cardinality ** 0.56))``."""
+    return int(min(16, math.ceil(1.6 * cardinality**0.56)))
+
+
+class TabularMLP(nn.Module):
+    """Per-variable embeddings + MLP: ``forward(x_cont (B, D), x_cat (B, K) int64) -> (B, out_features)``.
+
+    ``self.embeddings[j]`` is variable ``j``'s own ``nn.Embedding``, so
+    ``TabularMixer(embeddings="embeddings.*")`` mixes each variable in its own space. ``x_cat`` may
+    also be the float one-hot blocks ``(B, sum(cardinalities))`` of the ``"onehot"`` policy: each block
+    times its embedding table is the same as the embedding lookup (and mixes linearly).
+
+    Args:
+        n_continuous: ``D``, width of the continuous input (may be 0).
+        cardinalities: number of codes of each categorical variable (may be empty).
+        out_features: number of outputs (classes, labels or regression targets).
+        embedding_dim: one width for all variables, or ``None`` for :func:`default_embedding_dim`.
+        hidden: widths of the hidden layers.
+        dropout: dropout after each hidden layer.
+
+    Example:
+        >>> m = TabularMLP(3, [5, 4], out_features=2)
+        >>> m(torch.randn(6, 3), torch.randint(0, 4, (6, 2))).shape
+        torch.Size([6, 2])
+    """
+
+    def __init__(
+        self,
+        n_continuous: int,
+        cardinalities: Sequence[int],
+        out_features: int,
+        *,
+        embedding_dim: int | None = None,
+        hidden: Sequence[int] = (128, 128),
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.n_continuous = int(n_continuous)
+        self.cardinalities = [int(c) for c in cardinalities]
+        dims = [embedding_dim or default_embedding_dim(c) for c in self.cardinalities]
+        self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(self.cardinalities, dims))
+        layers: list[nn.Module] = []
+        width = self.n_continuous + sum(dims)
+        if width == 0:
+            raise MixupError("TabularMLP needs at least one continuous column or categorical variable.")
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+            width = h
+        layers.append(nn.Linear(width, out_features))
+        self.mlp = nn.Sequential(*layers)
+
+    def embed(self, x_cat: Tensor) -> list[Tensor]:
+        """Embeddings of each variable, ``[(B, d_j)]``, from codes or from one-hot blocks."""
+        if x_cat.is_floating_point():
+            blocks = torch.split(x_cat, self.cardinalities, dim=1)
+            return [F.linear(b, emb.weight.t()) for b, emb in zip(blocks, self.embeddings)]
+        return [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
+
+    def forward(self, x_cont: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
+        parts = [x_cont] if x_cont is not None and self.n_continuous else []
+        if x_cat is not None and self.embeddings:
+            parts += self.embed(x_cat)
+        return self.mlp(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])

@@ -1,0 +1,135 @@
+"""Turn a DataFrame into the two tensors a tabular model takes, with scikit-learn transformers.
+
+Continuous columns: :class:`~sklearn.impute.SimpleImputer` (median, with missing-value indicator
+columns) then :class:`~sklearn.preprocessing.StandardScaler`. Categorical columns:
+:class:`~sklearn.preprocessing.OrdinalEncoder` with two reserved codes, so every variable's
+embedding table has a row for them:
+
+* code ``0``: the value is missing (NaN / None),
+* code ``1``: a category never seen during ``fit`` (met at predict time),
+* codes ``2 ..``: the categories seen during ``fit``, in sorted order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+from torch import Tensor
+
+from ..exceptions import MixupError
+from .schema import TabularSchema, infer_schema
+
+__all__ = ["TabularPreprocessor", "MISSING_CODE", "UNKNOWN_CODE"]
+
+MISSING_CODE = 0
+UNKNOWN_CODE = 1
+_RESERVED = 2
+
+
+def _as_strings(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    """Categorical values as ``str`` (so bools, numbers and strings sort together), missing as NaN."""
+    df = pd.DataFrame(X).astype(object)
+    return df.astype(str).where(df.notna(), np.nan).to_numpy(dtype=object)
+
+
+def _shift_codes(codes: np.ndarray) -> np.ndarray:
+    # OrdinalEncoder gives missing -2 and unknown -1; shifting by 2 makes them codes 0 and 1
+    return np.asarray(codes, dtype=np.float64) + _RESERVED
+
+
+class TabularPreprocessor(TransformerMixin, BaseEstimator):
+    """Schema inference plus scikit-learn preprocessing of a DataFrame.
+
+    Args:
+        categorical: columns forced to be categorical.
+        continuous: columns forced to be continuous (must hold numbers).
+        drop: columns to ignore.
+
+    Fitted attributes: ``schema_`` (:class:`TabularSchema`), ``column_transformer_``,
+    ``cardinalities_`` (embedding table size of each categorical variable, reserved codes included),
+    ``n_continuous_out_`` (scaled columns plus missing-value indicators).
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"x": [1.0, None, 3.0], "c": ["a", "b", None]})
+        >>> pre = TabularPreprocessor().fit(df)
+        >>> x_cont, x_cat = pre.transform_tensors(pd.DataFrame({"x": [2.0], "c": ["zzz"]}))
+        >>> x_cont.shape, x_cat.tolist(), pre.cardinalities_
+        (torch.Size([1, 2]), [[1]], [4])
+    """
+
+    def __init__(self, categorical: Sequence[str] | None = None, continuous: Sequence[str] | None = None,
+                 drop: Sequence[str] | None = None) -> None:
+        self.categorical = categorical
+        self.continuous = continuous
+        self.drop = drop
+
+    def fit(self, X: pd.DataFrame, y: object = None) -> TabularPreprocessor:
+        if not isinstance(X, pd.DataFrame):
+            raise MixupError(f"TabularPreprocessor needs a pandas DataFrame, got {type(X).__name__}.")
+        if X.shape[0] == 0:
+            raise MixupError("The table is empty (0 rows); there is nothing to fit.")
+        schema = infer_schema(X, categorical=self.categorical, continuous=self.continuous, drop=self.drop)
+        parts = []
+        if schema.continuous:
+            cont = Pipeline([
+                ("to_float", FunctionTransformer(_to_float, feature_names_out="one-to-one")),
+                ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+                ("scale", StandardScaler()),
+            ])
+            parts.append(("continuous", cont, list(schema.continuous)))
+        if schema.categorical:
+            cat = Pipeline([
+                ("as_str", FunctionTransformer(_as_strings, feature_names_out="one-to-one")),
+                ("encode", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                          encoded_missing_value=-2, dtype=np.float64)),
+                ("shift", FunctionTransformer(_shift_codes, feature_names_out="one-to-one")),
+            ])
+            parts.append(("categorical", cat, list(schema.categorical)))
+        ct = ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0, verbose_feature_names_out=False)
+        ct.fit(X)
+        self.schema_: TabularSchema = schema
+        self.column_transformer_ = ct
+        if schema.categorical:
+            enc = ct.named_transformers_["categorical"].named_steps["encode"]
+            self.cardinalities_ = [len(c) + _RESERVED for c in enc.categories_]
+        else:
+            self.cardinalities_ = []
+        n_out = ct.transform(X.iloc[:1]).shape[1]
+        self.n_continuous_out_ = n_out - len(schema.categorical)
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        """``(n, n_continuous_out_ + n_categorical)`` float64: scaled columns, indicators, then codes."""
+        check_is_fitted(self, "column_transformer_")
+        if not isinstance(X, pd.DataFrame):
+            raise MixupError(f"TabularPreprocessor needs a pandas DataFrame, got {type(X).__name__}.")
+        missing = [c for c in self.schema_.columns if c not in X.columns]
+        if missing:
+            raise MixupError(f"The table lacks columns seen during fit: {missing}.")
+        return np.asarray(self.column_transformer_.transform(X), dtype=np.float64)
+
+    def transform_tensors(self, X: pd.DataFrame) -> tuple[Tensor, Tensor]:
+        """``x_cont`` ``(n, n_continuous_out_)`` float32 and ``x_cat`` ``(n, n_categorical)`` int64."""
+        out = self.transform(X)
+        k = self.n_continuous_out_
+        x_cont = torch.tensor(out[:, :k], dtype=torch.float32)
+        x_cat = torch.tensor(out[:, k:], dtype=torch.int64)
+        return x_cont, x_cat
+
+
+def _to_float(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    df = pd.DataFrame(X)
+    try:
+        return df.astype(np.float64).to_numpy()
+    except (TypeError, ValueError):
+        return df.apply(lambda s: pd.to_numeric(s, errors="raise")).astype(np.float64).to_numpy()

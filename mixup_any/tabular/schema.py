@@ -1,0 +1,126 @@
+"""Which columns of a table are continuous and which are categorical (:class:`TabularSchema`).
+
+Numeric columns are continuous; ``category``, ``object``, ``string`` and ``bool`` columns are
+categorical. Either can be overridden per column. A column that cannot be read as numbers is never
+silently treated as continuous: forcing one raises a :class:`~mixup_any.exceptions.MixupError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+
+from ..exceptions import MixupError
+
+__all__ = ["TabularSchema", "infer_schema"]
+
+
+@dataclass(frozen=True)
+class TabularSchema:
+    """The roles of a table's columns, in the order the model sees them.
+
+    Attributes:
+        continuous: names of the columns mixed directly (scaled floats).
+        categorical: names of the columns mixed in their own embedding space (or swapped / one-hot).
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"age": [31, 45], "job": ["a", "b"], "owner": [True, False]})
+        >>> infer_schema(df)
+        TabularSchema(continuous=('age',), categorical=('job', 'owner'))
+    """
+
+    continuous: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return self.continuous + self.categorical
+
+
+def _is_categorical_dtype(s: pd.Series) -> bool:
+    dt = s.dtype
+    return (
+        isinstance(dt, pd.CategoricalDtype)
+        or pd.api.types.is_bool_dtype(dt)
+        or pd.api.types.is_object_dtype(dt)
+        or pd.api.types.is_string_dtype(dt)
+    )
+
+
+def _names(cols: Iterable[str] | str | None, what: str) -> list[str]:
+    if cols is None:
+        return []
+    if isinstance(cols, str):
+        return [cols]
+    return list(cols)
+
+
+def infer_schema(
+    df: pd.DataFrame,
+    *,
+    categorical: Sequence[str] | None = None,
+    continuous: Sequence[str] | None = None,
+    drop: Sequence[str] | None = None,
+) -> TabularSchema:
+    """Infer the schema of ``df`` from its dtypes, with per-column overrides.
+
+    Args:
+        df: the feature table (targets excluded).
+        categorical: columns forced to be categorical (e.g. integer codes such as a zip code).
+        continuous: columns forced to be continuous; they must hold numbers (or be convertible).
+        drop: columns to ignore.
+
+    Returns:
+        The schema; columns keep the order of ``df`` within each role.
+
+    Raises:
+        MixupError: an override names a column that does not exist, a column is forced to both roles,
+            a non-numeric column is forced to continuous, or no column is left.
+    """
+    if not hasattr(df, "dtypes") or not hasattr(df, "columns"):
+        raise MixupError(f"infer_schema needs a pandas DataFrame, got {type(df).__name__}.")
+    cat = _names(categorical, "categorical")
+    cont = _names(continuous, "continuous")
+    dropped = set(_names(drop, "drop"))
+    cols = [c for c in df.columns if c not in dropped]
+    known = set(df.columns)
+    for name, given in (("categorical", cat), ("continuous", cont), ("drop", dropped)):
+        missing = [c for c in given if c not in known]
+        if missing:
+            raise MixupError(f"{name}= names columns that are not in the table: {missing}; "
+                             f"the columns are {list(df.columns)}.")
+    both = sorted(set(cat) & set(cont), key=str)
+    if both:
+        raise MixupError(f"Columns {both} are forced to be both categorical and continuous; pick one role.")
+    out_cont: list[str] = []
+    out_cat: list[str] = []
+    for c in cols:
+        s = df[c]
+        if c in cat:
+            out_cat.append(c)
+        elif c in cont:
+            if _is_categorical_dtype(s) and not pd.api.types.is_bool_dtype(s.dtype):
+                converted = pd.to_numeric(s.astype(object), errors="coerce")
+                bad = s.notna() & converted.isna()
+                if bool(bad.any()):
+                    example = s[bad].iloc[0]
+                    raise MixupError(
+                        f"Column {c!r} is forced to be continuous but holds non-numeric values "
+                        f"(e.g. {example!r}, dtype {s.dtype}). Make it categorical, or convert it to numbers first."
+                    )
+            out_cont.append(c)
+        elif _is_categorical_dtype(s):
+            out_cat.append(c)
+        elif pd.api.types.is_numeric_dtype(s.dtype):
+            out_cont.append(c)
+        else:
+            raise MixupError(
+                f"Column {c!r} has dtype {s.dtype}, which is neither numeric nor categorical; "
+                "convert it, drop it (drop=[...]) or force its role (categorical=[...])."
+            )
+    if not out_cont and not out_cat:
+        raise MixupError("The table has no feature columns left to learn from.")
+    return TabularSchema(tuple(out_cont), tuple(out_cat))
