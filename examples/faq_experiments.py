@@ -55,7 +55,7 @@ def run(name: str, seed: int, alpha: float, epochs: int, wd: float = 1e-4, dropo
             opt.zero_grad()
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     model.eval()
     with torch.no_grad():
         p_te, p_tr = model(Xte).softmax(-1), model(Xtr).softmax(-1)
