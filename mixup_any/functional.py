@@ -160,14 +160,15 @@ def one_hot(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> 
 def check_class_indices(y: Tensor, num_classes: int, what: str = "targets") -> None:
     """Raise if class indices are outside ``[0, num_classes)``.
 
-    On CPU this is checked at once with a clear message; on accelerators it is an asynchronous device
-    assertion, so the per-batch path never waits for the device.
+    On CPU this is checked at once with a clear message; on accelerators, and inside ``torch.compile``
+    (where reading a value back would break the graph), it is an asynchronous device assertion, so the
+    per-batch path never waits for the device.
     """
     if y.is_floating_point():
         raise MixupError(f"Class indices must be an integer tensor, got {y.dtype}.")
     if y.numel() == 0:
         return
-    if y.device.type == "cpu":
+    if y.device.type == "cpu" and not torch.compiler.is_compiling():  # compiled: the async check below
         lo, hi = int(y.min()), int(y.max())
         if lo < 0 or hi >= num_classes:
             raise MixupError(

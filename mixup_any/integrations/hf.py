@@ -1,0 +1,141 @@
+"""Hugging Face ``Trainer`` integration: :class:`MixupTrainer` trains with mixed targets.
+
+A leaf module (it imports transformers at the top). In transformers 5.x the ``Trainer`` itself needs
+``accelerate>=1.1`` (``pip install 'transformers[torch]'``); that is transformers' requirement, not ours.
+
+Only :meth:`MixupTrainer.compute_loss` changes, and only while the model is training: evaluation and
+prediction (``evaluate``, ``predict``, ``prediction_step``) are the stock Trainer's, never mixed.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+import transformers
+from torch import Tensor, nn
+
+from ..exceptions import MixupError
+from ..losses import mixed_loss
+from ..mixers.base import Mixer
+from ..text.masks import MaskPolicy
+from ..text.mixing import attach_text
+
+__all__ = ["MixupTrainer"]
+
+
+class MixupTrainer(transformers.Trainer):
+    """A ``transformers.Trainer`` whose training batches are mixed inside the unmodified model.
+
+    Each training step draws one plan from ``mixer``, sets the mixed pairs' attention mask, mixes at
+    ``mix_at`` (see :func:`mixup_any.text.attach_text`) and returns the mixed loss
+    ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)``. Hooks are attached for the step only and removed after.
+
+    Args:
+        *args: the ``Trainer``'s arguments (``model``, ``args``, ``train_dataset``, ...).
+        mixer: the :class:`~mixup_any.mixers.base.Mixer` that draws each batch's plan (required).
+        mix_at: ``"tokens"`` (default), ``"embeddings"``, ``"hidden"`` (with ``layers``), ``"pooled"``, or a
+            site spec for :func:`mixup_any.hooks.attach`.
+        layers: TMix layer set for ``mix_at="hidden"``, e.g. ``[7, 9, 12]``.
+        mask: attention-mask policy (default per site, see :func:`mixup_any.text.attach_text`).
+        criterion: a loss ``criterion(logits, labels)``; default as the model's own head does from
+            ``config.problem_type`` / ``num_labels``: cross-entropy, MSE (``num_labels == 1``) or
+            BCE-with-logits (multi-label).
+        **kwargs: more ``Trainer`` keyword arguments.
+
+    Label smoothing: ``TrainingArguments.label_smoothing_factor`` (ε) is applied to each side before
+    mixing, i.e. the target is ``λ·smooth(y_a) + (1-λ)·smooth(y_b)`` (cross-entropy is linear in the
+    target, so this is ``λ·CE_ε(y_a) + (1-λ)·CE_ε(y_b)``), exactly the Trainer's own smoothing when
+    nothing is mixed. Setting it together with ``mixer.label_smoothing`` raises (say it once).
+
+    Gradient accumulation: when the Trainer passes ``num_items_in_batch`` (models whose forward takes
+    loss kwargs) and labels are one per row, the loss is the sum of per-row mixed losses divided by the
+    rows of the whole accumulated batch; otherwise it is the micro-batch mean, which the Trainer divides
+    by the accumulation steps. Either way the step matches a single batch of the accumulated size.
+
+    Example:
+        >>> from mixup_any import MixUp
+        >>> MixupTrainer.__name__, issubclass(MixupTrainer, transformers.Trainer)
+        ('MixupTrainer', True)
+    """
+
+    def __init__(
+        self,
+        *args: Any,
+        mixer: Mixer,
+        mix_at: Any = "tokens",
+        layers: int | Iterable[int] | None = None,
+        mask: MaskPolicy | None = None,
+        criterion: Callable[..., Tensor] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(mixer, Mixer):
+            raise MixupError(f"MixupTrainer needs mixer=<a mixup_any Mixer, e.g. MixUp(alpha=0.4)>, "
+                             f"got {type(mixer).__name__}.")
+        super().__init__(*args, **kwargs)
+        self.mixer = mixer
+        self.mix_at = mix_at
+        self.layers = layers
+        self.mask = mask
+        self.criterion = criterion
+        eps = float(self.args.label_smoothing_factor or 0.0)
+        if eps and mixer.label_smoothing:
+            raise MixupError(
+                f"Label smoothing is set twice: TrainingArguments.label_smoothing_factor={eps} and "
+                f"mixer.label_smoothing={mixer.label_smoothing!r}. Set one of them (both mean: smooth each side "
+                "before mixing)."
+            )
+        self._smoothing = eps or float(mixer.label_smoothing or 0.0)
+        # fail at construction, not at the first step, if the site cannot be found
+        with attach_text(mixer, self._unwrapped(self.model), mix_at, layers=layers, mask=mask):
+            pass
+
+    def _unwrapped(self, model: nn.Module) -> nn.Module:
+        return self.accelerator.unwrap_model(model) if getattr(self, "accelerator", None) is not None else model
+
+    def _criterion(self, model: nn.Module, labels: Tensor) -> Callable[..., Tensor]:
+        if self.criterion is not None:
+            return self.criterion
+        config = getattr(model, "config", None)
+        problem = getattr(config, "problem_type", None)
+        num_labels = getattr(config, "num_labels", None)
+        if problem == "regression" or (problem is None and num_labels == 1):
+            if self._smoothing:
+                raise MixupError("label smoothing does not apply to regression (num_labels == 1); set it to 0.")
+            return lambda out, y: F.mse_loss(out.squeeze(-1), y.to(out.dtype), reduction="none")
+        if problem == "multi_label_classification" or (labels.is_floating_point() and labels.ndim == 2):
+            # the stock Trainer disables smoothing for multi-label with a warning; we do the same, silently
+            return lambda out, y: F.binary_cross_entropy_with_logits(out, y.to(out.dtype), reduction="none").mean(-1)
+        return functools.partial(F.cross_entropy, label_smoothing=self._smoothing)
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, Tensor | Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Tensor | int | None = None,
+    ) -> Tensor | tuple[Tensor, Any]:
+        """The mixed loss while training; the stock ``Trainer.compute_loss`` otherwise (evaluation)."""
+        if not model.training or "labels" not in inputs:
+            return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                        num_items_in_batch=num_items_in_batch)
+        base = self._unwrapped(model)
+        labels = inputs["labels"]
+        with attach_text(self.mixer, base, self.mix_at, layers=self.layers, mask=self.mask) as tm:
+            mixed_inputs, target = tm(inputs, labels)
+            outputs = model(**mixed_inputs)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        criterion = self._criterion(base, labels)
+        per_row = labels.ndim == 1 and num_items_in_batch is not None
+        if per_row:
+            loss = mixed_loss(criterion, logits, target, reduction="sum") / num_items_in_batch
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                loss = loss * self.accelerator.num_processes
+        else:
+            loss = mixed_loss(criterion, logits, target, reduction="mean")
+        # tell training_step whether the loss is already normalized over the accumulated batch
+        self.loss_is_scaled_for_ga = per_row
+        return (loss, outputs) if return_outputs else loss

@@ -1,0 +1,35 @@
+"""Text mixup on unmodified Hugging Face models (needs ``transformers`` only for the models themselves).
+
+* :func:`attach_text` — mix token embeddings (default, attention mask = union of the pair), the
+  embeddings block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup).
+* :func:`mix_attention_mask` — the mask policies (``"union"``, ``"own"``, ``"intersection"``).
+* :func:`cache_sentence_features` / :class:`SentenceEncoder` / :func:`pool` — pooled features of a frozen
+  encoder, computed once (through :func:`mixup_any.frozen.cache_features`).
+* :class:`mixup_any.integrations.hf.MixupTrainer` — the ``transformers.Trainer`` integration.
+
+This subpackage duck-types the models and never imports transformers itself; it is the user's model.
+"""
+
+from __future__ import annotations
+
+from .features import POOLINGS, SentenceEncoder, cache_sentence_features, pool
+from .masks import MASK_POLICIES, mix_attention_mask
+from .mixing import TEXT_SITES, TextMixHandle, attach_text
+from .sites import POOLED_SITES, embeddings_block_site, layer_sites, pooled_site, token_embedding_site
+
+__all__ = [
+    "MASK_POLICIES",
+    "POOLED_SITES",
+    "POOLINGS",
+    "TEXT_SITES",
+    "SentenceEncoder",
+    "TextMixHandle",
+    "attach_text",
+    "cache_sentence_features",
+    "embeddings_block_site",
+    "layer_sites",
+    "mix_attention_mask",
+    "pool",
+    "pooled_site",
+    "token_embedding_site",
+]

@@ -1,0 +1,79 @@
+"""Attention-mask policies for a mixed pair of sequences (pure functions, no transformers needed).
+
+When row ``i`` is mixed with row ``index[i]`` at the token level, its sequence holds content from both
+sentences, so the question is which positions it may attend to. Rows whose ``lam`` is exactly 1
+(not mixed, e.g. ``p < 1`` per sample or eval) always keep their own mask, so an unmixed row's forward
+pass is bit-for-bit the plain one.
+
+Policies:
+    ``"union"`` (default): ``mask | mask[index]``, every position that holds a token of either sentence.
+    ``"own"``: the row's own mask; positions where only the partner has tokens are ignored.
+    ``"intersection"``: ``mask & mask[index]``, only positions where both sentences have tokens.
+    a callable ``fn(mask, params) -> mask`` of the same shape and dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Union
+
+import torch
+from torch import Tensor
+
+from ..exceptions import MixupError
+from ..params import MixParams
+
+__all__ = ["MASK_POLICIES", "MaskPolicy", "mix_attention_mask"]
+
+MASK_POLICIES = ("union", "own", "intersection")
+MaskPolicy = Union[str, Callable[[Tensor, MixParams], Tensor]]
+
+
+def check_mask_policy(policy: MaskPolicy) -> None:
+    """Raise early for an unknown policy name."""
+    if not callable(policy) and policy not in MASK_POLICIES:
+        raise MixupError(f"Unknown attention-mask policy {policy!r}; expected one of {MASK_POLICIES} "
+                         "or a callable fn(mask, params) -> mask.")
+
+
+def mix_attention_mask(mask: Tensor, params: MixParams, policy: MaskPolicy = "union") -> Tensor:
+    """The attention mask of the mixed batch, ``(B, L)``, same dtype and device as ``mask``.
+
+    Args:
+        mask: ``(B, L)`` attention mask (1 = attend, 0 = padding), int, bool or float.
+        params: the batch's plan; row ``i`` is mixed with ``params.index[i]``.
+        policy: ``"union"``, ``"own"``, ``"intersection"`` or a callable (see the module docstring).
+
+    Returns:
+        A new tensor; ``mask`` is never modified. Rows with ``lam == 1`` keep their own mask.
+
+    Example:
+        >>> m = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 0]])
+        >>> p = MixParams(lam=torch.tensor([0.6, 0.6]), index=torch.tensor([1, 0]))
+        >>> mix_attention_mask(m, p)
+        tensor([[1, 1, 1, 0],
+                [1, 1, 1, 0]])
+        >>> mix_attention_mask(m, p, "intersection")
+        tensor([[1, 1, 0, 0],
+                [1, 1, 0, 0]])
+    """
+    check_mask_policy(policy)
+    if not isinstance(mask, Tensor) or mask.ndim != 2:
+        got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        raise MixupError(f"attention_mask must be a (B, L) tensor to be mixed, got {got}. Custom 3-D/4-D masks "
+                         "cannot be combined by a policy; pass mask='own' to leave them alone.")
+    if mask.shape[0] != params.batch_size:
+        raise MixupError(f"attention_mask has batch size {mask.shape[0]} (shape {tuple(mask.shape)}), but the "
+                         f"mixing plan is for {params.batch_size} rows: every tensor of a batch must share dim 0.")
+    if not params.mixed or policy == "own":
+        return mask
+    if callable(policy):
+        out = policy(mask, params)
+        if not isinstance(out, Tensor) or out.shape != mask.shape:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise MixupError(f"A mask policy must return a tensor of shape {tuple(mask.shape)}, got {got}.")
+        return out.to(mask.dtype)
+    partner = mask.index_select(0, params.index.to(mask.device))
+    combined = torch.maximum(mask, partner) if policy == "union" else torch.minimum(mask, partner)
+    mixed_rows = (params.lam.to(mask.device) < 1).unsqueeze(1)
+    return torch.where(mixed_rows, combined, mask)
