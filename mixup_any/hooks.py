@@ -33,6 +33,7 @@ import dataclasses
 import difflib
 import fnmatch
 import re
+import sys
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -366,10 +367,10 @@ class MixHandle:
                 p = MixParams.identity(b, t.device)
             else:
                 try:
-                    p = self.mixer.sample(t.shape, labels=self._labels, device=t.device)
+                    p = _sample(self.mixer, t.shape, self._labels, t.device, name)
                 except MixupError as err:
                     raise HookSiteError(f"Drawing the mix at site {name!r}: {err}") from err
-            if p.site != name and (self._given is None or p.site is None or self.choose == "one"):
+            if p.site is None or (self._given is None and p.site != name):
                 p = dataclasses.replace(p, site=name)
             self._params = p
             self.params = p
@@ -467,11 +468,16 @@ class MixHandle:
                 stacklevel=2,
             )
         self._labels = labels
-        self._given = params
         self._params = None
         self._mixed_at = None
         self._calls = [0] * len(self.sites)
         self._selected = self._draw_selection(params)
+        if params is not None and self.choose == "one":
+            # name the site here, outside the forward (a dataclass rebuild inside it breaks torch.compile graphs)
+            site = self.sites[self._selected.index(True)] if self._selected.count(True) == 1 else params.site
+            params = params if params.site == site else dataclasses.replace(params, site=site)
+        self._given = params
+        _prepare_compile()
         self._consumed = False
         self._armed = True
 
@@ -547,6 +553,30 @@ class MixHandle:
     def __repr__(self) -> str:
         state = "removed" if self.removed else ("armed" if self._armed else "disarmed")
         return (f"MixHandle(sites={self.sites}, choose={self.choose!r}, mixer={self.mixer!r}, {state})")
+
+
+_SAMPLE_DISABLED: Callable[..., MixParams] | None = None
+
+
+def _sample_eager(mixer: Any, shape: torch.Size, labels: Tensor | None, device: torch.device, site: str) -> MixParams:
+    return mixer.sample(shape, labels=labels, device=device)
+
+
+def _prepare_compile() -> None:
+    """Once torch.compile is in use, run the draw outside dynamo's trace (one clean graph break per draw).
+
+    Sampling calls ``torch.Generator`` methods, which dynamo cannot trace; without this it would break
+    the graph several times inside the sampler. ``torch._dynamo`` is only touched when already imported
+    (importing it costs seconds).
+    """
+    global _SAMPLE_DISABLED
+    if _SAMPLE_DISABLED is None and "torch._dynamo" in sys.modules:
+        _SAMPLE_DISABLED = sys.modules["torch._dynamo"].disable(_sample_eager, recursive=True)
+
+
+def _sample(mixer: Any, shape: torch.Size, labels: Tensor | None, device: torch.device, site: str) -> MixParams:
+    fn = _SAMPLE_DISABLED if _SAMPLE_DISABLED is not None else _sample_eager
+    return fn(mixer, shape, labels, device, site)
 
 
 def _describe(x: Any) -> str:
