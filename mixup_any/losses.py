@@ -59,8 +59,44 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
 
 
+def _unreduced_call(criterion: nn.Module) -> Callable[..., Tensor]:
+    """Call a loss module with ``reduction="none"`` by setting and restoring the attribute (traceable)."""
+
+    def call(*args: object, **kwargs: object) -> Tensor:
+        saved = criterion.reduction
+        criterion.reduction = "none"
+        try:
+            return criterion(*args, **kwargs)
+        finally:
+            criterion.reduction = saved
+
+    return call
+
+
+def _per_sample_compiled(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:
+    """:func:`_per_sample` inside ``torch.compile``, where ``copy.copy`` of a module and
+    ``inspect.signature`` cannot be traced: torch loss modules, ``torch.nn.functional`` losses and
+    ``functools.partial`` of them are recognised; any other callable must return per-sample losses."""
+    user_reduction = getattr(criterion, "reduction", None)
+    if isinstance(user_reduction, str):
+        return _unreduced_call(criterion), user_reduction
+    func, red = criterion, "mean"
+    if isinstance(criterion, functools.partial):
+        func, red = criterion.func, criterion.keywords.get("reduction", "mean")
+    if any(func is f for f in _F_LOSSES):
+        return functools.partial(criterion, reduction="none"), red
+    return criterion, red
+
+
+_F_LOSSES = (F.cross_entropy, F.nll_loss, F.binary_cross_entropy, F.binary_cross_entropy_with_logits, F.mse_loss,
+             F.l1_loss, F.smooth_l1_loss, F.huber_loss, F.kl_div, F.poisson_nll_loss, F.gaussian_nll_loss,
+             F.soft_margin_loss, F.multilabel_soft_margin_loss, F.multi_margin_loss, F.hinge_embedding_loss)
+
+
 def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:
     """A version of ``criterion`` that returns unreduced losses, and the reduction the user chose."""
+    if torch.compiler.is_compiling():
+        return _per_sample_compiled(criterion)
     user_reduction = getattr(criterion, "reduction", None)
     if isinstance(user_reduction, str):
         c = copy.copy(criterion)  # shallow: shares weights and buffers, not the reduction attribute
