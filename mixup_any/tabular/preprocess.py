@@ -101,7 +101,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         self.column_transformer_ = ct
         if schema.categorical:
             enc = ct.named_transformers_["categorical"].named_steps["encode"]
-            self.cardinalities_ = [len(c) + _RESERVED for c in enc.categories_]
+            # categories_ lists NaN too when it was seen, but missing values get the reserved code 0
+            self.cardinalities_ = [int(sum(not pd.isna(v) for v in c)) + _RESERVED for c in enc.categories_]
         else:
             self.cardinalities_ = []
         n_out = ct.transform(X.iloc[:1]).shape[1]

@@ -1,0 +1,221 @@
+"""TabularMixer: one draw for continuous columns, every categorical embedding and the target."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+pytest.importorskip("pandas")
+pytest.importorskip("sklearn")
+
+from mixup_any import MixParams, MixUp, mixed_loss  # noqa: E402
+from mixup_any.exceptions import MixupError  # noqa: E402
+from mixup_any.tabular import TabularMixer, TabularMLP, one_hot_blocks  # noqa: E402
+
+CARDS = [5, 7, 4]
+
+
+def _batch(b: int = 8, d: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x_cont = torch.randn(b, d, generator=g)
+    x_cat = torch.stack([torch.randint(0, c, (b,), generator=g) for c in CARDS], 1)
+    y = torch.randint(0, 3, (b,), generator=g)
+    return x_cont, x_cat, y
+
+
+def _capture(model: TabularMLP) -> tuple[dict[int, torch.Tensor], list]:
+    seen: dict[int, torch.Tensor] = {}
+    hs = [emb.register_forward_hook(lambda m, a, out, j=j: seen.__setitem__(j, out.detach().clone()))
+          for j, emb in enumerate(model.embeddings)]
+    return seen, hs
+
+
+@pytest.mark.parametrize("at", ["glob", "names", "instances", "type"])
+def test_same_draw_for_continuous_and_every_embedding(at):
+    model = TabularMLP(3, CARDS, 3, dropout=0.0)
+    spec = {"glob": "embeddings.*", "names": [f"embeddings.{j}" for j in range(3)],
+            "instances": list(model.embeddings), "type": nn.Embedding}[at]
+    tm = TabularMixer(MixUp(alpha=1.0, per_sample=True, seed=1), embeddings=spec)
+    x_cont, x_cat, y = _batch()
+    with torch.no_grad():
+        plain = [emb(x_cat[:, j]) for j, emb in enumerate(model.embeddings)]
+    with tm.attach(model) as mixing:
+        seen, hs = _capture(model)  # registered after the mixing hooks, so they see mixed outputs
+        xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y)
+        model(xc, xk)
+        for h in hs:
+            h.remove()
+    p = mixing.last_params
+    lam, idx = p.lam, p.index
+    assert len(set(lam.tolist())) > 1 and not torch.equal(idx, torch.arange(8))  # a real per-row draw
+    w = lam[:, None]
+    torch.testing.assert_close(xc, w * x_cont + (1 - w) * x_cont[idx])
+    for j in range(3):
+        torch.testing.assert_close(seen[j], w * plain[j] + (1 - w) * plain[j][idx])
+    assert torch.equal(xk, x_cat)  # codes pass through untouched; the embeddings were mixed
+    assert torch.equal(target.lam, lam) and torch.equal(target.y_b, y[idx])
+    assert all(not emb._forward_hooks for emb in model.embeddings)  # removed on exit
+
+
+def test_hooks_removed_even_on_error():
+    model = TabularMLP(3, CARDS, 3)
+    tm = TabularMixer(MixUp(alpha=1.0, seed=0), embeddings="embeddings.*")
+    with pytest.raises(RuntimeError, match="boom"), tm.attach(model):
+        raise RuntimeError("boom")
+    assert all(not emb._forward_hooks for emb in model.embeddings)
+
+
+def test_onehot_mixing_equals_embedding_mixing():
+    """A linear layer on one-hot blocks is an embedding: both policies give the same model output."""
+    torch.manual_seed(0)
+    model = TabularMLP(3, CARDS, 3, dropout=0.0)
+    x_cont, x_cat, y = _batch()
+    p = MixUp(alpha=1.0, per_sample=True, seed=3).sample((8,))
+    emb_tm = TabularMixer(MixUp(), embeddings="embeddings.*")
+    with emb_tm.attach(model) as mixing:
+        mixing.hooks.arm(params=p)
+        xc, xk = emb_tm.mix(x_cont, x_cat, p)
+        out_emb = model(xc, xk)
+    oh_tm = TabularMixer(MixUp(), policy="onehot", cardinalities=CARDS)
+    xc2, oh = oh_tm.mix(x_cont, x_cat, p)
+    assert oh.is_floating_point() and oh.shape == (8, sum(CARDS))
+    torch.testing.assert_close(oh.sum(1), torch.full((8,), 3.0))  # each block still sums to 1
+    torch.testing.assert_close(model(xc2, oh), out_emb)
+
+
+@settings(max_examples=25, deadline=None)
+@given(lam=st.floats(0.0, 1.0), seed=st.integers(0, 2**16), d=st.integers(0, 4))
+def test_swap_never_interpolates_and_lam_is_kept_fraction(lam, seed, d):
+    b, k = 16, 3
+    x_cont, x_cat, y = _batch(b, max(d, 1), seed)
+    x_cont = x_cont[:, :d] if d else None
+    x_cat = x_cat * 0 + torch.arange(b)[:, None] * 10 + torch.arange(k)  # every code distinct
+    tm = TabularMixer(MixUp(lam=lam), policy="swap")
+    p = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(seed))
+    xc, xk = tm.mix(x_cont, x_cat, p)
+    assert xk.dtype == x_cat.dtype
+    partner = x_cat[p.index] if p.mixed else x_cat
+    assert bool(((xk == x_cat) | (xk == partner)).all())  # own or partner category, nothing in between
+    if not p.mixed:
+        assert torch.equal(xk, x_cat)
+        return
+    own = (xk == x_cat) | (p.index == torch.arange(b))[:, None]
+    swapped = p.extras["swap"]
+    assert torch.equal(xk, torch.where(swapped, partner, x_cat))
+    kept = (~swapped).float().sum(1)
+    torch.testing.assert_close(p.lam, (d * lam + kept) / (d + k))
+    if d:
+        torch.testing.assert_close(xc, lam * x_cont + (1 - lam) * x_cont[p.index])
+    assert bool(own[~swapped].all())
+
+
+def test_swap_probability_is_one_minus_lam():
+    x_cat = torch.zeros(4000, 5, dtype=torch.long)
+    tm = TabularMixer(MixUp(lam=0.3), policy="swap")
+    p = tm.sample(None, x_cat, generator=torch.Generator().manual_seed(0))
+    kept = 1 - p.extras["swap"].float().mean()
+    assert abs(float(kept) - 0.3) < 0.02  # 20,000 Bernoulli draws: sd ≈ 0.003
+    torch.testing.assert_close(p.lam.mean(), kept)
+
+
+@pytest.mark.parametrize("policy", ["embedding", "onehot", "swap"])
+def test_lam_one_is_identity(policy):
+    model = TabularMLP(3, CARDS, 3, dropout=0.0)
+    x_cont, x_cat, y = _batch()
+    tm = TabularMixer(MixUp(lam=1.0), policy=policy, embeddings="embeddings.*", cardinalities=CARDS)
+    with torch.no_grad():
+        ref = model(x_cont, x_cat)
+    with tm.attach(model) as mixing:
+        xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y)
+        out = model(xc, xk)
+    torch.testing.assert_close(out, ref)
+    assert torch.equal(xc, x_cont)
+    assert torch.equal(target.lam, torch.ones(8))
+
+
+def test_codes_never_interpolated_and_embedding_needs_hooks():
+    x_cont, x_cat, y = _batch()
+    tm = TabularMixer(MixUp(alpha=1.0, seed=0))
+    p = tm.sample(x_cont, x_cat)
+    with pytest.raises(MixupError, match="integer category codes, got torch.float32"):
+        tm.mix(x_cont, x_cat.float(), p)
+    with tm.attach(TabularMLP(3, CARDS, 3)) as mixing, pytest.raises(MixupError, match="none are attached"):
+        mixing.mix_tensors(x_cont, x_cat, y)
+
+
+def test_same_generator_seed_same_draw():
+    x_cont, x_cat, _ = _batch()
+    tm = TabularMixer(MixUp(alpha=0.4), policy="swap")
+    a = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
+    b = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
+    assert torch.equal(a.lam, b.lam) and torch.equal(a.index, b.index)
+    assert torch.equal(a.extras["swap"], b.extras["swap"])
+
+
+def test_one_hot_blocks_reference():
+    x_cat = torch.tensor([[4, 0, 3], [1, 6, 0]])
+    ref = torch.cat([nn.functional.one_hot(x_cat[:, j], c).float() for j, c in enumerate(CARDS)], 1)
+    assert torch.equal(one_hot_blocks(x_cat, CARDS), ref)
+    with pytest.raises(MixupError, match="outside"):
+        one_hot_blocks(torch.tensor([[5, 0, 0]]), CARDS)
+
+
+class OwnModel(nn.Module):
+    """A user's model: its own names, a dict batch, embeddings not in a ModuleList."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.home = nn.Embedding(5, 3)
+        self.job = nn.Embedding(7, 2)
+        self.head = nn.Linear(4 + 3 + 2, 2)
+
+    def forward(self, num: torch.Tensor, cats: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cat([num, self.home(cats[:, 0]), self.job(cats[:, 1])], 1))
+
+
+def test_wrapping_a_users_model():
+    model = OwnModel()
+    tm = TabularMixer(MixUp(alpha=1.0, num_classes=2, seed=0), embeddings=["home", model.job],
+                      continuous="num", categorical="cats")
+    g = torch.Generator().manual_seed(0)
+    batch = {"num": torch.randn(6, 4, generator=g), "cats": torch.randint(0, 5, (6, 2), generator=g)}
+    y = torch.randint(0, 2, (6,), generator=g)
+    with tm.attach(model) as mixing:
+        seen, hs = {}, [model.home.register_forward_hook(lambda m, a, o: seen.__setitem__("home", o))]
+        mixed, target = mixing(batch, y)
+        loss = mixed_loss(nn.functional.cross_entropy, model(**mixed), target)
+        hs[0].remove()
+    loss.backward()
+    p = mixing.last_params
+    assert set(mixed) == {"num", "cats"} and torch.equal(mixed["cats"], batch["cats"])
+    w = p.lam[:, None]
+    torch.testing.assert_close(mixed["num"], w * batch["num"] + (1 - w) * batch["num"][p.index])
+    with torch.no_grad():
+        e = model.home(batch["cats"][:, 0])
+    torch.testing.assert_close(seen["home"], w * e + (1 - w) * e[p.index])
+    assert model.home.weight.grad is not None
+    wrong = TabularMixer(MixUp(), continuous="x", categorical="cats", policy="swap")
+    with wrong.attach(model) as mixing, pytest.raises(MixupError, match="no continuous input at 'x'"):
+        mixing(batch, y)
+
+
+def test_replay_given_params():
+    x_cont, x_cat, _ = _batch()
+    p = MixParams(lam=torch.full((8,), 0.25), index=torch.arange(8).flip(0))
+    xc, xk = TabularMixer(MixUp(), policy="swap").mix(x_cont, x_cat, dataclasses.replace(p))
+    torch.testing.assert_close(xc, 0.25 * x_cont + 0.75 * x_cont.flip(0))
+    assert torch.equal(xk, x_cat)  # no swap mask drawn: codes kept
+
+
+def test_bad_arguments():
+    with pytest.raises(MixupError, match="Unknown categorical policy 'blend'"):
+        TabularMixer(policy="blend")
+    with pytest.raises(MixupError, match="needs cardinalities"):
+        TabularMixer(policy="onehot")
+    with pytest.raises(MixupError, match="must be a mixup_any Mixer"):
+        TabularMixer(mixer="mixup")
