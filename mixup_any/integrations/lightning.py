@@ -1,0 +1,247 @@
+"""Lightning integration: :class:`MixupCallback` (hook sites, schedule, checkpoints) and :class:`MixupModuleMixin`.
+
+A leaf module: it imports ``lightning`` at the top (``pip install 'mixup-any[lightning]'``).
+
+Two routes, one callback:
+
+* **Hidden-layer / embedding mixing** (manifold mixup): ``MixupCallback(mixer, at="backbone.layer2")``
+  attaches the hooks when fitting starts, arms them before every training batch, and checks after the
+  batch that the mixed target was taken. In ``training_step`` write
+  ``loss = mixed_loss(criterion, self(x), callback.target(y))`` (or ``self.mixup_target(y)`` with the mixin);
+  outside training ``target(y)`` returns ``y`` unchanged, so validation code can share the line.
+* **Input mixing**: the LightningModule's own augmentation hook ``on_after_batch_transfer`` mixes the batch on
+  its device; :class:`MixupModuleMixin` does it for ``(x, y)`` batches (``training_step`` then receives
+  ``(x_mixed, MixedTarget)``). Keep a ``MixupCallback(mixer)`` (no ``at``) for the schedule and checkpoints.
+
+In both, the callback tells the mixer the epoch (``mixer.set_epoch``) so its schedule can turn mixing off
+(``off_epoch=`` creates ``MixSchedule(off_after_epoch=off_epoch)`` when the mixer has no schedule), and it
+saves the mixer's state (generator, schedule) in Lightning checkpoints, so a resumed fit draws the same plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+from torch import Tensor, nn
+
+from ..exceptions import HookSiteError, MixupError
+from ..hooks import MixHandle, attach
+from ..schedule import MixSchedule
+
+__all__ = ["MixupCallback", "MixupModuleMixin", "default_labels"]
+
+
+def default_labels(batch: Any) -> Tensor | None:
+    """The targets of a batch: ``batch[1]`` of an ``(x, y)`` pair, or ``batch["labels"]`` / ``batch["y"]``."""
+    if isinstance(batch, Mapping):
+        for key in ("labels", "label", "y", "target", "targets"):
+            if isinstance(batch.get(key), Tensor):
+                return batch[key]
+        return None
+    if isinstance(batch, (tuple, list)) and len(batch) >= 2 and isinstance(batch[1], Tensor):
+        return batch[1]
+    return None
+
+
+class MixupCallback(pl.Callback):
+    """Mix training batches of a Lightning fit: hook sites per batch, epoch schedule, checkpointed state.
+
+    Args:
+        mixer: the :class:`~mixup_any.mixers.base.Mixer` (its generator draws every plan).
+        at: hook site(s) as in :func:`mixup_any.hooks.attach` (``"input"``, names, globs, types...), or ``None``
+            for input mixing done by the module (:class:`MixupModuleMixin`); the callback then only runs the
+            schedule and saves the mixer's state.
+        module: the attribute of the LightningModule to hook (e.g. ``"model"``), or ``None`` for the
+            LightningModule itself. The hooks disarm when that module's forward returns.
+        off_epoch: turn mixing off from this epoch on (0-based, as ``trainer.current_epoch``).
+        labels: ``fn(batch) -> y`` giving the targets passed to ``handle.arm`` (class-aware pairings need
+            them); :func:`default_labels` by default.
+        choose, weights, output, repeat: passed to :func:`mixup_any.hooks.attach`.
+
+    Attributes:
+        handle: the live :class:`~mixup_any.hooks.MixHandle` during ``fit`` (``None`` otherwise).
+
+    Example:
+        >>> from mixup_any import MixUp
+        >>> cb = MixupCallback(MixUp(alpha=0.4, num_classes=3), at="net.1", off_epoch=5)
+        >>> cb.mixer.schedule
+        MixSchedule(off_after_epoch=5, off_after_step=None, warmup_steps=0)
+    """
+
+    def __init__(
+        self,
+        mixer: Any,
+        at: Any = None,
+        *,
+        module: str | None = None,
+        off_epoch: int | None = None,
+        labels: Callable[[Any], Tensor | None] = default_labels,
+        choose: str = "one",
+        weights: Sequence[float] | Mapping[str, float] | None = None,
+        output: int | str | None = None,
+        repeat: str = "raise",
+    ) -> None:
+        super().__init__()
+        if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix", "mix_target", "set_epoch")):
+            raise MixupError(f"MixupCallback needs a Mixer, got {type(mixer).__name__}.")
+        if off_epoch is not None:
+            if not isinstance(off_epoch, int) or isinstance(off_epoch, bool) or off_epoch < 0:
+                raise MixupError(f"off_epoch must be a non-negative int or None, got {off_epoch!r}.")
+            if mixer.schedule is None:
+                mixer.schedule = MixSchedule(off_after_epoch=off_epoch)
+            elif mixer.schedule.off_after_epoch != off_epoch:
+                raise MixupError(
+                    f"off_epoch={off_epoch} conflicts with the mixer's schedule (off_after_epoch="
+                    f"{mixer.schedule.off_after_epoch}); set it in one place."
+                )
+        if not callable(labels):
+            raise MixupError(f"labels must be a function batch -> targets, got {type(labels).__name__}.")
+        self.mixer = mixer
+        self.at = at
+        self.module = module
+        self.off_epoch = off_epoch
+        self.labels = labels
+        self.attach_kwargs = {"choose": choose, "weights": weights, "output": output, "repeat": repeat}
+        self.handle: MixHandle | None = None
+        self._in_batch = False
+        self._taken = True
+
+    # ------------------------------------------------------------------------------------ lifecycle
+    def _target_module(self, pl_module: pl.LightningModule) -> nn.Module:
+        if self.module is None:
+            return pl_module
+        mod = getattr(pl_module, self.module, None)
+        if not isinstance(mod, nn.Module):
+            raise HookSiteError(
+                f"MixupCallback(module={self.module!r}): {type(pl_module).__name__} has no submodule attribute "
+                f"{self.module!r}."
+            )
+        return mod
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.at is not None and self.handle is None:
+            self.handle = attach(self.mixer, self._target_module(pl_module), at=self.at, **self.attach_kwargs)
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._remove()
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._remove()  # also after an exception: the hooks never outlive the fit
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        if self.handle is not None:
+            self.handle.remove()
+            self.handle = None
+        self._in_batch = False
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self.mixer.set_epoch(trainer.current_epoch)
+
+    # ------------------------------------------------------------------------------------ per batch
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        if self.handle is None:
+            return
+        self.handle.arm(labels=self.labels(batch))
+        self._in_batch, self._taken = True, False
+
+    def target(self, y: Any) -> Any:
+        """The mixed target of the current training batch (after the forward); ``y`` itself outside training."""
+        if not self._in_batch or self.handle is None:
+            return y
+        if self._taken:
+            raise HookSiteError("MixupCallback.target() was already called for this batch; call it once per step.")
+        self._taken = True
+        return self.handle.target(y)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        if not self._in_batch or self.handle is None:
+            return
+        self._in_batch = False
+        armed, taken = self.handle.armed, self._taken
+        self.handle.disarm()
+        if armed:
+            raise HookSiteError(
+                f"MixupCallback armed the hook sites {self.handle.sites} but the hooked module's forward did not run "
+                "in training_step. Call the model (self(x) or the module named by module=) in training_step."
+            )
+        if not taken:
+            raise HookSiteError(
+                f"The batch was mixed at site {self.handle.params.site if self.handle.params else None!r}, but its "
+                "mixed target was not taken: the loss used unmixed labels. In training_step use "
+                "mixed_loss(criterion, output, callback.target(y)) (or self.mixup_target(y) with MixupModuleMixin)."
+            )
+
+    # ------------------------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        return {"mixer": self.mixer.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.mixer.load_state_dict(state_dict["mixer"])
+
+    def __repr__(self) -> str:
+        at = f", at={self.at!r}" if self.at is not None else ""
+        return f"MixupCallback({self.mixer!r}{at}, off_epoch={self.off_epoch})"
+
+
+class MixupModuleMixin:
+    """Input mixing for a LightningModule, in its ``on_after_batch_transfer`` hook (the batch is on its device).
+
+    Put it before ``LightningModule`` in the bases and set ``self.mixer``. During training an ``(x, y)`` batch
+    becomes ``(mixer(x, y))`` = ``(x_mixed, MixedTarget)``; validation, test and predict batches pass unchanged,
+    so ``mixed_loss(criterion, self(x), y)`` serves every stage. Override :meth:`mix_batch` for other layouts.
+    Without ``self.mixer`` (``None`` or unset) batches pass unchanged, e.g. when only :meth:`mixup_target` is used.
+    :meth:`mixup_target` finds the :class:`MixupCallback` of the trainer for hook-site mixing.
+
+    Example:
+        >>> import lightning.pytorch as pl
+        >>> from mixup_any import MixUp
+        >>> class Net(MixupModuleMixin, pl.LightningModule):
+        ...     def __init__(self):
+        ...         super().__init__()
+        ...         self.net, self.mixer = nn.Linear(4, 3), MixUp(alpha=0.4, num_classes=3)
+        >>> x, t = Net().mix_batch((torch.randn(2, 4), torch.tensor([0, 2])))
+        >>> x.shape, t.lam.shape
+        (torch.Size([2, 4]), torch.Size([2]))
+    """
+
+    mixer: Any
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        batch = super().on_after_batch_transfer(batch, dataloader_idx)  # type: ignore[misc]
+        trainer = getattr(self, "_trainer", None)
+        if trainer is not None and trainer.training and getattr(self, "mixer", None) is not None:
+            return self.mix_batch(batch)
+        return batch
+
+    def mix_batch(self, batch: Any) -> Any:
+        """Mix one training batch; the default takes ``(x, y)`` (a tuple or list of two) and returns the same type."""
+        mixer = getattr(self, "mixer", None)
+        if mixer is None:
+            raise MixupError(f"{type(self).__name__} uses MixupModuleMixin but has no self.mixer.")
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise MixupError(
+                f"MixupModuleMixin mixes (x, y) batches, got a {type(batch).__name__}"
+                f"{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}. Override mix_batch(batch) "
+                "for other layouts."
+            )
+        x, y = batch
+        return type(batch)(mixer(x, y))
+
+    def mixup_target(self, y: Any) -> Any:
+        """The mixed target of the current batch from the trainer's :class:`MixupCallback` (``y`` outside training)."""
+        trainer = getattr(self, "_trainer", None)
+        callbacks = [c for c in (trainer.callbacks if trainer is not None else []) if isinstance(c, MixupCallback)]
+        with_sites = [c for c in callbacks if c.at is not None]
+        if len(with_sites) != 1:
+            if not with_sites:
+                return y
+            raise MixupError(f"mixup_target() found {len(with_sites)} MixupCallbacks with hook sites; use callback.target(y).")
+        return with_sites[0].target(y)
+
