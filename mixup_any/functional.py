@@ -61,19 +61,126 @@ def mix(
             ".float() if they really are continuous values."
         )
     _check_plan(x, lam, index)
+    if out is not None and not inplace and (out.shape != x.shape or out.dtype != x.dtype):
+        raise MixupError(
+            f"out must have the shape and dtype of x: x is {tuple(x.shape)} {x.dtype}, "
+            f"out is {tuple(out.shape)} {out.dtype}."
+        )
+    if not (torch.is_grad_enabled() and (x.requires_grad or lam.requires_grad)):
+        # fast paths write through out= views, which autograd does not support: they skip graphs
+        fast = _mix_rows(x, lam, index, out=out, inplace=inplace)
+        if fast is None:
+            fast = _mix_flat(x, lam, index, out=out, inplace=inplace)
+        if fast is not None:
+            return fast
     w = lam.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
     partner = x[index.to(x.device)]  # advanced indexing keeps channels_last; index_select does not
     if inplace:
-        # partner is already a copy, so overwriting x cannot corrupt rows still to be read
-        return x.lerp_(partner, 1 - w)
+        # partner is already a copy, so overwriting x cannot corrupt rows still to be read; the same
+        # lerp(partner, x, w) as out of place, so both give bit-identical results in every dtype
+        return torch.lerp(partner, x, w, out=x)
     if out is not None:
-        if out.shape != x.shape or out.dtype != x.dtype:
-            raise MixupError(
-                f"out must have the shape and dtype of x: x is {tuple(x.shape)} {x.dtype}, "
-                f"out is {tuple(out.shape)} {out.dtype}."
-            )
         return torch.lerp(partner, x, w, out=out)
     return torch.lerp(partner, x, w)
+
+
+# Rows at least this large (bytes) go through the streaming path of _mix_rows.
+_ROW_STREAM_BYTES = 32 * 1024
+
+
+def _flat_rows(t: Tensor) -> Tensor | None:
+    """A ``(B, N)`` view of ``t`` whose rows are dense, or ``None`` (any layout but plain or channels_last)."""
+    if t.is_contiguous():
+        return t.view(t.shape[0], -1)
+    if t.ndim == 4 and t.is_contiguous(memory_format=torch.channels_last):
+        return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1)
+    if t.ndim == 5 and t.is_contiguous(memory_format=torch.channels_last_3d):
+        return t.permute(0, 2, 3, 4, 1).reshape(t.shape[0], -1)
+    return None
+
+
+def _mix_flat(x: Tensor, lam: Tensor, index: Tensor, *, out: Tensor | None, inplace: bool) -> Tensor | None:
+    """The gathered kernel on ``(B, N)`` row views: ``index_select`` of dense rows is several times faster
+    than advanced indexing of small rows, and the views keep any memory format. ``None`` to fall back."""
+    xr = _flat_rows(x)
+    if xr is None:
+        return None
+    res = x if inplace else (out if out is not None else torch.empty_like(x))
+    if res is not x and res.stride() != x.stride():
+        return None
+    rr = _flat_rows(res)
+    if rr is None:
+        return None
+    w = lam.to(device=x.device, dtype=x.dtype).view(-1, 1)
+    # partner is a copy, so writing into x (inplace) cannot corrupt rows still to be read
+    torch.lerp(xr.index_select(0, index.to(x.device)), xr, w, out=rr)
+    return res
+
+
+def _mix_rows(x: Tensor, lam: Tensor, index: Tensor, *, out: Tensor | None, inplace: bool) -> Tensor | None:
+    """Streaming kernel for large CPU rows: one ``lerp`` per row straight from ``x[index[i]]`` into the result.
+
+    Gathering ``x[index]`` first costs a full extra batch of memory traffic (and page faults on a fresh
+    buffer); reading each partner row where it lies makes one pass that reads two rows and writes one,
+    the memory-bandwidth floor. This needs ``lam`` and ``index`` on the host, so it only runs for CPU
+    tensors (where ``.tolist()`` is not a device sync), on rows of at least
+    ``_ROW_STREAM_BYTES`` (the per-row Python call is then negligible). Returns ``None`` to fall back.
+    The result is bit-identical to the gathered ``torch.lerp(x[index], x, lam)``.
+    """
+    if x.device.type != "cpu" or lam.device.type != "cpu" or index.device.type != "cpu":
+        return None
+    if torch.compiler.is_compiling():  # .tolist() would break the graph; the gathered kernel traces
+        return None
+    b = x.shape[0]
+    if b == 0 or x.numel() // b * x.element_size() < _ROW_STREAM_BYTES:
+        return None
+    xr = _flat_rows(x)
+    if xr is None:
+        return None
+    idx = index.tolist()
+    w = lam.to(x.dtype).tolist()  # the weight lerp would see, rounded to x's dtype as in the gathered path
+    if inplace:
+        return _mix_rows_inplace(x, xr, idx, w)
+    if out is None:
+        out = torch.empty_like(x)  # preserve_format: channels_last stays channels_last
+    if out.stride() != x.stride() or out.data_ptr() == x.data_ptr():
+        return None
+    orows = _flat_rows(out)
+    if orows is None:
+        return None
+    for i in range(b):
+        torch.lerp(xr[idx[i]], xr[i], w[i], out=orows[i])
+    return out
+
+
+def _mix_rows_inplace(x: Tensor, xr: Tensor, idx: list[int], w: list[float]) -> Tensor | None:
+    """In-place streaming along the cycles of a permutation; one saved row per cycle, no batch copy.
+
+    Writing row ``i`` needs the original of row ``idx[i]``; walking each cycle ``i → idx[i] → ...``
+    in order reads every partner before it is overwritten, except the cycle's first row, which is saved.
+    Returns ``None`` (fall back to the gathered path) when ``index`` is not a permutation.
+    """
+    b = len(idx)
+    if sorted(idx) != list(range(b)):
+        return None
+    seen = [False] * b
+    for start in range(b):
+        if seen[start]:
+            continue
+        seen[start] = True
+        if idx[start] == start:
+            continue  # a row paired with itself is unchanged
+        head = xr[start].clone()
+        i = start
+        while True:
+            j = idx[i]
+            src = head if j == start else xr[j]
+            torch.lerp(src, xr[i], w[i], out=xr[i])
+            if j == start:
+                break
+            seen[j] = True
+            i = j
+    return x
 
 
 def batch_size_of(batch: Any, path: str = "batch") -> int:
