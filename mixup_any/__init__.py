@@ -6,11 +6,12 @@ Importing this package needs only torch; tabular, text and plotting features imp
 optional dependencies lazily.
 """
 
+from .collate import MixupCollate
 from .exceptions import HookSiteError, MixupError
 from .functional import mix, mix_batch
 from .hooks import MixHandle, attach, list_sites
 from .losses import MixedLoss, mixed_loss, soft_target_cross_entropy
-from .mixers import Mixer, MixUp
+from .mixers import CutMix, Mixer, MixUp, RandomChoice
 from .params import MixParams, sample_beta, sample_index, sample_lambda
 from .schedule import MixSchedule
 from .targets import MixedTarget, mix_target
@@ -22,7 +23,10 @@ __all__ = [
     "MixHandle",
     "MixParams",
     "MixSchedule",
+    "CutMix",
     "MixUp",
+    "MixupCollate",
+    "RandomChoice",
     "MixedLoss",
     "MixedTarget",
     "Mixer",

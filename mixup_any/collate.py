@@ -1,0 +1,131 @@
+"""Mix inside DataLoader workers: a ``collate_fn`` that collates, converts images, and mixes the batch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .exceptions import MixupError
+from .mixers.base import Mixer
+
+__all__ = ["MixupCollate"]
+
+_MAX_SEED = 2**63 - 1
+
+
+class MixupCollate:
+    """A ``collate_fn`` that collates a list of samples, then mixes the batch with ``mixer``.
+
+    The mixing runs in the DataLoader's worker processes, so the training loop receives
+    ``(x_mixed, target)`` with ``target`` a :class:`~mixup_any.targets.MixedTarget` ready for
+    :func:`~mixup_any.losses.mixed_loss`.
+
+    Integer images (``uint8`` from decoders) are never interpolated silently: pass ``to_float=True`` to
+    convert them to ``float32`` (or a given float dtype) multiplied by ``scale`` (``1/255`` for ``uint8``
+    by default, so pixels land in ``[0, 1]``); otherwise they raise a :class:`MixupError`.
+
+    Every worker reseeds its copy of the mixer from ``torch.utils.data.get_worker_info().seed``
+    (which the DataLoader derives from its base seed, so it changes per epoch and follows
+    ``DataLoader(generator=...)``) combined with the mixer's own ``seed``: workers never draw identical
+    plans, and a run with fixed seeds is reproducible. With ``num_workers=0`` the mixer's generator is
+    used as it is.
+
+    Note: a worker holds a copy of the mixer, so ``mixer.eval()`` in the main process does not reach it;
+    use this collate only on the training DataLoader.
+
+    Args:
+        mixer: any :class:`~mixup_any.mixers.base.Mixer` (``MixUp``, ``CutMix``, ``RandomChoice`` ...).
+        collate_fn: how samples become a batch; ``torch.utils.data.default_collate`` by default.
+        to_float: convert integer inputs: ``True`` for ``float32``, or a float dtype.
+        scale: multiply converted inputs by this; ``None`` means ``1/255`` for ``uint8`` and 1 otherwise.
+        input_key: where the inputs are in the collated batch (an index or a dict key).
+        target_key: where the targets are.
+
+    Example:
+        >>> from mixup_any import MixUp
+        >>> collate = MixupCollate(MixUp(alpha=0.4, num_classes=3, seed=0), to_float=True)
+        >>> samples = [(torch.full((3, 4, 4), 255, dtype=torch.uint8), 0), (torch.zeros(3, 4, 4, dtype=torch.uint8), 2)]
+        >>> x, target = collate(samples)
+        >>> x.dtype, float(x.max()) <= 1.0, target.soft().shape
+        (torch.float32, True, torch.Size([2, 3]))
+    """
+
+    def __init__(
+        self,
+        mixer: Mixer,
+        collate_fn: Callable[[list[Any]], Any] | None = None,
+        *,
+        to_float: bool | torch.dtype = False,
+        scale: float | None = None,
+        input_key: int | str = 0,
+        target_key: int | str = 1,
+    ) -> None:
+        if not isinstance(mixer, Mixer):
+            raise MixupError(f"MixupCollate needs a Mixer (e.g. MixUp, CutMix), got {type(mixer).__name__}.")
+        if not (isinstance(to_float, bool) or (isinstance(to_float, torch.dtype) and to_float.is_floating_point)):
+            raise MixupError(f"to_float must be True/False or a float dtype, got {to_float!r}.")
+        self.mixer = mixer
+        self.collate_fn = collate_fn
+        self.to_float = to_float
+        self.scale = scale
+        self.input_key = input_key
+        self.target_key = target_key
+        self._worker: int | None = None
+
+    def _reseed_for_worker(self) -> None:
+        info = torch.utils.data.get_worker_info()
+        if info is None or self._worker == info.id:
+            return
+        # info.seed = base_seed + worker id: distinct per worker, new each epoch, set by the DataLoader's RNG
+        own = self.mixer.seed if self.mixer.seed is not None else 0
+        self.mixer.manual_seed((info.seed * 1_000_003 + own) % _MAX_SEED)
+        self._worker = info.id
+
+    def _convert(self, x: Any) -> Any:
+        if isinstance(x, Tensor):
+            if x.is_floating_point() or not self.to_float:
+                return x
+            dtype = torch.float32 if self.to_float is True else self.to_float
+            scale = self.scale if self.scale is not None else (1.0 / 255.0 if x.dtype == torch.uint8 else 1.0)
+            return x.to(dtype).mul_(scale)
+        if isinstance(x, Mapping):
+            return type(x)({k: self._convert(v) for k, v in x.items()})
+        if isinstance(x, (tuple, list)):
+            return type(x)(self._convert(v) for v in x)
+        return x
+
+    def __call__(self, samples: list[Any]) -> Any:
+        self._reseed_for_worker()
+        collate = self.collate_fn or torch.utils.data.default_collate
+        batch = collate(samples)
+        if isinstance(batch, Mapping):
+            keys = list(batch)
+        elif isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)):
+            keys = list(range(len(batch)))
+        else:
+            raise MixupError(
+                f"The collated batch is a {type(batch).__name__}; MixupCollate needs a tuple/list "
+                "(inputs, targets) or a dict holding input_key and target_key."
+            )
+        for name, key in (("input_key", self.input_key), ("target_key", self.target_key)):
+            if key not in keys:
+                raise MixupError(f"{name}={key!r} is not in the collated batch (keys: {keys}).")
+        x = self._convert(batch[self.input_key])
+        y = batch[self.target_key]
+        x_mixed, target = self.mixer(x, y)
+        if isinstance(batch, Mapping):
+            out = dict(batch)
+            out[self.input_key] = x_mixed
+            out[self.target_key] = target
+            return out
+        items = list(batch)
+        items[self.input_key] = x_mixed
+        items[self.target_key] = target
+        return tuple(items)
+
+    def __repr__(self) -> str:
+        conv = f", to_float={self.to_float!r}" if self.to_float else ""
+        return f"MixupCollate({self.mixer!r}{conv})"

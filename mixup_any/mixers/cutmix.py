@@ -1,0 +1,294 @@
+"""CutMix (Yun et al., 2019, https://arxiv.org/abs/1905.04899): paste a box of the partner into each sample.
+
+Images ``(B, C, H, W)`` get one box per sample (or one box for the whole batch), 1-D sequences
+``(B, C, L)`` / ``(B, L, D)`` get one segment per sample along a chosen axis. The cut covers a
+fraction ``1 - lam`` of the area (side ``sqrt(1 - lam)`` of each side, as in the paper), clipped to
+the image, and ``lam`` is then corrected to the area that really stayed: ``1 - box_area / (H * W)``.
+
+Everything is vectorized: the boxes are ``(B, 4)`` tensors, the mask is built from ``arange``
+comparisons and applied with one ``torch.where``; there is no Python loop over the batch.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from numbers import Real
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..exceptions import MixupError
+from ..functional import _flat_rows
+from ..params import MixParams
+from .base import Mixer
+
+__all__ = ["CutMix", "box_mask", "cut_mix", "sample_boxes"]
+
+
+def _norm_axes(axis: int | Sequence[int], ndim: int) -> tuple[int, ...]:
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, int) or isinstance(a, bool):
+            raise MixupError(f"CutMix axis must be an int or a pair of ints, got {axis!r}.")
+        pos = a + ndim if a < 0 else a
+        if not 1 <= pos < ndim:
+            raise MixupError(
+                f"CutMix axis {a} does not exist in an input of {ndim} dims (valid: 1..{ndim - 1} or "
+                f"-{ndim - 1}..-1; dim 0 is the batch). Images (B, C, H, W) use axis=(-2, -1), "
+                "sequences (B, C, L) axis=-1 and (B, L, D) axis=1."
+            )
+        out.append(pos)
+    if len(set(out)) != len(out):
+        raise MixupError(f"CutMix axes must be distinct dims, got {axis!r} for an input of {ndim} dims.")
+    return tuple(out)
+
+
+def sample_boxes(
+    cut: Tensor,
+    sizes: Sequence[int],
+    *,
+    same_box: bool = False,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Boxes covering about ``cut`` of the area, one per row, clipped to ``sizes``.
+
+    Args:
+        cut: ``(B,)`` fraction of the area to cut (``1 - lam``); 0 gives an empty box.
+        sizes: the extent of each cut axis, e.g. ``(H, W)`` or ``(L,)``.
+        same_box: one centre for the whole batch (rows with the same ``cut`` then get the same box).
+        generator: source of randomness (the box is drawn on its device).
+
+    Returns:
+        ``(B, 2 * len(sizes))`` int64 ``(start_0, end_0, start_1, end_1, ...)``, on ``cut``'s device.
+
+    Example:
+        >>> box = sample_boxes(torch.tensor([0.0, 0.25]), (8, 8), generator=torch.Generator().manual_seed(0))
+        >>> box.shape, (box[:, 1] - box[:, 0]).tolist()  # row 0 cuts nothing; row 1 at most half of each side
+        (torch.Size([2, 4]), [0, 4])
+    """
+    b = cut.shape[0]
+    k = len(sizes)
+    gdev = generator.device if generator is not None else torch.device("cpu")
+    side = cut.double().clamp(0.0, 1.0).to(gdev) ** (1.0 / k)  # each side gets cut**(1/k) of its extent
+    u = torch.rand(1 if same_box else b, k, generator=generator, dtype=torch.float64, device=gdev).expand(b, k)
+    cols = []
+    for d, n in enumerate(sizes):
+        length = (side * n).floor().long()  # int() as in the paper's code; the clip below may shrink it more
+        centre = (u[:, d] * n).floor().long()
+        start = (centre - length // 2).clamp(0, n)
+        end = (centre - length // 2 + length).clamp(0, n)
+        cols += [start, end]
+    return torch.stack(cols, 1).to(cut.device)
+
+
+def _kept(box: Tensor, sizes: Sequence[int]) -> Tensor:
+    """``(B,)`` float32 fraction of the area outside the box: the corrected ``lam``."""
+    area = torch.ones(box.shape[0], dtype=torch.float64, device=box.device)
+    for d in range(len(sizes)):
+        area = area * (box[:, 2 * d + 1] - box[:, 2 * d]).double() / sizes[d]
+    return (1.0 - area).float()
+
+
+def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
+    """Boolean mask, ``True`` inside each row's box, broadcastable to ``shape``.
+
+    Args:
+        box: ``(B, 2 * len(axes))`` from :func:`sample_boxes`.
+        shape: shape of the batch ``(B, ...)``.
+        axes: the dims the box spans (positive), e.g. ``(2, 3)`` for ``(B, C, H, W)``.
+
+    Example:
+        >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,)).int()
+        tensor([[[0, 1, 1, 0]]], dtype=torch.int32)
+    """
+    b = shape[0]
+    mask = None
+    for d, a in enumerate(axes):
+        pos = torch.arange(shape[a], device=box.device)
+        view = [b] + [1] * (len(shape) - 1)
+        view[a] = shape[a]
+        inside = (pos >= box[:, 2 * d, None]) & (pos < box[:, 2 * d + 1, None])  # (B, n)
+        inside = inside.view(view)
+        mask = inside if mask is None else mask & inside
+    assert mask is not None
+    return mask
+
+
+def cut_mix(
+    x: Tensor,
+    index: Tensor,
+    box: Tensor,
+    axes: Sequence[int],
+    *,
+    blend: Tensor | None = None,
+) -> Tensor:
+    """Paste ``x[index]`` into ``x`` inside each row's box; optionally blend the outside (``lerp``).
+
+    Args:
+        x: ``(B, ...)`` float tensor (any memory format; kept).
+        index: ``(B,)`` partner of each row.
+        box: ``(B, 2 * len(axes))`` boxes; an empty box leaves the row exactly as it was.
+        axes: the dims the boxes span (positive).
+        blend: ``(B,)`` optional weight of the row's own sample outside the box (mixup rows of a
+            :class:`~mixup_any.mixers.choice.RandomChoice` plan); ``None`` keeps the outside as is.
+
+    Example:
+        >>> x = torch.arange(8.0).view(2, 1, 4)
+        >>> cut_mix(x, torch.tensor([1, 0]), torch.tensor([[0, 2], [0, 0]]), (2,))
+        tensor([[[4., 5., 2., 3.]],
+        <BLANKLINE>
+                [[4., 5., 6., 7.]]])
+    """
+    index = index.to(x.device)
+    rows = _flat_rows(x)
+    if rows is not None and not x.requires_grad:
+        # index_select on dense (B, N) rows is much faster than advanced indexing and keeps the layout
+        partner = torch.empty_like(x)
+        torch.index_select(rows, 0, index, out=_flat_rows(partner))
+    else:
+        partner = x[index]
+    mask = box_mask(box.to(x.device), x.shape, axes)
+    base = x
+    if blend is not None:
+        base = torch.lerp(partner, x, blend.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1))))
+    if rows is not None and not x.requires_grad:
+        # partner is a fresh buffer of x's layout: write the result into it (no second allocation)
+        return torch.where(mask, partner, base, out=partner)
+    return torch.where(mask, partner, base)
+
+
+def _map_float_leaves(batch: Any, fn: Any, path: str) -> Any:
+    if isinstance(batch, Tensor):
+        if not batch.is_floating_point():
+            raise MixupError(
+                f"{path} is a {batch.dtype} tensor of shape {tuple(batch.shape)}; CutMix needs float inputs. "
+                "Convert images explicitly, e.g. x.float() / 255, or use "
+                "MixupCollate(mixer, to_float=True), which scales uint8 images to [0, 1]."
+            )
+        return fn(batch, path)
+    if isinstance(batch, Mapping):
+        items = {k: _map_float_leaves(v, fn, f"{path}[{k!r}]") for k, v in batch.items()}
+        try:
+            return type(batch)(items)
+        except TypeError:
+            return items
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(_map_float_leaves(v, fn, f"{path}.{f}") for f, v in zip(batch._fields, batch)))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_map_float_leaves(v, fn, f"{path}[{i}]") for i, v in enumerate(batch))
+    raise MixupError(f"{path} is a {type(batch).__name__}, not a tensor; a batch may only hold tensors.")
+
+
+class CutMix(Mixer):
+    """CutMix: each row gets a box of its partner pasted in; ``lam`` is the area it keeps.
+
+    Images ``(B, C, H, W)`` (``axis=(-2, -1)``, the default; channels_last inputs stay channels_last)
+    get a rectangle per row; sequences get a segment along one axis: ``axis=-1`` for ``(B, C, L)``
+    (audio, multichannel time series), ``axis=1`` for ``(B, L, D)`` (token embeddings, features per step).
+    The drawn cut fraction ``1 - lam`` sets the box (each side ``sqrt(1 - lam)`` of its extent for
+    images), the box is clipped at the border, and ``lam`` is corrected to ``1 - box_area / area``.
+    Rows with ``lam = 1`` (not selected by ``p``, excluded classes) get an empty box and stay exact.
+
+    Args:
+        alpha: Beta(α, α) concentration of ``lam`` before correction (1.0 in the paper).
+        axis: the dim(s) a box spans: a pair for images, one int for sequences.
+        same_box: one box position for the whole batch (torchvision's and timm's per-batch CutMix);
+            with a per-batch ``lam`` every mixed row then gets the same box.
+        min_area: the cut fraction of a mixed row is at least this (``0 <= min_area <= max_area``).
+        max_area: and at most this.
+        **kwargs: every other :class:`~mixup_any.mixers.base.Mixer` argument (``p``, ``per_sample``,
+            ``pairing``, ``num_classes``, ``seed``, ...). ``per_sample=True`` draws one ``lam`` (hence
+            one box size) per row; the box position is per row unless ``same_box=True``.
+
+    Raises:
+        MixupError: for an axis the input lacks, non-float inputs, or an input too small for a box of
+            ``min_area``.
+
+    Example:
+        >>> mixer = CutMix(alpha=1.0, num_classes=10, seed=0)
+        >>> x, target = mixer(torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]))
+        >>> params = mixer.sample((4, 3, 32, 32))
+        >>> params.extras["box"].shape, bool((params.lam <= 1).all())
+        (torch.Size([4, 4]), True)
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        *,
+        axis: int | tuple[int, ...] = (-2, -1),
+        same_box: bool = False,
+        min_area: float = 0.0,
+        max_area: float = 1.0,
+        **kwargs: Any,
+    ) -> None:
+        self.axis = axis
+        self.same_box = same_box
+        self.min_area = min_area
+        self.max_area = max_area
+        super().__init__(alpha, **kwargs)
+
+    def _validate(self) -> None:
+        super()._validate()
+        axes = (self.axis,) if isinstance(self.axis, int) else self.axis
+        if (isinstance(self.axis, bool) or not isinstance(axes, (tuple, list)) or len(axes) not in (1, 2)
+                or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes)):
+            raise MixupError(
+                f"CutMix axis must be an int (a segment of sequences) or a pair of ints (a box of images), "
+                f"got {self.axis!r}."
+            )
+        for name in ("min_area", "max_area"):
+            v = getattr(self, name)
+            if not isinstance(v, Real) or isinstance(v, bool) or not 0 <= v <= 1:
+                raise MixupError(f"{name} must be a fraction of the area in [0, 1], got {v!r}.")
+        if self.min_area > self.max_area:
+            raise MixupError(f"min_area ({self.min_area}) must not exceed max_area ({self.max_area}).")
+
+    def axes_for(self, shape: Sequence[int]) -> tuple[int, ...]:
+        """The positive dims the box spans for an input of ``shape`` (raises if they do not exist)."""
+        return _norm_axes(self.axis, len(shape))
+
+    def _sample_extras(self, shape: tuple[int, ...], params: MixParams, generator: torch.Generator) -> MixParams:
+        axes = self.axes_for(shape)
+        sizes = [int(shape[a]) for a in axes]
+        if self.min_area > 0:
+            smallest = [math.floor(n * self.min_area ** (1.0 / len(sizes))) for n in sizes]
+            if min(smallest) < 1:
+                raise MixupError(
+                    f"An input of size {' x '.join(map(str, sizes))} along axes {axes} is smaller than the "
+                    f"minimum box (min_area={self.min_area} gives sides {smallest}): lower min_area or "
+                    "use larger inputs."
+                )
+        lam = params.lam
+        cut = torch.where(lam < 1, (1 - lam).clamp(self.min_area, self.max_area), torch.zeros_like(lam))
+        box = sample_boxes(cut, sizes, same_box=self.same_box, generator=generator)
+        box = box.to(lam.device)
+        return replace(params, lam=_kept(box, sizes), extras={**params.extras, "box": box})
+
+    def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
+        """Paste each row's partner box into ``x`` (a tensor ``(B, ...)`` or a nested batch of them).
+
+        ``inplace`` is accepted for the common signature; the result is always a new tensor.
+        """
+        if not params.mixed:
+            return x
+        box = params.extras.get("box")
+        if box is None:
+            raise MixupError(
+                "These params have no 'box': draw them with CutMix.sample (MixUp plans cannot be replayed "
+                "by CutMix)."
+            )
+
+        def one(t: Tensor, path: str) -> Tensor:
+            axes = self.axes_for(t.shape)
+            if t.shape[0] != params.batch_size:
+                raise MixupError(f"{path} has batch size {t.shape[0]}, but the plan is for {params.batch_size}.")
+            if box.shape != (params.batch_size, 2 * len(axes)):
+                raise MixupError(f"box has shape {tuple(box.shape)}; expected ({params.batch_size}, {2 * len(axes)}).")
+            return cut_mix(t, params.index, box, axes)
+
+        return _map_float_leaves(x, one, "x")
