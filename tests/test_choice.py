@@ -1,0 +1,114 @@
+"""RandomChoice: per-batch switching and per-sample combination of MixUp and CutMix, by composition."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from _mix_reference import loop_reference
+
+from mixup_any import CutMix, MixupError, MixUp, RandomChoice
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def pair(**kw):
+    return RandomChoice([MixUp(alpha=0.8, num_classes=5), CutMix(alpha=1.0, num_classes=5)], **kw)
+
+
+def test_per_batch_frequencies_follow_p():
+    m = pair(p=[0.25, 0.75], seed=0)
+    choices = [m.sample((4, 3, 8, 8)).extras["choice"] for _ in range(800)]
+    frac = sum(c == 1 for c in choices) / 800
+    assert abs(frac - 0.75) < 5 * (0.75 * 0.25 / 800) ** 0.5
+
+
+def test_per_batch_applies_the_chosen_members_plan():
+    m = pair(p=[0.5, 0.5], seed=1)
+    x = torch.randn(6, 3, 8, 8)
+    seen = set()
+    for _ in range(20):
+        p = m.sample(x.shape)
+        k = p.extras["choice"]
+        seen.add(k)
+        assert ("box" in p.extras) == (k == 1)
+        assert torch.equal(m.mix(x, p), m.mixers[k].mix(x, p))
+        assert torch.equal(m.mix(x, p), loop_reference(x, p))
+    assert seen == {0, 1}
+
+
+@pytest.mark.parametrize("shape,axis,ref_axes", [((32, 3, 8, 8), (-2, -1), (2, 3)), ((32, 2, 40), -1, (2,))])
+def test_per_sample_combines_rows_in_one_plan(shape, axis, ref_axes):
+    m = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0, axis=axis)], p=[0.4, 0.6], per_sample=True, seed=2)
+    x = torch.randn(*shape)
+    p = m.sample(x.shape)
+    choice, cut = p.extras["choice"], p.extras["cut"]
+    assert torch.equal(cut, choice == 1) and 0 < int(cut.sum()) < 32
+    area = (p.extras["box"][:, 1] - p.extras["box"][:, 0])
+    assert bool((area[~cut] == 0).all())
+    assert torch.allclose(m.mix(x, p), loop_reference(x, p, ref_axes), atol=1e-6, rtol=0)
+
+
+def test_per_sample_frequencies():
+    m = pair(p=[0.3, 0.7], per_sample=True, seed=3)
+    cut = m.sample((4000, 1, 4, 4)).extras["cut"]
+    assert abs(float(cut.float().mean()) - 0.7) < 0.04
+
+
+def test_only_mixup_members_per_sample():
+    m = RandomChoice([MixUp(alpha=0.2), MixUp(alpha=4.0)], per_sample=True, seed=0)
+    x = torch.randn(8, 5)
+    p = m.sample(x.shape)
+    torch.testing.assert_close(m.mix(x, p), loop_reference(x, p))
+
+
+def test_soft_targets_sum_to_one_and_seed_replays():
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 5, (8,))
+    for per_sample in (False, True):
+        a_x, a_t = pair(per_sample=per_sample, seed=4)(x, y)
+        b_x, b_t = pair(per_sample=per_sample, seed=4)(x, y)
+        assert torch.equal(a_x, b_x) and torch.equal(a_t.lam, b_t.lam)
+        torch.testing.assert_close(a_t.soft().sum(-1), torch.ones(8))
+
+
+def test_eval_is_identity_and_train_propagates():
+    m = pair(seed=0).eval()
+    x = torch.randn(4, 3, 8, 8)
+    assert m(x) is x and not any(c.training for c in m.mixers)
+    m.train()
+    assert all(c.training for c in m.mixers)
+
+
+def test_state_dict_resumes():
+    m = pair(per_sample=True, seed=5)
+    state = m.state_dict()
+    a = m.sample((8, 3, 8, 8))
+    m.load_state_dict(state)
+    b = m.sample((8, 3, 8, 8))
+    assert torch.equal(a.lam, b.lam) and torch.equal(a.index, b.index)
+
+
+def test_repr_and_params():
+    m = pair(p=[0.5, 0.5])
+    assert repr(m) == ("RandomChoice([MixUp(alpha=0.8, num_classes=5), CutMix(alpha=1.0, num_classes=5)], "
+                       "p=[0.5, 0.5])")
+    assert set(m.get_params()) == {"mixers", "p", "per_sample", "seed"}
+    assert repr(RandomChoice(**m.get_params())) == repr(m)
+
+
+def test_errors():
+    with pytest.raises(MixupError, match="sum to 1"):
+        pair(p=[0.5, 0.6])
+    with pytest.raises(MixupError, match="sum to 1"):
+        pair(p=[-0.5, 1.5])
+    with pytest.raises(MixupError, match="2 probabilities for 3 mixers"):
+        RandomChoice([MixUp(), CutMix(), MixUp()], p=[0.5, 0.5])
+    with pytest.raises(MixupError, match="non-empty list"):
+        RandomChoice([])
+    with pytest.raises(MixupError, match="must be Mixer instances"):
+        RandomChoice([MixUp(), "cutmix"])
+    with pytest.raises(MixupError, match="agree on num_classes"):
+        RandomChoice([MixUp(num_classes=3), CutMix(num_classes=4)])
+    with pytest.raises(MixupError, match="one shared axis"):
+        RandomChoice([CutMix(axis=-1), CutMix()], per_sample=True)

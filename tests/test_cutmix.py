@@ -1,0 +1,171 @@
+"""CutMix: vectorized boxes and segments against a per-sample loop, lam = kept area, edge cases, errors."""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import replace
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mixup_any import CutMix, MixParams, MixupError
+from mixup_any.mixers.cutmix import box_mask, sample_boxes
+
+from _mix_reference import loop_reference
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def box_area(box: torch.Tensor) -> torch.Tensor:
+    area = torch.ones(box.shape[0], dtype=torch.float64)
+    for d in range(box.shape[1] // 2):
+        area = area * (box[:, 2 * d + 1] - box[:, 2 * d]).double()
+    return area
+
+
+@settings(max_examples=40, deadline=None)
+@given(b=st.integers(1, 7), h=st.integers(1, 12), w=st.integers(1, 12), seed=st.integers(0, 9999),
+       per_sample=st.booleans(), same_box=st.booleans(), channels_last=st.booleans(), p=st.sampled_from([1.0, 0.5]))
+def test_images_match_per_sample_loop_and_lam_is_kept_area(b, h, w, seed, per_sample, same_box, channels_last, p):
+    x = torch.randn(b, 3, h, w, generator=gen(seed))
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    mixer = CutMix(alpha=1.0, per_sample=per_sample, same_box=same_box, p=p, per_sample_p=True)
+    params = mixer.sample(x.shape, generator=gen(seed + 1))
+    box = params.extras["box"]
+    assert box.shape == (b, 4) and box.dtype == torch.int64
+    assert bool((box[:, 0] <= box[:, 1]).all() & (box[:, 1] <= h).all() & (box[:, 3] <= w).all())
+    torch.testing.assert_close(params.lam.double(), 1 - box_area(box) / (h * w), rtol=0, atol=1e-6)
+    assert bool(((params.lam >= 0) & (params.lam <= 1)).all())
+    before = x.clone()
+    got = mixer.mix(x, params)
+    assert torch.equal(got, loop_reference(x, params))
+    assert torch.equal(x, before)
+    assert got.stride() == x.stride()  # channels_last stays channels_last
+
+
+@pytest.mark.parametrize("shape,axis,ref_axes", [((5, 2, 50), -1, (2,)), ((5, 40, 8), 1, (1,)), ((3, 64), 1, (1,))])
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_sequence_segments(shape, axis, ref_axes, per_sample):
+    x = torch.randn(*shape, generator=gen(3))
+    mixer = CutMix(axis=axis, per_sample=per_sample)
+    params = mixer.sample(x.shape, generator=gen(4))
+    seg = params.extras["box"]
+    assert seg.shape == (shape[0], 2)
+    length = shape[ref_axes[0]]
+    torch.testing.assert_close(params.lam.double(), 1 - (seg[:, 1] - seg[:, 0]).double() / length, rtol=0, atol=1e-6)
+    assert torch.equal(mixer.mix(x, params), loop_reference(x, params, ref_axes))
+
+
+def test_empty_box_and_self_pairing_are_the_identity():
+    x = torch.randn(4, 3, 9, 9)
+    p = CutMix().sample(x.shape, generator=gen())
+    empty = replace(p, extras={"box": torch.zeros(4, 4, dtype=torch.long)})
+    assert torch.equal(CutMix().mix(x, empty), x)
+    assert torch.equal(CutMix().mix(x, replace(p, index=torch.arange(4))), x)
+
+
+def test_unmixed_rows_get_an_empty_box():
+    mixer = CutMix(p=0.5, per_sample_p=True)
+    x = torch.randn(64, 1, 8, 8)
+    params = mixer.sample(x.shape, generator=gen(5))
+    out = mixer.mix(x, params)
+    keep = params.lam == 1
+    assert 0 < int(keep.sum()) < 64
+    assert torch.equal(box_area(params.extras["box"])[keep], torch.zeros(int(keep.sum()), dtype=torch.float64))
+    assert torch.equal(out[keep], x[keep])
+
+
+def test_per_batch_box_mode_gives_one_box():
+    params = CutMix(same_box=True).sample((16, 3, 20, 20), generator=gen(6))
+    box = params.extras["box"]
+    assert bool((box == box[0]).all()) and bool((params.lam == params.lam[0]).all())
+
+
+def test_per_sample_boxes_differ():
+    params = CutMix(per_sample=True).sample((16, 3, 20, 20), generator=gen(7))
+    assert len({tuple(r) for r in params.extras["box"].tolist()}) > 8
+
+
+@pytest.mark.parametrize("lo,hi", [(0.2, 0.3), (0.0, 0.1), (0.5, 0.5)])
+def test_min_max_area(lo, hi):
+    h = w = 40
+    params = CutMix(min_area=lo, max_area=hi, per_sample=True).sample((400, 1, h, w), generator=gen(8))
+    box = params.extras["box"]
+    cut = 1 - params.lam.double()
+    assert bool((cut <= hi + 1e-9).all())
+    inside = (box[:, 0] > 0) & (box[:, 1] < h) & (box[:, 2] > 0) & (box[:, 3] < w)  # not clipped
+    side = int(lo**0.5 * h)
+    assert bool(((box[inside, 1] - box[inside, 0]) >= side).all())
+
+
+def test_mean_kept_area_follows_beta():
+    lam = CutMix(alpha=1.0, per_sample=True).sample((4000, 1, 64, 64), generator=gen(9)).lam
+    # uniform cut fraction, reduced a little by clipping at the border: mean lam a bit above 1/2
+    assert 0.5 < float(lam.mean()) < 0.7
+
+
+def test_box_mask_and_sample_boxes_helpers():
+    m = box_mask(torch.tensor([[1, 3, 0, 2]]), (1, 1, 4, 4), (2, 3))
+    assert m.shape == (1, 1, 4, 4) and int(m.sum()) == 4
+    full = sample_boxes(torch.ones(3), (6, 6), generator=gen())
+    assert bool((box_area(full) > 0).all())
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64], ids=str)
+def test_dtype_kept(dtype):
+    x = torch.randn(4, 3, 8, 8).to(dtype)
+    assert CutMix(seed=0)(x).dtype == dtype
+
+
+def test_same_seed_same_output_and_pickle():
+    x = torch.randn(6, 3, 16, 16)
+    m = CutMix(per_sample=True, seed=11)
+    a = CutMix(per_sample=True, seed=11)(x)
+    b = pickle.loads(pickle.dumps(m))(x)
+    assert torch.equal(a, b)
+
+
+def test_gradients_flow():
+    x = torch.randn(4, 3, 8, 8, requires_grad=True)
+    m = CutMix(seed=1)
+    p = m.sample(x.shape)
+    out = m.mix(x, p)
+    out.sum().backward()
+    # every input element is copied exactly once per row that reads it: gradient counts the readers
+    assert x.grad is not None and float(x.grad.sum()) == pytest.approx(out.numel())
+
+
+def test_nested_batch_uses_one_box():
+    x = {"img": torch.randn(4, 3, 8, 8), "aux": torch.randn(4, 1, 8, 8)}
+    m = CutMix(seed=2)
+    p = m.sample(x["img"].shape)
+    out = m.mix(x, p)
+    assert torch.equal(out["aux"], loop_reference(x["aux"], p)) and torch.equal(out["img"], loop_reference(x["img"], p))
+
+
+def test_errors():
+    with pytest.raises(MixupError, match="axis 3 does not exist"):
+        CutMix(axis=3)(torch.randn(4, 2, 10))
+    with pytest.raises(MixupError, match="needs float inputs"):
+        CutMix()(torch.zeros(4, 3, 8, 8, dtype=torch.uint8))
+    with pytest.raises(MixupError, match="smaller than the minimum box"):
+        CutMix(min_area=0.1)(torch.randn(4, 3, 2, 2))
+    with pytest.raises(MixupError, match="min_area .* must not exceed max_area"):
+        CutMix(min_area=0.5, max_area=0.2)
+    with pytest.raises(MixupError, match="fraction of the area"):
+        CutMix(max_area=2.0)
+    with pytest.raises(MixupError, match="int .* or a pair of ints"):
+        CutMix(axis=(1, 2, 3))
+    with pytest.raises(MixupError, match="no 'box'"):
+        CutMix().mix(torch.randn(2, 1, 4, 4), MixParams(lam=torch.tensor([0.5, 0.5]), index=torch.tensor([1, 0])))
+
+
+def test_eval_and_p_zero_are_exact():
+    x = torch.randn(4, 3, 8, 8)
+    assert CutMix().eval()(x) is x
+    assert CutMix(p=0.0)(x) is x
