@@ -1,0 +1,319 @@
+"""Pictures of a mix (matplotlib, the ``viz`` extra): two samples, their mix, and the three targets.
+
+Every function returns a :class:`matplotlib.figure.Figure` built without ``pyplot`` (no global
+state, any backend); save it with ``fig.savefig(path)`` or display it in a notebook.
+
+* :func:`plot_mix` — the explanatory figure: sample a, sample b, their mix (top row) and bar charts
+  of target a, target b and the mixed target (bottom row), for images, 1-D series, tabular rows and
+  text (tokens shaded by their per-token weight).
+* :func:`explain` — the same figure for one row of a batch, drawn by a mixer.
+* :func:`plot_mixed_batch` — a grid of a mixed image batch, each titled with its λ.
+* :func:`plot_lambda_hist` — a histogram of the λ a mixer draws (or of given values).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ._imports import require
+from .exceptions import MixupError
+from .mixers.base import Mixer
+
+__all__ = ["plot_mix", "explain", "plot_mixed_batch", "plot_lambda_hist"]
+
+KINDS = ("auto", "image", "series", "tabular", "text")
+
+
+def _figure(**kw: Any) -> Any:
+    require("matplotlib", "viz", feature="mixup_any.viz")
+    from matplotlib.figure import Figure
+
+    return Figure(**kw)
+
+
+def _np(t: Any) -> Any:
+    if isinstance(t, Tensor):
+        return t.detach().float().cpu().numpy()
+    return t
+
+
+def _kind_of(x: Any, kind: str) -> str:
+    if kind not in KINDS:
+        raise MixupError(f"kind must be one of {KINDS}, got {kind!r}.")
+    if kind != "auto":
+        return kind
+    if isinstance(x, (list, tuple)) and x and isinstance(x[0], str):
+        return "text"
+    nd = x.ndim if isinstance(x, Tensor) else len(getattr(x, "shape", ()))
+    if nd in (2, 3):
+        return "image"
+    if nd == 1:
+        return "series"
+    raise MixupError(f"Cannot guess how to draw a sample of shape {tuple(x.shape)}; pass kind=.")
+
+
+def _to_hwc(x: Tensor) -> Tensor:
+    x = x.detach().float().cpu()
+    if x.ndim == 3 and x.shape[0] in (1, 3, 4) and x.shape[-1] not in (1, 3, 4):
+        x = x.permute(1, 2, 0)  # (C, H, W) -> (H, W, C)
+    if x.ndim == 3 and x.shape[-1] == 1:
+        x = x[..., 0]
+    return x
+
+
+def _draw_images(axes: Sequence[Any], images: Sequence[Tensor]) -> None:
+    imgs = [_to_hwc(t) for t in images]
+    lo = min(float(t.min()) for t in imgs)
+    hi = max(float(t.max()) for t in imgs)
+    span = hi - lo if hi > lo else 1.0
+    for ax, t in zip(axes, imgs):
+        t = ((t - lo) / span).clamp(0, 1)  # one scale for all panels, so the mix is comparable
+        ax.imshow(t.numpy(), cmap="gray" if t.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+def _draw_series(axes: Sequence[Any], series: Sequence[Tensor]) -> None:
+    lo = min(float(_np(s).min()) for s in series)
+    hi = max(float(_np(s).max()) for s in series)
+    pad = 0.05 * (hi - lo or 1.0)
+    for ax, s, color in zip(axes, series, ("C0", "C1", "C2")):
+        arr = _np(s)
+        if arr.ndim == 1:
+            ax.plot(arr, color=color, lw=1.2)
+        else:  # (C, L): one line per channel
+            for c in range(arr.shape[0]):
+                ax.plot(arr[c], lw=1.0)
+        ax.set_ylim(lo - pad, hi + pad)
+
+
+def _draw_tabular(axes: Sequence[Any], rows: Sequence[Tensor], feature_names: Sequence[str] | None) -> None:
+    arrs = [_np(r).reshape(-1) for r in rows]
+    names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(arrs[0].shape[0])]
+    lo = min(float(a.min()) for a in arrs)
+    hi = max(float(a.max()) for a in arrs)
+    pad = 0.05 * (hi - lo or 1.0)
+    for ax, a, color in zip(axes, arrs, ("C0", "C1", "C2")):
+        ax.barh(range(len(a)), a, color=color)
+        ax.set_yticks(range(len(a)))
+        ax.set_yticklabels(names, fontsize=7)
+        ax.set_xlim(min(lo, 0) - pad, max(hi, 0) + pad)
+        ax.invert_yaxis()
+
+
+def _draw_text(axes: Sequence[Any], tokens_a: Sequence[str], tokens_b: Sequence[str], weights: Any) -> None:
+    w = _np(weights)
+    w = w.reshape(-1) if hasattr(w, "reshape") else list(w)
+    n = max(len(tokens_a), len(tokens_b))
+
+    def strip(ax: Any, rows: list[tuple[Sequence[str], Any, str]]) -> None:
+        ax.set_xlim(0, n)
+        ax.set_ylim(0, len(rows))
+        ax.axis("off")
+        for r, (toks, alpha, color) in enumerate(rows):
+            y = len(rows) - r - 0.5
+            for i, tok in enumerate(toks):
+                a = float(alpha[i]) if i < len(alpha) else 0.0
+                ax.add_patch(_rect((i + 0.05, y - 0.4), 0.9, 0.8, color, a))
+                ax.text(i + 0.5, y, tok, ha="center", va="center", fontsize=7, rotation=90 if len(tok) > 4 else 0)
+
+    strip(axes[0], [(tokens_a, [1.0] * len(tokens_a), "C0")])
+    strip(axes[1], [(tokens_b, [1.0] * len(tokens_b), "C1")])
+    strip(axes[2], [(tokens_a, list(w), "C0"), (tokens_b, [1.0 - float(v) for v in w], "C1")])
+    axes[2].text(0, -0.1, "shade = per-token weight", transform=axes[2].transAxes, fontsize=7, va="top")
+
+
+def _rect(xy: tuple[float, float], w: float, h: float, color: str, alpha: float) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(xy, w, h, color=color, alpha=max(0.0, min(1.0, alpha)) * 0.6, lw=0)
+
+
+def _bars(ax: Any, values: Any, class_names: Sequence[str] | None, color: str) -> None:
+    v = _np(values).reshape(-1)
+    ax.bar(range(len(v)), v, color=color)
+    ax.set_ylim(0, 1.05)
+    ax.set_xticks(range(len(v)))
+    ax.set_xticklabels(list(class_names) if class_names is not None else [str(i) for i in range(len(v))],
+                       fontsize=7, rotation=90 if len(v) > 12 else 0)
+
+
+def plot_mix(
+    x_a: Any,
+    x_b: Any,
+    x_mix: Any,
+    y_a: Tensor,
+    y_b: Tensor,
+    y_mix: Tensor,
+    *,
+    kind: str = "auto",
+    lam: float | None = None,
+    class_names: Sequence[str] | None = None,
+    feature_names: Sequence[str] | None = None,
+    title: str | None = None,
+    figsize: tuple[float, float] = (9.0, 5.5),
+) -> Any:
+    """The explanatory figure: a, b and their mix on top; target a, target b and the mixed target below.
+
+    Args:
+        x_a: sample a: an image ``(C, H, W)`` / ``(H, W)``, a series ``(L,)`` / ``(C, L)``, a table row
+            ``(F,)`` (``kind="tabular"``) or a list of tokens (``kind="text"``).
+        x_b: sample b, like ``x_a``.
+        x_mix: the mixed sample; for text, the ``(L,)`` weight of a's token at each position.
+        y_a: ``(K,)`` target of a (one-hot or soft).
+        y_b: ``(K,)`` target of b.
+        y_mix: ``(K,)`` mixed target.
+        kind: ``"image"``, ``"series"``, ``"tabular"``, ``"text"`` or ``"auto"`` (guessed from the shape).
+        lam: shown in the titles when given.
+        class_names: labels of the bars.
+        feature_names: labels of tabular features.
+        title: figure title.
+        figsize: figure size in inches.
+
+    Example:
+        >>> fig = plot_mix(torch.rand(8, 8), torch.rand(8, 8), torch.rand(8, 8),
+        ...                torch.tensor([1.0, 0.0]), torch.tensor([0.0, 1.0]), torch.tensor([0.7, 0.3]), lam=0.7)
+        >>> len(fig.axes)
+        6
+    """
+    kind = _kind_of(x_a, kind)
+    fig = _figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(2, 3, height_ratios=[3, 2] if kind != "text" else [2, 2])
+    top, bottom = axes[0], axes[1]
+    lam_s = f" (λ = {lam:.2f})" if lam is not None else ""
+    one_s = f" (1 − λ = {1 - lam:.2f})" if lam is not None else ""
+    if kind == "image":
+        _draw_images(top, [x_a, x_b, x_mix])
+    elif kind == "series":
+        _draw_series(top, [x_a, x_b, x_mix])
+    elif kind == "tabular":
+        _draw_tabular(top, [x_a, x_b, x_mix], feature_names)
+    else:
+        if not (isinstance(x_a, (list, tuple)) and isinstance(x_b, (list, tuple))):
+            raise MixupError("kind='text' needs x_a and x_b as lists of tokens and x_mix as per-token weights.")
+        _draw_text(top, x_a, x_b, x_mix)
+    top[0].set_title(f"sample a{lam_s}", fontsize=10)
+    top[1].set_title(f"sample b{one_s}", fontsize=10)
+    top[2].set_title("mix", fontsize=10)
+    _bars(bottom[0], y_a, class_names, "C0")
+    _bars(bottom[1], y_b, class_names, "C1")
+    _bars(bottom[2], y_mix, class_names, "C2")
+    bottom[0].set_title("target a", fontsize=10)
+    bottom[1].set_title("target b", fontsize=10)
+    bottom[2].set_title("mixed target", fontsize=10)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def explain(
+    mixer: Mixer,
+    x: Tensor,
+    y: Tensor,
+    *,
+    row: int = 0,
+    num_classes: int | None = None,
+    generator: torch.Generator | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Mix the batch ``(x, y)`` with ``mixer`` and draw :func:`plot_mix` for ``row``.
+
+    Args:
+        mixer: any mixer (``MixUp``, ``CutMix``, ``RandomChoice`` ...).
+        x: ``(B, ...)`` float batch.
+        y: ``(B,)`` class indices or ``(B, K)`` soft targets.
+        row: which row to show.
+        num_classes: ``K`` for class indices (else the mixer's ``num_classes``).
+        generator: a generator for the draw (else the mixer's own).
+        **kwargs: passed to :func:`plot_mix` (``kind``, ``class_names``, ``title`` ...).
+
+    Example:
+        >>> from mixup_any import MixUp
+        >>> fig = explain(MixUp(alpha=1.0, seed=0), torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 3]), num_classes=4)
+        >>> [a.get_title() for a in fig.axes][3:]
+        ['target a', 'target b', 'mixed target']
+    """
+    params = mixer.sample(x.shape, labels=y, device=x.device, generator=generator)
+    x_mix = mixer.mix(x, params)
+    t = mixer.mix_target(y, params)
+    k = num_classes if num_classes is not None else getattr(mixer, "num_classes", None)
+    soft = t.soft(num_classes=k) if t.kind == "index" else t.dense()
+    j = int(params.index[row])
+    if t.kind == "index":
+        eye = torch.eye(soft.shape[-1])
+        ya, yb = eye[int(y[row])], eye[int(y[j])]
+    else:
+        ya, yb = t.y_a[row], t.y_b[row]
+    return plot_mix(x[row], x[j], x_mix[row], ya, yb, soft[row], lam=float(params.lam[row]), **kwargs)
+
+
+def plot_mixed_batch(
+    x: Tensor,
+    lam: Tensor,
+    *,
+    ncols: int = 8,
+    max_images: int = 32,
+    figsize: tuple[float, float] | None = None,
+) -> Any:
+    """A grid of a mixed image batch ``(B, C, H, W)`` (or ``(B, H, W)``), each titled with its λ.
+
+    Example:
+        >>> fig = plot_mixed_batch(torch.rand(6, 3, 8, 8), torch.linspace(0, 1, 6), ncols=3)
+        >>> [a.get_title() for a in fig.axes][:2]
+        ['λ = 0.00', 'λ = 0.20']
+    """
+    if x.ndim not in (3, 4):
+        raise MixupError(f"plot_mixed_batch needs images (B, C, H, W) or (B, H, W), got shape {tuple(x.shape)}.")
+    n = min(x.shape[0], max_images)
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig = _figure(figsize=figsize or (1.6 * ncols, 1.8 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
+    lam_c = lam.detach().float().cpu()
+    for i, ax in enumerate(axes):
+        if i >= n:
+            ax.axis("off")
+            continue
+        _draw_images([ax], [x[i]])
+        ax.set_title(f"λ = {float(lam_c[i]):.2f}", fontsize=8)
+    return fig
+
+
+def plot_lambda_hist(
+    source: Mixer | Tensor,
+    *,
+    n: int = 10_000,
+    shape: Sequence[int] = (1, 32, 32),
+    bins: int = 40,
+    generator: torch.Generator | None = None,
+    figsize: tuple[float, float] = (5.0, 3.0),
+) -> Any:
+    """Histogram of λ: given values, or ``n`` draws of a mixer (for a batch of ``(n, *shape)``).
+
+    CutMix's λ is the corrected kept area, so its histogram shows the effect of clipping.
+
+    Example:
+        >>> from mixup_any import MixUp
+        >>> fig = plot_lambda_hist(MixUp(alpha=0.4, per_sample=True, seed=0), n=500)
+        >>> fig.axes[0].get_xlabel()
+        'λ (weight of the row’s own sample)'
+    """
+    if isinstance(source, Mixer):
+        lam = source.sample((n, *shape), generator=generator).lam
+        label = repr(source)
+    elif isinstance(source, Tensor):
+        lam = source
+        label = f"{source.numel()} values"
+    else:
+        raise MixupError(f"plot_lambda_hist needs a Mixer or a tensor of λ, got {type(source).__name__}.")
+    fig = _figure(figsize=figsize, layout="constrained")
+    ax = fig.subplots()
+    ax.hist(_np(lam).reshape(-1), bins=bins, range=(0.0, 1.0), color="C0")
+    ax.set_xlabel("λ (weight of the row’s own sample)")
+    ax.set_ylabel("count")
+    ax.set_title(label, fontsize=8)
+    return fig
