@@ -14,10 +14,14 @@ from torch import Tensor
 
 from .exceptions import MixupError
 
-__all__ = ["mix", "mix_batch", "batch_size_of", "one_hot", "smooth"]
+__all__ = ["mix", "mix_batch", "batch_size_of", "check_partner_index", "one_hot", "smooth"]
 
 
 def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x") -> None:
+    if not isinstance(lam, Tensor) or not isinstance(index, Tensor):
+        raise MixupError(
+            f"lam and index must be tensors of shape (B,), got {type(lam).__name__} and {type(index).__name__}."
+        )
     if x.ndim == 0:
         raise MixupError(f"Cannot mix a 0-d tensor ({what}); expected a batch of shape (B, ...).")
     if lam.shape != (x.shape[0],) or index.shape != (x.shape[0],):
@@ -25,6 +29,28 @@ def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x") -> None:
             f"{what} has batch size {x.shape[0]} (shape {tuple(x.shape)}), but the mixing plan is for "
             f"lam {tuple(lam.shape)} and index {tuple(index.shape)}: every input of a batch must share dim 0."
         )
+    check_partner_index(index, x.shape[0])
+
+
+def check_partner_index(index: Tensor, batch_size: int) -> None:
+    """Raise if ``index`` is not an integer tensor of partners in ``[0, batch_size)``.
+
+    Checked at once on CPU; on accelerators and inside ``torch.compile`` it is an asynchronous device
+    assertion, so the per-batch path never waits for the device.
+    """
+    if index.dtype not in (torch.int64, torch.int32):
+        raise MixupError(f"index must be an int64 (or int32) tensor of partner rows, got {index.dtype}.")
+    if index.numel() == 0:
+        return
+    if index.device.type == "cpu" and not torch.compiler.is_compiling():
+        lo, hi = int(index.min()), int(index.max())
+        if lo < 0 or hi >= batch_size:
+            raise MixupError(
+                f"index holds partner row {hi if hi >= batch_size else lo}, outside [0, {batch_size}) for a batch "
+                f"of {batch_size} rows: row i is mixed with row index[i] of the same batch."
+            )
+    else:
+        torch._assert_async(((index >= 0) & (index < batch_size)).all(), f"index holds a partner outside [0, {batch_size})")
 
 
 def mix(
@@ -90,6 +116,8 @@ _ROW_STREAM_BYTES = 32 * 1024
 
 def _flat_rows(t: Tensor) -> Tensor | None:
     """A ``(B, N)`` view of ``t`` whose rows are dense, or ``None`` (any layout but plain or channels_last)."""
+    if t.numel() == 0:  # a (B, N) view of no elements is ambiguous; the gathered kernel handles it
+        return None
     if t.is_contiguous():
         return t.view(t.shape[0], -1)
     if t.ndim == 4 and t.is_contiguous(memory_format=torch.channels_last):

@@ -154,13 +154,20 @@ def mixed_loss(
     if reduction is not None and reduction not in _REDUCTIONS:
         raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
     if not isinstance(target, MixedTarget):
+        if not callable(criterion):
+            raise MixupError(f"criterion must be a callable loss, got {type(criterion).__name__}.")
         if reduction is None:
-            return criterion(output, target)
-        return _reduce(_per_sample(criterion)[0](output, target), reduction)
+            return _call(criterion, output, target)
+        return _reduce(_call(_per_sample(criterion)[0], output, target), reduction)
+    if not callable(criterion):
+        raise MixupError(f"criterion must be a callable loss (e.g. nn.CrossEntropyLoss()), got {type(criterion).__name__}.")
+    b = target.batch_size
+    if not isinstance(output, Tensor) or output.ndim == 0 or output.shape[0] != b:
+        got = f"shape {tuple(output.shape)}" if isinstance(output, Tensor) else type(output).__name__
+        raise MixupError(f"output must be a (B={b}, ...) tensor, one row per target, got {got}.")
     fn, user_reduction = _per_sample(criterion)
     red = reduction or user_reduction
-    b = target.batch_size
-    la = fn(output, target.y_a)
+    la = _call(fn, output, target.y_a)
     if not isinstance(la, Tensor) or la.ndim == 0 or la.shape[0] != b:
         shape = tuple(la.shape) if isinstance(la, Tensor) else type(la).__name__
         raise MixupError(
@@ -174,7 +181,7 @@ def mixed_loss(
         if w is not None:
             return loss.sum() / w.sum()
         return _reduce(loss, red)
-    lb = fn(output, target.y_b)
+    lb = _call(fn, output, target.y_b)
     lam = target.lam.to(device=la.device, dtype=la.dtype).view(-1, *([1] * (la.ndim - 1)))
     loss = torch.lerp(lb, la, lam)
     if red == "mean":
@@ -183,6 +190,20 @@ def mixed_loss(
             denom = torch.lerp(wb.to(la.dtype), wa.to(la.dtype), target.lam.to(la.device, la.dtype))
             return loss.sum() / denom.sum()
     return _reduce(loss, red)
+
+
+def _call(fn: Callable[..., Tensor], output: Tensor, y: Tensor) -> Tensor:
+    """``fn(output, y)``, with torch's shape and index errors re-raised as :class:`MixupError` with context."""
+    try:
+        return fn(output, y)
+    except MixupError:
+        raise
+    except (IndexError, RuntimeError, ValueError) as err:
+        raise MixupError(
+            f"criterion(output, target) failed for output {output.dtype} {tuple(output.shape)} and target {y.dtype} "
+            f"{tuple(y.shape)}: {str(err).splitlines()[0] if str(err) else type(err).__name__}. Check that the model's "
+            "output matches the targets (number of classes, target kind) and the criterion."
+        ) from err
 
 
 class MixedLoss(nn.Module):

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
+from .functional import check_partner_index
 
 __all__ = [
     "MixParams",
@@ -188,8 +189,9 @@ def sample_beta(n: int, a: float, b: float, *, generator: torch.Generator | None
         >>> bool(((lam >= 0) & (lam <= 1)).all())
         True
     """
-    if not (a > 0 and b > 0):
-        raise MixupError(f"Beta(a, b) needs a > 0 and b > 0, got a={a!r}, b={b!r}.")
+    _check_size(n, "n")
+    if not (0 < a < math.inf and 0 < b < math.inf):
+        raise MixupError(f"Beta(a, b) needs finite a > 0 and b > 0, got a={a!r}, b={b!r}.")
     diff = _log_gamma(n, a, generator) - _log_gamma(n, b, generator)
     lam = torch.sigmoid(diff)
     # For vanishing concentrations both log-gammas can be -inf (the Beta is then a coin on {0, 1}).
@@ -225,6 +227,7 @@ def sample_lambda(
         >>> sample_lambda(3, alpha=0.0)
         tensor([1., 1., 1.])
     """
+    _check_size(batch_size, "batch_size")
     device = generator.device if generator is not None else torch.device("cpu")
     n = batch_size if per_sample else 1
     if lam is not None:
@@ -351,6 +354,11 @@ def _label_distance(labels: Tensor, bandwidth: float, generator: torch.Generator
     return (logits + gumbel).argmax(-1)
 
 
+def _check_size(n: Any, what: str) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise MixupError(f"{what} must be a non-negative int, got {n!r}.")
+
+
 def _gen_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
 
@@ -386,7 +394,11 @@ def sample_index(
         ...              generator=torch.Generator().manual_seed(0))
         tensor([1, 0, 2])
     """
+    _check_size(batch_size, "batch_size")
     if labels is not None:
+        if not isinstance(labels, Tensor) or labels.ndim == 0 or labels.shape[0] != batch_size:
+            got = f"shape {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
+            raise MixupError(f"labels must be a tensor with {batch_size} rows (batch_size), got {got}.")
         device = labels.device
     device = torch.device(device) if device is not None else torch.device("cpu")
     if callable(pairing):
@@ -397,6 +409,7 @@ def sample_index(
                 f"{tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__}."
             )
         index = index.long()
+        check_partner_index(index, batch_size)
     elif pairing == "permute":
         if eligible is None:
             index = torch.randperm(batch_size, generator=generator, device=_gen_device(generator)).to(device)

@@ -10,6 +10,7 @@ Subclasses override :meth:`Mixer.mix` (the kernel) and, if they draw more than Î
 from __future__ import annotations
 
 import inspect
+import math
 import secrets
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
@@ -104,13 +105,13 @@ class Mixer:
 
     # ---------------------------------------------------------------- validation
     def _validate(self) -> None:
-        if not isinstance(self.alpha, Real) or isinstance(self.alpha, bool) or self.alpha < 0:
+        if not isinstance(self.alpha, Real) or isinstance(self.alpha, bool) or not 0 <= self.alpha < math.inf:
             raise MixupError(
-                f"alpha must be a float >= 0 (the Beta(alpha, alpha) concentration), got {self.alpha!r}. "
+                f"alpha must be a float >= 0 and finite (the Beta(alpha, alpha) concentration), got {self.alpha!r}. "
                 "alpha=0 disables mixing."
             )
-        if self.beta is not None and (not isinstance(self.beta, Real) or self.beta <= 0):
-            raise MixupError(f"beta must be a float > 0 or None (meaning beta = alpha), got {self.beta!r}.")
+        if self.beta is not None and (not isinstance(self.beta, Real) or not 0 < self.beta < math.inf):
+            raise MixupError(f"beta must be a float > 0 and finite, or None (meaning beta = alpha), got {self.beta!r}.")
         if self.lam is not None:
             lams = list(self.lam) if isinstance(self.lam, (tuple, list)) else [self.lam]
             if len(lams) not in (1, 2) or not all(isinstance(v, Real) and 0 <= v <= 1 for v in lams) or (
@@ -122,7 +123,7 @@ class Mixer:
         if not isinstance(self.p, Real) or not 0 <= self.p <= 1:
             raise MixupError(f"p must be a probability in [0, 1], got {self.p!r}.")
         check_pairing(self.pairing)
-        if not isinstance(self.bandwidth, Real) or self.bandwidth <= 0:
+        if not isinstance(self.bandwidth, Real) or not self.bandwidth > 0:
             raise MixupError(f"bandwidth must be > 0, got {self.bandwidth!r}.")
         if self.exclude_classes is not None:
             if isinstance(self.exclude_classes, (str, bytes)) or not isinstance(self.exclude_classes, Iterable):
@@ -141,8 +142,9 @@ class Mixer:
             raise MixupError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
         if self.schedule is not None and not isinstance(self.schedule, MixSchedule):
             raise MixupError(f"schedule must be a MixSchedule, got {type(self.schedule).__name__}.")
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
-            raise MixupError(f"seed must be an int or None, got {self.seed!r}.")
+        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)
+                                      or not -(2**63) <= self.seed < 2**64):
+            raise MixupError(f"seed must be an int in [-2**63, 2**64) or None, got {self.seed!r}.")
 
     # ---------------------------------------------------------------- phase & randomness
     @property
@@ -155,6 +157,8 @@ class Mixer:
 
     def manual_seed(self, seed: int) -> Mixer:
         """Reseed the mixer's generator (e.g. per DataLoader worker or per rank)."""
+        if not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**64:
+            raise MixupError(f"seed must be an int in [-2**63, 2**64), got {seed!r}.")
         self.generator.manual_seed(seed)
         return self
 
