@@ -391,7 +391,9 @@ def _reliability_png(pooled: dict[str, list[Any]], y_idx: Any, n_classes: int, n
         ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=name)
     ax.set_xlabel("confidence (top-class probability)")
     ax.set_ylabel("accuracy")
-    ax.set_xlim(1.0 / max(n_classes, 2) - 0.02, 1.0)
+    lo = 1.0 / max(n_classes, 2) - 0.02
+    ax.set_xlim(lo, 1.0)
+    ax.set_ylim(max(0.0, lo - 0.15), 1.02)
     ax.set_title("Reliability (out-of-fold predictions, first repeat)", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()

@@ -39,3 +39,166 @@ def _one_thread():
 def test_sklearn_compatible(estimator, check):
     torch.set_num_threads(1)
     check(estimator)
+
+
+def _table(n: int = 120, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    color = rng.choice(["red", "green", "blue"], size=n)
+    df = pd.DataFrame({
+        "x": x,
+        "noise": np.where(rng.random(n) < 0.1, np.nan, rng.normal(size=n)),
+        "color": pd.Series(color, dtype="object").where(rng.random(n) > 0.05, None),
+        "flag": rng.random(n) < 0.5,
+    })
+    y = np.where(x + (color == "red") > 0.3, "good", "bad")
+    return df, y
+
+
+def test_dataframe_with_strings_missing_and_unseen_categories():
+    X, y = _table()
+    clf = MixupTabularClassifier(random_state=0, **FAST).fit(X, y)
+    assert list(clf.classes_) == ["bad", "good"]
+    assert clf.n_features_in_ == 4 and list(clf.feature_names_in_) == list(X.columns)
+    assert clf.preprocessor_.schema_.categorical == ("color", "flag")
+    new = X.head(5).copy()
+    new.loc[new.index[0], "color"] = "purple"  # unseen at fit
+    new.loc[new.index[1], ["color", "x"]] = [None, np.nan]
+    proba = clf.predict_proba(new)
+    assert proba.shape == (5, 2) and np.allclose(proba.sum(1), 1)
+    assert set(clf.predict(new)) <= {"bad", "good"}
+    assert clf.score(X, y) > 0.8
+
+
+def test_multiclass_and_multilabel():
+    X, y = _table(150)
+    y3 = np.where(X["x"] > 0.5, "hi", np.where(X["x"] < -0.5, "lo", "mid"))
+    clf = MixupTabularClassifier(random_state=0, **FAST).fit(X, y3)
+    assert clf.predict_proba(X).shape == (150, 3)
+    Y = np.stack([(X["x"] > 0).to_numpy(), (X["color"] == "red").to_numpy()], 1).astype(int)
+    ml = MixupTabularClassifier(random_state=0, **FAST).fit(X, Y)
+    assert ml.predict(X).shape == (150, 2) and set(np.unique(ml.predict(X))) <= {0, 1}
+    assert ((ml.predict_proba(X) >= 0) & (ml.predict_proba(X) <= 1)).all()
+
+
+@pytest.mark.parametrize("policy", ["embedding", "onehot", "swap"])
+def test_categorical_policies_train(policy):
+    X, y = _table()
+    clf = MixupTabularClassifier(categorical_mixing=policy, alpha=1.0, random_state=0, **FAST).fit(X, y)
+    assert clf.score(X, y) > 0.75
+
+
+def test_regressor_cmixup_and_multioutput():
+    X, _ = _table()
+    t = 2 * X["x"].to_numpy() + 1
+    reg = MixupTabularRegressor(pairing="label_distance", bandwidth=0.5, random_state=0, **FAST).fit(X, t)
+    assert reg.predict(X).shape == (120,) and reg.score(X, t) > 0.8
+    T = np.stack([t, -t], 1)
+    assert MixupTabularRegressor(random_state=0, **FAST).fit(X, T).predict(X).shape == (120, 2)
+
+
+def test_same_seed_same_model_and_global_rng_untouched():
+    X, y = _table()
+    state = torch.get_rng_state()
+    a = MixupTabularClassifier(random_state=3, **FAST).fit(X, y).predict_proba(X)
+    assert torch.equal(torch.get_rng_state(), state)  # fit runs in a forked RNG
+    b = MixupTabularClassifier(random_state=3, **FAST).fit(X, y).predict_proba(X)
+    c = MixupTabularClassifier(random_state=4, **FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_alpha_zero_is_erm_and_changes_training():
+    X, y = _table()
+    erm = MixupTabularClassifier(alpha=0.0, random_state=0, **FAST).fit(X, y)
+    mix = MixupTabularClassifier(alpha=1.0, random_state=0, **FAST).fit(X, y)
+    assert erm.mixer_.active() is False
+    assert not np.allclose(erm.predict_proba(X), mix.predict_proba(X))
+
+
+def test_pickle_and_joblib_round_trip(tmp_path):
+    import joblib
+
+    X, y = _table()
+    clf = MixupTabularClassifier(random_state=0, **FAST).fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(X), clf.predict_proba(X))
+    joblib.dump(clf, tmp_path / "m.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "m.joblib").predict(X), clf.predict(X))
+
+
+def test_clone_pipeline_cross_val_and_grid_search():
+    X, y = _table()
+    clf = MixupTabularClassifier(random_state=0, **FAST)
+    assert clone(clf).get_params() == clf.get_params()
+    pipe = make_pipeline(FunctionTransformer(lambda d: d.assign(x2=d["x"] ** 2)), clf)
+    scores = cross_val_score(pipe, X, y, cv=2)
+    assert scores.shape == (2,) and (scores > 0.6).all()
+    grid = GridSearchCV(clf, {"alpha": [0.0, 0.4]}, cv=2).fit(X, y)
+    assert grid.best_params_["alpha"] in (0.0, 0.4)
+    routed = MixupTabularClassifier(mixer=MixUp(alpha=0.2), random_state=0, **FAST)
+    grid = GridSearchCV(routed, {"mixer__alpha": [0.1, 1.0]}, cv=2).fit(X, y)
+    assert grid.best_estimator_.mixer_.alpha in (0.1, 1.0)
+    assert routed.mixer.alpha == 0.2 and routed.mixer.num_classes is None  # the caller's mixer is untouched
+
+
+def test_early_stopping_and_temperature_scaling():
+    X, y = _table(200)
+    kw = {**FAST, "max_epochs": 200, "n_iter_no_change": 3}
+    clf = MixupTabularClassifier(random_state=0, temperature_scaling=True, **kw).fit(X, y)
+    assert clf.n_epochs_ < 200 and "val_loss" in clf.history_[0]
+    assert clf.best_epoch_ == min(range(clf.n_epochs_), key=lambda e: clf.history_[e]["val_loss"])
+    assert clf.temperature_ > 0 and clf.temperature_ != 1.0
+    raw = clf._proba_from_logits(clf.predict_logits(X), 1.0)
+    np.testing.assert_allclose(clf.predict_proba(X), clf._proba_from_logits(clf.predict_logits(X), clf.temperature_))
+    np.testing.assert_array_equal(raw.argmax(1), clf.predict_proba(X).argmax(1))  # T > 0 keeps the ranking
+    no_val = MixupTabularClassifier(random_state=0, early_stopping=False, validation_fraction=0.0, **FAST)
+    with pytest.warns(UserWarning, match="temperature_scaling needs a validation split"):
+        no_val.set_params(temperature_scaling=True).fit(X, y)
+    assert no_val.n_epochs_ == FAST["max_epochs"]
+
+
+def test_progress_bar(capsys):
+    pytest.importorskip("tqdm")
+    X, y = _table()
+    MixupTabularClassifier(random_state=0, verbose=True, **{**FAST, "max_epochs": 2}).fit(X, y)
+    assert "MixupTabularClassifier alpha=0.4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda X, y: (X, np.array(["a"] * len(X))), r"only one class \('a'\)"),
+        (lambda X, y: (X.iloc[:0], y[:0]), "empty"),
+        (lambda X, y: (X, y[:-1]), "X has 120 rows but y has 119"),
+    ],
+)
+def test_bad_fit_input(make, match):
+    X, y = _table()
+    with pytest.raises(ValueError, match=match):
+        MixupTabularClassifier(**FAST).fit(*make(X, y))
+
+
+def test_forced_continuous_non_numeric_column():
+    X, y = _table()
+    with pytest.raises(MixupError, match="'color' is forced to be continuous but holds non-numeric"):
+        MixupTabularClassifier(continuous=["color"], **FAST).fit(X, y)
+
+
+def test_predict_columns_must_match_fit():
+    X, y = _table()
+    clf = MixupTabularClassifier(random_state=0, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="Feature names"):
+        clf.predict(X.rename(columns={"x": "renamed"}))
+    with pytest.raises(ValueError, match="yet now missing:\n- flag"):
+        clf.predict(X.drop(columns=["flag"]))
+
+
+def test_arrays_with_categorical_positions():
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.normal(size=100), rng.integers(0, 4, size=100)])
+    y = (X[:, 1] >= 2).astype(int)
+    clf = MixupTabularClassifier(categorical=[1], random_state=0, **FAST).fit(X, y)
+    assert clf.preprocessor_.schema_.categorical == ("x1",)
+    assert not hasattr(clf, "feature_names_in_")
+    assert clf.score(X, y) > 0.9

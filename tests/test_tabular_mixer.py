@@ -62,6 +62,19 @@ def test_same_draw_for_continuous_and_every_embedding(at):
     assert all(not emb._forward_hooks for emb in model.embeddings)  # removed on exit
 
 
+def test_hooking_the_joined_embeddings_equals_hooking_each():
+    model = TabularMLP(3, CARDS, 3, dropout=0.0)
+    x_cont, x_cat, _ = _batch()
+    p = MixUp(alpha=1.0, per_sample=True, seed=2).sample((8,))
+    outs = []
+    for site in ("embeddings.*", "embedded"):
+        tm = TabularMixer(MixUp(), embeddings=site)
+        with tm.attach(model) as mixing:
+            mixing.hooks.arm(params=p)
+            outs.append(model(*tm.mix(x_cont, x_cat, p)))
+    torch.testing.assert_close(outs[0], outs[1])
+
+
 def test_hooks_removed_even_on_error():
     model = TabularMLP(3, CARDS, 3)
     tm = TabularMixer(MixUp(alpha=1.0, seed=0), embeddings="embeddings.*")

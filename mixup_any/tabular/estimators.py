@@ -66,7 +66,7 @@ class _MixupTabularBase(BaseEstimator):
         embedding_dim: int | None = None,
         dropout: float = 0.1,
         max_epochs: int = 100,
-        batch_size: int = 256,
+        batch_size: int | str = "auto",
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         early_stopping: bool = True,
@@ -105,6 +105,8 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"categorical_mixing must be one of {POLICIES}, got {self.categorical_mixing!r}.")
         for name in ("max_epochs", "batch_size", "n_iter_no_change"):
             v = getattr(self, name)
+            if name == "batch_size" and v == "auto":
+                continue
             if not isinstance(v, Integral) or isinstance(v, bool) or v < 1:
                 raise MixupError(f"{name} must be a positive int, got {v!r}.")
         if not isinstance(self.validation_fraction, Real) or not 0 <= self.validation_fraction < 1:
@@ -224,7 +226,8 @@ class _MixupTabularBase(BaseEstimator):
     def _train(self, model: TabularMLP, tm: TabularMixer, x_cont: Tensor, x_cat: Tensor, y: Tensor,
                train_idx: Tensor, val_idx: Tensor | None, g: torch.Generator) -> dict[str, Any]:
         opt = torch.optim.AdamW(model.parameters(), lr=float(self.lr), weight_decay=float(self.weight_decay))
-        n, bs = train_idx.shape[0], int(self.batch_size)
+        n = train_idx.shape[0]
+        bs = _auto_batch_size(n) if self.batch_size == "auto" else int(self.batch_size)
         epochs = range(int(self.max_epochs))
         bar = None
         if self.verbose:
@@ -303,6 +306,11 @@ class _MixupTabularBase(BaseEstimator):
         return tags
 
 
+def _auto_batch_size(n_train: int) -> int:
+    """``"auto"``: 256 rows up to 25,600 training rows, then 1% of them, at most 1024."""
+    return int(min(1024, max(256, n_train // 100)))
+
+
 def _fit_temperature(logits: Tensor, y: Tensor, loss_fn: Any) -> float:
     """The temperature ``T`` minimising the validation loss of ``logits / T`` (Guo et al., 2017)."""
     log_t = torch.zeros((), requires_grad=True)
@@ -338,7 +346,8 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         bandwidth: σ of ``pairing="label_distance"``.
         hidden_sizes: MLP widths. embedding_dim: one width for every variable (``None``: by cardinality).
         dropout: dropout of the hidden layers.
-        max_epochs, batch_size, lr, weight_decay: the AdamW training loop.
+        max_epochs, batch_size, lr, weight_decay: the AdamW training loop; ``batch_size="auto"`` is 256
+            up to 25,600 training rows, then 1% of them, at most 1024.
         early_stopping: stop when the validation loss has not improved for ``n_iter_no_change`` epochs,
             and keep the best epoch's weights.
         validation_fraction: share of the rows held out (stratified) for early stopping and the temperature.
@@ -353,7 +362,7 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         >>> X = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0] * 5, "c": ["a", "b", "a", "b"] * 5})
         >>> y = ["no", "yes", "no", "yes"] * 5
         >>> clf = MixupTabularClassifier(max_epochs=3, random_state=0).fit(X, y)
-        >>> clf.predict(X.head(2)).shape, list(clf.classes_)
+        >>> clf.predict(X.head(2)).shape, clf.classes_.tolist()
         ((2,), ['no', 'yes'])
     """
 
@@ -381,7 +390,8 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         y1 = column_or_1d(y_arr, warn=True)
         classes, y_enc = np.unique(y1, return_inverse=True)
         if classes.shape[0] < 2:
-            raise MixupError(f"The target has only one class ({classes[0]!r}); a classifier needs at least two.")
+            raise MixupError(f"The target has only one class ({classes.tolist()[0]!r}); "
+                             "a classifier needs at least two.")
         self._multilabel = False
         self.classes_ = classes
         y_t = torch.tensor(y_enc, dtype=torch.int64)

@@ -23,7 +23,9 @@ class TabularMLP(nn.Module):
     """Per-variable embeddings + MLP: ``forward(x_cont (B, D), x_cat (B, K) int64) -> (B, out_features)``.
 
     ``self.embeddings[j]`` is variable ``j``'s own ``nn.Embedding``, so
-    ``TabularMixer(embeddings="embeddings.*")`` mixes each variable in its own space. ``x_cat`` may
+    ``TabularMixer(embeddings="embeddings.*")`` mixes each variable in its own space;
+    ``TabularMixer(embeddings="embedded")`` hooks ``self.embedded``, whose output is every variable's
+    embedding side by side ``(B, sum(d_j))``: the same result in one kernel call. ``x_cat`` may
     also be the float one-hot blocks ``(B, sum(cardinalities))`` of the ``"onehot"`` policy: each block
     times its embedding table is the same as the embedding lookup (and mixes linearly).
 
@@ -56,6 +58,9 @@ class TabularMLP(nn.Module):
         self.cardinalities = [int(c) for c in cardinalities]
         dims = [embedding_dim or default_embedding_dim(c) for c in self.cardinalities]
         self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(self.cardinalities, dims))
+        # all variables' embeddings side by side (B, sum(d_j)): one hook here mixes every variable in its
+        # own space with one kernel call (block-wise the same as hooking each embedding)
+        self.embedded = nn.Identity()
         layers: list[nn.Module] = []
         width = self.n_continuous + sum(dims)
         if width == 0:
@@ -76,5 +81,5 @@ class TabularMLP(nn.Module):
     def forward(self, x_cont: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
         parts = [x_cont] if x_cont is not None and self.n_continuous else []
         if x_cat is not None and self.embeddings:
-            parts += self.embed(x_cat)
+            parts.append(self.embedded(torch.cat(self.embed(x_cat), dim=1)))
         return self.mlp(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
