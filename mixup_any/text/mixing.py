@@ -114,6 +114,9 @@ class TextMixHandle:
         elif params.batch_size != b:
             raise MixupError(f"The given params are for batch size {params.batch_size}, but the batch has {b} rows.")
         mask = inputs.get("attention_mask")
+        if isinstance(mask, Tensor) and mask.ndim == 2 and mask.shape != ref.shape[:2]:
+            raise MixupError(f"attention_mask has shape {tuple(mask.shape)}, but the inputs are "
+                             f"{tuple(ref.shape[:2])} (B, L); they must match.")
         if mask is not None and params.mixed:
             inputs["attention_mask"] = mix_attention_mask(mask, params, self.mask)
         if params.mixed:
