@@ -18,6 +18,15 @@ from mixup_any.integrations.hf import MixupTrainer  # noqa: E402
 V, H, C, L = 40, 16, 3, 6
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models gain nothing from intra-op threads; one thread avoids contention with parallel test workers."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny_model() -> transformers.PreTrainedModel:
     torch.manual_seed(0)
     cfg = transformers.BertConfig(vocab_size=V, hidden_size=H, num_hidden_layers=1, num_attention_heads=2,
@@ -71,9 +80,9 @@ class CountingMixUp(MixUp):
 def test_trains_with_mixing_and_removes_hooks(tmp_path):
     model, mixer = tiny_model(), CountingMixUp(alpha=1.0, seed=0)
     before = [p.detach().clone() for p in model.parameters()]
-    tr = MixupTrainer(model=model, args=args(tmp_path, max_steps=3), train_dataset=dataset(), mixer=mixer)
+    tr = MixupTrainer(model=model, args=args(tmp_path, max_steps=2), train_dataset=dataset(), mixer=mixer)
     out = tr.train()
-    assert mixer.draws == 3 and torch.isfinite(torch.tensor(out.training_loss))
+    assert mixer.draws == 2 and torch.isfinite(torch.tensor(out.training_loss))
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
@@ -90,7 +99,7 @@ def test_evaluation_and_prediction_are_untouched(tmp_path):
     assert getattr(mixer, "draws", 0) == 0
 
 
-@pytest.mark.parametrize("smoothing,counts_items", [(0.0, True), (0.1, True), (0.1, False)])
+@pytest.mark.parametrize("smoothing,counts_items", [(0.1, True), (0.1, False)])
 def test_lam_one_with_accumulation_equals_one_big_batch_of_the_plain_trainer(tmp_path, smoothing, counts_items):
     """lam = 1 mixes nothing: 2 micro-batches of 4 give the weights of the stock Trainer on batches of 8.
 
@@ -140,10 +149,10 @@ def test_mixed_step_with_accumulation_and_smoothing_matches_a_hand_computed_step
 def test_tmix_and_pooled_sites_train(tmp_path):
     for at, layers in (("hidden", [1]), ("pooled", None)):
         mixer = CountingMixUp(alpha=1.0, seed=0)
-        tr = MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(), mixer=mixer,
+        tr = MixupTrainer(model=tiny_model(), args=args(tmp_path, max_steps=1), train_dataset=dataset(), mixer=mixer,
                           mix_at=at, layers=layers)
         tr.train()
-        assert mixer.draws == 2
+        assert mixer.draws == 1
 
 
 def test_label_smoothing_set_twice_raises(tmp_path):
