@@ -1,0 +1,367 @@
+"""The bad-input matrix: one case per (public entry point, bad input), with the error it must raise.
+
+Used by tests/test_bad_input.py (each case must raise the listed error with a message matching ``match``,
+and leave no hook behind) and by tools/bad_input_table.py, which runs the same cases and writes
+docs/bad_input.md from what they actually raised. Optional dependencies are imported inside the cases.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mixup_any import (
+    MixedTarget,
+    MixParams,
+    MixSchedule,
+    MixUp,
+    attach,
+    mix,
+    mix_batch,
+    mix_target,
+    mixed_loss,
+    sample_beta,
+    sample_index,
+    sample_lambda,
+    soft_target_cross_entropy,
+)
+
+
+class CliExit(Exception):
+    """A ``mixup-any`` run that exited with a non-zero status (the message is its stderr)."""
+
+
+@dataclass
+class Context:
+    """What a case may use: a temp dir, and a register of modules that must hold no hooks afterwards."""
+
+    tmp: Path
+    modules: list[nn.Module] = field(default_factory=list)
+
+    def track(self, model: nn.Module) -> nn.Module:
+        self.modules.append(model)
+        return model
+
+    def leftover_hooks(self) -> list[str]:
+        left = []
+        for root in self.modules:
+            for name, m in root.named_modules():
+                if m._forward_hooks or m._forward_pre_hooks:
+                    left.append(f"{type(root).__name__}.{name or '<root>'}")
+        return left
+
+
+@dataclass
+class Case:
+    entry: str
+    given: str
+    run: Callable[[Context], Any]
+    error: str  # the exception class name, or "exit 2" for the CLI
+    match: str
+    needs: tuple[str, ...] = ()
+
+    @property
+    def id(self) -> str:
+        return f"{self.entry} | {self.given}"
+
+
+def _x(b=4, *rest):
+    return torch.randn(b, *(rest or (3,)), generator=torch.Generator().manual_seed(0))
+
+
+def _mlp(ctx):
+    torch.manual_seed(0)
+    return ctx.track(nn.Sequential(nn.Linear(3, 5), nn.ReLU(), nn.Linear(5, 2)))
+
+
+def _with_handle(ctx, at="1", arm=None, forward=None, **kw):
+    model = _mlp(ctx)
+    with attach(MixUp(alpha=1.0, seed=0), model, at=at, **kw) as h:
+        if arm is not None:
+            arm(h)
+        if forward is not None:
+            forward(h, model)
+
+
+class _Twice(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.block = nn.Linear(3, 3)
+
+    def forward(self, x):
+        return self.block(self.block(x))
+
+
+class _IntOut(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(3, 4)
+        self.pick = nn.Flatten()
+
+    def forward(self, x):
+        return self.pick(self.lin(x).argmax(-1, keepdim=True))
+
+
+class _TinyText(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb, self.head = nn.Embedding(10, 4), nn.Linear(4, 2)
+
+    def get_input_embeddings(self):
+        return self.emb
+
+    def forward(self, input_ids, attention_mask=None):
+        return self.head(self.emb(input_ids).mean(1))
+
+
+def _text(ctx, batch, labels=None, **kw):
+    from mixup_any.text import attach_text
+
+    model = ctx.track(_TinyText())
+    with attach_text(MixUp(alpha=1.0, seed=0), model, **kw) as tm:
+        tm(batch, labels)
+
+
+def _ids(b=2, length=3):
+    return torch.randint(1, 10, (b, length), generator=torch.Generator().manual_seed(0))
+
+
+def _cli(ctx, *argv):
+    from mixup_any.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main([a.replace("<tmp>", str(ctx.tmp)) for a in argv])
+    if code != 0:
+        raise CliExit(f"exit {code}: {err.getvalue().strip()}")
+    return code
+
+
+def _csv(ctx, text="a,b,y\n1,x,0\n2,y,1\n3,x,0\n4,y,1\n"):
+    p = ctx.tmp / "data.csv"
+    p.write_text(text)
+    return p
+
+
+def _frame():
+    import pandas as pd
+
+    return pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0], "b": ["x", "y", "x", "y"]})
+
+
+def _tab(**kw):
+    from mixup_any.tabular import TabularMixer
+
+    return TabularMixer(MixUp(alpha=1.0, seed=0), **kw)
+
+
+def _fit(est, X, y):
+    est.fit(X, y)
+
+
+TAB = ("pandas", "sklearn")
+y4 = torch.tensor([0, 1, 2, 1])
+
+CASES: list[Case] = [
+    # ---------------------------------------------------------------- kernels
+    Case("mix", "integer x (B, D) int64", lambda c: mix(torch.ones(4, 3, dtype=torch.long), torch.ones(4), torch.arange(4)),
+         "MixupError", "needs a floating-point tensor"),
+    Case("mix", "0-d x", lambda c: mix(torch.tensor(1.0), torch.ones(1), torch.arange(1)), "MixupError", "0-d tensor"),
+    Case("mix", "x is a list", lambda c: mix([[1.0]], torch.ones(1), torch.arange(1)), "MixupError", "needs a torch.Tensor"),
+    Case("mix", "lam (B-1,)", lambda c: mix(_x(), torch.ones(3), torch.arange(4)), "MixupError", "must share dim 0"),
+    Case("mix", "lam is a list", lambda c: mix(_x(), [0.5] * 4, torch.arange(4)), "MixupError", "must be tensors"),
+    Case("mix", "index holds B", lambda c: mix(_x(), torch.ones(4), torch.tensor([0, 1, 2, 4])), "MixupError",
+         r"partner row 4, outside \[0, 4\)"),
+    Case("mix", "index holds -1", lambda c: mix(_x(), torch.ones(4), torch.tensor([0, 1, 2, -1])), "MixupError",
+         r"partner row -1"),
+    Case("mix", "float index", lambda c: mix(_x(), torch.ones(4), torch.arange(4.0)), "MixupError", "int64"),
+    Case("mix_batch", "int64 leaf in a dict", lambda c: mix_batch({"a": _x(), "ids": torch.ones(4, 2, dtype=torch.long)},
+         torch.ones(4), torch.arange(4)), "MixupError", r"batch\['ids'\] is a torch.int64 tensor"),
+    Case("mix_batch", "string leaf", lambda c: mix_batch({"a": _x(), "s": "text"}, torch.ones(4), torch.arange(4)),
+         "MixupError", "is a str, not a tensor"),
+    Case("MixParams", "lam (B,) and index (B+1,)", lambda c: MixParams(torch.ones(4), torch.arange(5)), "MixupError",
+         "same shape"),
+    Case("MixParams", "integer lam", lambda c: MixParams(torch.ones(4, dtype=torch.long), torch.arange(4)), "MixupError",
+         "must be a float tensor"),
+    # ---------------------------------------------------------------- samplers
+    Case("sample_lambda", "batch_size=-1", lambda c: sample_lambda(-1), "MixupError", "non-negative int"),
+    Case("sample_beta", "a=inf", lambda c: sample_beta(3, math.inf, 1.0), "MixupError", "finite a > 0"),
+    Case("sample_index", "unknown pairing", lambda c: sample_index(4, pairing="nearest"), "MixupError", "Unknown pairing"),
+    Case("sample_index", "same_class without labels", lambda c: sample_index(4, pairing="same_class"), "MixupError",
+         "needs the targets"),
+    Case("sample_index", "labels with B-1 rows", lambda c: sample_index(4, pairing="same_class", labels=torch.arange(3)),
+         "MixupError", "4 rows"),
+    Case("sample_index", "pairing callable returns an index outside the batch",
+         lambda c: sample_index(4, pairing=lambda b, **k: torch.arange(b) + 1), "MixupError", "outside"),
+    # ---------------------------------------------------------------- MixUp construction
+    Case("MixUp()", "alpha=-0.1", lambda c: MixUp(alpha=-0.1), "MixupError", "alpha must be a float >= 0"),
+    Case("MixUp()", "alpha=inf", lambda c: MixUp(alpha=math.inf), "MixupError", "finite"),
+    Case("MixUp()", "alpha=nan", lambda c: MixUp(alpha=math.nan), "MixupError", "alpha must be"),
+    Case("MixUp()", "p=1.5", lambda c: MixUp(p=1.5), "MixupError", r"p must be a probability"),
+    Case("MixUp()", "lam=(0.8, 0.2)", lambda c: MixUp(lam=(0.8, 0.2)), "MixupError", "lam must be"),
+    Case("MixUp()", "num_classes=0", lambda c: MixUp(num_classes=0), "MixupError", "num_classes must be"),
+    Case("MixUp()", "label_smoothing=1.0", lambda c: MixUp(label_smoothing=1.0), "MixupError", "label_smoothing"),
+    Case("MixUp()", "seed=2**70", lambda c: MixUp(seed=2**70), "MixupError", "seed must be an int"),
+    Case("MixUp()", "exclude_classes='ab'", lambda c: MixUp(exclude_classes="ab"), "MixupError", "exclude_classes"),
+    Case("MixSchedule()", "off_after_epoch=-1", lambda c: MixSchedule(off_after_epoch=-1), "MixupError",
+         "non-negative int"),
+    # ---------------------------------------------------------------- MixUp call
+    Case("MixUp()(x, y)", "y with B-1 rows", lambda c: MixUp()(_x(), torch.arange(3)), "MixupError",
+         "batch size 4 but the targets have 3"),
+    Case("MixUp()(x, y)", "empty batch (0, D)", lambda c: MixUp()(_x(0), torch.arange(0)), "MixupError", "empty batch"),
+    Case("MixUp()(x, y)", "x is None", lambda c: MixUp()(None), "MixupError", "no tensor"),
+    Case("MixUp()(x, y)", "integer x", lambda c: MixUp()(torch.ones(4, 3, dtype=torch.long), y4), "MixupError",
+         "never interpolated"),
+    Case("MixUp()(x, y)", "class index >= num_classes", lambda c: MixUp(num_classes=2)(_x(), y4), "MixupError",
+         r"class index 2, outside \[0, num_classes=2\)"),
+    Case("MixUp()(x, y)", "integer y (B, 2)", lambda c: MixUp()(_x(), torch.ones(4, 2, dtype=torch.long)),
+         "MixupError", "ambiguous"),
+    Case("MixUp()(x, y)", "same_class with (B, 2, 2) float y", lambda c: MixUp(pairing="same_class")(_x(), torch.randn(4, 2, 2)),
+         "MixupError", "Class-based pairing"),
+    Case("MixUp()(x, y)", "params for another batch size",
+         lambda c: MixUp()(_x(), y4, params=MixParams.identity(3)), "MixupError", "params are for batch size 3"),
+    Case("mix_target", "targets with B+1 rows", lambda c: mix_target(torch.arange(5), MixParams.identity(4)),
+         "MixupError", "has shape"),
+    Case("mix_target", "kind='index' with float y", lambda c: mix_target(torch.randn(4), MixParams.identity(4), kind="index"),
+         "MixupError", "target='index' needs integer"),
+    Case("MixedTarget.soft", "index targets without num_classes", lambda c: MixUp()(_x(), y4)[1].soft(), "MixupError",
+         "needs num_classes"),
+    # ---------------------------------------------------------------- losses
+    Case("mixed_loss", "criterion that already reduces", lambda c: mixed_loss(
+        lambda o, y: F.cross_entropy(o, y), torch.randn(4, 3), MixUp()(_x(), y4)[1]), "MixupError", "per-sample losses"),
+    Case("mixed_loss", "output with B-1 rows", lambda c: mixed_loss(F.cross_entropy, torch.randn(3, 3), MixUp()(_x(), y4)[1]),
+         "MixupError", r"output must be a \(B=4, ...\) tensor"),
+    Case("mixed_loss", "logits with fewer classes than the labels", lambda c: mixed_loss(
+        F.cross_entropy, torch.randn(4, 2), MixUp()(_x(), y4)[1]), "MixupError", "criterion.*failed"),
+    Case("mixed_loss", "reduction='avg'", lambda c: mixed_loss(F.cross_entropy, torch.randn(4, 3), y4, reduction="avg"),
+         "MixupError", "Unknown reduction"),
+    Case("mixed_loss", "criterion is a string", lambda c: mixed_loss("ce", torch.randn(4, 3), MixUp()(_x(), y4)[1]),
+         "MixupError", "criterion must be a callable"),
+    Case("soft_target_cross_entropy", "targets (B, C+1)", lambda c: soft_target_cross_entropy(torch.randn(4, 3),
+         torch.rand(4, 4)), "MixupError", "shaped like the logits"),
+    # ---------------------------------------------------------------- hooks
+    Case("attach", "unknown site name", lambda c: _with_handle(c, at="2.weight"), "HookSiteError",
+         "No module named '2.weight'"),
+    Case("attach", "glob that matches nothing", lambda c: _with_handle(c, at="enc*"), "HookSiteError",
+         "No module name matches the glob"),
+    Case("attach", "invalid regex", lambda c: _with_handle(c, at="re:(("), "HookSiteError", "not a valid regular"),
+    Case("attach", "at=the model itself", lambda c: (lambda m: attach(MixUp(), m, at=m))(_mlp(c)), "HookSiteError",
+         "is the model itself"),
+    Case("attach", "at=3 (an int)", lambda c: _with_handle(c, at=3), "HookSiteError", "at= entries must be"),
+    Case("attach", "model is a function", lambda c: attach(MixUp(), lambda x: x), "MixupError", "needs an nn.Module"),
+    Case("attach", "choose='two'", lambda c: _with_handle(c, choose="two"), "MixupError", "choose must be one of"),
+    Case("attach", "second live handle on the same model", lambda c: _double_attach(c), "HookSiteError",
+         "already hooked"),
+    Case("MixHandle.arm", "params is a dict", lambda c: _with_handle(c, arm=lambda h: h.arm(params={"lam": 1})),
+         "MixupError", "needs a MixParams"),
+    Case("MixHandle.arm", "0-d labels", lambda c: _with_handle(c, arm=lambda h: h.arm(labels=torch.tensor(1))),
+         "MixupError", r"needs a \(B, ...\) tensor"),
+    Case("MixHandle forward", "labels with B-1 rows", lambda c: _with_handle(
+        c, arm=lambda h: h.arm(labels=torch.arange(3)), forward=lambda h, m: m(_x())), "HookSiteError",
+         "the batch has 3 rows"),
+    Case("MixHandle forward", "site runs twice (repeat='raise')", lambda c: _twice(c), "HookSiteError", "ran 2 times"),
+    Case("MixHandle forward", "site outputs an integer tensor", lambda c: _int_site(c), "HookSiteError",
+         "integer outputs"),
+    Case("MixHandle.target", "no armed forward", lambda c: _with_handle(c, forward=lambda h, m: h.target(y4)),
+         "HookSiteError", "needs an armed forward"),
+    Case("MixHandle.target", "the selected site did not run", lambda c: _with_handle(
+        c, at="2", arm=lambda h: h.arm(labels=y4), forward=lambda h, m: (m[0](_x()), h.target(y4))), "HookSiteError",
+         "No selected hook site ran"),
+    # ---------------------------------------------------------------- distributed (Lightning: tests/test_lightning.py)
+    Case("seed_for_rank", "rank=-1", lambda c: __import__("mixup_any.distributed", fromlist=["x"]).seed_for_rank(0, -1),
+         "MixupError", "rank must be a non-negative int"),
+    Case("CrossRankMixer", "pairing='same_class'", lambda c: __import__("mixup_any.distributed", fromlist=["x"])
+         .CrossRankMixer(MixUp(pairing="same_class")), "MixupError", "pairing='permute' only"),
+    # ---------------------------------------------------------------- tabular
+    Case("TabularMixer", "policy='mean'", lambda c: _tab(policy="mean"), "MixupError", "Unknown categorical policy",
+         needs=TAB),
+    Case("TabularMixer", "policy='onehot' without cardinalities", lambda c: _tab(policy="onehot"), "MixupError",
+         "needs cardinalities", needs=TAB),
+    Case("TabularMixer.sample", "x_cont (4, D) and x_cat (3, K)", lambda c: _tab(policy="swap").sample(
+        _x(), torch.zeros(3, 2, dtype=torch.long)), "MixupError", "x_cont has 4 rows but x_cat has 3", needs=TAB),
+    Case("TabularMixer.mix", "float x_cat", lambda c: (lambda t: t.mix(_x(), torch.randn(4, 2), t.sample(_x(), None)))(
+        _tab(policy="swap")), "MixupError", "x_cat must hold integer category codes", needs=TAB),
+    Case("one_hot_blocks", "code >= cardinality", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
+         .one_hot_blocks(torch.tensor([[0, 3]]), [2, 3]), "MixupError", "outside", needs=TAB),
+    Case("infer_schema", "unknown categorical column", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
+         .infer_schema(_frame(), categorical=["zip"]), "MixupError", "not in the table", needs=TAB),
+    Case("MixupTabularClassifier.fit", "one-class target", lambda c: _fit(__import__(
+        "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1), _frame(), [1, 1, 1, 1]),
+         "MixupError", "only one class", needs=TAB),
+    Case("MixupTabularRegressor.fit", "target with NaN", lambda c: _fit(__import__(
+        "mixup_any.tabular", fromlist=["x"]).MixupTabularRegressor(max_epochs=1), _frame(), [1.0, math.nan, 2.0, 3.0]),
+         "MixupError", "NaN or infinity", needs=TAB),
+    # ---------------------------------------------------------------- text
+    Case("attach_text", "model is a string", lambda c: __import__("mixup_any.text", fromlist=["x"]).attach_text(
+        MixUp(), "bert"), "MixupError", "needs a torch.nn.Module"),
+    Case("attach_text", "layers= with at='tokens'", lambda c: _text(c, {"input_ids": _ids()}, layers=[1]),
+         "MixupError", "layers= is for at='hidden'"),
+    Case("TextMixHandle()", "batch is a tensor", lambda c: _text(c, _ids(), torch.tensor([0, 1])), "MixupError",
+         "must be a dict"),
+    Case("TextMixHandle()", "no labels", lambda c: _text(c, {"input_ids": _ids()}), "MixupError", "No labels"),
+    Case("TextMixHandle()", "input_ids of shape (L,)", lambda c: _text(c, {"input_ids": torch.arange(3)},
+         torch.tensor([0])), "MixupError", r"needs input_ids of shape \(B, L\)"),
+    Case("TextMixHandle()", "labels with B+1 rows", lambda c: _text(c, {"input_ids": _ids()}, torch.tensor([0, 1, 1])),
+         "MixupError", "batch size 2 but the labels have 3"),
+    Case("TextMixHandle()", "attention_mask (B, L+1)", lambda c: _text(c, {"input_ids": _ids(), "attention_mask":
+         torch.ones(2, 4, dtype=torch.long)}, torch.tensor([0, 1])), "MixupError", "attention_mask"),
+    # ---------------------------------------------------------------- CLI
+    Case("mixup-any", "no command", lambda c: _cli(c), "exit 2", "choose a command", needs=TAB),
+    Case("mixup-any", "compare missing.csv", lambda c: _cli(c, "compare", "<tmp>/missing.csv", "--target", "y"),
+         "exit 2", "missing.csv", needs=TAB),
+    Case("mixup-any", "compare data.csv --target nope", lambda c: (_csv(c), _cli(c, "compare", "<tmp>/data.csv",
+         "--target", "nope")), "exit 2", "nope", needs=TAB),
+    Case("mixup-any", "--folds 1", lambda c: (_csv(c), _cli(c, "compare", "<tmp>/data.csv", "--target", "y",
+         "--folds", "1")), "exit 2", "--folds must be at least 2", needs=TAB),
+    Case("mixup-any", "--alpha -1", lambda c: (_csv(c), _cli(c, "compare", "<tmp>/data.csv", "--target", "y",
+         "--alpha", "-1")), "exit 2", "alpha", needs=TAB),
+    Case("mixup-any", "--epochs abc", lambda c: _cli(c, "compare", "--epochs", "abc"), "exit 2", "invalid int value",
+         needs=TAB),
+]
+
+
+def _double_attach(ctx):
+    model = _mlp(ctx)
+    with attach(MixUp(), model, at="1"):
+        attach(MixUp(), model, at="0")
+
+
+def _twice(ctx):
+    model = ctx.track(_Twice())
+    with attach(MixUp(alpha=1.0, seed=0), model, at="block") as h:
+        h.arm(labels=y4)
+        model(_x())
+
+
+def _int_site(ctx):
+    model = ctx.track(_IntOut())
+    with attach(MixUp(alpha=1.0, seed=0), model, at="pick") as h:
+        h.arm(labels=y4)
+        model(_x())
+
+
+def run_case(case: Case, tmp: Path) -> tuple[str, str, list[str]]:
+    """Run ``case``; returns (error class name or ``"no error"``, first message line, modules left hooked)."""
+    ctx = Context(tmp)
+    try:
+        case.run(ctx)
+    except CliExit as err:
+        kind, msg = str(err).split(": ", 1)
+        return kind, _clean(msg, tmp), ctx.leftover_hooks()
+    except Exception as err:  # noqa: BLE001 - the point is to see what escapes
+        return type(err).__name__, _clean(str(err), tmp), ctx.leftover_hooks()
+    return "no error", "", ctx.leftover_hooks()
+
+
+def _clean(msg: str, tmp: Path) -> str:
+    first = msg.strip().splitlines()[0] if msg.strip() else ""
+    return first.replace(str(tmp), "<tmp>")
