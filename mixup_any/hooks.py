@@ -487,7 +487,7 @@ class MixHandle:
             return [True] * n
         if params is not None and params.site in self.sites:
             k = self.sites.index(params.site)
-        elif params is None and not (self.model.training and self.mixer.active()):
+        elif params is None and not (self.model.training and getattr(self.mixer, "active", bool)()):
             return [True] * n  # identity plan: any site that runs provides the batch size
         elif self._weights is None:
             k = int(torch.randint(n, (1,), generator=self.mixer.generator))

@@ -703,3 +703,22 @@ def test_public_names():
     import mixup_any
 
     assert mixup_any.attach is attach and mixup_any.MixHandle is MixHandle and mixup_any.list_sites is list_sites
+
+
+def test_cutmix_on_a_feature_map_gets_a_box_that_fits_it():
+    from mixup_any import CutMix
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(4), nn.Flatten(), nn.Linear(4 * 4 * 4, 3))
+    x, y = torch.randn(6, 1, 16, 16), torch.randint(0, 3, (6,))
+    cut = CutMix(alpha=1.0, num_classes=3, seed=0)
+    with attach(cut, net, at="1") as h:
+        h.arm(labels=y)
+        out = net(x)
+        h.target(y)
+    p = h.params
+    box = p.extras["box"]
+    assert box.min() >= 0 and box.max() <= 4  # boxes drawn for the 4x4 feature map, not the 16x16 input
+    with torch.no_grad():
+        feat = net[1](net[0](x))
+        torch.testing.assert_close(out, net[3](net[2](cut.mix(feat, p))))
