@@ -487,7 +487,7 @@ class MixHandle:
             return [True] * n
         if params is not None and params.site in self.sites:
             k = self.sites.index(params.site)
-        elif params is None and not (self.model.training and getattr(self.mixer, "active", bool)()):
+        elif params is None and not (self.model.training and getattr(self.mixer, "active", _always)()):
             return [True] * n  # identity plan: any site that runs provides the batch size
         elif self._weights is None:
             k = int(torch.randint(n, (1,), generator=self.mixer.generator))
@@ -577,6 +577,10 @@ def _prepare_compile() -> None:
 def _sample(mixer: Any, shape: torch.Size, labels: Tensor | None, device: torch.device, site: str) -> MixParams:
     fn = _SAMPLE_DISABLED if _SAMPLE_DISABLED is not None else _sample_eager
     return fn(mixer, shape, labels, device, site)
+
+
+def _always() -> bool:
+    return True
 
 
 def _describe(x: Any) -> str:
