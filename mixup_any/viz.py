@@ -70,7 +70,7 @@ def _draw_images(axes: Sequence[Any], images: Sequence[Tensor]) -> None:
     lo = min(float(t.min()) for t in imgs)
     hi = max(float(t.max()) for t in imgs)
     span = hi - lo if hi > lo else 1.0
-    for ax, t in zip(axes, imgs):
+    for ax, t in zip(axes, imgs, strict=False):
         t = ((t - lo) / span).clamp(0, 1)  # one scale for all panels, so the mix is comparable
         ax.imshow(t.numpy(), cmap="gray" if t.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
@@ -81,7 +81,7 @@ def _draw_series(axes: Sequence[Any], series: Sequence[Tensor]) -> None:
     lo = min(float(_np(s).min()) for s in series)
     hi = max(float(_np(s).max()) for s in series)
     pad = 0.05 * (hi - lo or 1.0)
-    for ax, s, color in zip(axes, series, ("C0", "C1", "C2")):
+    for ax, s, color in zip(axes, series, ("C0", "C1", "C2"), strict=False):
         arr = _np(s)
         if arr.ndim == 1:
             ax.plot(arr, color=color, lw=1.2)
@@ -97,7 +97,7 @@ def _draw_tabular(axes: Sequence[Any], rows: Sequence[Tensor], feature_names: Se
     lo = min(float(a.min()) for a in arrs)
     hi = max(float(a.max()) for a in arrs)
     pad = 0.05 * (hi - lo or 1.0)
-    for ax, a, color in zip(axes, arrs, ("C0", "C1", "C2")):
+    for ax, a, color in zip(axes, arrs, ("C0", "C1", "C2"), strict=False):
         ax.barh(range(len(a)), a, color=color)
         ax.set_yticks(range(len(a)))
         ax.set_yticklabels(names, fontsize=7)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from _mix_reference import loop_reference
 
-from mixup_any import CutMix, MixupError, MixUp, RandomChoice
+from mixup_any import CutMix, MixUp, MixupError, RandomChoice
 
 
 def gen(seed: int = 0) -> torch.Generator:

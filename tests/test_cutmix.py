@@ -7,13 +7,12 @@ from dataclasses import replace
 
 import pytest
 import torch
+from _mix_reference import loop_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixup_any import CutMix, MixParams, MixupError
 from mixup_any.mixers.cutmix import box_mask, sample_boxes
-
-from _mix_reference import loop_reference
 
 
 def gen(seed: int = 0) -> torch.Generator:

@@ -10,7 +10,7 @@ import torch
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from mixup_any import CutMix, MixupError, MixUp  # noqa: E402
+from mixup_any import CutMix, MixUp, MixupError  # noqa: E402
 from mixup_any.viz import explain, plot_lambda_hist, plot_mix, plot_mixed_batch  # noqa: E402
 
 YA, YB, YM = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0]), torch.tensor([0.6, 0.4, 0.0])

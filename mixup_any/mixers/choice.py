@@ -182,7 +182,7 @@ class RandomChoice(Mixer):
         index = torch.arange(b, device=dev)
         cut = torch.zeros(b, dtype=torch.bool, device=dev)
         box = None
-        for k, (m, pk) in enumerate(zip(self.mixers, plans)):
+        for k, (m, pk) in enumerate(zip(self.mixers, plans, strict=True)):
             rows = choice == k
             if not pk.mixed:
                 continue
@@ -229,7 +229,7 @@ class RandomChoice(Mixer):
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         super().load_state_dict(state)
-        for m, s in zip(self.mixers, state.get("mixers", [])):
+        for m, s in zip(self.mixers, state.get("mixers", []), strict=False):
             m.load_state_dict(s)
 
     def __repr__(self) -> str:

@@ -177,7 +177,7 @@ def _map_float_leaves(batch: Any, fn: Any, path: str) -> Any:
         except TypeError:
             return items
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(_map_float_leaves(v, fn, f"{path}.{f}") for f, v in zip(batch._fields, batch)))
+        return type(batch)(*(_map_float_leaves(v, fn, f"{path}.{f}") for f, v in zip(batch._fields, batch, strict=True)))
     if isinstance(batch, (tuple, list)):
         return type(batch)(_map_float_leaves(v, fn, f"{path}[{i}]") for i, v in enumerate(batch))
     raise MixupError(f"{path} is a {type(batch).__name__}, not a tensor; a batch may only hold tensors.")
