@@ -306,7 +306,6 @@ class MixHandle:
         self._given: MixParams | None = None
         self._params: MixParams | None = None
         self._calls = [0] * len(sites)
-        self._mixed_at: str | None = None
         self._consumed = True
         self._warned_eval = False
         self.params: MixParams | None = None
@@ -386,7 +385,6 @@ class MixHandle:
         )
 
     def _mix(self, x: Any, p: MixParams, name: str, module: nn.Module) -> Any:
-        self._mixed_at = self._mixed_at or name
         if not p.mixed:
             return x
         if isinstance(x, Tensor) and not x.is_floating_point():
@@ -407,7 +405,6 @@ class MixHandle:
             t, rebuild = _select(output, self.output, name, module)
             p = self._params_for(t, name, module)
             if not p.mixed:
-                self._mixed_at = self._mixed_at or name
                 return None
             return rebuild(self._mix(t, p, name, module))
 
@@ -432,7 +429,6 @@ class MixHandle:
                 )
             p = self._params_for(first, INPUT, module)
             if not p.mixed:
-                self._mixed_at = self._mixed_at or INPUT
                 return None
             return (self._mix(x, p, INPUT, module), *args[1:]), kwargs
 
@@ -469,7 +465,6 @@ class MixHandle:
             )
         self._labels = labels
         self._params = None
-        self._mixed_at = None
         self._calls = [0] * len(self.sites)
         self._selected = self._draw_selection(params)
         if params is not None and self.choose == "one":
