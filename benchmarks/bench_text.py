@@ -17,7 +17,6 @@ import time
 
 import torch
 import torch.nn.functional as F
-
 from _timing import Figure, time_pair
 
 from mixup_any import MixUp, mixed_loss

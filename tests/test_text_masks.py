@@ -35,9 +35,9 @@ def reference(mask: torch.Tensor, p: MixParams, policy: str) -> torch.Tensor:
         if float(p.lam[i]) == 1.0 or policy == "own":
             rows.append(own)
         elif policy == "union":
-            rows.append([max(a, b) for a, b in zip(own, other)])
+            rows.append([max(a, b) for a, b in zip(own, other, strict=True)])
         else:
-            rows.append([min(a, b) for a, b in zip(own, other)])
+            rows.append([min(a, b) for a, b in zip(own, other, strict=True)])
     return torch.tensor(rows, dtype=mask.dtype).reshape(mask.shape)
 
 

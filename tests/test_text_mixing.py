@@ -10,7 +10,7 @@ from torch import nn
 
 transformers = pytest.importorskip("transformers")
 
-from mixup_any import MixUp, MixupError, HookSiteError, mixed_loss  # noqa: E402
+from mixup_any import HookSiteError, MixUp, MixupError, mixed_loss  # noqa: E402
 from mixup_any.params import MixParams  # noqa: E402
 from mixup_any.text import attach_text, cache_sentence_features, mix_attention_mask  # noqa: E402
 
@@ -180,7 +180,7 @@ def test_tmix_draws_one_layer_per_batch_and_mixes_its_output(arch):
         for _ in range(12):
             seen = {}
             hooks = [model.get_submodule(s).register_forward_hook(
-                lambda m, a, out, s=s: seen.setdefault(s, out[0] if isinstance(out, tuple) else out)) for s in tm.sites]
+                lambda m, a, out, s=s, seen=seen: seen.setdefault(s, out[0] if isinstance(out, tuple) else out)) for s in tm.sites]
             inputs, _ = tm(batch, labels_for(6))
             model(**inputs)
             for hk in hooks:
@@ -210,7 +210,7 @@ def test_pooled_mixing_mixes_the_vector_the_head_reads(arch):
         pooled = model.bert.pooler(last)
         ref = model.classifier(w * pooled + (1 - w) * pooled[p.index])
     elif arch == "roberta":
-        ref = model.classifier((w.unsqueeze(-1) * last + (1 - w.unsqueeze(-1)) * last[p.index]))
+        ref = model.classifier(w.unsqueeze(-1) * last + (1 - w.unsqueeze(-1)) * last[p.index])
     elif arch == "distilbert":
         cls = w * last[:, 0] + (1 - w) * last[p.index, 0]
         ref = model.classifier(F.relu(model.pre_classifier(cls)))

@@ -13,7 +13,6 @@ import functools
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 import transformers
 from torch import Tensor, nn

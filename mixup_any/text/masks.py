@@ -15,7 +15,6 @@ Policies:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Union
 
 import torch
 from torch import Tensor
@@ -26,7 +25,7 @@ from ..params import MixParams
 __all__ = ["MASK_POLICIES", "MaskPolicy", "mix_attention_mask"]
 
 MASK_POLICIES = ("union", "own", "intersection")
-MaskPolicy = Union[str, Callable[[Tensor, MixParams], Tensor]]
+MaskPolicy = str | Callable[[Tensor, MixParams], Tensor]
 
 
 def check_mask_policy(policy: MaskPolicy) -> None:
