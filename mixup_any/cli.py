@@ -166,7 +166,7 @@ def _mean_sd(v: Sequence[float]) -> tuple[float, float]:
 
 def _paired(a: Sequence[float], b: Sequence[float], test_over_train: float) -> dict[str, float]:
     """Mean of ``a - b`` with a 95% Nadeau-Bengio corrected resampled-t interval."""
-    d = [x - y for x, y in zip(a, b)]
+    d = [x - y for x, y in zip(a, b, strict=True)]
     m, sd = _mean_sd(d)
     j = len(d)
     se = math.sqrt((1.0 / j + test_over_train) * sd**2) if j > 1 else float("nan")
@@ -279,7 +279,7 @@ def _summarise(folds: list[dict[str, Any]], names: list[str], metrics_list: list
         for m in metrics_list:
             if m in r:
                 per[r["model"]].setdefault(m, []).append(r[m])
-    table = {n: {m: dict(zip(("mean", "std"), _mean_sd(v))) for m, v in per[n].items()} for n in names}
+    table = {n: {m: dict(zip(("mean", "std"), _mean_sd(v), strict=True)) for m, v in per[n].items()} for n in names}
     erm = names[0]
     diffs: dict[str, dict[str, Any]] = {}
     for n in names[1:]:

@@ -62,11 +62,11 @@ def test_compare_classification_writes_complete_outputs(tmp_path, capsys):
 def test_compare_regression(tmp_path, capsys):
     out = tmp_path / "r"
     path = _csv(tmp_path, task="regression")
-    code = main(["compare", str(path), "--target", "y", "--pairing", "label_distance", "--no-hgb", "--out", str(out),
-                 *QUICK])
+    code = main(["compare", str(path), "--target", "y", "--pairing", "label_distance", "--out", str(out), *QUICK])
     stdout = capsys.readouterr().out
     assert code == 0
     assert "RMSE" in stdout and "MAE" in stdout and "C-Mixup alpha=0.4" in stdout
+    assert "HistGradientBoosting" in stdout
     assert not (out / "reliability.png").exists()
 
 
@@ -146,3 +146,15 @@ def test_interrupted_run_writes_nothing(tmp_path, capsys, monkeypatch):
     assert code == 130
     assert "interrupted; no outputs written" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_without_matplotlib_the_plot_is_skipped_with_a_note(tmp_path, capsys, monkeypatch):
+    import mixup_any._imports as imports
+
+    real = imports.is_available
+    monkeypatch.setattr(imports, "is_available", lambda name: False if name == "matplotlib" else real(name))
+    out = tmp_path / "o"
+    code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--no-hgb", "--out", str(out), *QUICK])
+    assert code == 0
+    assert "matplotlib is not installed, so no reliability diagram was drawn" in capsys.readouterr().out
+    assert sorted(p.name for p in out.iterdir()) == ["folds.csv", "summary.json", "summary.txt"]

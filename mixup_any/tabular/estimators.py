@@ -187,7 +187,7 @@ class _MixupTabularBase(BaseEstimator):
             return perm, None
         return train, val
 
-    def _fit(self, X: Any, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
+    def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
              df: pd.DataFrame, stratify: bool) -> None:
         seed = _seed_from(self.random_state)
         g = torch.Generator().manual_seed(seed)
@@ -385,7 +385,7 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
             self._multilabel = True
             self.classes_ = np.arange(y_arr.shape[1])
             y_t = torch.tensor(np.asarray(y_arr, dtype=np.float32))
-            self._fit(X, y_t, y_arr.shape[1], "multilabel", None, df, stratify=False)
+            self._fit(y_t, y_arr.shape[1], "multilabel", None, df, stratify=False)
             return self
         if ytype not in ("binary", "multiclass"):
             raise MixupError(f"Unsupported target type {ytype!r}; expected binary, multiclass or multilabel-indicator.")
@@ -397,7 +397,7 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         self._multilabel = False
         self.classes_ = classes
         y_t = torch.tensor(y_enc, dtype=torch.int64)
-        self._fit(X, y_t, classes.shape[0], "index", classes.shape[0], df, stratify=True)
+        self._fit(y_t, classes.shape[0], "index", classes.shape[0], df, stratify=True)
         return self
 
     def _loss_fn(self, logits: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
@@ -469,7 +469,7 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
         scale = y2.std(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         y_t = torch.tensor((y2 - self.y_mean_) / self.y_scale_, dtype=torch.float32)
-        self._fit(X, y_t, y2.shape[1], "regression", None, df, stratify=False)
+        self._fit(y_t, y2.shape[1], "regression", None, df, stratify=False)
         return self
 
     def _loss_fn(self, out: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:

@@ -57,7 +57,7 @@ class TabularMLP(nn.Module):
         self.n_continuous = int(n_continuous)
         self.cardinalities = [int(c) for c in cardinalities]
         dims = [embedding_dim or default_embedding_dim(c) for c in self.cardinalities]
-        self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(self.cardinalities, dims))
+        self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(self.cardinalities, dims, strict=True))
         # all variables' embeddings side by side (B, sum(d_j)): one hook here mixes every variable in its
         # own space with one kernel call (block-wise the same as hooking each embedding)
         self.embedded = nn.Identity()
@@ -75,7 +75,7 @@ class TabularMLP(nn.Module):
         """Embeddings of each variable, ``[(B, d_j)]``, from codes or from one-hot blocks."""
         if x_cat.is_floating_point():
             blocks = torch.split(x_cat, self.cardinalities, dim=1)
-            return [F.linear(b, emb.weight.t()) for b, emb in zip(blocks, self.embeddings)]
+            return [F.linear(b, emb.weight.t()) for b, emb in zip(blocks, self.embeddings, strict=True)]
         return [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
 
     def forward(self, x_cont: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
