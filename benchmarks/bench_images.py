@@ -78,8 +78,7 @@ def _peers(shape, x, y) -> dict[str, Callable[[], object]]:
         from torchvision.transforms import v2
 
         tv = v2.MixUp(alpha=1.0, num_classes=n_cls)
-        if len(shape) >= 2:
-            fns["torchvision"] = lambda: tv(x, y)
+        fns["torchvision"] = lambda: tv(x, y)
     if importlib.util.find_spec("fastai"):
         from types import SimpleNamespace
 
@@ -101,7 +100,15 @@ def _peers(shape, x, y) -> dict[str, Callable[[], object]]:
 
         k = RandomMixUpV2(p=1.0, data_keys=["input", "class"])
         fns["kornia"] = lambda: k(x, y)
-    return fns
+    usable = {}
+    for name, fn in fns.items():  # a peer that rejects this workload (e.g. torchvision needs 4-d) is left out
+        try:
+            fn()
+        except Exception as err:  # noqa: BLE001 - report and skip, whatever the peer raises
+            print(f"  [{name}] skipped on {tuple(shape)}: {type(err).__name__}: {str(err)[:80]}", flush=True)
+        else:
+            usable[name] = fn
+    return usable
 
 
 # ------------------------------------------------------------------------------------------ memory

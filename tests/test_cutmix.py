@@ -168,3 +168,15 @@ def test_eval_and_p_zero_are_exact():
     x = torch.randn(4, 3, 8, 8)
     assert CutMix().eval()(x) is x
     assert CutMix(p=0.0)(x) is x
+
+
+@pytest.mark.parametrize("dtype,bits", [(torch.float32, torch.int32), (torch.bfloat16, torch.int16),
+                                        (torch.float64, torch.int64)], ids=str)
+def test_selection_is_bit_exact_for_non_finite_values(dtype, bits):
+    x = torch.randn(8, 2, 6, 6, generator=gen(12)).to(dtype)
+    x[0, 0, 0, 0], x[1, 1, 2, 3], x[2, 0, 5, 5], x[3, 1, 1, 1] = float("inf"), float("nan"), -0.0, float("-inf")
+    m = CutMix(per_sample=True)
+    p = m.sample(x.shape, generator=gen(13))
+    assert torch.equal(m.mix(x, p).view(bits), loop_reference(x, p).view(bits))
+    grad_path = m.mix(x.clone().requires_grad_(), p).detach()  # torch.where path under autograd
+    assert torch.equal(grad_path.view(bits), loop_reference(x, p).view(bits))

@@ -93,17 +93,20 @@ def _kept(box: Tensor, sizes: Sequence[int]) -> Tensor:
     return (1.0 - area).float()
 
 
-def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
-    """Boolean mask, ``True`` inside each row's box, broadcastable to ``shape``.
+def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int], dtype: torch.dtype = torch.bool) -> Tensor:
+    """Mask, ``True`` inside each row's box, broadcastable to ``shape``.
 
     Args:
         box: ``(B, 2 * len(axes))`` from :func:`sample_boxes`.
         shape: shape of the batch ``(B, ...)``.
         axes: the dims the box spans (positive), e.g. ``(2, 3)`` for ``(B, C, H, W)``.
+        dtype: ``torch.bool``, or an integer type for a bit mask: ``-1`` (all bits set) inside, ``0`` outside.
 
     Example:
         >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,)).int()
         tensor([[[0, 1, 1, 0]]], dtype=torch.int32)
+        >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,), dtype=torch.int16)
+        tensor([[[ 0, -1, -1,  0]]], dtype=torch.int16)
     """
     b = shape[0]
     mask = None
@@ -112,6 +115,8 @@ def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
         view = [b] + [1] * (len(shape) - 1)
         view[a] = shape[a]
         inside = (pos >= box[:, 2 * d, None]) & (pos < box[:, 2 * d + 1, None])  # (B, n)
+        if dtype != torch.bool:
+            inside = -inside.to(dtype)  # on the small (B, n) factors, not on the full mask
         inside = inside.view(view)
         mask = inside if mask is None else mask & inside
     assert mask is not None
@@ -144,21 +149,30 @@ def cut_mix(
                 [[4., 5., 6., 7.]]])
     """
     index = index.to(x.device)
+    box = box.to(x.device)
+    w = None if blend is None else blend.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
     rows = _flat_rows(x)
-    if rows is not None and not x.requires_grad:
-        # index_select on dense (B, N) rows is much faster than advanced indexing and keeps the layout
-        partner = torch.empty_like(x)
-        torch.index_select(rows, 0, index, out=_flat_rows(partner))
-    else:
+    bits = _BITS.get(x.element_size())
+    if rows is None or bits is None or (torch.is_grad_enabled() and (x.requires_grad or (
+            blend is not None and blend.requires_grad))):
         partner = x[index]
-    mask = box_mask(box.to(x.device), x.shape, axes)
-    base = x
-    if blend is not None:
-        base = torch.lerp(partner, x, blend.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1))))
-    if rows is not None and not x.requires_grad:
-        # partner is a fresh buffer of x's layout: write the result into it (no second allocation)
-        return torch.where(mask, partner, base, out=partner)
-    return torch.where(mask, partner, base)
+        base = x if w is None else torch.lerp(partner, x, w)
+        return torch.where(box_mask(box, x.shape, axes), partner, base)
+    # index_select on dense (B, N) rows is much faster than advanced indexing and keeps the layout
+    partner = torch.empty_like(x)
+    torch.index_select(rows, 0, index, out=_flat_rows(partner))
+    base = x if w is None else torch.lerp(partner, x, w)
+    # Select by bits: out = base ^ ((base ^ partner) & m), m all ones inside the box. Exact for every value
+    # (inf, nan, -0.0 included) and several times faster than torch.where on CPU; written into partner,
+    # so the result needs no second batch-sized buffer.
+    m = box_mask(box, x.shape, axes, dtype=bits)
+    pb, bb = partner.view(bits), base.view(bits)
+    pb.bitwise_xor_(bb).bitwise_and_(m).bitwise_xor_(bb)
+    return partner
+
+
+# integer type of the same width, to select float values by their bits
+_BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 def _map_float_leaves(batch: Any, fn: Any, path: str) -> Any:
