@@ -299,7 +299,7 @@ def check_class_indices(y: Tensor, num_classes: int, what: str = "targets") -> N
     (where reading a value back would break the graph), it is an asynchronous device assertion, so the
     per-batch path never waits for the device.
     """
-    if y.is_floating_point():
+    if y.is_floating_point() or y.is_complex():
         raise MixupError(f"Class indices must be an integer tensor, got {y.dtype}.")
     if y.numel() == 0:
         return

@@ -38,8 +38,13 @@ def soft_target_cross_entropy(logits: Tensor, target: Tensor | MixedTarget, *, r
         ...                F.cross_entropy(logits, torch.tensor([0])))
         True
     """
+    if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.ndim == 0:
+        got = f"{logits.dtype} tensor of shape {tuple(logits.shape)}" if isinstance(logits, Tensor) else type(logits).__name__
+        raise MixupError(f"soft_target_cross_entropy needs float logits of shape (B, C), got a {got}.")
     if isinstance(target, MixedTarget):
         target = target.soft(num_classes=logits.shape[-1])
+    if not isinstance(target, Tensor):
+        raise MixupError(f"soft_target_cross_entropy needs a (B, C) tensor or a MixedTarget, got {type(target).__name__}.")
     if target.shape != logits.shape:
         raise MixupError(
             f"soft_target_cross_entropy needs targets shaped like the logits {tuple(logits.shape)}, "

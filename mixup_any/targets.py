@@ -113,6 +113,8 @@ def resolve_kind(y: Tensor, kind: str) -> str:
     """The concrete kind of ``y`` for ``kind`` (which may be ``"auto"``), validated."""
     if kind not in TARGET_KINDS:
         raise MixupError(f"Unknown target kind {kind!r}; expected one of {TARGET_KINDS}.")
+    if y.is_complex():
+        raise MixupError(f"Targets must be real (class indices, float or bool), got {y.dtype}.")
     if kind == "auto":
         if y.dtype == torch.bool:
             return "multilabel"

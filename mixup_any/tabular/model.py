@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +79,34 @@ class TabularMLP(nn.Module):
             return [F.linear(b, emb.weight.t()) for b, emb in zip(blocks, self.embeddings, strict=True)]
         return [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
 
+    def _check_inputs(self, x_cont: Tensor | None, x_cat: Tensor | None) -> None:
+        """Clear errors for inputs the layers would reject with an IndexError or a shape error."""
+        def desc(t: Any) -> str:
+            return f"{t.dtype} tensor of shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__
+
+        rows = []
+        if self.n_continuous:
+            if not isinstance(x_cont, Tensor) or x_cont.ndim != 2 or x_cont.shape[1] != self.n_continuous \
+                    or not x_cont.is_floating_point():
+                raise MixupError(f"x_cont must be a float (B, {self.n_continuous}) tensor, got {desc(x_cont)}.")
+            rows.append(x_cont.shape[0])
+        if self.cardinalities:
+            k, width = len(self.cardinalities), sum(self.cardinalities)
+            if not isinstance(x_cat, Tensor) or x_cat.ndim != 2 or x_cat.is_complex() or x_cat.shape[1] != (
+                    width if x_cat.is_floating_point() else k):
+                raise MixupError(f"x_cat must be (B, {k}) integer codes (or (B, {width}) float one-hot blocks), "
+                                 f"got {desc(x_cat)}.")
+            if not x_cat.is_floating_point() and x_cat.device.type == "cpu" and x_cat.numel():
+                cards = torch.tensor(self.cardinalities)
+                if bool(((x_cat < 0) | (x_cat >= cards)).any()):
+                    raise MixupError(f"x_cat holds a code outside [0, cardinality) for cardinalities "
+                                     f"{self.cardinalities}.")
+            rows.append(x_cat.shape[0])
+        if len(set(rows)) > 1:
+            raise MixupError(f"x_cont has {rows[0]} rows but x_cat has {rows[1]}; they must match.")
+
     def forward(self, x_cont: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
+        self._check_inputs(x_cont, x_cat)
         parts = [x_cont] if x_cont is not None and self.n_continuous else []
         if x_cat is not None and self.embeddings:
             parts.append(self.embedded(torch.cat(self.embed(x_cat), dim=1)))
