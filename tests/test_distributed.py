@@ -221,3 +221,72 @@ def test_ddp_cross_rank_pairing_draws_partners_from_other_ranks_and_matches_refe
         for s in range(STEPS):
             for got, want in zip(ddp_results[r]["cross"]["params"][s], ref[s]):
                 torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------------ fake world
+# CrossRankMixer's stacking and padding, checked in one process: all_gather is replaced by a fake that
+# returns the other rank's (padded) tensors, and the result is compared with the mixer's own kernel applied
+# to the *global* batch (a different composition of the same plan).
+
+class _FakeWorld:
+    def __init__(self, rank, batches):
+        self.rank, self.batches, self.calls = rank, batches, 0   # batches[r] = [x_r, y_r] in gather order
+
+    def get_world_size(self, group=None):
+        return len(self.batches)
+
+    def get_rank(self, group=None):
+        return self.rank
+
+    def all_gather(self, out, t, group=None):
+        if t.dtype == torch.int64 and t.shape == (1,) and self.calls == 0:
+            for r, o in enumerate(out):
+                o.copy_(torch.tensor([self.batches[r][0].shape[0]]))
+        else:
+            k = self.calls - 1
+            for r, o in enumerate(out):
+                src = self.batches[r][k]
+                o.zero_()
+                o[: src.shape[0]] = src
+        self.calls += 1
+
+
+@pytest.mark.parametrize("kind", ["mixup", "cutmix"])
+@pytest.mark.parametrize("sizes", [(4, 4), (3, 5)])
+def test_cross_rank_mixer_equals_the_kernel_on_the_global_batch(monkeypatch, kind, sizes):
+    import mixup_any.distributed as dmod
+    from mixup_any import MixParams
+    from mixup_any.mixers import CutMix
+
+    g = torch.Generator().manual_seed(0)
+    batches = [[torch.randn(b, 2, 6, 6, generator=g), torch.randint(0, C, (b,), generator=g)] for b in sizes]
+    xg, yg = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
+    for rank in range(2):
+        world = _FakeWorld(rank, batches)
+        monkeypatch.setattr(dmod, "_dist", lambda: world)
+        make = (lambda: MixUp(alpha=1.0, num_classes=C, seed=rank)) if kind == "mixup" else (
+            lambda: CutMix(alpha=1.0, num_classes=C, seed=rank))
+        cross = CrossRankMixer(make())
+        x, y = batches[rank]
+        xm, t = cross(x, y)
+        p = cross.params
+        assert p.index.unique().numel() == x.shape[0] and int(p.index.max()) < sum(sizes)
+        torch.testing.assert_close(t.y_b, yg[p.index])
+        # the same plan on the global batch: other rank's rows paired with themselves (lam = 1)
+        start = sum(sizes[:rank])
+        n = sum(sizes)
+        lam = torch.ones(n)
+        lam[start:start + x.shape[0]] = p.lam
+        index = torch.arange(n)
+        index[start:start + x.shape[0]] = p.index
+        extras = {}
+        if "box" in p.extras:
+            box = torch.zeros(n, p.extras["box"].shape[1], dtype=p.extras["box"].dtype)
+            box[start:start + x.shape[0]] = p.extras["box"]
+            extras["box"] = box
+        ref = make().mix(xg, MixParams(lam=lam, index=index, extras=extras))[start:start + x.shape[0]]
+        torch.testing.assert_close(xm, ref)
+        if kind == "mixup":
+            w = p.lam.view(-1, 1, 1, 1)
+            torch.testing.assert_close(xm, w * x + (1 - w) * xg[p.index])
+        assert world.calls == 3  # sizes, x, y: one gather per mixed tensor plus the sizes
