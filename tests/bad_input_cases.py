@@ -246,6 +246,10 @@ CASES: list[Case] = [
          "MixupError", "Unknown reduction"),
     Case("mixed_loss", "criterion is a string", lambda c: mixed_loss("ce", torch.randn(4, 3), MixUp()(_x(), y4)[1]),
          "MixupError", "criterion must be a callable"),
+    Case("soft_target_cross_entropy", "integer logits", lambda c: soft_target_cross_entropy(
+        torch.ones(4, 3, dtype=torch.long), torch.rand(4, 3)), "MixupError", "needs float logits"),
+    Case("MixUp()(x, y)", "complex targets", lambda c: MixUp()(_x(), torch.ones(4, dtype=torch.complex64)),
+         "MixupError", "must be real"),
     Case("soft_target_cross_entropy", "targets (B, C+1)", lambda c: soft_target_cross_entropy(torch.randn(4, 3),
          torch.rand(4, 4)), "MixupError", "shaped like the logits"),
     # ---------------------------------------------------------------- hooks
@@ -292,6 +296,12 @@ CASES: list[Case] = [
         _tab(policy="swap")), "MixupError", "x_cat must hold integer category codes", needs=TAB),
     Case("one_hot_blocks", "code >= cardinality", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
          .one_hot_blocks(torch.tensor([[0, 3]]), [2, 3]), "MixupError", "outside", needs=TAB),
+    Case("TabularMLP forward", "code >= cardinality", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
+         .TabularMLP(1, [2, 3], 2)(torch.randn(2, 1), torch.tensor([[0, 3], [1, 0]])), "MixupError",
+         r"code outside \[0, cardinality\)", needs=TAB),
+    Case("TabularMLP forward", "x_cat missing", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
+         .TabularMLP(1, [2, 3], 2)(torch.randn(2, 1)), "MixupError", r"x_cat must be \(B, 2\) integer codes",
+         needs=TAB),
     Case("infer_schema", "unknown categorical column", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
          .infer_schema(_frame(), categorical=["zip"]), "MixupError", "not in the table", needs=TAB),
     Case("MixupTabularClassifier.fit", "one-class target", lambda c: _fit(__import__(
