@@ -159,8 +159,8 @@ def test_hook_mixing_that_draws_inside_the_forward_compiles_with_a_graph_break()
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not os.environ.get("MIXUP_ANY_INDUCTOR"), reason="inductor's first compile takes ~30 s on 2 cores "
-                    "and needs a C++ compiler; the same graph is tested with aot_eager. Run with MIXUP_ANY_INDUCTOR=1.")
+@pytest.mark.skipif(not os.environ.get("MIXUP_ANY_SLOW"), reason="inductor's first compile takes ~30 s on 2 cores "
+                    "and needs a C++ compiler; the same graph is tested with aot_eager. Run with MIXUP_ANY_SLOW=1.")
 def test_inductor_compiles_the_mixed_step():
     model = _model()
 
