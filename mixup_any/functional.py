@@ -100,7 +100,10 @@ def mix(
         if fast is not None:
             return fast
     w = lam.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
-    partner = x[index.to(x.device)]  # advanced indexing keeps channels_last; index_select does not
+    idx = index.to(x.device)
+    # advanced indexing keeps channels_last, index_select does not; for contiguous x (most activations)
+    # index_select is the same gather, and its backward (index_add) is cheaper than index_put(accumulate)
+    partner = x.index_select(0, idx) if x.is_contiguous() else x[idx]
     if inplace:
         # partner is already a copy, so overwriting x cannot corrupt rows still to be read; the same
         # lerp(partner, x, w) as out of place, so both give bit-identical results in every dtype
