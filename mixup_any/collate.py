@@ -100,7 +100,12 @@ class MixupCollate:
     def __call__(self, samples: list[Any]) -> Any:
         self._reseed_for_worker()
         collate = self.collate_fn or torch.utils.data.default_collate
-        batch = collate(samples)
+        if not isinstance(samples, Sequence) or len(samples) == 0:
+            raise MixupError(f"MixupCollate needs a non-empty list of samples, got {samples!r:.60}.")
+        try:
+            batch = collate(samples)
+        except (RuntimeError, IndexError) as err:  # e.g. samples of different shapes cannot be stacked
+            raise MixupError(f"collate_fn could not batch these {len(samples)} samples: {err}") from err
         if isinstance(batch, Mapping):
             keys = list(batch)
         elif isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)):

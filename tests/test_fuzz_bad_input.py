@@ -97,10 +97,23 @@ def _no_hooks(*models):
 
 # ------------------------------------------------------------------------------------------------ core
 
+def _make_mixer(kind, seed, kwargs, cut):
+    from mixup_any import CutMix, RandomChoice
+
+    if kind == "mixup":
+        return MixUp(seed=seed, **kwargs)
+    if kind == "cutmix":
+        return CutMix(seed=seed, **cut, **kwargs)
+    return RandomChoice([MixUp(**kwargs), CutMix(**cut, **kwargs)], seed=seed)
+
+
 @FUZZ
-@given(x=tensors(), y=st.one_of(st.none(), tensors(max_dims=3)), kwargs=mixer_kwargs, seed=st.integers(0, 99))
-def test_fuzz_mixer_call(x, y, kwargs, seed):
-    ok, mixer = _expect_ours(lambda: MixUp(seed=seed, **kwargs))
+@given(x=tensors(), y=st.one_of(st.none(), tensors(max_dims=3)), kwargs=mixer_kwargs, seed=st.integers(0, 99),
+       kind=st.sampled_from(["mixup", "cutmix", "choice"]), cut=st.fixed_dictionaries({}, optional={
+           "axis": st.sampled_from([-1, (-2, -1), 0, 5, (1, 1), "x"]), "min_area": st.sampled_from([0.0, 0.5, 2.0]),
+           "same_box": st.booleans()}))
+def test_fuzz_mixer_call(x, y, kwargs, seed, kind, cut):
+    ok, mixer = _expect_ours(lambda: _make_mixer(kind, seed, kwargs, cut))
     if not ok:
         return
     ok, out = _expect_ours(lambda: mixer(x, y))
@@ -145,6 +158,17 @@ def test_fuzz_targets_and_losses(y, output, kind, num_classes, b, criterion):
     else:
         _expect_ours(lambda: mixed_loss(crit, output, t))
         _expect_ours(lambda: mixed_loss(crit, output, t, reduction="none"))
+
+
+@FUZZ
+@given(samples=st.lists(st.tuples(tensors(max_dims=3), tensors(max_dims=1, low=0, high=3)), max_size=5),
+       to_float=st.booleans())
+def test_fuzz_collate(samples, to_float):
+    from mixup_any import MixupCollate
+
+    ok, collate = _expect_ours(lambda: MixupCollate(MixUp(alpha=1.0, num_classes=3, seed=0), to_float=to_float))
+    if ok:
+        _expect_ours(lambda: collate(samples))
 
 
 # ------------------------------------------------------------------------------------------------ hooks
