@@ -246,12 +246,8 @@ class _MixupTabularBase(BaseEstimator):
                 total = torch.zeros(())
                 for start in range(0, n, bs):
                     idx = perm[start:start + bs]
-                    xc, xk, target = mixing.mix_tensors(x_cont[idx], x_cat[idx], y[idx], generator=g)
-                    loss = mixed_loss(self._loss_fn, model(xc, xk), target)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += loss.detach() * idx.shape[0]
+                    loss = self._step(model, mixing, opt, x_cont[idx], x_cat[idx], y[idx], g)
+                    total += loss * idx.shape[0]
                 entry = {"epoch": epoch, "train_loss": float(total) / n}
                 if val_idx is not None:
                     model.eval()
@@ -278,6 +274,16 @@ class _MixupTabularBase(BaseEstimator):
             best_epoch = len(log) - 1
         model.eval()
         return {"epochs": log, "best_epoch": best_epoch}
+
+    def _step(self, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, x_cont: Tensor, x_cat: Tensor,
+              y: Tensor, g: torch.Generator) -> Tensor:
+        """One training step: one draw, mixed inputs and embeddings, mixed loss, update; the detached loss."""
+        xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
+        loss = mixed_loss(self._loss_fn, model(xc, xk), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss.detach()
 
     @staticmethod
     def _forward_model(model: TabularMLP, x_cont: Tensor, x_cat: Tensor) -> Tensor:
