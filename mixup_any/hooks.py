@@ -774,6 +774,11 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
         model.eval()
         with torch.no_grad():
             model(*args, **kwargs)
+    except (RuntimeError, IndexError) as err:  # the model rejected the example (shape, dtype, vocabulary)
+        raise HookSiteError(
+            f"list_sites: {type(model).__name__} failed on the example input ({_describe(example_input)}): "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}. Pass an input the model accepts."
+        ) from err
     finally:
         for h in handles:
             h.remove()

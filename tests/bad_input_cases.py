@@ -214,6 +214,16 @@ CASES: list[Case] = [
     Case("MixUp()", "exclude_classes='ab'", lambda c: MixUp(exclude_classes="ab"), "MixupError", "exclude_classes"),
     Case("MixSchedule()", "off_after_epoch=-1", lambda c: MixSchedule(off_after_epoch=-1), "MixupError",
          "non-negative int"),
+    Case("CutMix()", "axis=5 for a (B, C, H, W) batch", lambda c: __import__("mixup_any").CutMix(axis=5)(
+        _x(4, 1, 6, 6), y4), "MixupError", "axis"),
+    Case("CutMix()", "min_area=0.5 with 1x2 images", lambda c: __import__("mixup_any").CutMix(min_area=0.5)(
+        _x(4, 1, 1, 2), y4), "MixupError", "min_area"),
+    Case("RandomChoice()", "p does not sum to 1", lambda c: __import__("mixup_any").RandomChoice(
+        [MixUp(), MixUp()], p=[0.5, 0.2]), "MixupError", "sum"),
+    Case("MixupCollate()", "empty list of samples", lambda c: __import__("mixup_any").MixupCollate(MixUp())([]),
+         "MixupError", "non-empty list"),
+    Case("MixupCollate()", "samples of different shapes", lambda c: __import__("mixup_any").MixupCollate(MixUp())(
+        [(torch.ones(2), 0), (torch.ones(3), 1)]), "MixupError", "could not batch"),
     # ---------------------------------------------------------------- MixUp call
     Case("MixUp()(x, y)", "y with B-1 rows", lambda c: MixUp()(_x(), torch.arange(3)), "MixupError",
          "batch size 4 but the targets have 3"),
@@ -265,6 +275,8 @@ CASES: list[Case] = [
     Case("attach", "choose='two'", lambda c: _with_handle(c, choose="two"), "MixupError", "choose must be one of"),
     Case("attach", "second live handle on the same model", lambda c: _double_attach(c), "HookSiteError",
          "already hooked"),
+    Case("list_sites", "example input of the wrong width", lambda c: __import__("mixup_any").list_sites(
+        _mlp(c), torch.randn(2, 7)), "HookSiteError", "failed on the example input"),
     Case("MixHandle.arm", "params is a dict", lambda c: _with_handle(c, arm=lambda h: h.arm(params={"lam": 1})),
          "MixupError", "needs a MixParams"),
     Case("MixHandle.arm", "0-d labels", lambda c: _with_handle(c, arm=lambda h: h.arm(labels=torch.tensor(1))),
