@@ -172,6 +172,9 @@ def mixed_loss(
         raise MixupError(f"output must be a (B={b}, ...) tensor, one row per target, got {got}.")
     fn, user_reduction = _per_sample(criterion)
     red = reduction or user_reduction
+    if not target.mixed and fn is not criterion and red == user_reduction:
+        # an identity plan with a criterion of known reduction: its own value, bit for bit (ERM)
+        return _call(criterion, output, target.y_a)
     la = _call(fn, output, target.y_a)
     if not isinstance(la, Tensor) or la.ndim == 0 or la.shape[0] != b:
         shape = tuple(la.shape) if isinstance(la, Tensor) else type(la).__name__
