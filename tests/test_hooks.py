@@ -722,3 +722,18 @@ def test_cutmix_on_a_feature_map_gets_a_box_that_fits_it():
     with torch.no_grad():
         feat = net[1](net[0](x))
         torch.testing.assert_close(out, net[3](net[2](cut.mix(feat, p))))
+
+
+def test_activations_are_never_changed_in_place():
+    net = Net()
+    x, y = data()
+    seen = {}
+    net.block1.register_forward_hook(lambda m, a, out: seen.setdefault("raw", out))  # runs before ours
+    clean = net.block1(x).detach().clone()
+    seen.clear()
+    with attach(mixer(), net, at="block1") as h:
+        h.arm(labels=y)
+        net(x)
+        h.target(y)
+    assert h.params.mixed and torch.equal(seen["raw"], clean)  # the module's own output is untouched
+    assert torch.equal(x, data()[0])  # and so is the caller's input
