@@ -20,7 +20,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixup_any import (
-    MixedTarget,
     MixParams,
     MixSchedule,
     MixUp,

@@ -91,7 +91,7 @@ def test_input_target_and_loss_mixing_compile_with_fullgraph(backend, name):
         torch.testing.assert_close(got, want)
         g_got = torch.autograd.grad(got.sum(), list(model.parameters()))
         g_want = torch.autograd.grad(want.sum(), list(model.parameters()))
-        for a, b in zip(g_got, g_want):
+        for a, b in zip(g_got, g_want, strict=True):
             torch.testing.assert_close(a, b)
     if isinstance(criterion, nn.Module):
         assert criterion.reduction in ("mean", "sum")  # set to "none" only for the duration of the call

@@ -37,10 +37,10 @@ def test_seed_mixer_same_seed_same_plans_ranks_differ_unless_asked():
         return [m.sample((16, 2)) for _ in range(3)]
 
     a, a2, b = plans(0), plans(0), plans(1)
-    assert all(torch.equal(p.index, q.index) and torch.equal(p.lam, q.lam) for p, q in zip(a, a2))
-    assert not all(torch.equal(p.index, q.index) for p, q in zip(a, b))
+    assert all(torch.equal(p.index, q.index) and torch.equal(p.lam, q.lam) for p, q in zip(a, a2, strict=True))
+    assert not all(torch.equal(p.index, q.index) for p, q in zip(a, b, strict=True))
     same = plans(1, same=True)
-    assert all(torch.equal(p.index, q.index) for p, q in zip(plans(0, same=True), same))
+    assert all(torch.equal(p.index, q.index) for p, q in zip(plans(0, same=True), same, strict=True))
     assert get_rank() == 0 and get_world_size() == 1 and seed_for_rank(5) == seed_for_rank(5, 0)
 
 
@@ -148,7 +148,7 @@ def _reference_local(mode):
                 xm, target = mixers[r](xb, yb)
                 out = model(xm)
             grads.append(torch.autograd.grad(mixed_loss(F.cross_entropy, out, target), list(model.parameters())))
-        for p, *g in zip(model.parameters(), *grads):
+        for p, *g in zip(model.parameters(), *grads, strict=True):
             p.grad = torch.stack(g).mean(0)
         opt.step()
         out_params.append(_snapshot(model))
@@ -171,7 +171,7 @@ def _reference_cross(plans):
             loss = (lam * F.cross_entropy(out, y[s, r], reduction="none")
                     + (1 - lam) * F.cross_entropy(out, yg[idx], reduction="none")).mean()
             grads.append(torch.autograd.grad(loss, list(model.parameters())))
-        for p, *g in zip(model.parameters(), *grads):
+        for p, *g in zip(model.parameters(), *grads, strict=True):
             p.grad = torch.stack(g).mean(0)
         opt.step()
         out_params.append(_snapshot(model))
@@ -194,14 +194,14 @@ def test_ddp_local_mixing_equals_single_process_average_of_rank_gradients(ddp_re
     ref = _reference_local(mode)
     for r in range(WORLD):
         for s in range(STEPS):
-            for got, want in zip(ddp_results[r][mode]["params"][s], ref[s]):
+            for got, want in zip(ddp_results[r][mode]["params"][s], ref[s], strict=True):
                 torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-7)
 
 
 def test_ddp_hook_plans_differ_between_ranks(ddp_results):
     p0 = [p["index"] for p in ddp_results[0]["hook"]["plans"]]
     p1 = [p["index"] for p in ddp_results[1]["hook"]["plans"]]
-    assert not all(torch.equal(a, b) for a, b in zip(p0, p1))
+    assert not all(torch.equal(a, b) for a, b in zip(p0, p1, strict=True))
 
 
 def test_ddp_cross_rank_pairing_draws_partners_from_other_ranks_and_matches_reference(ddp_results):
@@ -219,7 +219,7 @@ def test_ddp_cross_rank_pairing_draws_partners_from_other_ranks_and_matches_refe
     ref = _reference_cross(plans)
     for r in range(WORLD):
         for s in range(STEPS):
-            for got, want in zip(ddp_results[r]["cross"]["params"][s], ref[s]):
+            for got, want in zip(ddp_results[r]["cross"]["params"][s], ref[s], strict=True):
                 torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -263,9 +263,9 @@ def test_cross_rank_mixer_equals_the_kernel_on_the_global_batch(monkeypatch, kin
     xg, yg = torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
     for rank in range(2):
         world = _FakeWorld(rank, batches)
-        monkeypatch.setattr(dmod, "_dist", lambda: world)
-        make = (lambda: MixUp(alpha=1.0, num_classes=C, seed=rank)) if kind == "mixup" else (
-            lambda: CutMix(alpha=1.0, num_classes=C, seed=rank))
+        monkeypatch.setattr(dmod, "_dist", lambda world=world: world)
+        make = (lambda rank=rank: MixUp(alpha=1.0, num_classes=C, seed=rank)) if kind == "mixup" else (
+            lambda rank=rank: CutMix(alpha=1.0, num_classes=C, seed=rank))
         cross = CrossRankMixer(make())
         x, y = batches[rank]
         xm, t = cross(x, y)

@@ -20,7 +20,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mixup_any import MixedTarget, MixParams, MixUp, attach, mix, mix_target, mixed_loss, soft_target_cross_entropy
+from mixup_any import (
+    MixedTarget,
+    MixParams,
+    MixUp,
+    attach,
+    mix,
+    mix_target,
+    mixed_loss,
+    soft_target_cross_entropy,
+)
 from mixup_any.exceptions import MixupError
 from mixup_any.params import PAIRINGS
 

@@ -169,7 +169,7 @@ def test_mixer_state_is_saved_in_checkpoints_and_a_resumed_fit_draws_the_same_pl
     rest, _ = run(3, ckpt_in=ckpt)  # a mixer seeded differently: the checkpoint's state must win
     resumed = first + rest
     assert len(resumed) == len(full) == 3 * BATCHES
-    for (ea, xa, ta), (eb, xb, tb) in zip(full, resumed):
+    for (ea, xa, ta), (eb, xb, tb) in zip(full, resumed, strict=True):
         assert ea == eb and torch.equal(ta.lam, tb.lam) and torch.equal(ta.y_b, tb.y_b) and torch.equal(xa, xb)
 
 

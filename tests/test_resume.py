@@ -102,9 +102,9 @@ def test_resumed_run_equals_uninterrupted_run_bit_for_bit(mode, k):
     _run(model, opt, mixer, handle, state["step"], TOTAL, log)
 
     assert len(log) == len(full_log) == TOTAL
-    for (la, ya, sa), (lb, yb, sb) in zip(full_log, log):
+    for (la, ya, sa), (lb, yb, sb) in zip(full_log, log, strict=True):
         assert torch.equal(la, lb) and torch.equal(ya, yb) and sa == sb
-    for got, want in zip(model.parameters(), reference):
+    for got, want in zip(model.parameters(), reference, strict=True):
         assert torch.equal(got, want)
     # the schedule really turned mixing off in the last epoch, and it was on before
     assert all(bool((lam == 1).all()) for lam, _, _ in full_log[3 * STEPS_PER_EPOCH:])
@@ -122,4 +122,4 @@ def test_without_the_mixer_state_the_resumed_run_differs():
     fresh = _build(0, "input")[2]  # same seed, but its generator and schedule restart
     fresh.set_epoch(1)
     _run(model, opt, fresh, None, 3, 6, log)
-    assert not all(torch.equal(a[0], b[0]) for a, b in zip(full_log[3:], log[3:]))
+    assert not all(torch.equal(a[0], b[0]) for a, b in zip(full_log[3:], log[3:], strict=True))
