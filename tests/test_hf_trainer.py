@@ -169,6 +169,13 @@ def test_bad_construction(tmp_path):
                      mix_at="hidden", layers=[5])
 
 
+def test_training_batch_without_labels_raises(tmp_path):
+    rows = [{k: v for k, v in r.items() if k != "labels"} for r in dataset()]
+    tr = MixupTrainer(model=tiny_model(), args=args(tmp_path, max_steps=1), train_dataset=rows, mixer=MixUp(seed=0))
+    with pytest.raises(MixupError, match="needs the targets under 'labels'"):
+        tr.train()
+
+
 def test_custom_criterion_is_used(tmp_path):
     calls = []
 

@@ -118,9 +118,14 @@ class MixupTrainer(transformers.Trainer):
         num_items_in_batch: Tensor | int | None = None,
     ) -> Tensor | tuple[Tensor, Any]:
         """The mixed loss while training; the stock ``Trainer.compute_loss`` otherwise (evaluation)."""
-        if not model.training or "labels" not in inputs:
+        if not model.training:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
+        if "labels" not in inputs:
+            raise MixupError(
+                f"MixupTrainer needs the targets under 'labels' in every training batch, got keys {sorted(inputs)}. "
+                "Mixing pairs the targets with the inputs; rename the label column to 'labels'."
+            )
         base = self._unwrapped(model)
         labels = inputs["labels"]
         with attach_text(self.mixer, base, self.mix_at, layers=self.layers, mask=self.mask) as tm:
