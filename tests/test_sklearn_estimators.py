@@ -202,3 +202,21 @@ def test_arrays_with_categorical_positions():
     assert clf.preprocessor_.schema_.categorical == ("x1",)
     assert not hasattr(clf, "feature_names_in_")
     assert clf.score(X, y) > 0.9
+
+
+def test_training_loss_equals_mixed_loss_reference():
+    """The classifier's fast soft-target CE equals the library's lam-weighted two-term loss."""
+    import torch.nn.functional as F
+
+    from mixup_any import mixed_loss
+    from mixup_any.targets import MixedTarget
+
+    clf = MixupTabularClassifier()
+    clf._multilabel = False
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(16, 3, generator=g)
+    y_a, y_b = torch.randint(0, 3, (16,), generator=g), torch.randint(0, 3, (16,), generator=g)
+    t = MixedTarget(y_a, y_b, torch.rand(16, generator=g), "index", 3)
+    torch.testing.assert_close(clf._mixed_loss(out, t), mixed_loss(F.cross_entropy, out, t))
+    same = MixedTarget(y_a, y_a, torch.ones(16), "index", 3, mixed=False)
+    torch.testing.assert_close(clf._mixed_loss(out, same), F.cross_entropy(out, y_a))

@@ -30,6 +30,7 @@ from ..exceptions import MixupError
 from ..losses import mixed_loss
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
+from ..targets import MixedTarget
 from .mixer import POLICIES, TabularMixer
 from .model import TabularMLP
 from .preprocess import TabularPreprocessor
@@ -279,11 +280,14 @@ class _MixupTabularBase(BaseEstimator):
               y: Tensor, g: torch.Generator) -> Tensor:
         """One training step: one draw, mixed inputs and embeddings, mixed loss, update; the detached loss."""
         xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
-        loss = mixed_loss(self._loss_fn, model(xc, xk), target)
+        loss = self._mixed_loss(model(xc, xk), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         return loss.detach()
+
+    def _mixed_loss(self, out: Tensor, target: MixedTarget) -> Tensor:
+        return mixed_loss(self._loss_fn, out, target)
 
     @staticmethod
     def _forward_model(model: TabularMLP, x_cont: Tensor, x_cat: Tensor) -> Tensor:
@@ -410,6 +414,15 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         if self._multilabel:
             return F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
         return F.cross_entropy(logits, y, reduction=reduction)
+
+    def _mixed_loss(self, out: Tensor, target: MixedTarget) -> Tensor:
+        if self._multilabel or target.kind != "index":
+            return mixed_loss(self._loss_fn, out, target)
+        if not target.mixed:
+            return F.cross_entropy(out, target.y_a)
+        # cross-entropy is linear in the target, so CE on the mixed soft target equals
+        # lam·CE(y_a) + (1-lam)·CE(y_b) (tested); torch's fused soft-target CE is the cheaper route
+        return F.cross_entropy(out, target.soft(num_classes=out.shape[-1], dtype=out.dtype))
 
     def _proba_from_logits(self, logits: np.ndarray | Tensor, temperature: float) -> np.ndarray:
         z = torch.as_tensor(logits, dtype=torch.float64) / temperature
