@@ -88,6 +88,8 @@ class MixupCollate:
         if isinstance(x, Tensor):
             if x.is_floating_point() or not self.to_float:
                 return x
+            if x.is_complex():
+                raise MixupError(f"to_float converts integer or bool inputs; got a {x.dtype} tensor.")
             dtype = torch.float32 if self.to_float is True else self.to_float
             scale = self.scale if self.scale is not None else (1.0 / 255.0 if x.dtype == torch.uint8 else 1.0)
             return x.to(dtype).mul_(scale)

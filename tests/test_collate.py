@@ -81,3 +81,8 @@ def test_errors():
         MixupCollate(MixUp(), to_float=torch.int32)
     with pytest.raises(MixupError, match="input_key='img' is not in the collated batch"):
         MixupCollate(MixUp(), input_key="img")([{"image": torch.zeros(2), "label": 0}] * 2)
+
+
+def test_complex_inputs_are_not_silently_cast():
+    with pytest.raises(MixupError, match="to_float converts integer or bool inputs"):
+        MixupCollate(MixUp(), to_float=True)([(torch.zeros(2, dtype=torch.complex64), 0)] * 2)
