@@ -17,7 +17,7 @@ from .exceptions import MixupError
 __all__ = ["mix", "mix_batch", "batch_size_of", "check_partner_index", "one_hot", "smooth"]
 
 
-def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x") -> None:
+def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x", *, check_index: bool = True) -> None:
     if not isinstance(lam, Tensor) or not isinstance(index, Tensor):
         raise MixupError(
             f"lam and index must be tensors of shape (B,), got {type(lam).__name__} and {type(index).__name__}."
@@ -29,7 +29,8 @@ def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x") -> None:
             f"{what} has batch size {x.shape[0]} (shape {tuple(x.shape)}), but the mixing plan is for "
             f"lam {tuple(lam.shape)} and index {tuple(index.shape)}: every input of a batch must share dim 0."
         )
-    check_partner_index(index, x.shape[0])
+    if check_index:
+        check_partner_index(index, x.shape[0])
 
 
 def check_partner_index(index: Tensor, batch_size: int) -> None:
@@ -87,6 +88,11 @@ def mix(
             ".float() if they really are continuous values."
         )
     _check_plan(x, lam, index)
+    return _mix_checked(x, lam, index, out=out, inplace=inplace)
+
+
+def _mix_checked(x: Tensor, lam: Tensor, index: Tensor, *, out: Tensor | None, inplace: bool) -> Tensor:
+    """:func:`mix` after its checks of ``x``, ``lam`` and ``index`` (``mix_batch`` checks the index once)."""
     if out is not None and not inplace and (out.shape != x.shape or out.dtype != x.dtype):
         raise MixupError(
             f"out must have the shape and dtype of x: x is {tuple(x.shape)} {x.dtype}, "
@@ -255,6 +261,12 @@ def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, 
         >>> sorted(out), type(out["b"]).__name__
         (['a', 'b'], 'tuple')
     """
+    if isinstance(index, Tensor) and index.ndim == 1:  # once per batch, not per leaf
+        check_partner_index(index, index.shape[0])
+    return _mix_batch(batch, lam, index, inplace=inplace, path=path)
+
+
+def _mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool, path: str) -> Any:
     if isinstance(batch, Tensor):
         if not batch.is_floating_point():
             raise MixupError(
@@ -263,16 +275,16 @@ def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, 
                 "(mixup_any.hooks.attach / mixup_any.text / mixup_any.tabular), or leave them out of the "
                 "batch given to the mixer."
             )
-        _check_plan(batch, lam, index, path)
-        return mix(batch, lam, index, inplace=inplace)
+        _check_plan(batch, lam, index, path, check_index=False)
+        return _mix_checked(batch, lam, index, out=None, inplace=inplace)
     if isinstance(batch, Mapping):
-        items = {k: mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{k!r}]") for k, v in batch.items()}
+        items = {k: _mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{k!r}]") for k, v in batch.items()}
         return _rebuild_mapping(batch, items)
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(mix_batch(v, lam, index, inplace=inplace, path=f"{path}.{f}")
+        return type(batch)(*(_mix_batch(v, lam, index, inplace=inplace, path=f"{path}.{f}")
                              for f, v in zip(batch._fields, batch)))
     if isinstance(batch, (tuple, list)):
-        return type(batch)(mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{i}]")
+        return type(batch)(_mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{i}]")
                            for i, v in enumerate(batch))
     raise MixupError(
         f"{path} is a {type(batch).__name__}, not a tensor; a batch given to a mixer may only hold tensors "
