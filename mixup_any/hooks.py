@@ -465,6 +465,7 @@ class MixHandle:
             )
         self._labels = labels
         self._params = None
+        self.params = None  # never report the previous forward's draw for this one
         self._calls = [0] * len(self.sites)
         self._selected = self._draw_selection(params)
         if params is not None and self.choose == "one":

@@ -492,7 +492,7 @@ def test_no_site_ran_is_an_error_naming_the_sites():
         for _ in range(20):  # whichever site is drawn, a skipped one must raise
             h.arm()
             m(x)
-            if h.params is not None and h._params is not None:
+            if h.params is not None:
                 h.target(torch.zeros(4, dtype=torch.long))
                 assert h.params.site == "left"
             else:
