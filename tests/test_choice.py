@@ -112,3 +112,14 @@ def test_errors():
         RandomChoice([MixUp(num_classes=3), CutMix(num_classes=4)])
     with pytest.raises(MixupError, match="one shared axis"):
         RandomChoice([CutMix(axis=-1), CutMix()], per_sample=True)
+
+
+def test_sklearn_clone_and_set_params():
+    base = pytest.importorskip("sklearn.base")
+    m = RandomChoice((MixUp(alpha=0.8), CutMix(min_area=0.1)), p=(0.3, 0.7), per_sample=True, seed=1)
+    c = base.clone(m)
+    assert repr(c) == repr(m) and c.mixers[0] is not m.mixers[0]
+    m.set_params(p=[0.5, 0.5])
+    with pytest.raises(MixupError, match="sum to 1"):
+        m.set_params(p=[0.5, 0.6])
+    assert repr(base.clone(CutMix(axis=1, same_box=True))) == "CutMix(alpha=1.0, axis=1, same_box=True)"

@@ -55,8 +55,8 @@ class RandomChoice(Mixer):
         per_sample: bool = False,
         seed: int | None = None,
     ) -> None:
-        self.mixers = list(mixers) if isinstance(mixers, (list, tuple)) else mixers
-        self.p = list(p) if isinstance(p, (list, tuple)) else p
+        self.mixers = mixers  # stored as given, so sklearn.clone sees its own arguments back
+        self.p = p
         self.per_sample = per_sample
         self.seed = seed
         self.schedule = None
@@ -71,13 +71,13 @@ class RandomChoice(Mixer):
         return ["mixers", "p", "per_sample", "seed"]
 
     def _validate(self) -> None:
-        if not isinstance(self.mixers, list) or not self.mixers:
+        if not isinstance(self.mixers, (list, tuple)) or not self.mixers:
             raise MixupError(f"RandomChoice needs a non-empty list of mixers, got {self.mixers!r}.")
         for m in self.mixers:
             if not isinstance(m, Mixer):
                 raise MixupError(f"RandomChoice members must be Mixer instances, got {type(m).__name__}.")
         if self.p is not None:
-            if not isinstance(self.p, list) or not all(isinstance(v, Real) and not isinstance(v, bool)
+            if not isinstance(self.p, (list, tuple)) or not all(isinstance(v, Real) and not isinstance(v, bool)
                                                        for v in self.p):
                 raise MixupError(f"p must be a list of probabilities, one per mixer, got {self.p!r}.")
             if len(self.p) != len(self.mixers):
@@ -130,7 +130,7 @@ class RandomChoice(Mixer):
 
     def _probs(self) -> Tensor:
         n = len(self.mixers)
-        return torch.tensor(self.p if self.p is not None else [1.0 / n] * n, dtype=torch.float64)
+        return torch.tensor(list(self.p) if self.p is not None else [1.0 / n] * n, dtype=torch.float64)
 
     def train(self, mode: bool = True) -> RandomChoice:
         self.training = mode
