@@ -5,6 +5,10 @@ import importlib.util
 import pytest
 import torch
 
+# The tests use small tensors, and pytest -n 2 already runs one worker per core: more intra-op
+# threads only oversubscribe the machine.
+torch.set_num_threads(1)
+
 collect_ignore_glob = ["examples/*", "benchmarks/*"]
 _OPTIONAL = {"transformers": ["mixup_any/text/*", "mixup_any/integrations/hf.py"],
              "sklearn": ["mixup_any/tabular/*", "mixup_any/integrations/sklearn.py", "mixup_any/cli*"],
