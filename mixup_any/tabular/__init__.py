@@ -12,6 +12,7 @@ from .._imports import require
 require("pandas", "tabular", feature="mixup_any.tabular")
 require("sklearn", "tabular", feature="mixup_any.tabular")
 
+from .datasets import load_credit_data  # noqa: E402
 from .estimators import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
 from .mixer import POLICIES, TabularMixer, TabularMixHandle, one_hot_blocks  # noqa: E402
 from .model import TabularMLP, default_embedding_dim  # noqa: E402
@@ -19,6 +20,7 @@ from .preprocess import MISSING_CODE, UNKNOWN_CODE, TabularPreprocessor  # noqa:
 from .schema import TabularSchema, infer_schema  # noqa: E402
 
 __all__ = [
+    "load_credit_data",
     "MISSING_CODE",
     "POLICIES",
     "UNKNOWN_CODE",
