@@ -108,14 +108,25 @@ def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor]
         c.reduction = "none"
         return c, user_reduction
     try:
-        params = inspect.signature(criterion).parameters
-    except (TypeError, ValueError):
-        params = {}
-    if "reduction" in params:
-        default = params["reduction"].default
-        red = default if isinstance(default, str) else "mean"
+        has_reduction, red = _reduction_parameter(criterion)
+    except TypeError:  # unhashable callable: inspect it every time
+        has_reduction, red = _reduction_parameter.__wrapped__(criterion)
+    if has_reduction:
         return functools.partial(criterion, reduction="none"), red
     return criterion, "mean"
+
+
+@functools.lru_cache(maxsize=256)
+def _reduction_parameter(criterion: Callable[..., Tensor]) -> tuple[bool, str]:
+    """Whether ``criterion`` takes ``reduction=``, and its default (cached: ``inspect`` is slow per batch)."""
+    try:
+        params = inspect.signature(criterion).parameters
+    except (TypeError, ValueError):
+        return False, "mean"
+    if "reduction" not in params:
+        return False, "mean"
+    default = params["reduction"].default
+    return True, default if isinstance(default, str) else "mean"
 
 
 def _sample_weights(criterion: Callable, y: Tensor) -> Tensor | None:
