@@ -22,6 +22,25 @@ def test_beta_matches_scipy_distribution(a, b):
     assert scipy_stats.kstest(lam, scipy_stats.beta(a, b).cdf).pvalue > 1e-3
 
 
+@pytest.mark.parametrize("a,b", [(0.2, 0.2), (1.0, 1.0), (3.0, 0.5)])
+def test_fallback_sampler_matches_scipy_distribution(a, b):
+    from mixup_any.params import _sample_beta_fallback
+
+    lam = _sample_beta_fallback(4000, a, b, gen(2)).numpy()
+    assert scipy_stats.kstest(lam, scipy_stats.beta(a, b).cdf).pvalue > 1e-3
+
+
+def test_fallback_is_used_when_the_aten_sampler_is_missing(monkeypatch):
+    import mixup_any.params as params
+
+    def missing(*args, **kwargs):
+        raise AttributeError("no _sample_dirichlet in this torch")
+
+    monkeypatch.setattr(torch, "_sample_dirichlet", missing)
+    assert torch.equal(params.sample_beta(5, 0.4, 0.4, generator=gen(0)),
+                       params._sample_beta_fallback(5, 0.4, 0.4, gen(0)))
+
+
 def test_tiny_alpha_never_nan():
     lam = sample_beta(10000, 0.01, 0.01, generator=gen())
     assert torch.isfinite(lam).all() and ((lam >= 0) & (lam <= 1)).all()
