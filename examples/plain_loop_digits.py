@@ -71,7 +71,7 @@ def main() -> None:
     for name, rs in runs.items():
         print(f"{name:<14}" + "".join(f"{mean_std([r[k] for r in rs]):>18}" for k in ("accuracy", "log_loss", "ece")))
     erm, mix = runs["ERM"], runs[f"mixup α={args.alpha}"]
-    diffs = torch.tensor([m["accuracy"] - e["accuracy"] for m, e in zip(mix, erm)])
+    diffs = torch.tensor([m["accuracy"] - e["accuracy"] for m, e in zip(mix, erm, strict=True)])
     se = diffs.std() / len(diffs) ** 0.5 if len(diffs) > 1 else torch.tensor(float("inf"))
     verdict = "beyond" if diffs.mean().abs() > 2 * se else "within"
     print(f"paired accuracy difference (mixup - ERM): {diffs.mean():+.4f} ± {se:.4f} (SE): {verdict} the seed noise")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from functools import lru_cache
+from functools import cache
 from types import ModuleType
 
 __all__ = ["require", "is_available"]
@@ -24,7 +24,7 @@ _EXTRA_OF = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def is_available(module: str) -> bool:
     """Whether ``module`` can be imported, without importing it."""
     try:

@@ -282,7 +282,7 @@ def _mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool, path: s
         return _rebuild_mapping(batch, items)
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
         return type(batch)(*(_mix_batch(v, lam, index, inplace=inplace, path=f"{path}.{f}")
-                             for f, v in zip(batch._fields, batch)))
+                             for f, v in zip(batch._fields, batch, strict=True)))
     if isinstance(batch, (tuple, list)):
         return type(batch)(_mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{i}]")
                            for i, v in enumerate(batch))

@@ -9,21 +9,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bad_input_cases as cases  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 ERRORS = {"MixupError", "HookSiteError", "TypeError", "exit 2"}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.mark.parametrize("case", cases.CASES, ids=[c.id for c in cases.CASES])

@@ -46,14 +46,6 @@ FLOATS = [torch.float16, torch.bfloat16, torch.float32, torch.float64]
 SPECIAL = [math.nan, math.inf, -math.inf, 1e38, -1e38, 0.0]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @st.composite
 def tensors(draw, dtypes=DTYPES, min_dims=0, max_dims=4, batch=None, rest=None, low=-3, high=3):
     """A tensor of random shape and dtype; float ones may hold NaN/inf/huge values; occasionally a large batch."""

@@ -18,15 +18,6 @@ from mixup_any.integrations.hf import MixupTrainer  # noqa: E402
 V, H, C, L = 40, 16, 3, 6
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads; one thread avoids contention with parallel test workers."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_model() -> transformers.PreTrainedModel:
     torch.manual_seed(0)
     cfg = transformers.BertConfig(vocab_size=V, hidden_size=H, num_hidden_layers=1, num_attention_heads=2,

@@ -18,14 +18,6 @@ B, D, C, BATCHES = 4, 6, 3, 2
 pytestmark = [pytest.mark.filterwarnings("ignore:.*LeafSpec.*"), pytest.mark.filterwarnings("ignore:.*val_dataloader.*")]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _loader():
     g = torch.Generator().manual_seed(0)
     ds = TensorDataset(torch.randn(B * BATCHES, D, generator=g), torch.randint(0, C, (B * BATCHES,), generator=g))

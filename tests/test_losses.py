@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mixup_any import MixedLoss, MixParams, MixupError, MixUp, mix_target, mixed_loss, soft_target_cross_entropy
+from mixup_any import (
+    MixedLoss,
+    MixParams,
+    MixUp,
+    MixupError,
+    mix_target,
+    mixed_loss,
+    soft_target_cross_entropy,
+)
 
 
 def batch(b=6, c=4, seed=0):

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mixup_any import MixParams, MixSchedule, MixupError, MixUp
+from mixup_any import MixParams, MixSchedule, MixUp, MixupError
 
 
 def data(b=8, seed=0):
@@ -147,7 +147,7 @@ def test_schedule_off_after_epoch_and_warmup_and_resume():
     other = MixUp(alpha=1.0, schedule=MixSchedule(off_after_epoch=2, warmup_steps=4), seed=99)
     other.load_state_dict(state)
     b = [other.sample(x.shape) for _ in range(5)]
-    assert all(torch.equal(p.lam, q.lam) and torch.equal(p.index, q.index) for p, q in zip(a, b))
+    assert all(torch.equal(p.lam, q.lam) and torch.equal(p.index, q.index) for p, q in zip(a, b, strict=True))
 
 
 def test_off_after_step():

@@ -20,15 +20,6 @@ STEPS_PER_EPOCH, EPOCHS, B = 3, 4, 6
 TOTAL = STEPS_PER_EPOCH * EPOCHS
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP contention on a busy 2-core machine (10x faster here)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _data():
     g = torch.Generator().manual_seed(0)
     return torch.randn(STEPS_PER_EPOCH * B, 5, generator=g), torch.randint(0, 3, (STEPS_PER_EPOCH * B,), generator=g)

@@ -18,15 +18,6 @@ V, H, NL, C, PAD = 50, 16, 3, 3, 1
 ARCHS = ["bert", "roberta", "distilbert", "gpt2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads; one thread avoids contention with parallel test workers."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def make_model(arch: str) -> nn.Module:
     torch.manual_seed(0)
     common = dict(vocab_size=V, num_labels=C, pad_token_id=PAD)
