@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import batch_size_of
+from .functional import batch_size_of, tensor_leaves
 from .params import MixParams
 
 __all__ = ["get_rank", "get_world_size", "seed_for_rank", "seed_mixer", "CrossRankMixer"]
@@ -111,22 +111,6 @@ def seed_mixer(mixer: Any, seed: int, *, rank: int | None = None, same_on_all_ra
     if not callable(getattr(mixer, "manual_seed", None)):
         raise MixupError(f"seed_mixer() needs a mixer with manual_seed(), got {type(mixer).__name__}.")
     return mixer.manual_seed(seed_for_rank(seed, 0 if same_on_all_ranks else rank))
-
-
-def _leaves(obj: Any, path: str, out: list[tuple[str, Tensor]]) -> None:
-    if isinstance(obj, Tensor):
-        out.append((path, obj))
-    elif isinstance(obj, Mapping):
-        for k, v in obj.items():
-            _leaves(v, f"{path}[{k!r}]", out)
-    elif isinstance(obj, (tuple, list)):
-        for i, v in enumerate(obj):
-            _leaves(v, f"{path}[{i}]", out)
-    else:
-        raise MixupError(
-            f"{path} is a {type(obj).__name__}, not a tensor; a batch given to a mixer may only hold tensors "
-            "in dicts, tuples and lists."
-        )
 
 
 def _map(obj: Any, fn: Any) -> Any:
@@ -210,8 +194,7 @@ class CrossRankMixer:
             self.params = None
             return self.mixer(x, y, generator=generator)
         b = batch_size_of(x, "x")
-        leaves: list[tuple[str, Tensor]] = []
-        _leaves(x, "x", leaves)
+        leaves = tensor_leaves(x, "x")
         for path, t in leaves:
             if not t.is_floating_point():
                 raise MixupError(

@@ -6,7 +6,7 @@ inside an autograd graph (hidden activations) and never change the caller's tens
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .exceptions import MixupError
 
-__all__ = ["mix", "mix_batch", "batch_size_of", "check_partner_index", "one_hot", "smooth"]
+__all__ = ["mix", "mix_batch", "batch_size_of", "tensor_leaves", "map_float_leaves", "check_partner_index", "one_hot", "smooth"]
 
 
 def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x", *, check_index: bool = True) -> None:
@@ -222,8 +222,13 @@ def _mix_rows_inplace(x: Tensor, xr: Tensor, idx: list[int], w: list[float]) -> 
 
 def batch_size_of(batch: Any, path: str = "batch") -> int:
     """The shared dim-0 size of every tensor leaf of a nested batch; raises if they disagree."""
+    if not isinstance(batch, (Tensor, Mapping, tuple, list)):
+        raise MixupError(f"{path} contains no tensor to mix (got {type(batch).__name__}).")
     sizes: dict[str, int] = {}
-    _collect_sizes(batch, path, sizes)
+    for p, t in tensor_leaves(batch, path):
+        if t.ndim == 0:
+            raise MixupError(f"{p} is a 0-d tensor; expected a batch of shape (B, ...).")
+        sizes[p] = t.shape[0]
     if not sizes:
         raise MixupError(f"{path} contains no tensor to mix.")
     distinct = set(sizes.values())
@@ -234,19 +239,6 @@ def batch_size_of(batch: Any, path: str = "batch") -> int:
     if b == 0:
         raise MixupError(f"{path} is an empty batch (batch size 0); there is nothing to mix.")
     return b
-
-
-def _collect_sizes(obj: Any, path: str, sizes: dict[str, int]) -> None:
-    if isinstance(obj, Tensor):
-        if obj.ndim == 0:
-            raise MixupError(f"{path} is a 0-d tensor; expected a batch of shape (B, ...).")
-        sizes[path] = obj.shape[0]
-    elif isinstance(obj, Mapping):
-        for k, v in obj.items():
-            _collect_sizes(v, f"{path}[{k!r}]", sizes)
-    elif isinstance(obj, (tuple, list)):
-        for i, v in enumerate(obj):
-            _collect_sizes(v, f"{path}[{i}]", sizes)
 
 
 def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, path: str = "batch") -> Any:
@@ -266,30 +258,60 @@ def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, 
     return _mix_batch(batch, lam, index, inplace=inplace, path=path)
 
 
-def _mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool, path: str) -> Any:
-    if isinstance(batch, Tensor):
-        if not batch.is_floating_point():
-            raise MixupError(
-                f"{path} is a {batch.dtype} tensor of shape {tuple(batch.shape)}; integer and bool leaves "
-                "(token ids, category codes, masks) are never interpolated. Mix them in embedding space "
-                "(mixup_any.hooks.attach / mixup_any.text / mixup_any.tabular), or leave them out of the "
-                "batch given to the mixer."
-            )
-        _check_plan(batch, lam, index, path, check_index=False)
-        return _mix_checked(batch, lam, index, out=None, inplace=inplace)
-    if isinstance(batch, Mapping):
-        items = {k: _mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{k!r}]") for k, v in batch.items()}
-        return _rebuild_mapping(batch, items)
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(_mix_batch(v, lam, index, inplace=inplace, path=f"{path}.{f}")
-                             for f, v in zip(batch._fields, batch, strict=True)))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(_mix_batch(v, lam, index, inplace=inplace, path=f"{path}[{i}]")
-                           for i, v in enumerate(batch))
-    raise MixupError(
-        f"{path} is a {type(batch).__name__}, not a tensor; a batch given to a mixer may only hold tensors "
+_INTEGER_LEAF_HINT = ("integer and bool leaves (token ids, category codes, masks) are never interpolated. "
+                      "Mix them in embedding space (mixup_any.hooks.attach / mixup_any.text / mixup_any.tabular), "
+                      "or leave them out of the batch given to the mixer.")
+
+
+def _not_a_tensor(obj: Any, path: str) -> MixupError:
+    return MixupError(
+        f"{path} is a {type(obj).__name__}, not a tensor; a batch given to a mixer may only hold tensors "
         "in dicts, tuples and lists. Pass the non-tensor parts around the mixer."
     )
+
+
+def tensor_leaves(batch: Any, path: str = "batch") -> list[tuple[str, Tensor]]:
+    """``(path, tensor)`` for every leaf of a nested batch (dict / tuple / list); other leaves raise."""
+    if isinstance(batch, Tensor):
+        return [(path, batch)]
+    if isinstance(batch, Mapping):
+        return [leaf for k, v in batch.items() for leaf in tensor_leaves(v, f"{path}[{k!r}]")]
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return [leaf for f, v in zip(batch._fields, batch, strict=True) for leaf in tensor_leaves(v, f"{path}.{f}")]
+    if isinstance(batch, (tuple, list)):
+        return [leaf for i, v in enumerate(batch) for leaf in tensor_leaves(v, f"{path}[{i}]")]
+    raise _not_a_tensor(batch, path)
+
+
+def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str = "batch", *,
+                     integer_hint: str = _INTEGER_LEAF_HINT) -> Any:
+    """Apply ``fn(tensor, path)`` to every float leaf of a nested batch, keeping the container types.
+
+    Integer or bool leaves raise a :class:`MixupError` naming the leaf, followed by ``integer_hint``;
+    a leaf that is not a tensor raises too.
+    """
+    if isinstance(batch, Tensor):
+        if not batch.is_floating_point():
+            raise MixupError(f"{path} is a {batch.dtype} tensor of shape {tuple(batch.shape)}; {integer_hint}")
+        return fn(batch, path)
+    if isinstance(batch, Mapping):
+        items = {k: map_float_leaves(v, fn, f"{path}[{k!r}]", integer_hint=integer_hint) for k, v in batch.items()}
+        return _rebuild_mapping(batch, items)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(map_float_leaves(v, fn, f"{path}.{f}", integer_hint=integer_hint)
+                             for f, v in zip(batch._fields, batch, strict=True)))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(map_float_leaves(v, fn, f"{path}[{i}]", integer_hint=integer_hint)
+                           for i, v in enumerate(batch))
+    raise _not_a_tensor(batch, path)
+
+
+def _mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool, path: str) -> Any:
+    def one(t: Tensor, p: str) -> Tensor:
+        _check_plan(t, lam, index, p, check_index=False)
+        return _mix_checked(t, lam, index, out=None, inplace=inplace)
+
+    return map_float_leaves(batch, one, path)
 
 
 def _rebuild_mapping(original: Mapping, items: dict) -> Mapping:

@@ -12,7 +12,7 @@ comparisons and applied with one ``torch.where``; there is no Python loop over t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from numbers import Real
 from typing import Any
@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from ..exceptions import MixupError
-from ..functional import _flat_rows
+from ..functional import _flat_rows, map_float_leaves
 from ..params import MixParams
 from .base import Mixer
 
@@ -175,26 +175,12 @@ def cut_mix(
 _BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
+_CUTMIX_INTEGER_HINT = ("CutMix needs float inputs. Convert images explicitly, e.g. x.float() / 255, or use "
+                        "MixupCollate(mixer, to_float=True), which scales uint8 images to [0, 1].")
+
+
 def _map_float_leaves(batch: Any, fn: Any, path: str) -> Any:
-    if isinstance(batch, Tensor):
-        if not batch.is_floating_point():
-            raise MixupError(
-                f"{path} is a {batch.dtype} tensor of shape {tuple(batch.shape)}; CutMix needs float inputs. "
-                "Convert images explicitly, e.g. x.float() / 255, or use "
-                "MixupCollate(mixer, to_float=True), which scales uint8 images to [0, 1]."
-            )
-        return fn(batch, path)
-    if isinstance(batch, Mapping):
-        items = {k: _map_float_leaves(v, fn, f"{path}[{k!r}]") for k, v in batch.items()}
-        try:
-            return type(batch)(items)
-        except TypeError:
-            return items
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-        return type(batch)(*(_map_float_leaves(v, fn, f"{path}.{f}") for f, v in zip(batch._fields, batch, strict=True)))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(_map_float_leaves(v, fn, f"{path}[{i}]") for i, v in enumerate(batch))
-    raise MixupError(f"{path} is a {type(batch).__name__}, not a tensor; a batch may only hold tensors.")
+    return map_float_leaves(batch, fn, path, integer_hint=_CUTMIX_INTEGER_HINT)
 
 
 class CutMix(Mixer):
