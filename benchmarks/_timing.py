@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
 
-__all__ = ["time_pair", "time_many", "median_time", "Figure"]
+__all__ = ["time_pair", "time_many", "median_time", "Figure", "num_threads"]
 
 
 def Figure(name: str, value: float, target: str = "", detail: str = "") -> dict:
@@ -56,3 +57,17 @@ def peak_python_bytes(fn: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+@contextlib.contextmanager
+def num_threads(n: int | None):
+    """Run the block with ``n`` intra-op threads (``None``: unchanged), restoring the previous count."""
+    import torch
+
+    prev = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(prev)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from _timing import Figure, time_many
+from _timing import Figure, num_threads, time_many
 from torch import nn
 
 from mixup_any import MixUp, attach, mixed_loss
@@ -60,13 +60,9 @@ class ResNetish(nn.Module):
 
 
 def run(quick: bool = False) -> list[dict]:
-    threads = torch.get_num_threads()
-    if quick:  # one thread: on a shared 2-core machine two threads oversubscribe and swing by +-20%
-        torch.set_num_threads(1)
-    try:
+    # quick: one thread, since on a shared 2-core machine two threads oversubscribe and swing by +-20%
+    with num_threads(1 if quick else None):
         return _run(quick)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(quick: bool) -> list[dict]:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from _timing import Figure, time_many, time_pair
+from _timing import Figure, num_threads, time_many, time_pair
 
 from mixup_any import MixUp, mixed_loss
 from mixup_any._imports import require
@@ -65,12 +65,8 @@ def _paired_ratio(a: Callable[[], object], b: Callable[[], object], repeats: int
 def run(quick: bool = False) -> list[dict]:
     # One intra-op thread: the 2 cores are shared with other jobs, and with 2 threads under contention every
     # small op waits for a time slice, so the figure would count ops instead of work (docs/text.md).
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with num_threads(1):
         return _run(quick)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(quick: bool) -> list[dict]:
