@@ -12,6 +12,7 @@ import contextlib
 import io
 import math
 import os
+import sys
 
 import pytest
 import torch
@@ -32,6 +33,9 @@ from mixup_any import (
 )
 from mixup_any.exceptions import MixupError
 from mixup_any.params import PAIRINGS
+
+sys.path.insert(0, os.path.dirname(__file__))
+from bad_input_cases import _TinyText  # noqa: E402  (the same tiny text model as the named cases)
 
 OURS = (MixupError, TypeError)
 # the fuzz feeds mismatched shapes on purpose; torch's broadcasting warnings are expected noise
@@ -244,16 +248,6 @@ def test_fuzz_tabular(policy, x_cont, x_cat, y, forward):
 
 # ------------------------------------------------------------------------------------------------ text
 
-class _TinyText(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.emb, self.head = nn.Embedding(10, 4), nn.Linear(4, 2)
-
-    def get_input_embeddings(self):
-        return self.emb
-
-    def forward(self, input_ids, attention_mask=None):
-        return self.head(self.emb(input_ids).mean(1))
 
 
 @FUZZ
