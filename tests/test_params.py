@@ -37,8 +37,35 @@ def test_fallback_is_used_when_the_aten_sampler_is_missing(monkeypatch):
         raise AttributeError("no _sample_dirichlet in this torch")
 
     monkeypatch.setattr(torch, "_sample_dirichlet", missing)
-    assert torch.equal(params.sample_beta(5, 0.4, 0.4, generator=gen(0)),
-                       params._sample_beta_fallback(5, 0.4, 0.4, gen(0)))
+    # asymmetric: symmetric Beta on the CPU never needs the Dirichlet op
+    assert torch.equal(params.sample_beta(5, 0.4, 0.7, generator=gen(0)),
+                       params._sample_beta_fallback(5, 0.4, 0.7, gen(0)))
+
+
+@pytest.mark.parametrize("a", [0.05, 0.2, 0.4, 0.5, 0.7, 1.0, 2.5, 40.0])
+def test_symmetric_sampler_matches_scipy_distribution(a):
+    # every branch of the uniform-only sampler (Joehnk below 1/2, arcsine at 1/2, Ulrich above, uniform at 1);
+    # the lower half only: float64 cannot hold 1 - tiny, so draws within ~1e-16 of 1 round to 1.0 for any
+    # sampler, which a Kolmogorov-Smirnov test of tiny alphas would see; by symmetry the lower half suffices
+    from mixup_any.params import _sample_symmetric_beta
+
+    lam = _sample_symmetric_beta(20000, a, gen(3))
+    assert lam.dtype == torch.float64 and lam.shape == (20000,)
+    lower = lam[lam < 0.5].numpy()
+    assert scipy_stats.binomtest(len(lower), 20000, 0.5).pvalue > 1e-3
+    assert scipy_stats.kstest(lower, lambda t: 2 * scipy_stats.beta(a, a).cdf(t)).pvalue > 1e-3
+
+
+def test_symmetric_beta_uses_the_uniform_sampler_and_only_the_generator():
+    from mixup_any.params import _sample_symmetric_beta
+
+    for a in (0.2, 0.8):
+        torch.manual_seed(0)
+        first = sample_beta(7, a, a, generator=gen(5))
+        torch.manual_seed(1)  # the global RNG plays no part
+        assert torch.equal(first, sample_beta(7, a, a, generator=gen(5)))
+        assert torch.equal(first, _sample_symmetric_beta(7, a, gen(5)))
+    assert sample_beta(0, 0.3, 0.3, generator=gen()).shape == (0,)
 
 
 def test_tiny_alpha_never_nan():
@@ -197,3 +224,19 @@ def dataclasses_frozen_error():
     import dataclasses
 
     return dataclasses.FrozenInstanceError
+
+
+@pytest.mark.parametrize("a", [0.05, 0.3, 0.5, 0.8, 3.0])
+def test_single_draws_match_scipy_distribution(a):
+    # per-batch lam draws one value at a time through the scalar path: its own distribution test
+    g = gen(11)
+    lam = torch.cat([sample_beta(1, a, a, generator=g) for _ in range(3000)])
+    lower = lam[lam < 0.5].numpy()
+    assert scipy_stats.binomtest(len(lower), 3000, 0.5).pvalue > 1e-3
+    assert scipy_stats.kstest(lower, lambda t: 2 * scipy_stats.beta(a, a).cdf(t)).pvalue > 1e-3
+
+
+def test_single_draw_of_vanishing_alpha_is_a_coin():
+    g = gen(12)
+    lam = torch.cat([sample_beta(1, 5e-324, 5e-324, generator=g) for _ in range(400)])
+    assert set(lam.tolist()) <= {0.0, 1.0} and 100 < int(lam.sum()) < 300
