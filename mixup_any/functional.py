@@ -6,6 +6,7 @@ inside an autograd graph (hidden activations) and never change the caller's tens
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -43,7 +44,13 @@ def check_partner_index(index: Tensor, batch_size: int) -> None:
         raise MixupError(f"index must be an int64 (or int32) tensor of partner rows, got {index.dtype}.")
     if index.numel() == 0:
         return
-    if index.device.type == "cpu" and not torch.compiler.is_compiling():
+    compiling = torch.compiler.is_compiling()
+    if not compiling:
+        # a plan's index is checked once, not at every site and tensor it mixes (same tensor, unchanged)
+        seen = _CHECKED_INDEX.get(id(index))
+        if seen is not None and seen[0]() is index and seen[1] == index._version and seen[2] == batch_size:
+            return
+    if index.device.type == "cpu" and not compiling:
         lo, hi = int(index.min()), int(index.max())
         if lo < 0 or hi >= batch_size:
             raise MixupError(
@@ -52,6 +59,14 @@ def check_partner_index(index: Tensor, batch_size: int) -> None:
             )
     else:
         torch._assert_async(((index >= 0) & (index < batch_size)).all(), f"index holds a partner outside [0, {batch_size})")
+    if not compiling:
+        if len(_CHECKED_INDEX) >= 16:
+            _CHECKED_INDEX.clear()
+        _CHECKED_INDEX[id(index)] = (weakref.ref(index), index._version, batch_size)
+
+
+# id(index) -> (weak reference, version counter, batch size) of the last indices that passed the check
+_CHECKED_INDEX: dict[int, tuple[weakref.ref, int, int]] = {}
 
 
 def mix(

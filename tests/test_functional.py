@@ -108,3 +108,16 @@ def test_errors_name_the_leaf():
         batch_size_of(torch.randn(0, 3))
     with pytest.raises(MixupError, match="out must have the shape and dtype"):
         mix(torch.randn(2, 3), lam, index, out=torch.empty(2, 3, dtype=torch.float64))
+
+
+def test_partner_index_is_checked_again_after_an_in_place_change():
+    from mixup_any.functional import check_partner_index
+
+    index = torch.tensor([1, 0, 2])
+    check_partner_index(index, 3)
+    check_partner_index(index, 3)  # cached: the same tensor, unchanged
+    with pytest.raises(MixupError, match="outside"):
+        check_partner_index(index, 2)  # another batch size is checked again
+    index[0] = 7
+    with pytest.raises(MixupError, match="partner row 7"):
+        check_partner_index(index, 3)  # an in-place change bumps the version: checked again

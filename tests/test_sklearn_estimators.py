@@ -205,7 +205,8 @@ def test_arrays_with_categorical_positions():
 
 
 def test_training_loss_equals_mixed_loss_reference():
-    """The classifier's fast soft-target CE equals the library's lam-weighted two-term loss."""
+    """The classifier's fast loss (one log-softmax, two gathers) equals soft-target CE and the library's
+    lam-weighted two-term loss."""
     import torch.nn.functional as F
 
     from mixup_any import mixed_loss
@@ -218,5 +219,6 @@ def test_training_loss_equals_mixed_loss_reference():
     y_a, y_b = torch.randint(0, 3, (16,), generator=g), torch.randint(0, 3, (16,), generator=g)
     t = MixedTarget(y_a, y_b, torch.rand(16, generator=g), "index", 3)
     torch.testing.assert_close(clf._mixed_loss(out, t), mixed_loss(F.cross_entropy, out, t))
+    torch.testing.assert_close(clf._mixed_loss(out, t), F.cross_entropy(out, t.soft()))
     same = MixedTarget(y_a, y_a, torch.ones(16), "index", 3, mixed=False)
     torch.testing.assert_close(clf._mixed_loss(out, same), F.cross_entropy(out, y_a))

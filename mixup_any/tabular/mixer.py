@@ -154,15 +154,16 @@ class TabularMixer:
         if x_cat is not None and x_cat.is_floating_point():
             raise MixupError(f"x_cat must hold integer category codes, got {x_cat.dtype}; category codes are "
                              "never interpolated.")
-        feature_lam = params.extras.get("feature_lam", params.lam)
+        # the swap policy keeps the drawn lam for features apart from the effective lam of the row
+        per_feature = replace(params, lam=params.extras["feature_lam"]) if "feature_lam" in params.extras else params
         cont = x_cont
         if x_cont is not None and params.mixed:
-            cont = self.mixer.mix(x_cont, replace(params, lam=feature_lam))
+            cont = self.mixer.mix(x_cont, per_feature)
         if x_cat is None:
             return cont, None
         if self.policy == "onehot":
             oh = one_hot_blocks(x_cat, self.cardinalities)
-            return cont, self.mixer.mix(oh, replace(params, lam=feature_lam)) if params.mixed else oh
+            return cont, self.mixer.mix(oh, per_feature) if params.mixed else oh
         if self.policy == "swap" and params.mixed and "swap" in params.extras:
             partner = x_cat.index_select(0, params.index.to(x_cat.device))
             return cont, torch.where(params.extras["swap"].to(x_cat.device), partner, x_cat)
