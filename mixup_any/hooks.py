@@ -370,7 +370,7 @@ class MixHandle:
                 except MixupError as err:
                     raise HookSiteError(f"Drawing the mix at site {name!r}: {err}") from err
             if p.site is None or (self._given is None and p.site != name):
-                p = dataclasses.replace(p, site=name)
+                p = p.at_site(name)
             self._params = p
             self.params = p
         elif t.ndim == 0 or t.shape[0] != p.batch_size:

@@ -10,6 +10,7 @@ here reads a value back from an accelerator (no host-device sync).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -103,6 +104,14 @@ class MixParams:
         if not self.mixed:
             return x
         return mix(x, self.lam, self.index, out=out, inplace=inplace)
+
+    def at_site(self, site: str | None) -> MixParams:
+        """This plan labelled with ``site`` (a copy; the tensors are shared, not re-validated)."""
+        if site == self.site:
+            return self
+        out = copy.copy(self)
+        object.__setattr__(out, "site", site)  # frozen dataclass: fields are set through object
+        return out
 
     def to(self, device: torch.device | str) -> MixParams:
         """This plan on ``device`` (extras that are tensors move too)."""
