@@ -6,7 +6,8 @@ fraction ``1 - lam`` of the area (side ``sqrt(1 - lam)`` of each side, as in the
 the image, and ``lam`` is then corrected to the area that really stayed: ``1 - box_area / (H * W)``.
 
 Everything is vectorized: the boxes are ``(B, 4)`` tensors, the mask is built from ``arange``
-comparisons and applied with one ``torch.where``; there is no Python loop over the batch.
+comparisons and applied in two integer passes over the batch (``torch.where`` under autograd); there is
+no Python loop over the batch.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int], dtype: torc
         box: ``(B, 2 * len(axes))`` from :func:`sample_boxes`.
         shape: shape of the batch ``(B, ...)``.
         axes: the dims the box spans (positive), e.g. ``(2, 3)`` for ``(B, C, H, W)``.
-        dtype: ``torch.bool``, or an integer type for a bit mask: ``-1`` (all bits set) inside, ``0`` outside.
+        dtype: ``torch.bool``, or an integer type: ``-1`` (all bits set) inside, ``0`` outside.
 
     Example:
         >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,)).int()
@@ -168,7 +169,7 @@ def cut_mix(
     return partner
 
 
-# integer type of the same width, to select float values by their bits
+# integer type of the same width, to select float values exactly through their integer view
 _BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
