@@ -240,3 +240,11 @@ def test_single_draw_of_vanishing_alpha_is_a_coin():
     g = gen(12)
     lam = torch.cat([sample_beta(1, 5e-324, 5e-324, generator=g) for _ in range(400)])
     assert set(lam.tolist()) <= {0.0, 1.0} and 100 < int(lam.sum()) < 300
+
+
+def test_at_site_labels_a_copy_and_shares_the_tensors():
+    p = MixParams(lam=torch.tensor([0.3, 1.0]), index=torch.tensor([1, 0]))
+    q = p.at_site("layer2")
+    assert q.site == "layer2" and p.site is None  # the original is unchanged (frozen)
+    assert q.lam is p.lam and q.index is p.index and q.mixed is p.mixed
+    assert q.at_site("layer2") is q
