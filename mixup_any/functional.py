@@ -60,9 +60,14 @@ def check_partner_index(index: Tensor, batch_size: int) -> None:
     else:
         torch._assert_async(((index >= 0) & (index < batch_size)).all(), f"index holds a partner outside [0, {batch_size})")
     if not compiling:
-        if len(_CHECKED_INDEX) >= 16:
-            _CHECKED_INDEX.clear()
-        _CHECKED_INDEX[id(index)] = (weakref.ref(index), index._version, batch_size)
+        _remember_checked(index, batch_size)
+
+
+def _remember_checked(index: Tensor, batch_size: int) -> None:
+    """Record ``index`` as a valid partner index for ``batch_size`` rows (valid by construction or checked)."""
+    if len(_CHECKED_INDEX) >= 16:
+        _CHECKED_INDEX.clear()
+    _CHECKED_INDEX[id(index)] = (weakref.ref(index), index._version, batch_size)
 
 
 # id(index) -> (weak reference, version counter, batch size) of the last indices that passed the check

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import check_partner_index
+from .functional import _remember_checked, check_partner_index
 
 __all__ = [
     "MixParams",
@@ -219,6 +219,12 @@ def sample_beta(n: int, a: float, b: float, *, generator: torch.Generator | None
     return _sample_beta_fallback(n, a, b, generator)
 
 
+def _checked_alpha(a: float) -> float:
+    if not (a > 0) or not math.isfinite(a):
+        raise MixupError(f"Beta(a, b) needs finite a > 0 and b > 0, got a={a!r}, b={a!r}.")
+    return a
+
+
 def _sample_symmetric_beta(n: int, a: float, generator: torch.Generator | None) -> Tensor:
     """``n`` exact Beta(a, a) draws (float64, CPU) from uniforms, without gamma variates.
 
@@ -264,6 +270,8 @@ def _symmetric_beta_scalar(a: float, generator: torch.Generator | None) -> float
     """One Beta(a, a) draw by the methods of :func:`_sample_symmetric_beta`, from ``generator``'s uniforms."""
     while True:
         u, v = torch.rand(2, generator=generator, dtype=torch.float64).tolist()
+        if a == 1.0:
+            return u
         if a >= 0.5:
             angle = math.cos(2.0 * math.pi * v)
             if a == 0.5 or u == 0.0:  # u = 0: U**p = 0 (log would raise)
@@ -326,6 +334,13 @@ def sample_lambda(
             out = torch.full((n,), float(lam), dtype=torch.float64, device=device)
     elif alpha == 0:
         out = torch.ones(n, dtype=torch.float64, device=device)
+    elif not per_sample and device.type == "cpu" and (beta is None or beta == alpha):
+        # one symmetric draw on the CPU: a Python float, then a single fill (every extra small op counts
+        # in a training step, where it runs with cold caches)
+        value = _symmetric_beta_scalar(_checked_alpha(float(alpha)), generator)
+        if fold:
+            value = max(value, 1.0 - value)
+        return torch.full((batch_size,), value, dtype=torch.float32)
     else:
         out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator)
     if fold:
@@ -528,6 +543,8 @@ def sample_index(
         rows = torch.arange(batch_size, device=index.device)
         ok = eligible.to(index.device) & eligible.to(index.device)[index]
         index = torch.where(ok, index, rows)
+    if not torch.compiler.is_compiling():
+        _remember_checked(index, batch_size)  # drawn here, valid by construction: mix() need not re-check it
     return index
 
 

@@ -226,7 +226,7 @@ def dataclasses_frozen_error():
     return dataclasses.FrozenInstanceError
 
 
-@pytest.mark.parametrize("a", [0.05, 0.3, 0.5, 0.8, 3.0])
+@pytest.mark.parametrize("a", [0.05, 0.3, 0.5, 0.8, 1.0, 3.0])
 def test_single_draws_match_scipy_distribution(a):
     # per-batch lam draws one value at a time through the scalar path: its own distribution test
     g = gen(11)
@@ -248,3 +248,15 @@ def test_at_site_labels_a_copy_and_shares_the_tensors():
     assert q.site == "layer2" and p.site is None  # the original is unchanged (frozen)
     assert q.lam is p.lam and q.index is p.index and q.mixed is p.mixed
     assert q.at_site("layer2") is q
+
+
+@pytest.mark.parametrize("a", [0.2, 1.0, 2.0])
+def test_per_batch_lambda_matches_scipy_distribution(a):
+    # per-batch sample_lambda takes the scalar path (one Python float, one fill): its own distribution test
+    g = gen(13)
+    lam = torch.stack([sample_lambda(4, alpha=a, generator=g) for _ in range(3000)])
+    assert (lam == lam[:, :1]).all() and lam.dtype == torch.float32
+    first = lam[:, 0].double()
+    lower = first[first < 0.5].numpy()
+    assert scipy_stats.binomtest(len(lower), 3000, 0.5).pvalue > 1e-3
+    assert scipy_stats.kstest(lower, lambda t: 2 * scipy_stats.beta(a, a).cdf(t)).pvalue > 1e-3
