@@ -103,7 +103,7 @@ def _step_ratio(cache, x_cont, x_cat, y, batch_size, steps):
 
 
 def run(quick: bool) -> list[dict]:
-    from mixup_any.tabular import MixupTabularClassifier, TabularMixer, TabularMLP, TabularPreprocessor
+    from mixup_any.tabular import MixupTabularClassifier, TabularMLP, TabularPreprocessor
     from mixup_any.tabular.estimators import _auto_batch_size
 
     n = 20_000 if quick else 100_000
@@ -127,7 +127,7 @@ def run(quick: bool) -> list[dict]:
         model = TabularMLP(x_cont.shape[1], pre.cardinalities_, 2)
         mixer = est._make_mixer(2, "index")
         mixer.manual_seed(0)
-        tm = TabularMixer(mixer, policy=policy, embeddings="embedded", cardinalities=pre.cardinalities_)
+        tm = est._make_tabular_mixer(mixer, model, pre.cardinalities_)  # the estimator's own wiring
         est._multilabel = False
         fns[name] = _epoch_fn(est, model, tm, x_cont, x_cat, y)
         est_cache[name] = (est, model, tm)

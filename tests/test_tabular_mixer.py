@@ -75,6 +75,43 @@ def test_hooking_the_joined_embeddings_equals_hooking_each():
     torch.testing.assert_close(outs[0], outs[1])
 
 
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_hooking_the_joined_input_equals_mixing_the_continuous_input_and_each_embedding(per_sample):
+    model = TabularMLP(3, CARDS, 3, dropout=0.0)
+    x_cont, x_cat, _ = _batch()
+    p = MixUp(alpha=1.0, per_sample=per_sample, seed=4).sample((8,))
+    ref_tm = TabularMixer(MixUp(), embeddings="embeddings.*")
+    with ref_tm.attach(model) as mixing:
+        mixing.hooks.arm(params=p)
+        ref = model(*ref_tm.mix(x_cont, x_cat, p))  # continuous mixed at the input, each embedding hooked
+    joined_tm = TabularMixer(MixUp(), embeddings="joined")
+    with joined_tm.attach(model) as mixing:
+        mixing.hooks.arm(params=p)
+        got = model(x_cont, x_cat)  # the continuous columns enter unmixed: the joined hook mixes them
+    torch.testing.assert_close(got, ref)
+    assert not model.joined._forward_hooks
+
+
+@pytest.mark.parametrize("cards", [[], CARDS])
+def test_estimator_step_mixes_through_the_joined_input(cards):
+    """The estimator's embedding policy mixes at `joined`, also for tables without categorical columns."""
+    from mixup_any.tabular import MixupTabularClassifier
+
+    est = MixupTabularClassifier(alpha=1.0)
+    est._multilabel = False
+    model = TabularMLP(3, cards, 3)
+    tm = est._make_tabular_mixer(MixUp(alpha=1.0, num_classes=3, seed=0), model, cards)
+    x_cont, x_cat, y = _batch()
+    x_cat = x_cat[:, :len(cards)]
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    with tm.attach(model) as mixing:
+        model.train()
+        est._step(model, mixing, opt, x_cont, x_cat, y, torch.Generator().manual_seed(0))
+        assert mixing.hooks.params is not None and mixing.hooks.params.mixed
+        assert mixing.hooks.params.site == "joined" and mixing.last_params is not None
+    assert not model.joined._forward_hooks
+
+
 def test_hooks_removed_even_on_error():
     model = TabularMLP(3, CARDS, 3)
     tm = TabularMixer(MixUp(alpha=1.0, seed=0), embeddings="embeddings.*")

@@ -38,6 +38,7 @@ from .preprocess import TabularPreprocessor
 __all__ = ["MixupTabularClassifier", "MixupTabularRegressor"]
 
 _PREDICT_CHUNK = 16384
+_JOINED = "joined"  # TabularMLP.joined: the MLP input, continuous columns and embeddings side by side
 
 
 def _seed_from(random_state: Any) -> int:
@@ -202,11 +203,7 @@ class _MixupTabularBase(BaseEstimator):
             model = TabularMLP(x_cont.shape[1], pre.cardinalities_, out_features,
                                embedding_dim=self.embedding_dim, hidden=tuple(self.hidden_sizes),
                                dropout=float(self.dropout))
-            # one hook on the joined per-variable embeddings: each variable is still mixed in its own
-            # space (block-wise, same draw), with one kernel call instead of one per variable
-            tm = TabularMixer(mixer, policy=self.categorical_mixing,
-                              embeddings="embedded" if len(model.embeddings) else None,
-                              cardinalities=pre.cardinalities_)
+            tm = self._make_tabular_mixer(mixer, model, pre.cardinalities_)
             history = self._train(model, tm, x_cont, x_cat, y_t, train_idx, val_idx, g)
         self.preprocessor_ = pre
         self.model_ = model.eval()
@@ -276,10 +273,29 @@ class _MixupTabularBase(BaseEstimator):
         model.eval()
         return {"epochs": log, "best_epoch": best_epoch}
 
+    def _make_tabular_mixer(self, mixer: Mixer, model: TabularMLP, cardinalities: Sequence[int]) -> TabularMixer:
+        """The embedding policy hooks the model's ``joined`` input (continuous columns and every variable's
+        embedding side by side): one draw mixes the continuous columns directly and each variable in its own
+        space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking each
+        embedding). The other policies mix the inputs (and the ``embedded`` block for none)."""
+        if self.categorical_mixing == "embedding":
+            return TabularMixer(mixer, policy="embedding", embeddings=_JOINED, cardinalities=cardinalities)
+        return TabularMixer(mixer, policy=self.categorical_mixing,
+                            embeddings="embedded" if len(model.embeddings) else None, cardinalities=cardinalities)
+
     def _step(self, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, x_cont: Tensor, x_cat: Tensor,
               y: Tensor, g: torch.Generator) -> Tensor:
         """One training step: one draw, mixed inputs and embeddings, mixed loss, update; the detached loss."""
-        xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
+        tm = mixing.tabular
+        if tm.policy == "embedding" and tm.embeddings == _JOINED:
+            # the hook on `joined` mixes the continuous columns too: they enter the model unmixed
+            p = tm.sample(x_cont, x_cat, labels=y, generator=g)
+            if p.mixed:
+                mixing.hooks.arm(params=p)
+            mixing.last_params = p
+            xc, xk, target = x_cont, x_cat, tm.mix_target(y, p)
+        else:
+            xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
         loss = self._mixed_loss(model(xc, xk), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()

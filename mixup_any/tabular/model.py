@@ -26,7 +26,10 @@ class TabularMLP(nn.Module):
     ``self.embeddings[j]`` is variable ``j``'s own ``nn.Embedding``, so
     ``TabularMixer(embeddings="embeddings.*")`` mixes each variable in its own space;
     ``TabularMixer(embeddings="embedded")`` hooks ``self.embedded``, whose output is every variable's
-    embedding side by side ``(B, sum(d_j))``: the same result in one kernel call. ``x_cat`` may
+    embedding side by side ``(B, sum(d_j))``: the same result in one kernel call. ``self.joined`` is
+    the MLP's input, the continuous columns and the embeddings side by side ``(B, D + sum(d_j))``:
+    hooking it (with the continuous columns left unmixed at the input) mixes both with one draw in one
+    kernel call; the estimators do that. ``x_cat`` may
     also be the float one-hot blocks ``(B, sum(cardinalities))`` of the ``"onehot"`` policy: each block
     times its embedding table is the same as the embedding lookup (and mixes linearly).
 
@@ -62,6 +65,9 @@ class TabularMLP(nn.Module):
         # all variables' embeddings side by side (B, sum(d_j)): one hook here mixes every variable in its
         # own space with one kernel call (block-wise the same as hooking each embedding)
         self.embedded = nn.Identity()
+        # the continuous columns and the embeddings side by side, the MLP's input: one hook here mixes
+        # the continuous columns directly and every variable in its own space, in one kernel call
+        self.joined = nn.Identity()
         layers: list[nn.Module] = []
         width = self.n_continuous + sum(dims)
         if width == 0:
@@ -110,4 +116,4 @@ class TabularMLP(nn.Module):
         parts = [x_cont] if x_cont is not None and self.n_continuous else []
         if x_cat is not None and self.embeddings:
             parts.append(self.embedded(torch.cat(self.embed(x_cat), dim=1)))
-        return self.mlp(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0])
+        return self.mlp(self.joined(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]))
