@@ -268,10 +268,10 @@ def _sample_symmetric_beta(n: int, a: float, generator: torch.Generator | None) 
 
 def _symmetric_beta_scalar(a: float, generator: torch.Generator | None) -> float:
     """One Beta(a, a) draw by the methods of :func:`_sample_symmetric_beta`, from ``generator``'s uniforms."""
+    if a == 1.0:  # a uniform: one draw, as the vectorized path
+        return torch.rand(1, generator=generator, dtype=torch.float64).tolist()[0]
     while True:
         u, v = torch.rand(2, generator=generator, dtype=torch.float64).tolist()
-        if a == 1.0:
-            return u
         if a >= 0.5:
             angle = math.cos(2.0 * math.pi * v)
             if a == 0.5 or u == 0.0:  # u = 0: U**p = 0 (log would raise)
