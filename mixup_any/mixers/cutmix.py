@@ -7,7 +7,8 @@ the image, and ``lam`` is then corrected to the area that really stayed: ``1 - b
 
 Everything is vectorized: the boxes are ``(B, 4)`` tensors, the mask is built from ``arange``
 comparisons and applied in two integer passes over the batch (``torch.where`` under autograd); there is
-no Python loop over the batch.
+no Python loop over the rows (on the CPU, small rows go through the passes in cache-sized blocks of rows:
+8 blocks for 256x3x32x32).
 """
 
 from __future__ import annotations
@@ -156,17 +157,33 @@ def cut_mix(
         return torch.where(box_mask(box, x.shape, axes), partner, base)
     # index_select on dense (B, N) rows is much faster than advanced indexing and keeps the layout
     partner = torch.empty_like(x)
-    torch.index_select(rows, 0, index, out=_flat_rows(partner))
-    base = x if w is None else torch.lerp(partner, x, w)
-    # Select on the integer view of the floats, two passes: out = base + m * (partner - base), m = 1 inside
-    # the box, 0 outside, in two's-complement arithmetic (integer kernels wrap around), so exact for every
-    # value (inf, nan, -0.0 included). Faster on the CPU than torch.where or an xor/and/xor bit select,
-    # and written into partner, so the result needs no second batch-sized buffer.
+    prows = _flat_rows(partner)
     m = box_mask(box, x.shape, axes, dtype=bits)  # -1 inside, 0 outside: hence value=-1 below
-    pb, bb = partner.view(bits), base.view(bits)
-    pb.sub_(bb)
-    torch.addcmul(bb, pb, m, value=-1, out=pb)
+    b = x.shape[0]
+    step = b
+    if x.device.type == "cpu":
+        # blocks of rows that stay in the CPU cache between the three passes (~30% faster on 32x32 images);
+        # rows too large for that run in one block
+        per_block = _BLOCK_BYTES // max(1, rows.shape[1] * x.element_size())
+        step = per_block if per_block > 1 else b
+    for start in range(0, b, step):
+        blk = slice(start, min(start + step, b))
+        torch.index_select(rows, 0, index[blk], out=prows[blk])
+        part, xb = partner[blk], x[blk]
+        base = xb if w is None else torch.lerp(part, xb, w[blk])
+        # Select on the integer view of the floats, two passes: out = base + m * (partner - base), m = 1
+        # inside the box, 0 outside, in two's-complement arithmetic (integer kernels wrap around), so exact
+        # for every value (inf, nan, -0.0 included). Faster on the CPU than torch.where or an xor/and/xor
+        # bit select, and written into partner, so the result needs no second batch-sized buffer.
+        pb, bb = part.view(bits), base.view(bits)
+        pb.sub_(bb)
+        torch.addcmul(bb, pb, m[blk], value=-1, out=pb)
     return partner
+
+
+# bytes of one block of rows in the CPU select of cut_mix (the gathered, the own and the result rows of a
+# block then stay in the cache between the passes)
+_BLOCK_BYTES = 384 * 1024
 
 
 # integer type of the same width, to select float values exactly through their integer view
