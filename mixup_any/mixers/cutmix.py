@@ -72,22 +72,43 @@ def sample_boxes(
         >>> box.shape, (box[:, 1] - box[:, 0]).tolist()  # row 0 cuts nothing; row 1 at most half of each side
         (torch.Size([2, 4]), [0, 4])
     """
+    return _draw_boxes(cut, sizes, same_box, generator)[0]
+
+
+def _draw_boxes(cut: Tensor, sizes: Sequence[int], same_box: bool,
+                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+    """:func:`sample_boxes` and the kept area of each row, ``(B, 2k)`` int64 and ``(B,)`` float32.
+
+    Few, batched ops: CutMix draws run once per training step, where every small op is paid with cold caches.
+    """
     b, k = cut.shape[0], len(sizes)
     gdev = generator.device if generator is not None else torch.device("cpu")
-    extent = torch.tensor(list(sizes), dtype=torch.float64, device=gdev)  # (k,)
-    side = cut.to(device=gdev, dtype=torch.float64).clamp(0.0, 1.0).pow_(1.0 / k)  # each side: cut**(1/k)
+    extent = _extent(tuple(int(n) for n in sizes), gdev)  # (k,) float64
+    side = cut.to(device=gdev, dtype=torch.float64).clamp_(0.0, 1.0)  # a copy: cut is float32
+    if k > 1:
+        side = side.pow_(1.0 / k)  # each side: cut**(1/k) of its extent
     u = torch.rand(1 if same_box else b, k, generator=generator, dtype=torch.float64, device=gdev)
     length = torch.outer(side, extent).floor_()  # int() as in the paper's code; the clip below may shrink it
     start = (u * extent).floor_() - length.div(2.0).floor_()  # centre - length // 2, exact in float64
-    box = torch.stack((start, start + length), dim=2).clamp_(min=0.0)  # (B, k, [start, end])
-    box = torch.minimum(box, extent.view(1, k, 1))
-    return box.view(b, 2 * k).to(device=cut.device, dtype=torch.int64)
+    box = torch.minimum(torch.stack((start, start + length), dim=2).clamp_(min=0.0), extent.view(1, k, 1))
+    # kept fraction from the exact integer-valued box sides: 1 - box area / total area
+    kept = (box[..., 1] - box[..., 0]).prod(dim=1).div_(math.prod(sizes)).neg_().add_(1.0)
+    return (box.view(b, 2 * k).to(device=cut.device, dtype=torch.int64),
+            kept.to(device=cut.device, dtype=torch.float32))
 
 
-def _kept(box: Tensor, sizes: Sequence[int]) -> Tensor:
-    """``(B,)`` float32 fraction of the area outside the box: the corrected ``lam``."""
-    cut_area = (box[:, 1::2] - box[:, 0::2]).prod(dim=1)  # exact integer box areas
-    return (1.0 - cut_area.double() / math.prod(sizes)).float()
+_EXTENTS: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
+
+
+def _extent(sizes: tuple[int, ...], device: torch.device) -> Tensor:
+    """The sizes as a float64 tensor on ``device``, made once per (sizes, device)."""
+    key = (sizes, device)
+    t = _EXTENTS.get(key)
+    if t is None:
+        if len(_EXTENTS) >= 64:
+            _EXTENTS.clear()
+        t = _EXTENTS[key] = torch.tensor(sizes, dtype=torch.float64, device=device)
+    return t
 
 
 def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int], dtype: torch.dtype = torch.bool) -> Tensor:
@@ -106,16 +127,18 @@ def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int], dtype: torc
         tensor([[[ 0, -1, -1,  0]]], dtype=torch.int16)
     """
     b = shape[0]
+    sizes = [int(shape[a]) for a in axes]
+    pos = torch.arange(max(sizes), device=box.device)
+    # every axis at once: (B, k, n) membership of each position, on the small factors, not the full mask
+    inside = (pos >= box[:, 0::2, None]) & (pos < box[:, 1::2, None])
+    if dtype != torch.bool:
+        inside = inside.to(dtype).neg_()
     mask = None
     for d, a in enumerate(axes):
-        pos = torch.arange(shape[a], device=box.device)
         view = [b] + [1] * (len(shape) - 1)
-        view[a] = shape[a]
-        inside = (pos >= box[:, 2 * d, None]) & (pos < box[:, 2 * d + 1, None])  # (B, n)
-        if dtype != torch.bool:
-            inside = -inside.to(dtype)  # on the small (B, n) factors, not on the full mask
-        inside = inside.view(view)
-        mask = inside if mask is None else mask & inside
+        view[a] = sizes[d]
+        factor = inside[:, d, :sizes[d]].reshape(view)
+        mask = factor if mask is None else mask & factor
     assert mask is not None
     return mask
 
@@ -282,9 +305,8 @@ class CutMix(Mixer):
         cut = 1 - lam  # rows that keep everything (lam = 1) cut nothing
         if self.min_area > 0 or self.max_area < 1:
             cut = cut.clamp_(self.min_area, self.max_area).masked_fill_(lam >= 1, 0.0)
-        box = sample_boxes(cut, sizes, same_box=self.same_box, generator=generator)
-        box = box.to(lam.device)
-        return replace(params, lam=_kept(box, sizes), extras={**params.extras, "box": box})
+        box, kept = _draw_boxes(cut, sizes, self.same_box, generator)
+        return replace(params, lam=kept, extras={**params.extras, "box": box})
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Paste each row's partner box into ``x`` (a tensor ``(B, ...)`` or a nested batch of them).
