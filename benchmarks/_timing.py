@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import random
 import statistics
 import time
 import tracemalloc
@@ -28,15 +29,24 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 2) -> floa
     return statistics.median(times)
 
 
-def time_many(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2) -> dict[str, float]:
-    """Median seconds of each function, measured interleaved (round-robin) so drift hits all alike."""
+def time_many(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 2, seed: int = 0) -> dict[str, float]:
+    """Median seconds of each function, measured interleaved so drift hits all alike.
+
+    Each round runs every function once, in a fresh random order (seeded): a fixed order would give each
+    function the same predecessor every time, and what the predecessor leaves behind (cold caches, the
+    allocator's free lists, faulted-in pages) then biases the comparison systematically.
+    """
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     samples: dict[str, list[float]] = {k: [] for k in fns}
+    order = list(fns)
+    rng = random.Random(seed)
     gc.collect()
     for _ in range(repeats):
-        for k, fn in fns.items():
+        rng.shuffle(order)
+        for k in order:
+            fn = fns[k]
             t0 = time.perf_counter()
             fn()
             samples[k].append(time.perf_counter() - t0)

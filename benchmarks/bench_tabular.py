@@ -137,7 +137,7 @@ def run(quick: bool) -> list[dict]:
     # paired rounds: every round times each epoch once, interleaved; the figures are medians of the
     # per-round ratios, which cancels load drift on a shared machine better than a ratio of medians
     time_many(fns, repeats=1, warmup=0)
-    rounds = [time_many(fns, repeats=1, warmup=0) for _ in range(repeats)]
+    rounds = [time_many(fns, repeats=1, warmup=0, seed=i) for i in range(repeats)]  # a fresh order per round
     t = {k: statistics.median(r[k] for r in rounds) for k in fns}
 
     def paired(a: str, b: str) -> float:
