@@ -269,3 +269,14 @@ def test_bad_arguments():
         TabularMixer(policy="onehot")
     with pytest.raises(MixupError, match="must be a mixup_any Mixer"):
         TabularMixer(mixer="mixup")
+
+
+def test_continuous_at_site_leaves_the_input_unmixed_and_needs_a_hooked_site():
+    x_cont, x_cat, _ = _batch()
+    p = MixUp(alpha=1.0, seed=5).sample((8,))
+    tm = TabularMixer(MixUp(), embeddings="joined", continuous_at_site=True)
+    xc, xk = tm.mix(x_cont, x_cat, p)
+    assert xc is x_cont and xk is x_cat  # the hook at the site mixes them
+    for kwargs in ({"policy": "swap", "embeddings": "joined"}, {"policy": "embedding"}):
+        with pytest.raises(MixupError, match="continuous_at_site"):
+            TabularMixer(MixUp(), continuous_at_site=True, **kwargs)

@@ -38,7 +38,6 @@ from .preprocess import TabularPreprocessor
 __all__ = ["MixupTabularClassifier", "MixupTabularRegressor"]
 
 _PREDICT_CHUNK = 16384
-_JOINED = "joined"  # TabularMLP.joined: the MLP input, continuous columns and embeddings side by side
 
 
 def _seed_from(random_state: Any) -> int:
@@ -279,23 +278,15 @@ class _MixupTabularBase(BaseEstimator):
         space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking each
         embedding). The other policies mix the inputs (and the ``embedded`` block for none)."""
         if self.categorical_mixing == "embedding":
-            return TabularMixer(mixer, policy="embedding", embeddings=_JOINED, cardinalities=cardinalities)
+            return TabularMixer(mixer, policy="embedding", embeddings="joined", cardinalities=cardinalities,
+                                continuous_at_site=True)
         return TabularMixer(mixer, policy=self.categorical_mixing,
                             embeddings="embedded" if len(model.embeddings) else None, cardinalities=cardinalities)
 
     def _step(self, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, x_cont: Tensor, x_cat: Tensor,
               y: Tensor, g: torch.Generator) -> Tensor:
         """One training step: one draw, mixed inputs and embeddings, mixed loss, update; the detached loss."""
-        tm = mixing.tabular
-        if tm.policy == "embedding" and tm.embeddings == _JOINED:
-            # the hook on `joined` mixes the continuous columns too: they enter the model unmixed
-            p = tm.sample(x_cont, x_cat, labels=y, generator=g)
-            if p.mixed:
-                mixing.hooks.arm(params=p)
-            mixing.last_params = p
-            xc, xk, target = x_cont, x_cat, tm.mix_target(y, p)
-        else:
-            xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
+        xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
         loss = self._mixed_loss(model(xc, xk), target)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -82,6 +82,8 @@ class TabularMixer:
             input; ``None`` if the model has none.
         categorical: key or position of the ``(B, K)`` integer codes; ``None`` if there are none.
         cardinalities: number of codes of each variable, needed by ``"onehot"``.
+        continuous_at_site: for ``"embedding"``: the hooked site also holds the continuous columns
+            (e.g. :class:`TabularMLP`'s ``joined`` input), so they are mixed there, not at the input.
 
     Example:
         >>> tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy="swap")
@@ -101,6 +103,7 @@ class TabularMixer:
         continuous: Key | None = "x_cont",
         categorical: Key | None = "x_cat",
         cardinalities: Sequence[int] | None = None,
+        continuous_at_site: bool = False,
     ) -> None:
         if mixer is None:
             mixer = MixUp(alpha=0.4)
@@ -110,12 +113,15 @@ class TabularMixer:
             raise MixupError(f"Unknown categorical policy {policy!r}; expected one of {POLICIES}.")
         if policy == "onehot" and cardinalities is None:
             raise MixupError("policy='onehot' needs cardinalities=[number of codes of each categorical variable].")
+        if continuous_at_site and (policy != "embedding" or embeddings is None):
+            raise MixupError("continuous_at_site=True needs policy='embedding' and the hooked site(s) in embeddings=.")
         self.mixer = mixer
         self.policy = policy
         self.embeddings = embeddings
         self.continuous = continuous
         self.categorical = categorical
         self.cardinalities = list(cardinalities) if cardinalities is not None else None
+        self.continuous_at_site = continuous_at_site
 
     # ------------------------------------------------------------------ the draw
     def sample(
@@ -157,7 +163,7 @@ class TabularMixer:
         # the swap policy keeps the drawn lam for features apart from the effective lam of the row
         per_feature = replace(params, lam=params.extras["feature_lam"]) if "feature_lam" in params.extras else params
         cont = x_cont
-        if x_cont is not None and params.mixed:
+        if x_cont is not None and params.mixed and not self.continuous_at_site:
             cont = self.mixer.mix(x_cont, per_feature)
         if x_cat is None:
             return cont, None
@@ -208,7 +214,8 @@ class TabularMixHandle:
         tm = self.tabular
         p = tm.sample(x_cont, x_cat, labels=y if labels is None else labels, generator=generator)
         self.last_params = p
-        if p.mixed and tm.policy == "embedding" and x_cat is not None and x_cat.shape[-1] > 0:
+        site_mixes = tm.continuous_at_site or (x_cat is not None and x_cat.shape[-1] > 0)
+        if p.mixed and tm.policy == "embedding" and site_mixes:
             if self.hooks is None:
                 raise MixupError(
                     "policy='embedding' mixes categorical variables through hooks on their embedding modules, "
