@@ -202,8 +202,7 @@ def sample_beta(n: int, a: float, b: float, *, generator: torch.Generator | None
         >>> bool(((lam >= 0) & (lam <= 1)).all())
         True
     """
-    if not (a > 0 and b > 0) or not (math.isfinite(a) and math.isfinite(b)):
-        raise MixupError(f"Beta(a, b) needs finite a > 0 and b > 0, got a={a!r}, b={b!r}.")
+    _check_beta(a, b)
     device = generator.device if generator is not None else torch.device("cpu")
     if a == b and device.type == "cpu":
         return _sample_symmetric_beta(n, float(a), generator)
@@ -219,10 +218,9 @@ def sample_beta(n: int, a: float, b: float, *, generator: torch.Generator | None
     return _sample_beta_fallback(n, a, b, generator)
 
 
-def _checked_alpha(a: float) -> float:
-    if not (a > 0) or not math.isfinite(a):
-        raise MixupError(f"Beta(a, b) needs finite a > 0 and b > 0, got a={a!r}, b={a!r}.")
-    return a
+def _check_beta(a: float, b: float) -> None:
+    if not (a > 0 and b > 0) or not (math.isfinite(a) and math.isfinite(b)):
+        raise MixupError(f"Beta(a, b) needs finite a > 0 and b > 0, got a={a!r}, b={b!r}.")
 
 
 def _sample_symmetric_beta(n: int, a: float, generator: torch.Generator | None) -> Tensor:
@@ -337,7 +335,8 @@ def sample_lambda(
     elif not per_sample and device.type == "cpu" and (beta is None or beta == alpha):
         # one symmetric draw on the CPU: a Python float, then a single fill (every extra small op counts
         # in a training step, where it runs with cold caches)
-        value = _symmetric_beta_scalar(_checked_alpha(float(alpha)), generator)
+        _check_beta(float(alpha), float(alpha))
+        value = _symmetric_beta_scalar(float(alpha), generator)
         if fold:
             value = max(value, 1.0 - value)
         return torch.full((batch_size,), value, dtype=torch.float32)

@@ -83,7 +83,7 @@ def _draw_boxes(cut: Tensor, sizes: Sequence[int], same_box: bool,
     """
     b, k = cut.shape[0], len(sizes)
     gdev = generator.device if generator is not None else torch.device("cpu")
-    extent = _extent(tuple(int(n) for n in sizes), gdev)  # (k,) float64
+    extent = torch.tensor([int(n) for n in sizes], dtype=torch.float64, device=gdev)  # (k,)
     side = cut.to(device=gdev, dtype=torch.float64).clamp_(0.0, 1.0)  # a copy: cut is float32
     if k > 1:
         side = side.pow_(1.0 / k)  # each side: cut**(1/k) of its extent
@@ -95,20 +95,6 @@ def _draw_boxes(cut: Tensor, sizes: Sequence[int], same_box: bool,
     kept = (box[..., 1] - box[..., 0]).prod(dim=1).div_(math.prod(sizes)).neg_().add_(1.0)
     return (box.view(b, 2 * k).to(device=cut.device, dtype=torch.int64),
             kept.to(device=cut.device, dtype=torch.float32))
-
-
-_EXTENTS: dict[tuple[tuple[int, ...], torch.device], Tensor] = {}
-
-
-def _extent(sizes: tuple[int, ...], device: torch.device) -> Tensor:
-    """The sizes as a float64 tensor on ``device``, made once per (sizes, device)."""
-    key = (sizes, device)
-    t = _EXTENTS.get(key)
-    if t is None:
-        if len(_EXTENTS) >= 64:
-            _EXTENTS.clear()
-        t = _EXTENTS[key] = torch.tensor(sizes, dtype=torch.float64, device=device)
-    return t
 
 
 def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int], dtype: torch.dtype = torch.bool) -> Tensor:
