@@ -101,6 +101,9 @@ def main(argv: list[str] | None = None) -> dict:
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(summary, f)
+    # every process reaches the teardown together: a rank that destroys the process group while another is
+    # still writing its results aborted at exit now and then ("terminate called without an active exception")
+    acc.wait_for_everyone()
     acc.end_training()
     return summary
 

@@ -74,6 +74,7 @@ def main() -> None:
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
             print(f"{name:>6}: test accuracy {statistics.mean(accs):.4f} ± {sd:.4f}")
     if dist.is_initialized():
+        dist.barrier()  # tear down together, not while rank 0 still prints (see accelerate_mixup.py)
         dist.destroy_process_group()
 
 
