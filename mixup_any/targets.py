@@ -149,6 +149,8 @@ def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label
             "inputs and targets must share their first dimension."
         )
     kind = resolve_kind(y, kind)
+    if kind in ("soft", "multilabel") and y.shape[-1] == 0:
+        raise MixupError(f"{kind} targets need at least one class, got shape {tuple(y.shape)} (width 0).")
     if kind == "regression" and label_smoothing:
         raise MixupError("label_smoothing does not apply to regression targets; set label_smoothing=0.")
     if kind in ("soft", "multilabel") and num_classes is not None and y.shape[-1] != num_classes:
