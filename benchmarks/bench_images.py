@@ -6,7 +6,8 @@ and against timm / torchvision / fastai / kornia when they are importable.
 Every figure is a ratio of medians measured interleaved in one run (``_timing.time_many``), at 1 and at
 2 threads (``torch.set_num_threads`` here); a stable name is the 1-thread figure and ``<name>_2threads``
 the 2-thread one. Peers are compared call for call: their mixup call against ``MixUp()(x, y)`` (drawing,
-pairing, mixing x and the targets), in place against timm, which mixes in place. The machine is shared, so absolute times are noisy; ratios much less so.
+pairing, mixing x and the targets), in place against timm, which mixes in place. The machine is shared,
+so absolute times are noisy; ratios much less so.
 
 * floor: ``torch.add(a, b, out=c)`` on preallocated batch-sized tensors (reads two batches, writes one).
 * alloc: ``torch.add(a, b)``: the same pass into a fresh tensor (page faults included).

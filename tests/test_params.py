@@ -260,3 +260,13 @@ def test_per_batch_lambda_matches_scipy_distribution(a):
     lower = first[first < 0.5].numpy()
     assert scipy_stats.binomtest(len(lower), 3000, 0.5).pvalue > 1e-3
     assert scipy_stats.kstest(lower, lambda t: 2 * scipy_stats.beta(a, a).cdf(t)).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("fold", [False, True])
+def test_per_sample_uniform_lambda_is_uniform(fold):
+    # per-sample Beta(1, 1) is drawn as float32 uniforms directly: its own distribution test
+    lam = sample_lambda(20000, alpha=1.0, per_sample=True, fold=fold, generator=gen(17))
+    assert lam.dtype == torch.float32 and ((lam >= 0) & (lam < 1)).all()
+    ref = scipy_stats.uniform(0.5, 0.5) if fold else scipy_stats.uniform(0.0, 1.0)
+    assert scipy_stats.kstest(lam.double().numpy(), ref.cdf).pvalue > 1e-3
+    assert torch.equal(lam, sample_lambda(20000, alpha=1.0, beta=1.0, per_sample=True, fold=fold, generator=gen(17)))
