@@ -35,6 +35,13 @@ def _capture(model: TabularMLP) -> tuple[dict[int, torch.Tensor], list]:
     return seen, hs
 
 
+def _output_with_plan(tm: TabularMixer, model: TabularMLP, p: MixParams, x_cont, x_cat, *, mix_inputs: bool = True):
+    """The model's output with ``tm``'s hooks armed with the given plan (inputs mixed by ``tm`` first)."""
+    with tm.attach(model) as mixing:
+        mixing.hooks.arm(params=p)
+        return model(*tm.mix(x_cont, x_cat, p)) if mix_inputs else model(x_cont, x_cat)
+
+
 @pytest.mark.parametrize("at", ["glob", "names", "instances", "type"])
 def test_same_draw_for_continuous_and_every_embedding(at):
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
@@ -66,12 +73,8 @@ def test_hooking_the_joined_embeddings_equals_hooking_each():
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, _ = _batch()
     p = MixUp(alpha=1.0, per_sample=True, seed=2).sample((8,))
-    outs = []
-    for site in ("embeddings.*", "embedded"):
-        tm = TabularMixer(MixUp(), embeddings=site)
-        with tm.attach(model) as mixing:
-            mixing.hooks.arm(params=p)
-            outs.append(model(*tm.mix(x_cont, x_cat, p)))
+    outs = [_output_with_plan(TabularMixer(MixUp(), embeddings=site), model, p, x_cont, x_cat)
+            for site in ("embeddings.*", "embedded")]
     torch.testing.assert_close(outs[0], outs[1])
 
 
@@ -80,14 +83,10 @@ def test_hooking_the_joined_input_equals_mixing_the_continuous_input_and_each_em
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, _ = _batch()
     p = MixUp(alpha=1.0, per_sample=per_sample, seed=4).sample((8,))
-    ref_tm = TabularMixer(MixUp(), embeddings="embeddings.*")
-    with ref_tm.attach(model) as mixing:
-        mixing.hooks.arm(params=p)
-        ref = model(*ref_tm.mix(x_cont, x_cat, p))  # continuous mixed at the input, each embedding hooked
-    joined_tm = TabularMixer(MixUp(), embeddings="joined")
-    with joined_tm.attach(model) as mixing:
-        mixing.hooks.arm(params=p)
-        got = model(x_cont, x_cat)  # the continuous columns enter unmixed: the joined hook mixes them
+    # continuous mixed at the input, each embedding hooked
+    ref = _output_with_plan(TabularMixer(MixUp(), embeddings="embeddings.*"), model, p, x_cont, x_cat)
+    # the continuous columns enter unmixed: the joined hook mixes them
+    got = _output_with_plan(TabularMixer(MixUp(), embeddings="joined"), model, p, x_cont, x_cat, mix_inputs=False)
     torch.testing.assert_close(got, ref)
     assert not model.joined._forward_hooks
 
@@ -126,11 +125,7 @@ def test_onehot_mixing_equals_embedding_mixing():
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, y = _batch()
     p = MixUp(alpha=1.0, per_sample=True, seed=3).sample((8,))
-    emb_tm = TabularMixer(MixUp(), embeddings="embeddings.*")
-    with emb_tm.attach(model) as mixing:
-        mixing.hooks.arm(params=p)
-        xc, xk = emb_tm.mix(x_cont, x_cat, p)
-        out_emb = model(xc, xk)
+    out_emb = _output_with_plan(TabularMixer(MixUp(), embeddings="embeddings.*"), model, p, x_cont, x_cat)
     oh_tm = TabularMixer(MixUp(), policy="onehot", cardinalities=CARDS)
     xc2, oh = oh_tm.mix(x_cont, x_cat, p)
     assert oh.is_floating_point() and oh.shape == (8, sum(CARDS))
