@@ -116,27 +116,33 @@ def resolve_kind(y: Tensor, kind: str) -> str:
     if y.is_complex():
         raise MixupError(f"Targets must be real (class indices, float or bool), got {y.dtype}.")
     if kind == "auto":
-        if y.dtype == torch.bool:
-            return "multilabel"
-        if not y.is_floating_point():
-            if y.ndim != 1:
-                raise MixupError(
-                    f"Integer targets of shape {tuple(y.shape)} are ambiguous: class indices must be (B,). "
-                    "For multi-hot targets pass a float or bool tensor, or set target='multilabel'."
-                )
-            return "index"
-        return "regression" if y.ndim == 1 else "soft"
-    if kind == "index" and (y.is_floating_point() or y.ndim != 1):
+        kind = _auto_kind(y)
+    elif kind == "index" and (y.is_floating_point() or y.ndim != 1):
         raise MixupError(
             f"target='index' needs integer class indices of shape (B,), got {y.dtype} of shape {tuple(y.shape)}."
         )
-    if kind in ("soft", "multilabel") and y.ndim < 2:
+    elif kind in ("soft", "multilabel") and y.ndim < 2:
         raise MixupError(
             f"target={kind!r} needs a (B, C) tensor, got shape {tuple(y.shape)}. Class indices are target='index'."
         )
-    if kind == "regression" and not y.is_floating_point():
+    elif kind == "regression" and not y.is_floating_point():
         raise MixupError(f"target='regression' needs float targets, got {y.dtype}.")
+    if kind in ("soft", "multilabel") and y.ndim >= 2 and y.shape[-1] == 0:
+        raise MixupError(f"{kind} targets need at least one class, got shape {tuple(y.shape)} (width 0).")
     return kind
+
+
+def _auto_kind(y: Tensor) -> str:
+    if y.dtype == torch.bool:
+        return "multilabel"
+    if not y.is_floating_point():
+        if y.ndim != 1:
+            raise MixupError(
+                f"Integer targets of shape {tuple(y.shape)} are ambiguous: class indices must be (B,). "
+                "For multi-hot targets pass a float or bool tensor, or set target='multilabel'."
+            )
+        return "index"
+    return "regression" if y.ndim == 1 else "soft"
 
 
 def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label_smoothing: float,
@@ -149,8 +155,6 @@ def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label
             "inputs and targets must share their first dimension."
         )
     kind = resolve_kind(y, kind)
-    if kind in ("soft", "multilabel") and y.shape[-1] == 0:
-        raise MixupError(f"{kind} targets need at least one class, got shape {tuple(y.shape)} (width 0).")
     if kind == "regression" and label_smoothing:
         raise MixupError("label_smoothing does not apply to regression targets; set label_smoothing=0.")
     if kind in ("soft", "multilabel") and num_classes is not None and y.shape[-1] != num_classes:

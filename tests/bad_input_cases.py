@@ -33,6 +33,7 @@ from mixup_any import (
     sample_lambda,
     soft_target_cross_entropy,
 )
+from mixup_any.targets import resolve_kind
 
 
 class CliExit(Exception):
@@ -244,6 +245,8 @@ CASES: list[Case] = [
          lambda c: MixUp()(_x(), y4, params=MixParams.identity(3)), "MixupError", "params are for batch size 3"),
     Case("mix_target", "targets with B+1 rows", lambda c: mix_target(torch.arange(5), MixParams.identity(4)),
          "MixupError", "has shape"),
+    Case("resolve_kind", "kind='auto', float y (B, 0)", lambda c: resolve_kind(torch.randn(4, 0), "auto"),
+         "MixupError", "at least one class"),
     Case("mix_target", "kind='index' with float y", lambda c: mix_target(torch.randn(4), MixParams.identity(4), kind="index"),
          "MixupError", "target='index' needs integer"),
     Case("MixedTarget.soft", "index targets without num_classes", lambda c: MixUp()(_x(), y4)[1].soft(), "MixupError",
