@@ -213,14 +213,12 @@ class CrossRankMixer:
         sizes = self._gather_sizes(b, first.device, d, world)
         bmax = max(sizes)
         # global row g of the unpadded concatenation lives at padded position pos[g]
-        pos = torch.cat([r * bmax + torch.arange(s) for r, s in enumerate(sizes)])
-        gen = generator if generator is not None else self.mixer.generator
-        pick = torch.randperm(pos.numel(), generator=gen, device=gen.device)[:b].cpu()
-        gidx = pick.to(first.device)
-        gather_at = pos[pick].to(first.device)
-
+        pos = torch.cat([r * bmax + torch.arange(s, device=first.device) for r, s in enumerate(sizes)])
+        gen = generator if generator is not None else self.mixer.generator_for(first.device)
+        gidx = torch.randperm(pos.numel(), generator=gen, device=first.device)[:b]
+        gather_at = pos[gidx]
         def partners(t: Tensor) -> Tensor:
-            return self._gather(t, bmax, d, world).index_select(0, gather_at.to(t.device))
+            return self._gather(t, bmax, d, world).index_select(0, gather_at)
 
         arange = torch.arange(b, device=first.device)
         # Rows b..2b-1 of the stacked batch are the partners, paired with themselves (lam = 1), so any
@@ -240,10 +238,17 @@ class CrossRankMixer:
         return out, _map_targets(target, b)
 
     def _gather_sizes(self, b: int, device: torch.device, d: Any, world: int) -> list[int]:
-        mine = torch.tensor([b], dtype=torch.int64, device=device)
+        """Every rank's batch size. Read on the host for CPU (gloo) batches, where that is free; on an
+        accelerator, reading them would wait for the device every batch, so the ranks are taken to have
+        equal batches (as ``DistributedSampler`` gives) and that is checked asynchronously."""
+        mine = torch.full((1,), b, dtype=torch.int64, device=device)
         got = [torch.empty_like(mine) for _ in range(world)]
         d.all_gather(got, mine, group=self.group)
-        return [int(s) for s in torch.cat(got).cpu()]
+        if device.type == "cpu":
+            return [int(s) for s in got]
+        torch._assert_async((torch.cat(got) == b).all(), "CrossRankMixer on an accelerator needs the same batch "
+                            "size on every rank (use DistributedSampler, and drop_last=True if needed)")
+        return [b] * world
 
     def _gather(self, t: Tensor, bmax: int, d: Any, world: int) -> Tensor:
         t = t.detach()

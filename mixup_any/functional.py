@@ -6,7 +6,6 @@ inside an autograd graph (hidden activations) and never change the caller's tens
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,7 +14,8 @@ from torch import Tensor
 
 from .exceptions import MixupError
 
-__all__ = ["mix", "mix_batch", "batch_size_of", "tensor_leaves", "map_float_leaves", "check_partner_index", "one_hot", "smooth"]
+__all__ = ["mix", "mix_batch", "batch_size_of", "tensor_leaves", "map_float_leaves", "check_partner_index",
+           "check_same_device", "gather_rows", "one_hot", "smooth"]
 
 
 def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x", *, check_index: bool = True) -> None:
@@ -30,28 +30,33 @@ def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x", *, check
             f"{what} has batch size {x.shape[0]} (shape {tuple(x.shape)}), but the mixing plan is for "
             f"lam {tuple(lam.shape)} and index {tuple(index.shape)}: every input of a batch must share dim 0."
         )
+    check_same_device(x, lam, what)
     if check_index:
         check_partner_index(index, x.shape[0])
+
+
+def check_same_device(x: Tensor, plan_tensor: Tensor, what: str = "x") -> None:
+    """Raise if a plan drawn on one device meets a batch on another (moving it would block the host)."""
+    if plan_tensor.device != x.device:
+        raise MixupError(
+            f"The mixing plan is on {plan_tensor.device} but {what} is on {x.device}. Plans are drawn where the "
+            "batch lives: draw it for this batch (mixer.sample(x.shape, device=x.device)), or move it "
+            "explicitly with params.to(device)."
+        )
 
 
 def check_partner_index(index: Tensor, batch_size: int) -> None:
     """Raise if ``index`` is not an integer tensor of partners in ``[0, batch_size)``.
 
-    Checked at once on CPU; on accelerators and inside ``torch.compile`` it is an asynchronous device
+    Checked at once on the CPU; on accelerators and inside ``torch.compile`` it is an asynchronous device
     assertion, so the per-batch path never waits for the device.
     """
     if index.dtype not in (torch.int64, torch.int32):
         raise MixupError(f"index must be an int64 (or int32) tensor of partner rows, got {index.dtype}.")
     if index.numel() == 0:
         return
-    compiling = torch.compiler.is_compiling()
-    if not compiling:
-        # a plan's index is checked once, not at every site and tensor it mixes (same tensor, unchanged)
-        seen = _CHECKED_INDEX.get(id(index))
-        if seen is not None and seen[0]() is index and seen[1] == index._version and seen[2] == batch_size:
-            return
-    if index.device.type == "cpu" and not compiling:
-        lo, hi = int(index.min()), int(index.max())
+    if index.device.type == "cpu" and not torch.compiler.is_compiling():
+        lo, hi = (int(v) for v in index.aminmax())
         if lo < 0 or hi >= batch_size:
             raise MixupError(
                 f"index holds partner row {hi if hi >= batch_size else lo}, outside [0, {batch_size}) for a batch "
@@ -59,19 +64,15 @@ def check_partner_index(index: Tensor, batch_size: int) -> None:
             )
     else:
         torch._assert_async(((index >= 0) & (index < batch_size)).all(), f"index holds a partner outside [0, {batch_size})")
-    if not compiling:
-        _remember_checked(index, batch_size)
 
 
-def _remember_checked(index: Tensor, batch_size: int) -> None:
-    """Record ``index`` as a valid partner index for ``batch_size`` rows (valid by construction or checked)."""
-    if len(_CHECKED_INDEX) >= 16:
-        _CHECKED_INDEX.clear()
-    _CHECKED_INDEX[id(index)] = (weakref.ref(index), index._version, batch_size)
+def gather_rows(x: Tensor, index: Tensor) -> Tensor:
+    """``x[index]`` along dim 0, in ``x``'s memory format.
 
-
-# id(index) -> (weak reference, version counter, batch size) of the last indices that passed the check
-_CHECKED_INDEX: dict[int, tuple[weakref.ref, int, int]] = {}
+    ``index_select`` copies whole rows (5x faster than advanced indexing for rows of a few KB on the CPU)
+    but returns a contiguous tensor, so other layouts (channels_last) use advanced indexing, which keeps them.
+    """
+    return x.index_select(0, index) if x.is_contiguous() else x[index]
 
 
 def mix(
@@ -86,9 +87,9 @@ def mix(
 
     Args:
         x: ``(B, ...)`` floating-point tensor (any dtype, device and memory format; all kept).
-        lam: ``(B,)`` weight of each row's own sample.
-        index: ``(B,)`` partner of each row.
-        out: optional preallocated result, shape and dtype of ``x``.
+        lam: ``(B,)`` weight of each row's own sample, on ``x``'s device.
+        index: ``(B,)`` partner of each row, on ``x``'s device.
+        out: optional preallocated result, shape, dtype and device of ``x``.
         inplace: write the result into ``x`` (never do this to activations that autograd needs).
 
     Rows with ``lam == 1`` come back bit-for-bit unchanged (``torch.lerp`` is exact at its ends).
@@ -113,131 +114,18 @@ def mix(
 
 def _mix_checked(x: Tensor, lam: Tensor, index: Tensor, *, out: Tensor | None, inplace: bool) -> Tensor:
     """:func:`mix` after its checks of ``x``, ``lam`` and ``index`` (``mix_batch`` checks the index once)."""
-    if out is not None and not inplace and (out.shape != x.shape or out.dtype != x.dtype):
-        raise MixupError(
-            f"out must have the shape and dtype of x: x is {tuple(x.shape)} {x.dtype}, "
-            f"out is {tuple(out.shape)} {out.dtype}."
-        )
-    if not (torch.is_grad_enabled() and (x.requires_grad or lam.requires_grad)):
-        # fast paths write through out= views, which autograd does not support: they skip graphs
-        fast = _mix_rows(x, lam, index, out=out, inplace=inplace)
-        if fast is None:
-            fast = _mix_flat(x, lam, index, out=out, inplace=inplace)
-        if fast is not None:
-            return fast
-    w = lam.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
-    idx = index.to(x.device)
-    # advanced indexing keeps channels_last, index_select does not; for contiguous x (most activations)
-    # index_select is the same gather, and its backward (index_add) is cheaper than index_put(accumulate)
-    partner = x.index_select(0, idx) if x.is_contiguous() else x[idx]
-    if inplace:
-        # partner is already a copy, so overwriting x cannot corrupt rows still to be read; the same
-        # lerp(partner, x, w) as out of place, so both give bit-identical results in every dtype
-        return torch.lerp(partner, x, w, out=x)
-    if out is not None:
-        return torch.lerp(partner, x, w, out=out)
+    if out is not None and not inplace:
+        if out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
+            raise MixupError(
+                f"out must have the shape, dtype and device of x: x is {tuple(x.shape)} {x.dtype} on {x.device}, "
+                f"out is {tuple(out.shape)} {out.dtype} on {out.device}."
+            )
+    w = lam.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
+    # the partner rows are a copy, so writing into x (inplace) cannot corrupt rows still to be read
+    partner = gather_rows(x, index)
+    if inplace or out is not None:
+        return torch.lerp(partner, x, w, out=x if inplace else out)
     return torch.lerp(partner, x, w)
-
-
-# Rows at least this large (bytes) go through the streaming path of _mix_rows.
-_ROW_STREAM_BYTES = 32 * 1024
-
-
-def _flat_rows(t: Tensor) -> Tensor | None:
-    """A ``(B, N)`` view of ``t`` whose rows are dense, or ``None`` (any layout but plain or channels_last)."""
-    if t.numel() == 0:  # a (B, N) view of no elements is ambiguous; the gathered kernel handles it
-        return None
-    if t.is_contiguous():
-        return t.view(t.shape[0], -1)
-    if t.ndim == 4 and t.is_contiguous(memory_format=torch.channels_last):
-        return t.permute(0, 2, 3, 1).reshape(t.shape[0], -1)
-    if t.ndim == 5 and t.is_contiguous(memory_format=torch.channels_last_3d):
-        return t.permute(0, 2, 3, 4, 1).reshape(t.shape[0], -1)
-    return None
-
-
-def _mix_flat(x: Tensor, lam: Tensor, index: Tensor, *, out: Tensor | None, inplace: bool) -> Tensor | None:
-    """The gathered kernel on ``(B, N)`` row views: ``index_select`` of dense rows is several times faster
-    than advanced indexing of small rows, and the views keep any memory format. ``None`` to fall back."""
-    xr = _flat_rows(x)
-    if xr is None:
-        return None
-    res = x if inplace else (out if out is not None else torch.empty_like(x))
-    if res is not x and res.stride() != x.stride():
-        return None
-    rr = _flat_rows(res)
-    if rr is None:
-        return None
-    w = lam.to(device=x.device, dtype=x.dtype).view(-1, 1)
-    # partner is a copy, so writing into x (inplace) cannot corrupt rows still to be read
-    torch.lerp(xr.index_select(0, index.to(x.device)), xr, w, out=rr)
-    return res
-
-
-def _mix_rows(x: Tensor, lam: Tensor, index: Tensor, *, out: Tensor | None, inplace: bool) -> Tensor | None:
-    """Streaming kernel for large CPU rows: one ``lerp`` per row straight from ``x[index[i]]`` into the result.
-
-    Gathering ``x[index]`` first costs a full extra batch of memory traffic (and page faults on a fresh
-    buffer); reading each partner row where it lies makes one pass that reads two rows and writes one,
-    the memory-bandwidth floor. This needs ``lam`` and ``index`` on the host, so it only runs for CPU
-    tensors (where ``.tolist()`` is not a device sync), on rows of at least
-    ``_ROW_STREAM_BYTES`` (the per-row Python call is then negligible). Returns ``None`` to fall back.
-    The result is bit-identical to the gathered ``torch.lerp(x[index], x, lam)``.
-    """
-    if x.device.type != "cpu" or lam.device.type != "cpu" or index.device.type != "cpu":
-        return None
-    if torch.compiler.is_compiling():  # .tolist() would break the graph; the gathered kernel traces
-        return None
-    b = x.shape[0]
-    if b == 0 or x.numel() // b * x.element_size() < _ROW_STREAM_BYTES:
-        return None
-    xr = _flat_rows(x)
-    if xr is None:
-        return None
-    idx = index.tolist()
-    w = lam.to(x.dtype).tolist()  # the weight lerp would see, rounded to x's dtype as in the gathered path
-    if inplace:
-        return _mix_rows_inplace(x, xr, idx, w)
-    if out is None:
-        out = torch.empty_like(x)  # preserve_format: channels_last stays channels_last
-    if out.stride() != x.stride() or out.data_ptr() == x.data_ptr():
-        return None
-    orows = _flat_rows(out)
-    if orows is None:
-        return None
-    for i in range(b):
-        torch.lerp(xr[idx[i]], xr[i], w[i], out=orows[i])
-    return out
-
-
-def _mix_rows_inplace(x: Tensor, xr: Tensor, idx: list[int], w: list[float]) -> Tensor | None:
-    """In-place streaming along the cycles of a permutation; one saved row per cycle, no batch copy.
-
-    Writing row ``i`` needs the original of row ``idx[i]``; walking each cycle ``i → idx[i] → ...``
-    in order reads every partner before it is overwritten, except the cycle's first row, which is saved.
-    Returns ``None`` (fall back to the gathered path) when ``index`` is not a permutation.
-    """
-    b = len(idx)
-    if sorted(idx) != list(range(b)):
-        return None
-    seen = [False] * b
-    for start in range(b):
-        if seen[start]:
-            continue
-        seen[start] = True
-        if idx[start] == start:
-            continue  # a row paired with itself is unchanged
-        head = xr[start].clone()
-        i = start
-        while True:
-            j = idx[i]
-            src = head if j == start else xr[j]
-            torch.lerp(src, xr[i], w[i], out=xr[i])
-            if j == start:
-                break
-            seen[j] = True
-            i = j
-    return x
 
 
 def batch_size_of(batch: Any, path: str = "batch") -> int:

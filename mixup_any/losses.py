@@ -64,61 +64,23 @@ def _reduce(loss: Tensor, reduction: str) -> Tensor:
     raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
 
 
-def _unreduced_call(criterion: nn.Module) -> Callable[..., Tensor]:
-    """Call a loss module with ``reduction="none"`` by setting and restoring the attribute (traceable)."""
-
-    def call(*args: object, **kwargs: object) -> Tensor:
-        saved = criterion.reduction
-        criterion.reduction = "none"
-        try:
-            return criterion(*args, **kwargs)
-        finally:
-            criterion.reduction = saved
-
-    return call
-
-
-def _per_sample_compiled(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:
-    """:func:`_per_sample` inside ``torch.compile``, where ``copy.copy`` of a module and
-    ``inspect.signature`` cannot be traced: torch loss modules, ``torch.nn.functional`` losses and
-    ``functools.partial`` of them are recognised; any other callable must return per-sample losses."""
-    user_reduction = getattr(criterion, "reduction", None)
-    if isinstance(user_reduction, str):
-        return _unreduced_call(criterion), user_reduction
-    func, red = criterion, "mean"
-    if isinstance(criterion, functools.partial):
-        func, red = criterion.func, criterion.keywords.get("reduction", "mean")
-    if any(func is f for f in _F_LOSSES):
-        return functools.partial(criterion, reduction="none"), red
-    return criterion, red
-
-
-_F_LOSSES = (F.cross_entropy, F.nll_loss, F.binary_cross_entropy, F.binary_cross_entropy_with_logits, F.mse_loss,
-             F.l1_loss, F.smooth_l1_loss, F.huber_loss, F.kl_div, F.poisson_nll_loss, F.gaussian_nll_loss,
-             F.soft_margin_loss, F.multilabel_soft_margin_loss, F.multi_margin_loss, F.hinge_embedding_loss)
-
-
 def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:
     """A version of ``criterion`` that returns unreduced losses, and the reduction the user chose."""
-    if torch.compiler.is_compiling():
-        return _per_sample_compiled(criterion)
     user_reduction = getattr(criterion, "reduction", None)
     if isinstance(user_reduction, str):
         c = copy.copy(criterion)  # shallow: shares weights and buffers, not the reduction attribute
         c.reduction = "none"
         return c, user_reduction
-    try:
-        has_reduction, red = _reduction_parameter(criterion)
-    except TypeError:  # unhashable callable: inspect it every time
-        has_reduction, red = _reduction_parameter.__wrapped__(criterion)
+    func, bound = (criterion.func, criterion.keywords) if isinstance(criterion, functools.partial) else (criterion, {})
+    has_reduction, default = _reduction_parameter(func)
     if has_reduction:
-        return functools.partial(criterion, reduction="none"), red
+        return functools.partial(criterion, reduction="none"), bound.get("reduction", default)
     return criterion, "mean"
 
 
-@functools.lru_cache(maxsize=256)
+@torch.compiler.assume_constant_result  # torch.compile runs it once while tracing: the signature is a constant
 def _reduction_parameter(criterion: Callable[..., Tensor]) -> tuple[bool, str]:
-    """Whether ``criterion`` takes ``reduction=``, and its default (cached: ``inspect`` is slow per batch)."""
+    """Whether ``criterion`` takes ``reduction=``, and its default."""
     try:
         params = inspect.signature(criterion).parameters
     except (TypeError, ValueError):

@@ -3,9 +3,10 @@
 Convention, fixed for the whole library: ``lam`` is the weight of each row's *own* sample,
 ``x̃[i] = lam[i] * x[i] + (1 - lam[i]) * x[index[i]]`` (as in timm and torchvision).
 
-All randomness comes from a :class:`torch.Generator` (CPU by default); the global RNG is never
-touched. Draws are made where the generator lives and moved to the batch's device, so nothing
-here reads a value back from an accelerator (no host-device sync).
+All randomness comes from a :class:`torch.Generator` on the batch's device; the global RNG is never
+touched. Every draw is made where the batch lives, so nothing here copies a value to or from an
+accelerator (no host-device sync). The same seed draws different plans on the CPU and on CUDA:
+their generators are different algorithms.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import _remember_checked, check_partner_index
+from .functional import check_partner_index
 
 __all__ = [
     "MixParams",
@@ -28,6 +29,7 @@ __all__ = [
     "sample_beta",
     "sample_lambda",
     "apply_probability",
+    "check_generator",
     "sample_index",
     "class_ids",
 ]
@@ -154,48 +156,52 @@ class MixParams:
 
 
 # --------------------------------------------------------------------------------------------
+# randomness
+# --------------------------------------------------------------------------------------------
+
+
+def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
+    """Raise if ``generator`` cannot draw on ``device`` (a draw there must come from a generator there)."""
+    if generator is not None and not _same_device(generator.device, device):
+        raise MixupError(
+            f"The generator is on {generator.device} but the batch is on {device}: draws are made where the "
+            f"batch lives, so pass torch.Generator(device={str(device)!r}) (or no generator: the mixer keeps "
+            "one per device)."
+        )
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """``cuda`` and ``cuda:0`` name the same device when the current device is 0."""
+    if a.type != b.type:
+        return False
+    if a.index is None or b.index is None:
+        current = torch.accelerator.current_device_index() if a.type != "cpu" and torch.accelerator.is_available() else 0
+        return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+    return a.index == b.index
+
+
+def _device(generator: torch.Generator | None, device: torch.device | str | None) -> torch.device:
+    if device is None:
+        return generator.device if generator is not None else torch.device("cpu")
+    device = torch.device(device)
+    check_generator(generator, device)
+    return device
+
+
+# --------------------------------------------------------------------------------------------
 # lambda
 # --------------------------------------------------------------------------------------------
 
 
-def _log_gamma(n: int, shape: float, generator: torch.Generator | None) -> Tensor:
-    """``log`` of ``n`` Gamma(shape, 1) draws, float64, from ``generator`` only.
+def sample_beta(
+    n: int, a: float, b: float, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+) -> Tensor:
+    """``n`` draws of Beta(a, b), float64, on ``device`` (default: the generator's).
 
-    ``torch.distributions.Beta`` accepts no generator, so this is Marsaglia and Tsang's
-    rejection sampler, vectorized; for ``shape < 1`` it uses ``G(a) = G(a + 1) * U**(1/a)``
-    in log space, so tiny alphas never underflow to ``0/0``.
-    """
-    device = generator.device if generator is not None else torch.device("cpu")
-    boost = shape < 1.0
-    a = shape + 1.0 if boost else shape
-    d = a - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
-    parts: list[Tensor] = []
-    have = 0
-    while have < n:
-        m = max(2 * (n - have), 16)  # acceptance is > 95%, so one round almost always suffices
-        z = torch.randn(m, generator=generator, dtype=torch.float64, device=device)
-        u = torch.rand(m, generator=generator, dtype=torch.float64, device=device)
-        v = (1.0 + c * z) ** 3
-        pos = v > 0
-        logv = torch.log(torch.where(pos, v, torch.ones_like(v)))
-        ok = pos & (torch.log(u) < 0.5 * z * z + d - d * v + d * logv)
-        acc = math.log(d) + logv[ok]
-        parts.append(acc)
-        have += acc.numel()
-    out = torch.cat(parts)[:n]
-    if boost:
-        u = 1.0 - torch.rand(n, generator=generator, dtype=torch.float64, device=device)  # in (0, 1]
-        out = out + torch.log(u) / shape
-    return out
-
-
-def sample_beta(n: int, a: float, b: float, *, generator: torch.Generator | None = None) -> Tensor:
-    """``n`` draws of Beta(a, b) as a float64 tensor on the generator's device.
-
-    Symmetric Beta(α, α) on the CPU, what mixup draws, comes from uniforms only (see
-    :func:`_sample_symmetric_beta`), several times cheaper than a pair of gamma draws; other cases use
-    ATen's Dirichlet sampler, or a pure-torch gamma sampler if that private op is missing.
+    ``X / (X + Y)`` with ``X ~ Gamma(a)`` and ``Y ~ Gamma(b)``, from torch's own gamma sampler (it takes a
+    generator; ``torch.distributions.Beta`` does not). Small concentrations are drawn as
+    ``Gamma(a) = Gamma(a + 1) * U**(1/a)`` in log space, so the draw stays exact where ``Gamma(a)``
+    itself would underflow to 0 (α below about 0.01).
 
     Example:
         >>> lam = sample_beta(1000, 0.4, 0.4, generator=torch.Generator().manual_seed(0))
@@ -203,94 +209,25 @@ def sample_beta(n: int, a: float, b: float, *, generator: torch.Generator | None
         True
     """
     _check_beta(a, b)
-    device = generator.device if generator is not None else torch.device("cpu")
-    if a == b and device.type == "cpu":
-        return _sample_symmetric_beta(n, float(a), generator)
-    try:
-        # Beta(a, b) is the first coordinate of Dirichlet(a, b); ATen's sampler takes a generator
-        # (torch.distributions.Beta does not) and is ~25x cheaper than the pure-torch fallback.
-        conc = torch.tensor([[a, b]], dtype=torch.float64, device=device).expand(n, 2)
-        lam = torch._sample_dirichlet(conc, generator=generator)[:, 0]
-        if device.type != "cpu" or not torch.isnan(lam).any():  # the NaN check would sync an accelerator
-            return lam
-    except (AttributeError, TypeError, RuntimeError):  # private op missing or changed: use the fallback
-        pass
-    return _sample_beta_fallback(n, a, b, generator)
+    device = _device(generator, device)
+    conc = torch.empty(n, 2, dtype=torch.float64, device=device)
+    conc[:, 0], conc[:, 1] = a + 1.0, b + 1.0
+    log_gamma = torch._standard_gamma(conc, generator=generator).log()
+    log_u = torch.rand(n, 2, dtype=torch.float64, device=device, generator=generator).neg_().log1p_()  # log U, U in (0, 1]
+    log_gamma[:, 0] += log_u[:, 0] / a
+    log_gamma[:, 1] += log_u[:, 1] / b
+    return torch.sigmoid(log_gamma[:, 0] - log_gamma[:, 1])
 
 
 def _check_beta(a: float, b: float) -> None:
-    if not (a > 0 and b > 0) or not (math.isfinite(a) and math.isfinite(b)):
-        raise MixupError(f"Beta(a, b) needs finite a > 0 and b > 0, got a={a!r}, b={b!r}.")
+    if not (a >= _MIN_CONCENTRATION and b >= _MIN_CONCENTRATION) or not (math.isfinite(a) and math.isfinite(b)):
+        raise MixupError(
+            f"Beta(a, b) needs finite a and b of at least {_MIN_CONCENTRATION:g}, got a={a!r}, b={b!r}. "
+            "Below that a Beta draw is a coin flip on {0, 1} in float64; alpha=0 disables mixing."
+        )
 
 
-def _sample_symmetric_beta(n: int, a: float, generator: torch.Generator | None) -> Tensor:
-    """``n`` exact Beta(a, a) draws (float64, CPU) from uniforms, without gamma variates.
-
-    * ``a >= 1/2``: Ulrich's polar method (Ulrich 1984; Devroye 1986, IX.4):
-      ``1/2 + 1/2 * sqrt(1 - U**(2 / (2a - 1))) * cos(2 pi V)``; ``a = 1/2`` is ``cos(pi V)**2`` and
-      ``a = 1`` is simply ``U``.
-    * ``a < 1/2``: Jöhnk's rejection method in log space: ``X = U**(1/a)``, ``Y = V**(1/a)``, kept when
-      ``X + Y <= 1``, giving ``X / (X + Y)``; at least 78% of the pairs are kept.
-
-    The rejection step compacts the accepted draws, a host-side step, hence CPU only.
-    """
-    if n == 0:
-        return torch.empty(0, dtype=torch.float64)
-    if a == 1.0:
-        return torch.rand(n, generator=generator, dtype=torch.float64)
-    if n == 1:  # one draw per batch, the common case: the same methods on Python floats, a few µs
-        return torch.tensor([_symmetric_beta_scalar(a, generator)], dtype=torch.float64)
-    if a >= 0.5:
-        u = torch.rand(2, n, generator=generator, dtype=torch.float64)
-        angle = u[1].mul_(2.0 * math.pi).cos_()
-        if a == 0.5:
-            return angle.mul_(0.5).add_(0.5)
-        # sqrt(1 - U**p) with p = 2 / (2a - 1), as -expm1(p * log U) to stay exact when U**p is near 1
-        radius = u[0].log_().mul_(2.0 / (2.0 * a - 1.0)).expm1_().neg_().sqrt_()
-        return radius.mul_(angle).mul_(0.5).add_(0.5)
-    accept = math.exp(2.0 * math.lgamma(a + 1.0) - math.lgamma(2.0 * a + 1.0))  # P(X + Y <= 1)
-    parts: list[Tensor] = []
-    have = 0
-    while have < n:
-        need = n - have
-        m = int(need / accept + 3.0 * math.sqrt(need) + 8)  # enough pairs for one round almost always
-        logu = torch.rand(2, m, generator=generator, dtype=torch.float64).neg_().log1p_()  # log U, log V
-        logs = logu / a  # log X, log Y: -inf for vanishing a, hence the ratio from log U - log V below
-        kept = torch.logaddexp(logs[0], logs[1]) <= 0.0
-        draws = torch.sigmoid((logu[0] - logu[1]).div_(a))[kept]  # X / (X + Y); a coin on {0, 1} as a -> 0
-        parts.append(draws)
-        have += draws.shape[0]
-    out = parts[0] if len(parts) == 1 else torch.cat(parts)
-    return out[:n]
-
-
-def _symmetric_beta_scalar(a: float, generator: torch.Generator | None) -> float:
-    """One Beta(a, a) draw by the methods of :func:`_sample_symmetric_beta`, from ``generator``'s uniforms."""
-    if a == 1.0:  # a uniform: one draw, as the vectorized path
-        return torch.rand(1, generator=generator, dtype=torch.float64).tolist()[0]
-    while True:
-        u, v = torch.rand(2, generator=generator, dtype=torch.float64).tolist()
-        if a >= 0.5:
-            angle = math.cos(2.0 * math.pi * v)
-            if a == 0.5 or u == 0.0:  # u = 0: U**p = 0 (log would raise)
-                return 0.5 + 0.5 * angle
-            return 0.5 + 0.5 * math.sqrt(-math.expm1(math.log(u) * (2.0 / (2.0 * a - 1.0)))) * angle
-        log_u, log_v = math.log1p(-u), math.log1p(-v)
-        if math.exp(log_u / a) + math.exp(log_v / a) <= 1.0:  # X + Y <= 1 (division may give -inf: exp -> 0)
-            d = (log_u - log_v) / a  # X / (X + Y) = sigmoid(d), evaluated without overflow
-            if d >= 0:
-                return 1.0 / (1.0 + math.exp(-d))
-            e = math.exp(d)
-            return e / (1.0 + e)
-
-
-def _sample_beta_fallback(n: int, a: float, b: float, generator: torch.Generator | None) -> Tensor:
-    """Beta draws from two log-gamma draws (Marsaglia and Tsang), in pure torch with ``generator``."""
-    diff = _log_gamma(n, a, generator) - _log_gamma(n, b, generator)
-    lam = torch.sigmoid(diff)
-    # For vanishing concentrations both log-gammas can be -inf (the Beta is then a coin on {0, 1}).
-    coin = torch.rand(n, generator=generator, dtype=torch.float64, device=diff.device) < a / (a + b)
-    return torch.where(torch.isnan(diff), coin.double(), lam)
+_MIN_CONCENTRATION = 1e-6
 
 
 def sample_lambda(
@@ -302,8 +239,9 @@ def sample_lambda(
     fold: bool = False,
     per_sample: bool = False,
     generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
 ) -> Tensor:
-    """Draw ``lam`` of shape ``(B,)`` (float32, on the generator's device).
+    """Draw ``lam`` of shape ``(B,)``, float32, on ``device`` (default: the generator's).
 
     Args:
         batch_size: ``B``.
@@ -313,7 +251,8 @@ def sample_lambda(
         lam: a fixed ``lam`` (float), or ``(low, high)`` for a uniform draw; overrides ``alpha``.
         fold: replace ``lam`` by ``max(lam, 1 - lam)`` so each row's own sample dominates.
         per_sample: one draw per row (``True``) or one per batch repeated ``B`` times.
-        generator: source of randomness.
+        generator: source of randomness, on ``device``.
+        device: where to draw (the batch's device).
 
     Example:
         >>> sample_lambda(3, lam=0.25)
@@ -322,34 +261,20 @@ def sample_lambda(
         tensor([1., 1., 1.])
     """
     _check_size(batch_size, "batch_size")
-    device = generator.device if generator is not None else torch.device("cpu")
+    device = _device(generator, device)
     n = batch_size if per_sample else 1
-    if lam is not None:
-        if isinstance(lam, (tuple, list)):
-            lo, hi = float(lam[0]), float(lam[1])
-            out = lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64, device=device)
-        else:
-            out = torch.full((n,), float(lam), dtype=torch.float64, device=device)
+    if lam is not None and not isinstance(lam, (tuple, list)):
+        out = torch.full((n,), float(lam), dtype=torch.float64, device=device)
+    elif lam is not None:
+        lo, hi = float(lam[0]), float(lam[1])
+        out = torch.rand(n, generator=generator, dtype=torch.float64, device=device).mul_(hi - lo).add_(lo)
     elif alpha == 0:
         out = torch.ones(n, dtype=torch.float64, device=device)
-    elif not per_sample and device.type == "cpu" and (beta is None or beta == alpha):
-        # one symmetric draw on the CPU: a Python float, then a single fill (every extra small op counts
-        # in a training step, where it runs with cold caches)
-        _check_beta(float(alpha), float(alpha))
-        value = _symmetric_beta_scalar(float(alpha), generator)
-        if fold:
-            value = max(value, 1.0 - value)
-        return torch.full((batch_size,), value, dtype=torch.float32)
-    elif per_sample and alpha == 1 and (beta is None or beta == 1):
-        # Beta(1, 1) is uniform: float32 uniforms directly (λ is float32 anyway), one op; per-sample λ on a
-        # small table otherwise costs a float64 draw and a cast on top of a mix of a few hundred µs
-        out = torch.rand(n, generator=generator, device=device)
     else:
-        out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator)
+        out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator, device=device)
     if fold:
         out = torch.maximum(out, 1.0 - out)
-    out = out.float()
-    return out if per_sample else out.expand(batch_size).clone()
+    return out.float().expand(batch_size).contiguous() if not per_sample else out.float()
 
 
 def apply_probability(
@@ -365,9 +290,10 @@ def apply_probability(
         return lam
     if p <= 0.0:
         return torch.ones_like(lam)
+    check_generator(generator, lam.device)
     n = lam.shape[0] if per_sample else 1
     keep = torch.rand(n, generator=generator, device=lam.device) < p
-    return torch.where(keep, lam, torch.ones_like(lam))
+    return lam.where(keep, 1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -408,7 +334,7 @@ def _group_bounds(sorted_keys: Tensor) -> tuple[Tensor, Tensor]:
 
 def _sort_by_group(keys: Tensor, generator: torch.Generator | None) -> Tensor:
     """A random order of rows that keeps rows with equal ``keys`` contiguous."""
-    shuffle = torch.randperm(keys.shape[0], generator=generator, device=_gen_device(generator)).to(keys.device)
+    shuffle = torch.randperm(keys.shape[0], generator=generator, device=keys.device)
     order_in_shuffle = torch.sort(keys[shuffle], stable=True).indices
     return shuffle[order_in_shuffle]
 
@@ -435,7 +361,7 @@ def _other_group_uniform(keys: Tensor, eligible: Tensor, generator: torch.Genera
     m = eligible.sum()
     size = end - start
     choices = (m - size).clamp(min=0)
-    u = torch.rand(n, generator=generator, dtype=torch.float64, device=_gen_device(generator)).to(keys.device)
+    u = torch.rand(n, generator=generator, dtype=torch.float64, device=keys.device)
     pick = (u * choices).floor().long().clamp(max=(choices - 1).clamp(min=0))
     pick = torch.where(pick < start, pick, pick + size)
     pos = torch.arange(n, device=keys.device)
@@ -455,7 +381,7 @@ def _label_distance(labels: Tensor, bandwidth: float, generator: torch.Generator
     logits = -d2 / (2.0 * bandwidth**2)
     if n > 1:
         logits.fill_diagonal_(float("-inf"))
-    u = torch.rand(n, n, generator=generator, device=_gen_device(generator)).to(y.device)
+    u = torch.rand(n, n, generator=generator, device=y.device)
     gumbel = -torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))
     return (logits + gumbel).argmax(-1)
 
@@ -463,10 +389,6 @@ def _label_distance(labels: Tensor, bandwidth: float, generator: torch.Generator
 def _check_size(n: Any, what: str) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise MixupError(f"{what} must be a non-negative int, got {n!r}.")
-
-
-def _gen_device(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
 
 
 def sample_index(
@@ -506,7 +428,7 @@ def sample_index(
             got = f"shape {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
             raise MixupError(f"labels must be a tensor with {batch_size} rows (batch_size), got {got}.")
         device = labels.device
-    device = torch.device(device) if device is not None else torch.device("cpu")
+    device = _device(generator, device)
     if callable(pairing):
         index = pairing(batch_size, labels=labels, generator=generator, device=device)
         if not isinstance(index, Tensor) or index.shape != (batch_size,):
@@ -518,7 +440,7 @@ def sample_index(
         check_partner_index(index, batch_size)
     elif pairing == "permute":
         if eligible is None:
-            index = torch.randperm(batch_size, generator=generator, device=_gen_device(generator)).to(device)
+            index = torch.randperm(batch_size, generator=generator, device=device)
         else:
             index = _cycle_within_groups((~eligible).long(), generator)
     elif pairing == "flip":
@@ -544,10 +466,8 @@ def sample_index(
         raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
     if eligible is not None:
         rows = torch.arange(batch_size, device=index.device)
-        ok = eligible.to(index.device) & eligible.to(index.device)[index]
+        ok = eligible & eligible[index]
         index = torch.where(ok, index, rows)
-    if not torch.compiler.is_compiling():
-        _remember_checked(index, batch_size)  # drawn here, valid by construction: mix() need not re-check it
     return index
 
 

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import check_class_indices, smooth
+from .functional import check_class_indices, check_same_device, smooth
 from .params import MixParams
 
 __all__ = ["MixedTarget", "TARGET_KINDS", "mix_target", "resolve_kind"]
@@ -167,8 +167,9 @@ def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label
         y = y.float()
     if not params.mixed:
         return MixedTarget(y, y, params.lam, kind, num_classes, label_smoothing, mixed=False)
-    y_b = y.index_select(0, params.index.to(y.device))
-    return MixedTarget(y, y_b, params.lam.to(y.device), kind, num_classes, label_smoothing)
+    check_same_device(y, params.index, name)
+    y_b = y.index_select(0, params.index)
+    return MixedTarget(y, y_b, params.lam, kind, num_classes, label_smoothing)
 
 
 def _pick(option: Any, key: str) -> Any:

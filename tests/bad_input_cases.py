@@ -194,7 +194,7 @@ CASES: list[Case] = [
          "must be a float tensor"),
     # ---------------------------------------------------------------- samplers
     Case("sample_lambda", "batch_size=-1", lambda c: sample_lambda(-1), "MixupError", "non-negative int"),
-    Case("sample_beta", "a=inf", lambda c: sample_beta(3, math.inf, 1.0), "MixupError", "finite a > 0"),
+    Case("sample_beta", "a=inf", lambda c: sample_beta(3, math.inf, 1.0), "MixupError", "finite a and b of at least"),
     Case("sample_index", "unknown pairing", lambda c: sample_index(4, pairing="nearest"), "MixupError", "Unknown pairing"),
     Case("sample_index", "same_class without labels", lambda c: sample_index(4, pairing="same_class"), "MixupError",
          "needs the targets"),

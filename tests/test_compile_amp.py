@@ -1,9 +1,9 @@
 """torch.compile and mixed precision.
 
 Compile: a training step with input mixing, target mixing and the mixed loss compiles with ``fullgraph=True``
-(backends "eager" and "aot_eager" in the suite; inductor once, marked slow: its first compile takes ~30 s here)
-and gives the eager result. The plan is drawn outside the compiled region (``mixer.sample``: the λ sampler uses
-a data-dependent rejection loop and ``torch.Generator`` calls, which dynamo does not trace). Hook mixing
+for functional criteria (backends "eager" and "aot_eager" in the suite; inductor once, marked slow: its first
+compile takes ~30 s here) and gives the eager result; loss modules compile with a graph break. The plan is drawn
+outside the compiled region (``mixer.sample``: ``torch.Generator`` calls, which dynamo does not trace). Hook mixing
 compiles with ``fullgraph=True`` when the plan is pre-drawn (``handle.arm(params=mixer.sample(...))``); drawing
 inside the forward costs one graph break and still gives the eager result.
 
@@ -41,11 +41,18 @@ def _model(out=C):
 
 CRITERIA = {
     "F.cross_entropy": (F.cross_entropy, "index"),
-    "CrossEntropyLoss(weight, sum)": (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5]), reduction="sum"), "index"),
+    "partial(weight, sum)": (functools.partial(F.cross_entropy, weight=torch.tensor([1.0, 2.0, 0.5]), reduction="sum"),
+                             "index"),
     "partial(none)": (functools.partial(F.cross_entropy, reduction="none"), "index"),
+    "F.binary_cross_entropy_with_logits": (F.binary_cross_entropy_with_logits, "multilabel"),
+    "F.mse_loss": (F.mse_loss, "regression"),
+    "soft_target_cross_entropy": (soft_target_cross_entropy, "soft"),
+}
+# loss modules: mixed_loss copies the module to set reduction="none", which dynamo does not trace (a graph break)
+MODULE_CRITERIA = {
+    "CrossEntropyLoss(weight, sum)": (nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0, 0.5]), reduction="sum"), "index"),
     "BCEWithLogitsLoss": (nn.BCEWithLogitsLoss(), "multilabel"),
     "MSELoss": (nn.MSELoss(), "regression"),
-    "soft_target_cross_entropy": (soft_target_cross_entropy, "soft"),
 }
 
 
@@ -60,9 +67,10 @@ def _targets(kind):
     return torch.softmax(torch.randn(B, C, generator=g), -1)
 
 
-@pytest.mark.parametrize(("backend", "name"), [("eager", "F.cross_entropy")] + [("aot_eager", n) for n in CRITERIA])
-def test_input_target_and_loss_mixing_compile_with_fullgraph(backend, name):
-    criterion, kind = CRITERIA[name]
+@pytest.mark.parametrize(("backend", "name", "fullgraph"), [("eager", "F.cross_entropy", True)]
+                         + [("aot_eager", n, True) for n in CRITERIA] + [("aot_eager", n, False) for n in MODULE_CRITERIA])
+def test_input_target_and_loss_mixing_compile(backend, name, fullgraph):
+    criterion, kind = {**CRITERIA, **MODULE_CRITERIA}[name]
     model = _model()
     x, y = torch.randn(B, D), _targets(kind)
 
@@ -74,7 +82,7 @@ def test_input_target_and_loss_mixing_compile_with_fullgraph(backend, name):
             return criterion(out, target)
         return mixed_loss(criterion, out, target)
 
-    compiled = torch.compile(step, fullgraph=True, backend=backend)
+    compiled = torch.compile(step, fullgraph=fullgraph, backend=backend)
     mixer = MixUp(alpha=1.0, per_sample=True, seed=0)
     for _ in range(2):  # a second plan reuses the graph (lam and index are inputs, not constants)
         p = mixer.sample(x.shape)
@@ -86,12 +94,12 @@ def test_input_target_and_loss_mixing_compile_with_fullgraph(backend, name):
         for a, b in zip(g_got, g_want, strict=True):
             torch.testing.assert_close(a, b)
     if isinstance(criterion, nn.Module):
-        assert criterion.reduction in ("mean", "sum")  # set to "none" only for the duration of the call
+        assert criterion.reduction in ("mean", "sum")  # the user's module is never changed
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
-def test_image_mixing_compiles_with_fullgraph_for_large_rows_and_keeps_memory_format(layout):
-    x = torch.randn(4, 3, 64, 64)  # 48 KiB rows: eagerly these take the streaming CPU kernel
+def test_image_mixing_compiles_with_fullgraph_and_keeps_memory_format(layout):
+    x = torch.randn(4, 3, 64, 64)
     if layout == "channels_last":
         x = x.to(memory_format=torch.channels_last)
     p = MixUp(alpha=1.0, seed=0).sample(x.shape)

@@ -178,28 +178,3 @@ def test_selection_is_bit_exact_for_non_finite_values(dtype, bits):
     m = CutMix(per_sample=True)
     p = m.sample(x.shape, generator=gen(13))
     assert torch.equal(m.mix(x, p).view(bits), loop_reference(x, p).view(bits))
-    grad_path = m.mix(x.clone().requires_grad_(), p).detach()  # torch.where path under autograd
-    assert torch.equal(grad_path.view(bits), loop_reference(x, p).view(bits))
-
-
-@pytest.mark.parametrize("channels_last", [False, True])
-@pytest.mark.parametrize("blend", [False, True])
-def test_cpu_blocks_of_rows_give_the_same_result(monkeypatch, channels_last, blend):
-    """Small rows go through the select in cache-sized blocks on the CPU: blocks of 3 rows (and an uneven
-    last block) must give exactly the one-block result, also with a lerp outside the box (RandomChoice)."""
-    import mixup_any.mixers.cutmix as cm
-
-    x = torch.randn(11, 3, 8, 8, generator=gen(21))
-    x[0, 0, 0, 0], x[5, 1, 2, 3], x[10, 2, 7, 7] = float("nan"), float("inf"), -0.0
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    p = CutMix(per_sample=True).sample(x.shape, generator=gen(22))
-    weight = torch.rand(11, generator=gen(23)) if blend else None
-    box = p.extras["box"]
-    one_block = cm.cut_mix(x, p.index, box, (2, 3), blend=weight)
-    monkeypatch.setattr(cm, "_BLOCK_BYTES", 3 * 3 * 8 * 8 * 4)  # three rows per block: 4 blocks
-    blocks = cm.cut_mix(x, p.index, box, (2, 3), blend=weight)
-    assert torch.equal(blocks.view(torch.int32), one_block.view(torch.int32))
-    assert blocks.is_contiguous(memory_format=torch.channels_last) == channels_last
-    if not blend:
-        assert torch.equal(blocks.view(torch.int32), loop_reference(x, p).view(torch.int32))

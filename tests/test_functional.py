@@ -106,7 +106,7 @@ def test_errors_name_the_leaf():
         batch_size_of({"a": torch.randn(2), "b": torch.randn(3)})
     with pytest.raises(MixupError, match="empty batch"):
         batch_size_of(torch.randn(0, 3))
-    with pytest.raises(MixupError, match="out must have the shape and dtype"):
+    with pytest.raises(MixupError, match="out must have the shape, dtype and device"):
         mix(torch.randn(2, 3), lam, index, out=torch.empty(2, 3, dtype=torch.float64))
 
 

@@ -157,7 +157,7 @@ def test_mixer_state_is_saved_in_checkpoints_and_a_resumed_fit_draws_the_same_pl
     ckpt = tmp_path / "mid.ckpt"
     first, cb = run(1, ckpt_out=ckpt)
     saved = torch.load(ckpt, weights_only=False)["callbacks"][cb.state_key]["mixer"]
-    assert torch.equal(saved["generator"], cb.mixer.generator.get_state())
+    assert torch.equal(saved["generators"]["cpu"], cb.mixer.generator.get_state())
     rest, _ = run(3, ckpt_in=ckpt)  # a mixer seeded differently: the checkpoint's state must win
     resumed = first + rest
     assert len(resumed) == len(full) == 3 * BATCHES

@@ -168,7 +168,7 @@ def test_tmix_draws_one_layer_per_batch_and_mixes_its_output(arch):
     chosen = set()
     with attach_text(mixer, model, "hidden", layers=[1, 2, 3]) as tm:
         assert tm.mask == "own"
-        for _ in range(12):
+        for _ in range(24):
             seen = {}
             hooks = [model.get_submodule(s).register_forward_hook(
                 lambda m, a, out, s=s, seen=seen: seen.setdefault(s, out[0] if isinstance(out, tuple) else out)) for s in tm.sites]

@@ -101,7 +101,8 @@ class Mixer:
         self.training = True
         self.enabled = True
         self._model_ref: weakref.ref | None = None
-        self._generator: torch.Generator | None = None
+        self._seed: int | None = None
+        self._generators: dict[str, torch.Generator] = {}
 
     # ---------------------------------------------------------------- validation
     def _validate(self) -> None:
@@ -149,17 +150,35 @@ class Mixer:
     # ---------------------------------------------------------------- phase & randomness
     @property
     def generator(self) -> torch.Generator:
-        """The mixer's own CPU generator (seeded from ``seed``, or from the OS if ``seed is None``)."""
-        if self._generator is None:
-            self._generator = torch.Generator().manual_seed(self.seed if self.seed is not None
-                                                            else secrets.randbits(63))
-        return self._generator
+        """The mixer's CPU generator: CPU batches, and choices the host must know (which site, which member)."""
+        return self.generator_for("cpu")
+
+    def generator_for(self, device: torch.device | str) -> torch.Generator:
+        """The mixer's generator on ``device``, made on first use and seeded from ``seed``.
+
+        Plans are drawn on the batch's device, so each device has its own generator; the same seed
+        gives different streams on different kinds of device.
+        """
+        device = torch.device(device)
+        if device.type != "cpu" and device.index is None:
+            device = torch.device(device.type, torch.accelerator.current_device_index())
+        gen = self._generators.get(str(device))
+        if gen is None:
+            gen = self._generators[str(device)] = torch.Generator(device).manual_seed(self._base_seed())
+        return gen
+
+    def _base_seed(self) -> int:
+        if self._seed is None:
+            self._seed = self.seed if self.seed is not None else secrets.randbits(63)
+        return self._seed
 
     def manual_seed(self, seed: int) -> Mixer:
-        """Reseed the mixer's generator (e.g. per DataLoader worker or per rank)."""
+        """Reseed the mixer's generators (e.g. per DataLoader worker or per rank)."""
         if not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**64:
             raise MixupError(f"seed must be an int in [-2**63, 2**64), got {seed!r}.")
-        self.generator.manual_seed(seed)
+        self._seed = seed
+        for gen in self._generators.values():
+            gen.manual_seed(seed)
         return self
 
     def train(self, mode: bool = True) -> Mixer:
@@ -226,17 +245,19 @@ class Mixer:
         alpha = self.alpha * scale
         if not active or (self.lam is None and alpha == 0):
             return MixParams.identity(b, device)
-        gen = generator if generator is not None else self.generator
+        gen = generator if generator is not None else self.generator_for(device)
         lam = sample_lambda(b, alpha=alpha, beta=self.beta, lam=self.lam, fold=self.fold,
-                            per_sample=self.per_sample, generator=gen)
-        lam = apply_probability(lam, self.p, per_sample=self.per_sample_p, generator=gen).to(device)
+                            per_sample=self.per_sample, generator=gen, device=device)
+        lam = apply_probability(lam, self.p, per_sample=self.per_sample_p, generator=gen)
         eligible = None
         if self.exclude_classes:
             if labels is None:
                 raise MixupError("exclude_classes needs the targets: call mixer(x, y) or sample(..., labels=y).")
-            excluded = torch.tensor(list(self.exclude_classes), device=device)
-            eligible = ~torch.isin(class_ids(labels), excluded)
-            lam = torch.where(eligible, lam, torch.ones_like(lam))
+            cls = class_ids(labels)
+            eligible = torch.ones_like(cls, dtype=torch.bool)
+            for c in self.exclude_classes:  # a few configured classes; compared as scalars, nothing is copied
+                eligible &= cls != c
+            lam = lam.where(eligible, 1.0)
         index = sample_index(b, pairing=self.pairing, labels=labels, eligible=eligible,
                              bandwidth=self.bandwidth, generator=gen, device=device)
         params = MixParams(lam=lam, index=index)
@@ -278,6 +299,9 @@ class Mixer:
         """
         b = batch_size_of(x, "x")
         first = _first_tensor(x)
+        if isinstance(y, Tensor) and y.device != first.device:
+            raise MixupError(f"x is on {first.device} but y is on {y.device}: move both to the device you train on "
+                             "(the plan is drawn there and applied to both).")
         if y is not None:
             yb = batch_size_of(y, "y")
             if yb != b:
@@ -300,14 +324,20 @@ class Mixer:
     def state_dict(self) -> dict[str, Any]:
         """Generator and schedule state, for an exact resume."""
         return {
-            "generator": self.generator.get_state(),
+            "seed": self._base_seed(),
+            "generators": {dev: gen.get_state() for dev, gen in self._generators.items()},
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "training": self.training,
             "enabled": self.enabled,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
+        self._seed = state["seed"]
+        saved = state["generators"]
+        # a device without a saved state had drawn nothing yet: it restarts from the seed
+        self._generators = {dev: g for dev, g in self._generators.items() if dev in saved}
+        for dev, gen_state in saved.items():
+            self.generator_for(dev).set_state(gen_state)
         if self.schedule is not None and state.get("schedule") is not None:
             self.schedule.load_state_dict(state["schedule"])
         self.training = bool(state.get("training", True))
@@ -316,6 +346,8 @@ class Mixer:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_model_ref"] = None  # weak references do not pickle; re-follow after unpickling
+        # only the CPU generator travels (to DataLoader workers, say); others are re-made from the seed there
+        state["_generators"] = {k: g for k, g in self._generators.items() if k == "cpu"}
         return state
 
     # ---------------------------------------------------------------- sklearn-style params

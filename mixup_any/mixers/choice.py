@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -64,7 +65,8 @@ class RandomChoice(Mixer):
         self.training = True
         self.enabled = True
         self._model_ref = None
-        self._generator = None
+        self._seed = None
+        self._generators = {}
 
     @classmethod
     def _param_names(cls) -> list[str]:
@@ -128,9 +130,9 @@ class RandomChoice(Mixer):
     def exclude_classes(self) -> Any:
         return None
 
-    def _probs(self) -> Tensor:
+    def _weights(self) -> list[float]:
         n = len(self.mixers)
-        return torch.tensor(list(self.p) if self.p is not None else [1.0 / n] * n, dtype=torch.float64)
+        return [float(v) for v in self.p] if self.p is not None else [1.0 / n] * n
 
     def train(self, mode: bool = True) -> RandomChoice:
         self.training = mode
@@ -169,14 +171,19 @@ class RandomChoice(Mixer):
         dev = torch.device(labels.device if labels is not None else (device if device is not None else "cpu"))
         if not self.active():
             return MixParams.identity(b, dev)
-        gen = generator if generator is not None else self.generator
-        probs = self._probs()
+        gen = generator if generator is not None else self.generator_for(dev)
         if not self.per_sample:
-            # the draw is on the (CPU) generator, so reading it back is not a device sync
-            k = int(torch.multinomial(probs, 1, generator=gen))
+            # which member mixes is a host decision, drawn on the CPU (a CPU generator given for this call, else
+            # the mixer's own), so reading it is no device sync
+            host = generator if generator is not None and generator.device.type == "cpu" else self.generator
+            k = int(torch.multinomial(torch.tensor(self._weights()), 1, generator=host))
             params = self.mixers[k].sample(shape, labels=labels, device=dev, generator=gen)
             return replace(params, extras={**params.extras, "choice": k})
-        choice = torch.multinomial(probs, b, replacement=True, generator=gen).to(dev)
+        # member k for rows whose uniform draw falls in [P(<k), P(<=k)); thresholds are Python floats, nothing is copied
+        u = torch.rand(b, generator=gen, device=dev, dtype=torch.float64)
+        choice = torch.zeros(b, dtype=torch.int64, device=dev)
+        for threshold in list(itertools.accumulate(self._weights()))[:-1]:
+            choice += u >= threshold
         plans = [m.sample(shape, labels=labels, device=dev, generator=gen) for m in self.mixers]
         lam = torch.ones(b, device=dev)
         index = torch.arange(b, device=dev)
@@ -186,10 +193,10 @@ class RandomChoice(Mixer):
             rows = choice == k
             if not pk.mixed:
                 continue
-            lam = torch.where(rows, pk.lam.to(dev), lam)
-            index = torch.where(rows, pk.index.to(dev), index)
+            lam = torch.where(rows, pk.lam, lam)
+            index = torch.where(rows, pk.index, index)
             if isinstance(m, CutMix):
-                bk = pk.extras["box"].to(dev)
+                bk = pk.extras["box"]
                 box = torch.zeros_like(bk) if box is None else box
                 box = torch.where(rows[:, None], bk, box)
                 cut = cut | rows

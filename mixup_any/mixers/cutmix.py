@@ -5,10 +5,9 @@ Images ``(B, C, H, W)`` get one box per sample (or one box for the whole batch),
 fraction ``1 - lam`` of the area (side ``sqrt(1 - lam)`` of each side, as in the paper), clipped to
 the image, and ``lam`` is then corrected to the area that really stayed: ``1 - box_area / (H * W)``.
 
-Everything is vectorized: the boxes are ``(B, 4)`` tensors, the mask is built from ``arange``
-comparisons and applied in two integer passes over the batch (``torch.where`` under autograd); there is
-no Python loop over the rows (on the CPU, small rows go through the passes in cache-sized blocks of rows:
-8 blocks for 256x3x32x32).
+Everything is vectorized and drawn on the batch's device: the boxes are ``(B, 4)`` tensors, the mask is
+built from ``arange`` comparisons, and the paste is one ``torch.where`` between the batch and its gathered
+partners; there is no Python loop over the rows.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ import torch
 from torch import Tensor
 
 from ..exceptions import MixupError
-from ..functional import _flat_rows, map_float_leaves
-from ..params import MixParams
+from ..functional import check_same_device, gather_rows, map_float_leaves
+from ..params import MixParams, check_generator
 from .base import Mixer
 
 __all__ = ["CutMix", "box_mask", "cut_mix", "sample_boxes"]
@@ -77,55 +76,39 @@ def sample_boxes(
 
 def _draw_boxes(cut: Tensor, sizes: Sequence[int], same_box: bool,
                 generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """:func:`sample_boxes` and the kept area of each row, ``(B, 2k)`` int64 and ``(B,)`` float32.
-
-    Few, batched ops: CutMix draws run once per training step, where every small op is paid with cold caches.
-    """
+    """:func:`sample_boxes` and the kept area of each row, ``(B, 2k)`` int64 and ``(B,)`` float32, on ``cut``'s device."""
     b, k = cut.shape[0], len(sizes)
-    gdev = generator.device if generator is not None else torch.device("cpu")
-    extent = torch.tensor([int(n) for n in sizes], dtype=torch.float64, device=gdev)  # (k,)
-    side = cut.to(device=gdev, dtype=torch.float64).clamp_(0.0, 1.0)  # a copy: cut is float32
-    if k > 1:
-        side = side.pow_(1.0 / k)  # each side: cut**(1/k) of its extent
-    u = torch.rand(1 if same_box else b, k, generator=generator, dtype=torch.float64, device=gdev)
-    length = torch.outer(side, extent).floor_()  # int() as in the paper's code; the clip below may shrink it
-    start = (u * extent).floor_() - length.div(2.0).floor_()  # centre - length // 2, exact in float64
-    box = torch.minimum(torch.stack((start, start + length), dim=2).clamp_(min=0.0), extent.view(1, k, 1))
-    # kept fraction from the exact integer-valued box sides: 1 - box area / total area
-    kept = (box[..., 1] - box[..., 0]).prod(dim=1).div_(math.prod(sizes)).neg_().add_(1.0)
-    return (box.view(b, 2 * k).to(device=cut.device, dtype=torch.int64),
-            kept.to(device=cut.device, dtype=torch.float32))
+    check_generator(generator, cut.device)
+    side = cut.double().clamp(0.0, 1.0).pow(1.0 / k)  # each side: cut**(1/k) of its extent
+    centre = torch.rand(1 if same_box else b, k, generator=generator, dtype=torch.float64, device=cut.device)
+    bounds, area = [], torch.ones_like(side)
+    for d, n in enumerate(sizes):  # one or two axes
+        length = (side * n).floor()  # int() as in the paper's code; the clip below may shrink it
+        start = (centre[:, d] * n).floor() - (length / 2).floor()  # centre - length // 2, exact in float64
+        lo, hi = start.clamp(0, n), (start + length).clamp(0, n)
+        bounds += [lo, hi]
+        area = area * (hi - lo)
+    return torch.stack(bounds, dim=1).long(), (1.0 - area / math.prod(sizes)).float()
 
 
-def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int], dtype: torch.dtype = torch.bool) -> Tensor:
-    """Mask, ``True`` inside each row's box, broadcastable to ``shape``.
+def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
+    """Bool mask, ``True`` inside each row's box, broadcastable to ``shape``.
 
     Args:
         box: ``(B, 2 * len(axes))`` from :func:`sample_boxes`.
         shape: shape of the batch ``(B, ...)``.
         axes: the dims the box spans (positive), e.g. ``(2, 3)`` for ``(B, C, H, W)``.
-        dtype: ``torch.bool``, or an integer type: ``-1`` (all bits set) inside, ``0`` outside.
 
     Example:
         >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,)).int()
         tensor([[[0, 1, 1, 0]]], dtype=torch.int32)
-        >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,), dtype=torch.int16)
-        tensor([[[ 0, -1, -1,  0]]], dtype=torch.int16)
     """
-    b = shape[0]
-    sizes = [int(shape[a]) for a in axes]
-    pos = torch.arange(max(sizes), device=box.device)
-    # every axis at once: (B, k, n) membership of each position, on the small factors, not the full mask
-    inside = (pos >= box[:, 0::2, None]) & (pos < box[:, 1::2, None])
-    if dtype != torch.bool:
-        inside = inside.to(dtype).neg_()
-    mask = None
+    mask = torch.ones((), dtype=torch.bool, device=box.device)
     for d, a in enumerate(axes):
-        view = [b] + [1] * (len(shape) - 1)
-        view[a] = sizes[d]
-        factor = inside[:, d, :sizes[d]].reshape(view)
-        mask = factor if mask is None else mask & factor
-    assert mask is not None
+        view = [shape[0]] + [1] * (len(shape) - 1)
+        view[a] = int(shape[a])
+        pos = torch.arange(int(shape[a]), device=box.device)
+        mask = mask & ((pos >= box[:, 2 * d, None]) & (pos < box[:, 2 * d + 1, None])).view(view)
     return mask
 
 
@@ -154,49 +137,11 @@ def cut_mix(
         <BLANKLINE>
                 [[4., 5., 6., 7.]]])
     """
-    index = index.to(x.device)
-    box = box.to(x.device)
-    w = None if blend is None else blend.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
-    rows = _flat_rows(x)
-    bits = _BITS.get(x.element_size())
-    if rows is None or bits is None or (torch.is_grad_enabled() and (x.requires_grad or (
-            blend is not None and blend.requires_grad))):
-        partner = x[index]
-        base = x if w is None else torch.lerp(partner, x, w)
-        return torch.where(box_mask(box, x.shape, axes), partner, base)
-    # index_select on dense (B, N) rows is much faster than advanced indexing and keeps the layout
-    partner = torch.empty_like(x)
-    prows = _flat_rows(partner)
-    m = box_mask(box, x.shape, axes, dtype=bits)  # -1 inside, 0 outside: hence value=-1 below
-    b = x.shape[0]
-    step = b
-    if x.device.type == "cpu":
-        # blocks of rows that stay in the CPU cache between the three passes (~30% faster on 32x32 images);
-        # rows too large for that run in one block
-        per_block = _BLOCK_BYTES // max(1, rows.shape[1] * x.element_size())
-        step = per_block if per_block > 1 else b
-    for start in range(0, b, step):
-        blk = slice(start, min(start + step, b))
-        torch.index_select(rows, 0, index[blk], out=prows[blk])
-        part, xb = partner[blk], x[blk]
-        base = xb if w is None else torch.lerp(part, xb, w[blk])
-        # Select on the integer view of the floats, two passes: out = base + m * (partner - base), m = 1
-        # inside the box, 0 outside, in two's-complement arithmetic (integer kernels wrap around), so exact
-        # for every value (inf, nan, -0.0 included). Faster on the CPU than torch.where or an xor/and/xor
-        # bit select, and written into partner, so the result needs no second batch-sized buffer.
-        pb, bb = part.view(bits), base.view(bits)
-        pb.sub_(bb)
-        torch.addcmul(bb, pb, m[blk], value=-1, out=pb)
-    return partner
-
-
-# bytes of one block of rows in the CPU select of cut_mix (the gathered, the own and the result rows of a
-# block then stay in the cache between the passes)
-_BLOCK_BYTES = 384 * 1024
-
-
-# integer type of the same width, to select float values exactly through their integer view
-_BITS = {2: torch.int16, 4: torch.int32, 8: torch.int64}
+    check_same_device(x, index)
+    check_same_device(x, box)
+    partner = gather_rows(x, index)
+    base = x if blend is None else torch.lerp(partner, x, blend.to(x.dtype).view(-1, *([1] * (x.ndim - 1))))
+    return torch.where(box_mask(box, x.shape, axes), partner, base)
 
 
 _CUTMIX_INTEGER_HINT = ("CutMix needs float inputs. Convert images explicitly, e.g. x.float() / 255, or use "
@@ -279,6 +224,9 @@ class CutMix(Mixer):
     def _sample_extras(self, shape: tuple[int, ...], params: MixParams, generator: torch.Generator) -> MixParams:
         axes = self.axes_for(shape)
         sizes = [int(shape[a]) for a in axes]
+        if min(sizes) == 0:
+            raise MixupError(f"CutMix cuts along axes {axes}, but the input of shape {tuple(shape)} has length 0 "
+                             "there: there is no area to cut.")
         if self.min_area > 0:
             smallest = [math.floor(n * self.min_area ** (1.0 / len(sizes))) for n in sizes]
             if min(smallest) < 1:

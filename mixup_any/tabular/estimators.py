@@ -303,14 +303,11 @@ class _MixupTabularBase(BaseEstimator):
         return torch.cat(outs) if outs else torch.zeros(0, model.mlp[-1].out_features)
 
     def _forward(self, x_cont: Tensor, x_cat: Tensor) -> Tensor:
-        model = self.model_
-        was = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                return self._forward_model(model, x_cont, x_cat)
-        finally:
-            model.train(was)
+        # predictions in float64: a float32 matmul rounds differently for different numbers of rows, and a
+        # prediction must not depend on which other rows were passed with it
+        model = copy.deepcopy(self.model_).double().eval()
+        with torch.no_grad():
+            return self._forward_model(model, x_cont.double(), x_cat)
 
     def predict_logits(self, X: Any) -> np.ndarray:
         """Raw model outputs ``(n, out)`` before the temperature and the softmax / sigmoid."""

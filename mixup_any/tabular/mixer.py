@@ -27,6 +27,7 @@ from dataclasses import replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
@@ -138,13 +139,13 @@ class TabularMixer:
             raise MixupError("A table batch needs at least one of x_cont and x_cat.")
         if x_cont is not None and x_cat is not None and x_cont.shape[0] != x_cat.shape[0]:
             raise MixupError(f"x_cont has {x_cont.shape[0]} rows but x_cat has {x_cat.shape[0]}; they must match.")
-        gen = generator if generator is not None else self.mixer.generator
+        gen = generator if generator is not None else self.mixer.generator_for(ref.device)
         p = self.mixer.sample((ref.shape[0],), labels=labels, device=ref.device, generator=gen)
         if self.policy != "swap" or x_cat is None or x_cat.shape[-1] == 0 or not p.mixed:
             return p
         k = x_cat.shape[-1]
         d = x_cont.shape[-1] if x_cont is not None else 0
-        u = torch.rand(ref.shape[0], k, generator=gen, device=gen.device).to(ref.device)
+        u = torch.rand(ref.shape[0], k, generator=gen, device=ref.device)
         swap = u >= p.lam.unsqueeze(1)  # P(swap) = 1 - lam for each variable
         kept = (~swap).sum(1).to(p.lam.dtype)
         lam_eff = (d * p.lam + kept) / (d + k)
@@ -248,11 +249,9 @@ def one_hot_blocks(x_cat: Tensor, cardinalities: Sequence[int] | None) -> Tensor
     """
     if cardinalities is None or len(cardinalities) != x_cat.shape[-1]:
         raise MixupError(f"x_cat has {x_cat.shape[-1]} variables but cardinalities is {cardinalities!r}.")
-    cards = torch.tensor(list(cardinalities), device=x_cat.device)
-    if x_cat.device.type == "cpu" and x_cat.numel() and bool(((x_cat < 0) | (x_cat >= cards)).any()):
+    if x_cat.device.type == "cpu" and x_cat.numel() and bool(((x_cat < 0) | (x_cat >= torch.tensor(cardinalities))).any()):
         raise MixupError(f"x_cat holds a code outside [0, cardinality) for cardinalities {list(cardinalities)}.")
-    offsets = torch.cumsum(cards, 0) - cards
-    out = torch.zeros(x_cat.shape[0], int(sum(cardinalities)), device=x_cat.device)
-    return out.scatter_(1, x_cat + offsets, 1.0)
+    # one block per variable (a few columns, not rows): no host list is copied to the device
+    return torch.cat([F.one_hot(x_cat[:, k].long(), int(c)) for k, c in enumerate(cardinalities)], dim=1).float()
 
 
