@@ -170,14 +170,16 @@ def check_generator(generator: torch.Generator | None, device: torch.device) -> 
         )
 
 
+def canonical_device(device: torch.device | str) -> torch.device:
+    """``device`` with its index: ``cuda`` is the current CUDA device (so it compares equal to ``cuda:0``)."""
+    device = torch.device(device)
+    if device.index is None and device.type not in ("cpu", "meta") and torch.accelerator.is_available():
+        return torch.device(device.type, torch.accelerator.current_device_index())
+    return device
+
+
 def _same_device(a: torch.device, b: torch.device) -> bool:
-    """``cuda`` and ``cuda:0`` name the same device when the current device is 0."""
-    if a.type != b.type:
-        return False
-    if a.index is None or b.index is None:
-        current = torch.accelerator.current_device_index() if a.type != "cpu" and torch.accelerator.is_available() else 0
-        return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
-    return a.index == b.index
+    return canonical_device(a) == canonical_device(b)
 
 
 def _device(generator: torch.Generator | None, device: torch.device | str | None) -> torch.device:

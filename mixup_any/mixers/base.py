@@ -22,7 +22,16 @@ from torch import Tensor, nn
 
 from ..exceptions import MixupError
 from ..functional import batch_size_of, mix_batch
-from ..params import MixParams, apply_probability, check_pairing, class_ids, sample_index, sample_lambda
+from ..params import (
+    MixParams,
+    _same_device,
+    apply_probability,
+    canonical_device,
+    check_pairing,
+    class_ids,
+    sample_index,
+    sample_lambda,
+)
 from ..schedule import MixSchedule
 from ..targets import TARGET_KINDS, MixedTarget, mix_target
 
@@ -159,9 +168,7 @@ class Mixer:
         Plans are drawn on the batch's device, so each device has its own generator; the same seed
         gives different streams on different kinds of device.
         """
-        device = torch.device(device)
-        if device.type != "cpu" and device.index is None:
-            device = torch.device(device.type, torch.accelerator.current_device_index())
+        device = canonical_device(device)
         gen = self._generators.get(str(device))
         if gen is None:
             gen = self._generators[str(device)] = torch.Generator(device).manual_seed(self._base_seed())
@@ -233,6 +240,9 @@ class Mixer:
         if labels is not None:
             if labels.ndim == 0 or labels.shape[0] != b:
                 raise MixupError(f"The inputs have batch size {b} but the targets have shape {tuple(labels.shape)}.")
+            if device is not None and not _same_device(torch.device(device), labels.device):
+                raise MixupError(f"The batch is on {torch.device(device)} but the labels are on {labels.device}: the "
+                                 "plan is drawn where the batch lives, so move the labels there too.")
             device = labels.device
         device = torch.device(device) if device is not None else torch.device("cpu")
         training = self.enabled and self.is_training
