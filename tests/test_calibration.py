@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixup_any import MixedTarget, MixParams, MixUp, MixupError, soft_target_cross_entropy
-from mixup_any.calibration import (inputs_only_target, regmixup_loss, warp_lambda, warp_params, warp_tau)
+from mixup_any.calibration import inputs_only_target, regmixup_loss, warp_lambda, warp_params, warp_tau
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
