@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from mixup_any import MixUp  # noqa: E402
+from mixup_any import MixParams, MixUp  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
 from mixup_any.integrations.sklearn import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
 
@@ -290,3 +290,37 @@ def test_numeric_preprocessing_matches_sklearn(numeric):
     ref = np.where(np.isnan(ref), np.nanmedian(ref), ref)
     np.testing.assert_allclose(got[:, 0], ref, rtol=1e-6, atol=1e-9)
     np.testing.assert_array_equal(got[:, 1], np.isnan(x).astype(float))  # the indicator stays 0/1
+
+
+def test_cmixup_partners_come_from_the_whole_training_set_with_the_kernel():
+    from mixup_any.tabular.estimators import label_distance_partners
+
+    y_train = torch.tensor([[0.0], [0.5], [1.0], [3.0]])
+    rows = torch.tensor([10, 11, 12, 13])
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([label_distance_partners(y_train[:1], y_train, rows[:1], rows, 0.8, g) for _ in range(4000)])
+    freq = np.array([(draws == r).float().mean().item() for r in rows.tolist()])
+    w = np.exp(-(np.array([0.0, 0.5, 1.0, 3.0]) ** 2) / (2 * 0.8**2))
+    w[0] = 0.0  # never itself
+    np.testing.assert_allclose(freq, w / w.sum(), atol=0.03)
+
+
+def test_cmixup_regressor_mixes_batch_rows_with_whole_set_partners():
+    from mixup_any.tabular.estimators import _AppendedPartners
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=120)
+    reg = MixupTabularRegressor(pairing="label_distance", bandwidth=0.5, random_state=0, **FAST).fit(X, y)
+    assert isinstance(reg.mixer_.pairing, _AppendedPartners)
+    assert reg.score(X, y) > 0.8
+    # the appended plan: row i mixes with row B + i, partners pair with themselves (unmixed)
+    idx = _AppendedPartners()(6)
+    assert idx.tolist() == [3, 4, 5, 3, 4, 5]
+    x = torch.randn(6, 2)
+    lam = torch.tensor([0.3, 0.6, 0.9, 0.1, 0.2, 0.5])
+    mixed = MixUp().mix(x, MixParams(lam=lam, index=idx))
+    torch.testing.assert_close(mixed[:3], lam[:3, None] * x[:3] + (1 - lam[:3, None]) * x[3:])
+    torch.testing.assert_close(mixed[3:], x[3:])
+    # classifiers and custom mixers keep in-batch pairing
+    assert not MixupTabularRegressor(pairing="permute")._whole_set_pairing()

@@ -10,6 +10,7 @@ caller's global RNG state.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import secrets
 import warnings
 from collections.abc import Sequence
@@ -159,11 +160,17 @@ class _MixupTabularBase(BaseEstimator):
             return 0.0
         return DEFAULT_ALPHA[self.mode] if self.alpha is None else float(self.alpha)
 
+    def _whole_set_pairing(self) -> bool:
+        """C-Mixup as in the paper: the regressor draws partners from the whole training set."""
+        return self._kind == "regressor" and self.mixer is None and self.pairing == "label_distance" \
+            and self._alpha() > 0
+
     def _make_mixer(self, num_classes: int | None, target: str) -> Mixer:
         if self.mixer is not None:
             m = copy.deepcopy(self.mixer)  # never change the caller's object (sklearn's rule)
         else:
-            m = MixUp(alpha=self._alpha(), pairing=self.pairing, bandwidth=self.bandwidth)
+            pairing = _AppendedPartners() if self._whole_set_pairing() else self.pairing
+            m = MixUp(alpha=self._alpha(), pairing=pairing, bandwidth=self.bandwidth)
         m.set_params(num_classes=num_classes, target=target)
         return m
 
@@ -274,6 +281,7 @@ class _MixupTabularBase(BaseEstimator):
             tqdm = require("tqdm", feature="verbose=True (a progress bar)").tqdm
             bar = tqdm(epochs, desc=f"{type(self).__name__} {self.mode} alpha={self._alpha():g}", leave=False)
             epochs = bar
+        whole = self._whole_set_pairing()
         best, best_state, best_epoch, waited = float("inf"), None, 0, 0
         log: list[dict[str, float]] = []
         with tm.attach(model) as mixing:
@@ -284,7 +292,13 @@ class _MixupTabularBase(BaseEstimator):
                 total = torch.zeros(())
                 for start in range(0, n, bs):
                     idx = perm[start:start + bs]
-                    loss = self._step(model, mixing, opt, x_cont[idx], x_cat[idx], y[idx], g)
+                    if whole:  # the batch, then each row's partner from the whole training set
+                        rows = torch.cat([idx, label_distance_partners(y[idx], y[train_idx], idx, train_idx,
+                                                                       float(self.bandwidth), g)])
+                        loss = self._step(model, mixing, opt, x_cont[rows], x_cat[rows], y[rows], g,
+                                          n_rows=idx.shape[0])
+                    else:
+                        loss = self._step(model, mixing, opt, x_cont[idx], x_cat[idx], y[idx], g)
                     total += loss * idx.shape[0]
                 entry = {"epoch": epoch, "train_loss": float(total) / n}
                 if val_idx is not None:
@@ -325,16 +339,23 @@ class _MixupTabularBase(BaseEstimator):
                             embeddings="embedded" if len(model.embeddings) else None, cardinalities=cardinalities)
 
     def _step(self, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, x_cont: Tensor, x_cat: Tensor,
-              y: Tensor, g: torch.Generator) -> Tensor:
+              y: Tensor, g: torch.Generator, n_rows: int | None = None) -> Tensor:
         """One training step: one draw, mixed inputs and embeddings, the mode's loss, update; the detached loss.
+
+        ``n_rows``: only the first ``n_rows`` rows are the batch; the rest are their partners (whole-set
+        C-Mixup), which pair with themselves, stay unmixed and are left out of the loss.
 
         RegMixup runs two forwards, the clean batch before the draw arms the embedding hooks, then the
         mixed batch: :class:`TabularMLP` has no batch statistics, so this equals one forward on the
         concatenated batch, and the hooks keep the batch's own plan.
         """
-        clean = model(x_cont, x_cat) if self.mode == "regmixup" else None
+        n = x_cont.shape[0] if n_rows is None else n_rows
+        clean = model(x_cont[:n], x_cat[:n]) if self.mode == "regmixup" else None
         xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
         out = model(xc, xk)
+        if n_rows is not None:
+            out = out[:n]
+            target = dataclasses.replace(target, y_a=target.y_a[:n], y_b=target.y_b[:n], lam=target.lam[:n])
         loss = self._mode_loss(out, target, clean)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -376,6 +397,37 @@ class _MixupTabularBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+class _AppendedPartners:
+    """Pairing of a batch ``[rows; partners]`` of ``2B`` rows: row ``i`` pairs with ``B + i``, and each
+    partner with itself (so it stays unmixed)."""
+
+    def __call__(self, batch_size: int, *, labels: Tensor | None = None, generator: Any = None,
+                 device: Any = None) -> Tensor:
+        tail = torch.arange(batch_size // 2, batch_size, device=device)
+        return torch.cat([tail, tail])
+
+    def __repr__(self) -> str:
+        return "label_distance over the whole training set"
+
+
+def label_distance_partners(y_batch: Tensor, y_train: Tensor, batch_rows: Tensor, train_rows: Tensor,
+                            bandwidth: float, generator: torch.Generator) -> Tensor:
+    """C-Mixup partners drawn from the whole training set (Yao et al., 2022), as row ids of the table.
+
+    Row ``i`` takes training row ``j ≠ i`` with probability ∝ ``exp(-‖y_i - y_j‖² / (2·bandwidth²))``
+    (Gumbel-max over a ``(B, N)`` matrix of kernel logits).
+
+    Args:
+        y_batch: ``(B, k)`` the batch's (standardised) targets; y_train: ``(N, k)`` the training set's.
+        batch_rows: ``(B,)`` the batch's row ids; train_rows: ``(N,)`` the training set's row ids.
+    """
+    yb, yt = y_batch.reshape(y_batch.shape[0], -1).float(), y_train.reshape(y_train.shape[0], -1).float()
+    logits = -torch.cdist(yb, yt).pow(2) / (2.0 * bandwidth**2)
+    logits = logits.masked_fill(batch_rows[:, None] == train_rows[None, :], float("-inf"))
+    u = torch.rand(logits.shape, generator=generator, device=generator.device).to(logits.device)
+    return train_rows[(logits - torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))).argmax(1)]
 
 
 def _auto_batch_size(n_train: int) -> int:
@@ -511,8 +563,10 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
     """A scikit-learn regressor: :class:`TabularMLP` trained with tabular mixup.
 
     Targets ``(n,)`` or ``(n, k)`` are standardised for training. ``pairing="label_distance"`` is
-    C-Mixup (Yao et al., 2022): each row's partner is drawn with a Gaussian kernel of width
-    ``bandwidth`` on the (standardised) label distance. Other arguments as
+    C-Mixup (Yao et al., 2022): each row's partner is drawn **from the whole training set**, as in the
+    paper, with a Gaussian kernel of width ``bandwidth`` on the (standardised) label distance (the
+    partners are appended to the batch for the forward pass, unmixed, and left out of the loss). Other
+    arguments as
     :class:`MixupTabularClassifier` (``temperature_scaling`` does not apply).
 
     Example:
