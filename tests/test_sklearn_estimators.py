@@ -17,7 +17,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from mixup_any import MixUp  # noqa: E402
+from mixup_any import MixParams, MixUp  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
 from mixup_any.integrations.sklearn import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
 
@@ -162,7 +162,7 @@ def test_progress_bar(capsys):
     pytest.importorskip("tqdm")
     X, y = _table()
     MixupTabularClassifier(random_state=0, verbose=True, **{**FAST, "max_epochs": 2}).fit(X, y)
-    assert "MixupTabularClassifier alpha=0.4" in capsys.readouterr().err
+    assert "MixupTabularClassifier mixup alpha=0.4" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -204,21 +204,123 @@ def test_arrays_with_categorical_positions():
     assert clf.score(X, y) > 0.9
 
 
-def test_training_loss_equals_mixed_loss_reference():
-    """The classifier's fast loss (one log-softmax, two gathers) equals soft-target CE and the library's
-    lam-weighted two-term loss."""
+@pytest.mark.parametrize("mode", ["mixup", "inputs_only", "regmixup"])
+def test_mode_losses_follow_the_papers(mode):
+    """Each mode's training loss against its formula: soft-target CE (mixup), CE on the dominant input's
+    label (inputs only), clean CE + eta x soft-target CE (RegMixup)."""
     import torch.nn.functional as F
 
-    from mixup_any import mixed_loss
     from mixup_any.targets import MixedTarget
 
-    clf = MixupTabularClassifier()
+    clf = MixupTabularClassifier(mode=mode, eta=0.7)
     clf._multilabel = False
     g = torch.Generator().manual_seed(0)
-    out = torch.randn(16, 3, generator=g)
+    out, clean = torch.randn(16, 3, generator=g), torch.randn(16, 3, generator=g)
     y_a, y_b = torch.randint(0, 3, (16,), generator=g), torch.randint(0, 3, (16,), generator=g)
-    t = MixedTarget(y_a, y_b, torch.rand(16, generator=g), "index", 3)
-    torch.testing.assert_close(clf._mixed_loss(out, t), mixed_loss(F.cross_entropy, out, t))
-    torch.testing.assert_close(clf._mixed_loss(out, t), F.cross_entropy(out, t.soft()))
-    same = MixedTarget(y_a, y_a, torch.ones(16), "index", 3, mixed=False)
-    torch.testing.assert_close(clf._mixed_loss(out, same), F.cross_entropy(out, y_a))
+    lam = torch.rand(16, generator=g)
+    t = MixedTarget(y_a, y_b, lam, "index", 3)
+    soft = torch.zeros(16, 3)
+    for i in range(16):
+        soft[i, y_a[i]] += lam[i]
+        soft[i, y_b[i]] += 1 - lam[i]
+    if mode == "mixup":
+        want = F.cross_entropy(out, soft)
+    elif mode == "inputs_only":
+        want = F.cross_entropy(out, torch.tensor([int(y_a[i] if lam[i] > 0.5 else y_b[i]) for i in range(16)]))
+    else:
+        want = F.cross_entropy(clean, y_a) + 0.7 * F.cross_entropy(out, soft)
+    torch.testing.assert_close(clf._mode_loss(out, t, clean), want)
+
+
+@pytest.mark.parametrize("mode", ["erm", "regmixup", "inputs_only"])
+def test_modes_train_and_differ(mode):
+    X, y = _table()
+    clf = MixupTabularClassifier(mode=mode, random_state=0, **FAST).fit(X, y)
+    assert clf.mixer_.active() is (mode != "erm")
+    assert clf.score(X, y) > 0.8
+    mix = MixupTabularClassifier(mode="mixup", random_state=0, **FAST).fit(X, y)
+    assert not np.allclose(clf.predict_proba(X), mix.predict_proba(X))
+
+
+def test_mode_and_eta_bad_input():
+    X, y = _table(40)
+    with pytest.raises(MixupError, match="Unknown mode 'cutmix'"):
+        MixupTabularClassifier(mode="cutmix", **FAST).fit(X, y)
+    with pytest.raises(MixupError, match="eta"):
+        MixupTabularClassifier(mode="regmixup", eta=-1.0, **FAST).fit(X, y)
+    with pytest.raises(MixupError, match="numeric"):
+        MixupTabularClassifier(numeric="log", **FAST).fit(X, y)
+    with pytest.raises(MixupError, match="alpha must be"):
+        MixupTabularClassifier(alpha=-0.5, **FAST).fit(X, y)
+
+
+def test_mixer_with_alpha_is_an_error_and_alpha_flows_into_the_mixer():
+    X, y = _table(60)
+    with pytest.raises(MixupError, match="mixer= replaces alpha"):
+        MixupTabularClassifier(mixer=MixUp(alpha=0.2), alpha=0.5, **FAST).fit(X, y)
+    with pytest.raises(MixupError, match="pairing='same_class'"):
+        MixupTabularClassifier(mixer=MixUp(alpha=0.2), pairing="same_class", **FAST).fit(X, y)
+    # a grid over alpha with a mixer set was a silent no-op; now every fit says why
+    grid = GridSearchCV(MixupTabularClassifier(mixer=MixUp(alpha=0.2), **FAST), {"alpha": [0.1, 1.0]}, cv=2,
+                        error_score="raise")
+    with pytest.raises(MixupError, match="mixer__alpha"):
+        grid.fit(X, y)
+    for a in (0.1, 1.0):
+        assert MixupTabularClassifier(alpha=a, random_state=0, **FAST).fit(X, y).mixer_.alpha == a
+    assert MixupTabularClassifier(random_state=0, **FAST).fit(X, y).mixer_.alpha == 0.4  # the default
+    assert MixupTabularClassifier(alpha=1.0, mode="erm", random_state=0, **FAST).fit(X, y).mixer_.alpha == 0.0
+
+
+@pytest.mark.parametrize("numeric", ["standard", "quantile", "power", "robust"])
+def test_numeric_preprocessing_matches_sklearn(numeric):
+    from sklearn.preprocessing import PowerTransformer, QuantileTransformer, RobustScaler, StandardScaler
+
+    from mixup_any.tabular import TabularPreprocessor
+
+    rng = np.random.default_rng(0)
+    x = rng.lognormal(0, 2, 300)
+    x[::10] = np.nan
+    df = pd.DataFrame({"x": x})
+    got = TabularPreprocessor(numeric=numeric).fit(df).transform(df)
+    ref = {"standard": StandardScaler(), "power": PowerTransformer(),
+           "quantile": QuantileTransformer(output_distribution="normal", n_quantiles=300, random_state=0),
+           "robust": RobustScaler()}[numeric].fit_transform(x[:, None])[:, 0]
+    if numeric == "robust":
+        ref = np.clip(ref, -5, 5)
+    ref = np.where(np.isnan(ref), np.nanmedian(ref), ref)
+    np.testing.assert_allclose(got[:, 0], ref, rtol=1e-6, atol=1e-9)
+    np.testing.assert_array_equal(got[:, 1], np.isnan(x).astype(float))  # the indicator stays 0/1
+
+
+def test_cmixup_partners_come_from_the_whole_training_set_with_the_kernel():
+    from mixup_any.tabular.estimators import label_distance_partners
+
+    y_train = torch.tensor([[0.0], [0.5], [1.0], [3.0]])
+    rows = torch.tensor([10, 11, 12, 13])
+    g = torch.Generator().manual_seed(0)
+    draws = torch.stack([label_distance_partners(y_train[:1], y_train, rows[:1], rows, 0.8, g) for _ in range(4000)])
+    freq = np.array([(draws == r).float().mean().item() for r in rows.tolist()])
+    w = np.exp(-(np.array([0.0, 0.5, 1.0, 3.0]) ** 2) / (2 * 0.8**2))
+    w[0] = 0.0  # never itself
+    np.testing.assert_allclose(freq, w / w.sum(), atol=0.03)
+
+
+def test_cmixup_regressor_mixes_batch_rows_with_whole_set_partners():
+    from mixup_any.tabular.estimators import _AppendedPartners
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=120)
+    reg = MixupTabularRegressor(pairing="label_distance", bandwidth=0.5, random_state=0, **FAST).fit(X, y)
+    assert isinstance(reg.mixer_.pairing, _AppendedPartners)
+    assert reg.score(X, y) > 0.8
+    # the appended plan: row i mixes with row B + i, partners pair with themselves (unmixed)
+    idx = _AppendedPartners()(6)
+    assert idx.tolist() == [3, 4, 5, 3, 4, 5]
+    x = torch.randn(6, 2)
+    lam = torch.tensor([0.3, 0.6, 0.9, 0.1, 0.2, 0.5])
+    mixed = MixUp().mix(x, MixParams(lam=lam, index=idx))
+    torch.testing.assert_close(mixed[:3], lam[:3, None] * x[:3] + (1 - lam[:3, None]) * x[3:])
+    torch.testing.assert_close(mixed[3:], x[3:])
+    # classifiers and custom mixers keep in-batch pairing
+    assert not MixupTabularRegressor(pairing="permute")._whole_set_pairing()

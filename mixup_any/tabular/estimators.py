@@ -10,6 +10,7 @@ caller's global RNG state.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import secrets
 import warnings
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from torch import Tensor
 
 from .._imports import require
+from ..calibration import check_eta, inputs_only_target, regmixup_loss
 from ..exceptions import MixupError
 from ..losses import mixed_loss
 from ..mixers.base import Mixer
@@ -33,9 +35,17 @@ from ..mixers.mixup import MixUp
 from ..targets import MixedTarget
 from .mixer import POLICIES, TabularMixer
 from .model import TabularMLP
-from .preprocess import TabularPreprocessor
+from .preprocess import NUMERIC, TabularPreprocessor
 
-__all__ = ["MixupTabularClassifier", "MixupTabularRegressor"]
+__all__ = ["MixupTabularClassifier", "MixupTabularRegressor", "MODES", "DEFAULT_ALPHA"]
+
+#: Training modes, one vocabulary for the estimators (and for ``mixup-any compare`` to loop over):
+#: ``"erm"`` no mixing; ``"mixup"`` mixed inputs and targets; ``"regmixup"`` clean loss + ``eta`` × mixup
+#: loss (Pinto et al., 2022); ``"inputs_only"`` mixed inputs, the dominant input's hard target (Wang et
+#: al., 2023). See :mod:`mixup_any.calibration`.
+MODES = ("erm", "mixup", "regmixup", "inputs_only")
+#: ``alpha=None`` means this α for each mode.
+DEFAULT_ALPHA = {"erm": 0.0, "mixup": 0.4, "regmixup": 0.4, "inputs_only": 0.4}
 
 _PREDICT_CHUNK = 16384
 
@@ -57,12 +67,15 @@ class _MixupTabularBase(BaseEstimator):
 
     def __init__(
         self,
-        alpha: float = 0.4,
+        alpha: float | None = None,
         *,
+        mode: str = "mixup",
+        eta: float = 1.0,
         mixer: Mixer | None = None,
         categorical_mixing: str = "embedding",
         pairing: str = "permute",
         bandwidth: float = 1.0,
+        numeric: str = "power",
         hidden_sizes: Sequence[int] = (128, 128),
         embedding_dim: int | None = None,
         dropout: float = 0.1,
@@ -80,10 +93,13 @@ class _MixupTabularBase(BaseEstimator):
         verbose: bool = False,
     ) -> None:
         self.alpha = alpha
+        self.mode = mode
+        self.eta = eta
         self.mixer = mixer
         self.categorical_mixing = categorical_mixing
         self.pairing = pairing
         self.bandwidth = bandwidth
+        self.numeric = numeric
         self.hidden_sizes = hidden_sizes
         self.embedding_dim = embedding_dim
         self.dropout = dropout
@@ -118,12 +134,43 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         if self.mixer is not None and not isinstance(self.mixer, Mixer):
             raise MixupError(f"mixer must be a mixup_any Mixer or None, got {type(self.mixer).__name__}.")
+        if self.mode not in MODES:
+            raise MixupError(f"Unknown mode {self.mode!r}; expected one of {MODES}.")
+        check_eta(self.eta)
+        if self.numeric not in NUMERIC:
+            raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
+        if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, Real)
+                                       or not self.alpha >= 0):
+            raise MixupError(f"alpha must be a number >= 0 or None (the mode's default), got {self.alpha!r}.")
+        if self.mixer is not None:
+            # a mixer replaces alpha, pairing and bandwidth: silently ignoring them made GridSearchCV over
+            # alpha a no-op, so setting both is an error
+            clash = [f"{k}={getattr(self, k)!r}" for k, default in (("alpha", None), ("pairing", "permute"),
+                                                                    ("bandwidth", 1.0)) if getattr(self, k) != default]
+            if clash:
+                raise MixupError(f"mixer= replaces alpha, pairing and bandwidth, but {', '.join(clash)} "
+                                 "was also set and would be ignored. Tune the mixer's own parameters "
+                                 "(e.g. GridSearchCV over 'mixer__alpha'), or drop mixer=.")
+            if self.mode == "erm":
+                raise MixupError("mode='erm' trains without mixing, so mixer= would be ignored; drop one of them.")
+
+    def _alpha(self) -> float:
+        """The α in use: ``alpha``, or the mode's default when it is ``None`` (0 for ``"erm"``)."""
+        if self.mode == "erm":
+            return 0.0
+        return DEFAULT_ALPHA[self.mode] if self.alpha is None else float(self.alpha)
+
+    def _whole_set_pairing(self) -> bool:
+        """C-Mixup as in the paper: the regressor draws partners from the whole training set."""
+        return self._kind == "regressor" and self.mixer is None and self.pairing == "label_distance" \
+            and self._alpha() > 0
 
     def _make_mixer(self, num_classes: int | None, target: str) -> Mixer:
         if self.mixer is not None:
             m = copy.deepcopy(self.mixer)  # never change the caller's object (sklearn's rule)
         else:
-            m = MixUp(alpha=self.alpha, pairing=self.pairing, bandwidth=self.bandwidth)
+            pairing = _AppendedPartners() if self._whole_set_pairing() else self.pairing
+            m = MixUp(alpha=self._alpha(), pairing=pairing, bandwidth=self.bandwidth)
         m.set_params(num_classes=num_classes, target=target)
         return m
 
@@ -193,7 +240,8 @@ class _MixupTabularBase(BaseEstimator):
         seed = _seed_from(self.random_state)
         g = torch.Generator().manual_seed(seed)
         pre = TabularPreprocessor(categorical=self._resolve_cols(self.categorical, list(df.columns)),
-                                  continuous=self._resolve_cols(self.continuous, list(df.columns))).fit(df)
+                                  continuous=self._resolve_cols(self.continuous, list(df.columns)),
+                                  numeric=self.numeric).fit(df)
         x_cont, x_cat = pre.transform_tensors(df)
         train_idx, val_idx = self._split(y_t if stratify else torch.zeros(len(y_t)), stratify, g)
         mixer = self._make_mixer(num_classes, target_kind)
@@ -231,8 +279,9 @@ class _MixupTabularBase(BaseEstimator):
         bar = None
         if self.verbose:
             tqdm = require("tqdm", feature="verbose=True (a progress bar)").tqdm
-            bar = tqdm(epochs, desc=f"{type(self).__name__} alpha={self.alpha}", leave=False)
+            bar = tqdm(epochs, desc=f"{type(self).__name__} {self.mode} alpha={self._alpha():g}", leave=False)
             epochs = bar
+        whole = self._whole_set_pairing()
         best, best_state, best_epoch, waited = float("inf"), None, 0, 0
         log: list[dict[str, float]] = []
         with tm.attach(model) as mixing:
@@ -243,7 +292,13 @@ class _MixupTabularBase(BaseEstimator):
                 total = torch.zeros(())
                 for start in range(0, n, bs):
                     idx = perm[start:start + bs]
-                    loss = self._step(model, mixing, opt, x_cont[idx], x_cat[idx], y[idx], g)
+                    if whole:  # the batch, then each row's partner from the whole training set
+                        rows = torch.cat([idx, label_distance_partners(y[idx], y[train_idx], idx, train_idx,
+                                                                       float(self.bandwidth), g)])
+                        loss = self._step(model, mixing, opt, x_cont[rows], x_cat[rows], y[rows], g,
+                                          n_rows=idx.shape[0])
+                    else:
+                        loss = self._step(model, mixing, opt, x_cont[idx], x_cat[idx], y[idx], g)
                     total += loss * idx.shape[0]
                 entry = {"epoch": epoch, "train_loss": float(total) / n}
                 if val_idx is not None:
@@ -284,16 +339,35 @@ class _MixupTabularBase(BaseEstimator):
                             embeddings="embedded" if len(model.embeddings) else None, cardinalities=cardinalities)
 
     def _step(self, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, x_cont: Tensor, x_cat: Tensor,
-              y: Tensor, g: torch.Generator) -> Tensor:
-        """One training step: one draw, mixed inputs and embeddings, mixed loss, update; the detached loss."""
+              y: Tensor, g: torch.Generator, n_rows: int | None = None) -> Tensor:
+        """One training step: one draw, mixed inputs and embeddings, the mode's loss, update; the detached loss.
+
+        ``n_rows``: only the first ``n_rows`` rows are the batch; the rest are their partners (whole-set
+        C-Mixup), which pair with themselves, stay unmixed and are left out of the loss.
+
+        RegMixup runs two forwards, the clean batch before the draw arms the embedding hooks, then the
+        mixed batch: :class:`TabularMLP` has no batch statistics, so this equals one forward on the
+        concatenated batch, and the hooks keep the batch's own plan.
+        """
+        n = x_cont.shape[0] if n_rows is None else n_rows
+        clean = model(x_cont[:n], x_cat[:n]) if self.mode == "regmixup" else None
         xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
-        loss = self._mixed_loss(model(xc, xk), target)
+        out = model(xc, xk)
+        if n_rows is not None:
+            out = out[:n]
+            target = dataclasses.replace(target, y_a=target.y_a[:n], y_b=target.y_b[:n], lam=target.lam[:n])
+        loss = self._mode_loss(out, target, clean)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         return loss.detach()
 
-    def _mixed_loss(self, out: Tensor, target: MixedTarget) -> Tensor:
+    def _mode_loss(self, out: Tensor, target: MixedTarget, clean: Tensor | None = None) -> Tensor:
+        """The training loss of ``mode`` on the mixed batch's outputs (and the clean ones for RegMixup)."""
+        if self.mode == "regmixup" and clean is not None:
+            return regmixup_loss(self._loss_fn, torch.cat([clean, out]), target, eta=float(self.eta))
+        if self.mode == "inputs_only":
+            target = inputs_only_target(target, keep="dominant")
         return mixed_loss(self._loss_fn, out, target)
 
     @staticmethod
@@ -320,6 +394,37 @@ class _MixupTabularBase(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags
+
+
+class _AppendedPartners:
+    """Pairing of a batch ``[rows; partners]`` of ``2B`` rows: row ``i`` pairs with ``B + i``, and each
+    partner with itself (so it stays unmixed)."""
+
+    def __call__(self, batch_size: int, *, labels: Tensor | None = None, generator: Any = None,
+                 device: Any = None) -> Tensor:
+        tail = torch.arange(batch_size // 2, batch_size, device=device)
+        return torch.cat([tail, tail])
+
+    def __repr__(self) -> str:
+        return "label_distance over the whole training set"
+
+
+def label_distance_partners(y_batch: Tensor, y_train: Tensor, batch_rows: Tensor, train_rows: Tensor,
+                            bandwidth: float, generator: torch.Generator) -> Tensor:
+    """C-Mixup partners drawn from the whole training set (Yao et al., 2022), as row ids of the table.
+
+    Row ``i`` takes training row ``j ≠ i`` with probability ∝ ``exp(-‖y_i - y_j‖² / (2·bandwidth²))``
+    (Gumbel-max over a ``(B, N)`` matrix of kernel logits).
+
+    Args:
+        y_batch: ``(B, k)`` the batch's (standardised) targets; y_train: ``(N, k)`` the training set's.
+        batch_rows: ``(B,)`` the batch's row ids; train_rows: ``(N,)`` the training set's row ids.
+    """
+    yb, yt = y_batch.reshape(y_batch.shape[0], -1).float(), y_train.reshape(y_train.shape[0], -1).float()
+    logits = -torch.cdist(yb, yt).pow(2) / (2.0 * bandwidth**2)
+    logits = logits.masked_fill(batch_rows[:, None] == train_rows[None, :], float("-inf"))
+    u = torch.rand(logits.shape, generator=generator, device=generator.device).to(logits.device)
+    return train_rows[(logits - torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))).argmax(1)]
 
 
 def _auto_batch_size(n_train: int) -> int:
@@ -354,12 +459,22 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
     time are handled (reserved codes, median imputation with indicators).
 
     Args:
-        alpha: Beta(α, α) of the mixing weight; ``alpha=0`` is plain training (ERM).
-        mixer: a custom :class:`~mixup_any.Mixer` instead of ``MixUp(alpha, pairing, bandwidth)``
-            (``alpha``, ``pairing`` and ``bandwidth`` are then ignored); ``mixer__alpha`` routes.
+        alpha: Beta(α, α) of the mixing weight; ``alpha=0`` is plain training (ERM); ``None``: the
+            mode's default (:data:`DEFAULT_ALPHA`).
+        mode: one of :data:`MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"`` (clean loss + ``eta`` × mixup
+            loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label); see
+            :mod:`mixup_any.calibration`.
+        eta: weight of RegMixup's mixed term, ``>= 0``.
+        mixer: a custom :class:`~mixup_any.Mixer` instead of ``MixUp(alpha, pairing, bandwidth)``;
+            setting it together with ``alpha``, ``pairing`` or ``bandwidth`` is an error (tune
+            ``mixer__alpha`` instead).
         categorical_mixing: ``"embedding"``, ``"onehot"`` or ``"swap"`` (see :class:`TabularMixer`).
         pairing: partner choice, e.g. ``"permute"`` or ``"same_class"``.
         bandwidth: σ of ``pairing="label_distance"``.
+        numeric: preprocessing of continuous columns: ``"power"`` (Yeo-Johnson, the default: lowest
+            mean log loss on the bundled data, never worse than the others beyond the seed noise; see
+            docs/tabular.md), ``"standard"``, ``"quantile"`` (to a normal distribution) or ``"robust"``
+            (median/IQR, clipped to ±5); see :class:`TabularPreprocessor`.
         hidden_sizes: MLP widths. embedding_dim: one width for every variable (``None``: by cardinality).
         dropout: dropout of the hidden layers.
         max_epochs, batch_size, lr, weight_decay: the AdamW training loop; ``batch_size="auto"`` is 256
@@ -419,18 +534,6 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
             return F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
         return F.cross_entropy(logits, y, reduction=reduction)
 
-    def _mixed_loss(self, out: Tensor, target: MixedTarget) -> Tensor:
-        if self._multilabel or target.kind != "index":
-            return mixed_loss(self._loss_fn, out, target)
-        if not target.mixed:
-            return F.cross_entropy(out, target.y_a)
-        # cross-entropy is linear in the target, so CE on the mixed soft target equals
-        # lam·CE(y_a) + (1-lam)·CE(y_b) (tested): one log-softmax and two gathers, no dense targets
-        logp = F.log_softmax(out, dim=-1)
-        per_row = torch.lerp(F.nll_loss(logp, target.y_b, reduction="none"),
-                             F.nll_loss(logp, target.y_a, reduction="none"), target.lam.to(logp.dtype))
-        return per_row.mean()
-
     def _proba_from_logits(self, logits: np.ndarray | Tensor, temperature: float) -> np.ndarray:
         z = torch.as_tensor(logits, dtype=torch.float64) / temperature
         p = torch.sigmoid(z) if self._multilabel else torch.softmax(z, dim=-1)
@@ -458,8 +561,10 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
     """A scikit-learn regressor: :class:`TabularMLP` trained with tabular mixup.
 
     Targets ``(n,)`` or ``(n, k)`` are standardised for training. ``pairing="label_distance"`` is
-    C-Mixup (Yao et al., 2022): each row's partner is drawn with a Gaussian kernel of width
-    ``bandwidth`` on the (standardised) label distance. Other arguments as
+    C-Mixup (Yao et al., 2022): each row's partner is drawn **from the whole training set**, as in the
+    paper, with a Gaussian kernel of width ``bandwidth`` on the (standardised) label distance (the
+    partners are appended to the batch for the forward pass, unmixed, and left out of the loss). Other
+    arguments as
     :class:`MixupTabularClassifier` (``temperature_scaling`` does not apply).
 
     Example:

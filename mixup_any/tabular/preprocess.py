@@ -1,7 +1,10 @@
 """Turn a DataFrame into the two tensors a tabular model takes, with scikit-learn transformers.
 
-Continuous columns: :class:`~sklearn.impute.SimpleImputer` (median, with missing-value indicator
-columns) then :class:`~sklearn.preprocessing.StandardScaler`. Categorical columns:
+Continuous columns: a scaler chosen by ``numeric`` (``"standard"``: ``StandardScaler``;
+``"quantile"``: ``QuantileTransformer(output_distribution="normal")``; ``"power"``: Yeo-Johnson
+``PowerTransformer``; ``"robust"``: ``RobustScaler`` then clipping to ±5), fitted on the observed values,
+then :class:`~sklearn.impute.SimpleImputer` (median, with 0/1 missing-value indicator columns). The
+last three tame skewed and heavy-tailed columns, which a standardised MLP input handles badly. Categorical columns:
 :class:`~sklearn.preprocessing.OrdinalEncoder` with two reserved codes, so every variable's
 embedding table has a row for them:
 
@@ -21,14 +24,24 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OrdinalEncoder,
+    PowerTransformer,
+    QuantileTransformer,
+    RobustScaler,
+    StandardScaler,
+)
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
 from ..exceptions import MixupError
 from .schema import TabularSchema, infer_schema
 
-__all__ = ["TabularPreprocessor", "MISSING_CODE", "UNKNOWN_CODE"]
+__all__ = ["TabularPreprocessor", "MISSING_CODE", "UNKNOWN_CODE", "NUMERIC"]
+
+NUMERIC = ("standard", "quantile", "power", "robust")
+_CLIP = 5.0
 
 MISSING_CODE = 0
 UNKNOWN_CODE = 1
@@ -53,6 +66,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         categorical: columns forced to be categorical.
         continuous: columns forced to be continuous (must hold numbers).
         drop: columns to ignore.
+        numeric: the continuous columns' scaler, one of :data:`NUMERIC` (see the module docstring).
 
     Fitted attributes: ``schema_`` (:class:`TabularSchema`), ``column_transformer_``,
     ``cardinalities_`` (embedding table size of each categorical variable, reserved codes included),
@@ -68,7 +82,8 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
     """
 
     def __init__(self, categorical: Sequence[str] | None = None, continuous: Sequence[str] | None = None,
-                 drop: Sequence[str] | None = None) -> None:
+                 drop: Sequence[str] | None = None, numeric: str = "standard") -> None:
+        self.numeric = numeric
         self.categorical = categorical
         self.continuous = continuous
         self.drop = drop
@@ -78,13 +93,15 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
             raise MixupError(f"TabularPreprocessor needs a pandas DataFrame, got {type(X).__name__}.")
         if X.shape[0] == 0:
             raise MixupError("The table is empty (0 rows); there is nothing to fit.")
+        if self.numeric not in NUMERIC:
+            raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
         schema = infer_schema(X, categorical=self.categorical, continuous=self.continuous, drop=self.drop)
         parts = []
         if schema.continuous:
             cont = Pipeline([
                 ("to_float", FunctionTransformer(_to_float, feature_names_out="one-to-one")),
+                ("scale", _scaler(self.numeric, X.shape[0])),
                 ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-                ("scale", StandardScaler()),
             ])
             parts.append(("continuous", cont, list(schema.continuous)))
         if schema.categorical:
@@ -134,3 +151,17 @@ def _to_float(X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return df.astype(np.float64).to_numpy()
     except (TypeError, ValueError):
         return df.apply(lambda s: pd.to_numeric(s, errors="raise")).astype(np.float64).to_numpy()
+
+
+def _scaler(numeric: str, n_rows: int) -> Pipeline | TransformerMixin:
+    """The continuous columns' scaler; each one leaves NaN in place for the imputer after it."""
+    if numeric == "quantile":
+        return QuantileTransformer(output_distribution="normal", n_quantiles=max(2, min(1000, n_rows)),
+                                   subsample=100_000, random_state=0)
+    if numeric == "power":
+        return PowerTransformer(method="yeo-johnson", standardize=True)
+    if numeric == "robust":
+        return Pipeline([("scale", RobustScaler()),
+                         ("clip", FunctionTransformer(np.clip, kw_args={"a_min": -_CLIP, "a_max": _CLIP},
+                                                      feature_names_out="one-to-one"))])
+    return StandardScaler()
