@@ -1,83 +1,294 @@
-"""Run every benchmark module and print one table of ratios measured side by side in one run.
+"""What mixing costs in a training step, and how a call compares with the peers' calls.
 
-    python benchmarks/run.py            # full sizes
-    python benchmarks/run.py --quick    # a few minutes on 2 cores
-    python benchmarks/run.py --quick --json results.json --only hooks,core
+    python benchmarks/run.py --quick --json results.json     # a few minutes on 2 CPU cores
+    python benchmarks/run.py --device cuda --json results.json
 
-Each ``benchmarks/bench_<topic>.py`` exposes ``run(quick: bool) -> list[dict]`` of figures built with
-``_timing.Figure(name, value, target, detail)``. ``--json FILE`` writes ``{name: value}`` for every
-figure plus the details and the machine it ran on.
+Every time is a median from ``torch.utils.benchmark.Timer.blocked_autorange`` (which synchronizes CUDA).
+Figures, under stable names (``--json`` writes ``{"figures": {name: value}, "details": ..., "machine": ...}``):
+
+* ``mix_step_share_images``: ``MixUp(num_classes=10)(x, y)`` on a 64x3x64x64 batch / one forward+backward+
+  update step of a ResNet-18 (torchvision's layout, built here) on that batch.
+* ``hook_step_share``, ``token_step_share``, ``tabular_step_share``: what a mixing site adds to a step, drawing
+  the plan and the mix's forward and backward at the site's activation, / the step without mixing: a hooked
+  block of the same ResNet-18 (64x128x16x16), token embeddings of a 6-layer MiniLM-size encoder (32x128x384,
+  attention masks included), the tabular estimator's joined embedding site (1,000 rows, 10 continuous and
+  10 categorical columns).
+* ``vs_fastest_peer_<mixup|cutmix>_<workload>_t<threads>``: the fastest installed peer's per-batch call (timm,
+  torchvision, kornia; fastai when importable) / ours doing the same target work (dense soft targets where
+  the peer builds them, in place where the peer mixes in place); ``>= 1`` means ours is at least as fast.
+* CUDA only: ``mix_vs_hbm_floor`` (``mix(x, lam, index, out=)`` / ``torch.add(a, b, out=)``, which reads two
+  batches and writes one, the memory floor of a lerp with a gather) and ``syncs_per_batch_<route>`` (counted
+  with ``torch.cuda.set_sync_debug_mode("warn")``).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import datetime
+import importlib.util
 import json
 import pathlib
 import platform
 import sys
-import time
+import warnings
+from collections.abc import Callable
 
-HERE = pathlib.Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.benchmark import Timer
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from mixup_any import CutMix, MixUp, attach, mixed_loss  # noqa: E402
 
 
-def _modules(only: set[str] | None) -> list[str]:
-    names = sorted(p.stem for p in HERE.glob("bench_*.py"))
-    return [n for n in names if only is None or n.removeprefix("bench_") in only]
+def median(fn: Callable[[], object], min_run_time: float, threads: int = 1) -> float:
+    return Timer("fn()", globals={"fn": fn}, num_threads=threads).blocked_autorange(min_run_time=min_run_time).median
+
+
+# ---------------------------------------------------------------------------------------------- models
+class BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
+        self.conv2, self.bn2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
+        self.down = None if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(out + (x if self.down is None else self.down(x)))
+
+
+def resnet18(num_classes: int = 10) -> nn.Module:
+    """ResNet-18 in torchvision's layout (11.2M parameters with 1000 classes)."""
+    layers, cin = [], 64
+    for i, cout in enumerate((64, 128, 256, 512)):
+        layers.append(nn.Sequential(BasicBlock(cin, cout, 1 if i == 0 else 2), BasicBlock(cout, cout, 1)))
+        cin = cout
+    return nn.Sequential(nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64), nn.ReLU(), nn.MaxPool2d(3, 2, 1),
+                         *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes))
+
+
+class Encoder(nn.Module):
+    """A 6-layer, 384-wide, 12-head encoder: all-MiniLM-L6-v2's size."""
+
+    def __init__(self, vocab: int = 30522, dim: int = 384, classes: int = 2) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(vocab, dim)
+        layer = nn.TransformerEncoderLayer(dim, 12, 1536, dropout=0.1, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 6, enable_nested_tensor=False)
+        self.head = nn.Linear(dim, classes)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(self.embed(ids), src_key_padding_mask=~mask.bool())
+        return self.head((h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True))
+
+
+def train_step(model: nn.Module, opt: torch.optim.Optimizer, loss_fn: Callable[[], torch.Tensor]) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss_fn().backward()
+    opt.step()
+
+
+def site_cost(mixer: MixUp, act: torch.Tensor, labels: torch.Tensor) -> Callable[[], None]:
+    """What a mixing site adds: draw the plan, mix the activation, and the mix's backward."""
+    act = act.detach().requires_grad_()
+    grad = torch.randn_like(act)
+
+    def run() -> None:
+        p = mixer.sample(act.shape, labels=labels)
+        mixer.mix(act, p).backward(grad)
+
+    return run
+
+
+# ---------------------------------------------------------------------------------------------- step shares
+def step_shares(device: torch.device, quick: bool, threads: int) -> dict[str, float]:
+    t_min = 0.5 if quick else 2.0
+    out: dict[str, float] = {}
+    torch.manual_seed(0)
+
+    # images: the mix call against a ResNet-18 step on 64x3x64x64
+    model = resnet18().to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    x, y = torch.randn(64, 3, 64, 64, device=device), torch.randint(0, 10, (64,), device=device)
+    mixer = MixUp(alpha=0.4, num_classes=10, seed=0)
+    step = median(lambda: train_step(model, opt, lambda: F.cross_entropy(model(x), y)), t_min, threads)
+    out["mix_step_share_images"] = median(lambda: mixer(x, y), t_min, threads) / step
+    # a hooked block: the activation of the second stage, 64x128x16x16
+    acts: list[torch.Tensor] = []
+    handle = model[5].register_forward_hook(lambda m, a, o: acts.append(o.detach()))
+    model(x)
+    handle.remove()
+    out["hook_step_share"] = median(site_cost(mixer, acts[0], y), t_min, threads) / step
+    with attach(mixer, model, at="5") as h:
+        def hooked() -> torch.Tensor:
+            h.arm(labels=y)
+            return mixed_loss(F.cross_entropy, model(x), h.target(y))
+        out["hook_step_ratio"] = median(lambda: train_step(model, opt, hooked), t_min, threads) / step
+
+    # token embeddings of a 6-layer encoder, 32 x 128 tokens
+    enc = Encoder().to(device)
+    opt = torch.optim.AdamW(enc.parameters(), lr=1e-4)
+    ids = torch.randint(0, 30522, (32, 128), device=device)
+    mask = torch.ones(32, 128, dtype=torch.int64, device=device)
+    mask[16:, 96:] = 0
+    yt = torch.randint(0, 2, (32,), device=device)
+    step = median(lambda: train_step(enc, opt, lambda: F.cross_entropy(enc(ids, mask), yt)), t_min, threads)
+    emb = enc.embed(ids)
+    tok = site_cost(MixUp(alpha=0.4, num_classes=2, seed=0), emb, yt)
+
+    def token_site() -> None:
+        tok()
+        torch.maximum(mask, mask[torch.arange(32, device=device).flip(0)])  # the union of the pair's masks
+    out["token_step_share"] = median(token_site, t_min, threads) / step
+
+    # the tabular estimator's step: TabularMLP, 1,000 rows, joined embedding site
+    if importlib.util.find_spec("sklearn") is not None:
+        from mixup_any.tabular import TabularMLP
+
+        cards = [3, 5, 8, 12, 20, 30, 50, 80, 120, 200]
+        tab = TabularMLP(10, cards, 2).to(device)
+        opt = torch.optim.AdamW(tab.parameters(), lr=1e-3)
+        xc = torch.randn(1000, 10, device=device)
+        xk = torch.stack([torch.randint(0, c, (1000,), device=device) for c in cards], 1)
+        yb = torch.randint(0, 2, (1000,), device=device)
+        step = median(lambda: train_step(tab, opt, lambda: F.cross_entropy(tab(xc, xk), yb)), t_min, threads)
+        joined: list[torch.Tensor] = []
+        handle = tab.joined.register_forward_hook(lambda m, a, o: joined.append(o.detach()))
+        tab(xc, xk)
+        handle.remove()
+        out["tabular_step_share"] = median(site_cost(MixUp(alpha=0.4, seed=0), joined[0], yb), t_min, threads) / step
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- peers
+WORKLOADS = {"img224": (128, 3, 224, 224), "img32": (256, 3, 32, 32), "table": (4096, 64), "tokens": (32, 128, 384)}
+
+
+def peer_calls(kind: str, shape: tuple[int, ...], x: torch.Tensor, y: torch.Tensor) -> dict[str, tuple[Callable, Callable]]:
+    """``{peer: (peer's call, our call doing the same target work)}`` for every installed peer that takes it."""
+    calls: dict[str, tuple[Callable, Callable]] = {}
+    scratch = x.clone()  # peers that mix in place get a scratch copy (values stay finite over repeats)
+    if importlib.util.find_spec("timm") and len(shape) == 4 and kind in ("mixup", "cutmix"):
+        from timm.data import Mixup as TimmMixup
+
+        if kind == "mixup":
+            t = TimmMixup(mixup_alpha=0.4, cutmix_alpha=0.0, label_smoothing=0.0, num_classes=10)
+            ours = MixUp(alpha=0.4, num_classes=10, seed=0)
+            calls["timm"] = (lambda t=t: t(scratch, y), lambda o=ours: o(scratch, y, inplace=True)[1].soft())
+        else:
+            t = TimmMixup(mixup_alpha=0.0, cutmix_alpha=1.0, label_smoothing=0.0, num_classes=10)
+            ours = CutMix(alpha=1.0, same_box=True, num_classes=10, seed=0)
+            calls["timm"] = (lambda t=t: t(scratch, y), lambda o=ours: o(scratch, y, inplace=True)[1].soft())
+    elif importlib.util.find_spec("timm") and kind == "mixup" and len(shape) != 4 and x.shape[0] % 2 == 0:
+        from timm.data import Mixup as TimmMixup
+
+        t = TimmMixup(mixup_alpha=0.4, cutmix_alpha=0.0, label_smoothing=0.0, num_classes=10)
+        ours = MixUp(alpha=0.4, num_classes=10, seed=0)
+        calls["timm"] = (lambda t=t: t(scratch, y), lambda o=ours: o(scratch, y, inplace=True)[1].soft())
+    if importlib.util.find_spec("torchvision") and len(shape) == 4:
+        from torchvision.transforms import v2
+
+        tv = v2.MixUp(alpha=0.4, num_classes=10) if kind == "mixup" else v2.CutMix(alpha=1.0, num_classes=10)
+        ours = MixUp(alpha=0.4, num_classes=10, seed=0) if kind == "mixup" else CutMix(same_box=True, num_classes=10, seed=0)
+        calls["torchvision"] = (lambda: tv(x, y), lambda o=ours: o(x, y)[1].soft())
+    if importlib.util.find_spec("kornia") and len(shape) == 4:
+        from kornia.augmentation import RandomCutMixV2, RandomMixUpV2
+
+        k = RandomMixUpV2(lambda_val=(0.0, 1.0), p=1.0) if kind == "mixup" else RandomCutMixV2(p=1.0)
+        ours = MixUp(lam=(0.0, 1.0), seed=0) if kind == "mixup" else CutMix(same_box=True, seed=0)
+        calls["kornia"] = (lambda: k(x, y), lambda o=ours: o(x, y))  # both keep the targets lazy
+    return calls
+
+
+def vs_peers(quick: bool, threads_list: tuple[int, ...]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    figures: dict[str, float] = {}
+    details: dict[str, dict[str, float]] = {}
+    t_min = 0.3 if quick else 1.0
+    for threads in threads_list:
+        for wname, shape in WORKLOADS.items():
+            if quick and wname == "img224":
+                shape = (32, 3, 224, 224)
+            x = torch.randn(*shape)
+            y = torch.randint(0, 10, (shape[0],))
+            for kind in ("mixup", "cutmix"):
+                calls = peer_calls(kind, shape, x, y)
+                if not calls:
+                    continue
+                ratios = {peer: median(theirs, t_min, threads) / median(ours, t_min, threads)
+                          for peer, (theirs, ours) in calls.items()}
+                name = f"vs_fastest_peer_{kind}_{wname}_t{threads}"
+                figures[name] = min(ratios.values())
+                details[name] = ratios
+    return figures, details
+
+
+# ---------------------------------------------------------------------------------------------- CUDA
+def cuda_figures(quick: bool) -> dict[str, float]:
+    device = torch.device("cuda")
+    x = torch.randn(128, 3, 224, 224, device=device)
+    out = torch.empty_like(x)
+    p = MixUp(alpha=0.4, per_sample=True, seed=0).sample(x.shape, device=device)
+    from mixup_any.functional import mix
+
+    t_min = 0.5 if quick else 2.0
+    floor = median(lambda: torch.add(x, out, out=out), t_min)
+    figures = {"mix_vs_hbm_floor": median(lambda: mix(x, p.lam, p.index, out=out), t_min) / floor}
+    y = torch.randint(0, 10, (128,), device=device)
+    routes = {"mixup": MixUp(alpha=0.4, num_classes=10, seed=0), "mixup_per_sample": MixUp(per_sample=True, seed=0),
+              "cutmix": CutMix(per_sample=True, num_classes=10, seed=0),
+              "same_class": MixUp(pairing="same_class", num_classes=10, seed=0)}
+    for name, mixer in routes.items():
+        mixer(x, y)  # the first call makes the device generator
+        torch.cuda.synchronize()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            torch.cuda.set_sync_debug_mode("warn")
+            try:
+                for _ in range(10):
+                    xm, target = mixer(x, y)
+                    mixed_loss(F.cross_entropy, xm.mean((2, 3)).repeat(1, 4)[:, :10], target)
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+        figures[f"syncs_per_batch_{name}"] = sum("synchroniz" in str(w.message) for w in caught) / 10
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--quick", action="store_true", help="shorter timings and a smaller 224x224 batch")
     ap.add_argument("--json", metavar="FILE", help="write every figure to FILE as JSON")
-    ap.add_argument("--only", help="comma-separated topics, e.g. core,hooks")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads for the whole run")
+    ap.add_argument("--threads", type=int, default=1, help="intra-op threads for the step shares (default 1)")
     args = ap.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda, but torch sees no CUDA device")
 
-    import torch
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    only = set(args.only.split(",")) if args.only else None
-    figures: list[dict] = []
-    failures: dict[str, str] = {}
-    for name in _modules(only):
-        t0 = time.perf_counter()
-        try:
-            mod = importlib.import_module(name)
-            got = mod.run(quick=args.quick)
-        except ModuleNotFoundError as err:  # an optional dependency of that topic is missing
-            failures[name] = f"skipped: {err}"
-            print(f"[{name}] skipped: {err}", flush=True)
-            continue
-        for f in got:
-            f.setdefault("module", name)
-        figures.extend(got)
-        print(f"[{name}] {len(got)} figures in {time.perf_counter() - t0:.1f}s", flush=True)
-
-    width = max([len(f["name"]) for f in figures] + [10])
-    print()
-    print(f"{'figure':<{width}}  {'value':>10}  {'target':<10}  detail")
-    print(f"{'-' * width}  {'-' * 10}  {'-' * 10}  {'-' * 40}")
-    for f in figures:
-        print(f"{f['name']:<{width}}  {f['value']:>10.3f}  {f['target']:<10}  {f['detail']}")
+    figures = step_shares(device, args.quick, args.threads)
+    details: dict[str, object] = {}
+    if device.type == "cpu":
+        peers, details = vs_peers(args.quick, (1, 2))
+        figures.update(peers)
+    else:
+        figures.update(cuda_figures(args.quick))
+    width = max(len(k) for k in figures)
+    for name, value in figures.items():
+        print(f"{name:<{width}}  {value:10.4f}  {details.get(name, '')}")
     if args.json:
-        out = {
-            "figures": {f["name"]: f["value"] for f in figures},
-            "details": figures,
-            "skipped": failures,
-            "machine": {
-                "python": platform.python_version(),
-                "torch": torch.__version__,
-                "threads": torch.get_num_threads(),
-                "processor": platform.processor() or platform.machine(),
-                "quick": args.quick,
-            },
-        }
-        pathlib.Path(args.json).write_text(json.dumps(out, indent=2))
-        print(f"\nwrote {args.json}")
+        device_name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor()
+        pathlib.Path(args.json).write_text(json.dumps({
+            "figures": figures, "details": details,
+            "machine": {"date": datetime.date.today().isoformat(), "python": platform.python_version(),
+                        "torch": torch.__version__, "device": device_name or platform.machine(),
+                        "threads": args.threads, "quick": args.quick,
+                        "peers": {p: importlib.util.find_spec(p) is not None
+                                  for p in ("timm", "torchvision", "kornia", "fastai")}},
+        }, indent=2))
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -222,7 +222,7 @@ class RandomChoice(Mixer):
         blend = torch.where(params.extras["cut"], torch.ones_like(params.lam), params.lam)
 
         def one(t: Tensor, path: str) -> Tensor:
-            return cut_mix(t, params.index, box, cutmix.axes_for(t.shape), blend=blend)
+            return cut_mix(t, params.index, box, cutmix.axes_for(t.shape), blend=blend, inplace=inplace)
 
         return _map_float_leaves(x, one, "x")
 

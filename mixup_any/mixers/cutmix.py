@@ -119,6 +119,7 @@ def cut_mix(
     axes: Sequence[int],
     *,
     blend: Tensor | None = None,
+    inplace: bool = False,
 ) -> Tensor:
     """Paste ``x[index]`` into ``x`` inside each row's box; optionally blend the outside (``lerp``).
 
@@ -129,6 +130,7 @@ def cut_mix(
         axes: the dims the boxes span (positive).
         blend: ``(B,)`` optional weight of the row's own sample outside the box (mixup rows of a
             :class:`~mixup_any.mixers.choice.RandomChoice` plan); ``None`` keeps the outside as is.
+        inplace: write the result into ``x`` (never for tensors autograd still needs).
 
     Example:
         >>> x = torch.arange(8.0).view(2, 1, 4)
@@ -139,9 +141,10 @@ def cut_mix(
     """
     check_same_device(x, index)
     check_same_device(x, box)
-    partner = gather_rows(x, index)
+    partner = gather_rows(x, index)  # a copy, so writing into x (inplace) cannot corrupt rows still to be read
     base = x if blend is None else torch.lerp(partner, x, blend.to(x.dtype).view(-1, *([1] * (x.ndim - 1))))
-    return torch.where(box_mask(box, x.shape, axes), partner, base)
+    mask = box_mask(box, x.shape, axes)
+    return torch.where(mask, partner, base, out=x) if inplace else torch.where(mask, partner, base)
 
 
 _CUTMIX_INTEGER_HINT = ("CutMix needs float inputs. Convert images explicitly, e.g. x.float() / 255, or use "
@@ -243,10 +246,7 @@ class CutMix(Mixer):
         return replace(params, lam=kept, extras={**params.extras, "box": box})
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
-        """Paste each row's partner box into ``x`` (a tensor ``(B, ...)`` or a nested batch of them).
-
-        ``inplace`` is accepted for the common signature; the result is always a new tensor.
-        """
+        """Paste each row's partner box into ``x`` (a tensor ``(B, ...)`` or a nested batch of them)."""
         if not params.mixed:
             return x
         box = params.extras.get("box")
@@ -262,6 +262,6 @@ class CutMix(Mixer):
                 raise MixupError(f"{path} has batch size {t.shape[0]}, but the plan is for {params.batch_size}.")
             if box.shape != (params.batch_size, 2 * len(axes)):
                 raise MixupError(f"box has shape {tuple(box.shape)}; expected ({params.batch_size}, {2 * len(axes)}).")
-            return cut_mix(t, params.index, box, axes)
+            return cut_mix(t, params.index, box, axes, inplace=inplace)
 
         return _map_float_leaves(x, one, "x")
