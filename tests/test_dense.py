@@ -361,3 +361,18 @@ def test_tv_tensors_keep_their_types_and_formats():
     x, m = seg_batch()
     _, t = SegmentationMix()(tv.Image(x), tv.Mask(m), params=plan([0.3, 0.6, 1.0], [1, 2, 0]))
     assert torch.equal(t.mask_b, m[[1, 2, 0]])
+
+
+def test_plot_dense_batch_draws_every_box_with_its_weight():
+    pytest.importorskip("matplotlib")
+    from mixup_any.viz import plot_dense_batch
+
+    images, targets = det_batch()
+    out, tg = DetectionMix()(images, targets, params=plan([0.7, 0.6], [1, 0]))
+    x, m = seg_batch(b=2)
+    fig = plot_dense_batch(out, tg, ncols=2)
+    for ax, t in zip(fig.axes, tg):
+        assert [round(p.get_alpha(), 4) for p in ax.patches] == [round(w, 4) for w in t["weights"].tolist()]
+        assert [p.get_xy()[0] + 0.5 for p in ax.patches] == t["boxes"][:, 0].tolist()
+    _, mt = SegmentationMix(CutMix(seed=0))(x, m)
+    assert len(plot_dense_batch(x, masks=mt).axes) == 2
