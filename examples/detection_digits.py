@@ -59,12 +59,12 @@ class GridDetector(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         c = 32
+        def block(cin: int, cout: int, **kw: int) -> list[nn.Module]:
+            return [nn.Conv2d(cin, cout, 3, bias=False, **kw), nn.BatchNorm2d(cout), nn.ReLU()]
+
         self.body = nn.Sequential(
-            nn.Conv2d(1, c // 2, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(c // 2, c, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c, c, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(c, c, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c, c, 3, padding=2, dilation=2), nn.ReLU(),
+            *block(1, c // 2, padding=1), *block(c // 2, c, stride=2, padding=1), *block(c, c, padding=1),
+            *block(c, c, stride=2, padding=1), *block(c, c, padding=2, dilation=2),
             nn.Conv2d(c, 1 + K + 4, 1),
         )
 
@@ -164,9 +164,9 @@ def run(seed: int, arm: str, data: tuple, epochs: int, alpha: float) -> float:
     (xtr, ttr), (xte, tte) = data
     torch.manual_seed(seed)  # same init for every arm of a seed
     model = GridDetector()
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=1e-4)
     steps = epochs * ((len(xtr) + 63) // 64)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-2, total_steps=steps)
     mixer = {"erm": None, "mixup": DetectionMix(MixUp(alpha=alpha, seed=seed)),
              "cutmix": DetectionMix(CutMix(alpha=1.0, seed=seed))}[arm]
     order = torch.Generator().manual_seed(seed)  # same batch order for every arm
@@ -197,8 +197,9 @@ def paired(a: list[float], b: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--epochs", type=int, default=8)
-    ap.add_argument("--train", type=int, default=1500, help="training scenes")
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--train", type=int, default=1200, help="training scenes")
+    ap.add_argument("--test", type=int, default=500, help="test scenes")
     ap.add_argument("--alpha", type=float, default=1.5)
     ap.add_argument("--arms", nargs="+", default=["erm", "mixup"], choices=["erm", "mixup", "cutmix"])
     args = ap.parse_args()
@@ -212,11 +213,11 @@ def main() -> None:
         g = torch.Generator().manual_seed(1000 + seed)
         perm = torch.randperm(len(digits), generator=g)
         tr, te = perm[: len(perm) // 2], perm[len(perm) // 2:]
-        data = (make_scenes(digits[tr], labels[tr], args.train, g), make_scenes(digits[te], labels[te], 500, g))
+        data = (make_scenes(digits[tr], labels[tr], args.train, g), make_scenes(digits[te], labels[te], args.test, g))
         for arm in args.arms:
             res[arm].append(run(seed, arm, data, args.epochs, args.alpha))
             print(f"seed {seed} {arm:<7} mAP@0.5 = {res[arm][-1]:.4f}   ({time.time() - t0:.0f} s)", flush=True)
-    print(f"\n{args.train} training scenes, 500 test scenes, {args.epochs} epochs, {args.seeds} seeds")
+    print(f"\n{args.train} training scenes, {args.test} test scenes, {args.epochs} epochs, {args.seeds} seeds")
     for arm, v in res.items():
         t = torch.tensor(v)
         print(f"{arm:<7} mAP@0.5 {float(t.mean()):.4f} ± {float(t.std()) if len(t) > 1 else 0.0:.4f} (std over seeds)")
