@@ -138,7 +138,7 @@ def mean_ap(dets: list[tuple[Tensor, Tensor, Tensor]], targets: list[dict]) -> f
     for c in range(K):
         gts = [t["boxes"][t["labels"] == c] for t in targets]
         n_gt = sum(len(g) for g in gts)
-        found = [(float(s), i, b) for i, (bx, sc, lb) in enumerate(dets) for b, s in zip(bx[lb == c], sc[lb == c])]
+        found = [(float(s), i, b) for i, (bx, sc, lb) in enumerate(dets) for b, s in zip(bx[lb == c], sc[lb == c], strict=False)]
         found.sort(key=lambda r: -r[0])
         used = [torch.zeros(len(g), dtype=torch.bool) for g in gts]
         tp = []
@@ -201,12 +201,21 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=1200, help="training scenes")
     ap.add_argument("--test", type=int, default=500, help="test scenes")
     ap.add_argument("--alpha", type=float, default=1.5)
+    ap.add_argument("--figure", help="save a picture of a mixed training batch (MixUp and CutMix) here and exit")
     ap.add_argument("--arms", nargs="+", default=["erm", "mixup"], choices=["erm", "mixup", "cutmix"])
     args = ap.parse_args()
     torch.set_num_threads(1)
     d = load_digits()
     digits = torch.tensor(d.images, dtype=torch.float32) / 16.0
     labels = torch.tensor(d.target)
+    if args.figure:
+        from mixup_any.viz import plot_dense_batch
+
+        x, t = make_scenes(digits, labels, 4, torch.Generator().manual_seed(0))
+        xm, tm = DetectionMix(MixUp(alpha=args.alpha, seed=0))(x, t)
+        xc, tc = DetectionMix(CutMix(alpha=1.0, seed=1), min_visible=0.3)(x, t)
+        plot_dense_batch(torch.cat((xm, xc)), tm + tc, ncols=4).savefig(args.figure, dpi=110)
+        return
     res: dict[str, list[float]] = {a: [] for a in args.arms}
     t0 = time.time()
     for seed in range(args.seeds):

@@ -376,7 +376,7 @@ def plot_dense_batch(
             boxes = t["boxes"].detach().float().cpu()
             w = t.get("weights", torch.ones(len(boxes))).detach().float().cpu()
             labels = t.get("labels", torch.full((len(boxes),), -1)).detach().cpu()
-            for (x1, y1, x2, y2), wk, lab in zip(boxes.tolist(), w.tolist(), labels.tolist()):
+            for (x1, y1, x2, y2), wk, lab in zip(boxes.tolist(), w.tolist(), labels.tolist(), strict=False):
                 ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor="C1",
                                        lw=1.5, alpha=max(0.15, min(1.0, wk))))
                 ax.text(x1 - 0.5, y1 - 0.5, f"{lab} ({wk:.2f})", color="C1", fontsize=6, va="bottom",

@@ -85,10 +85,10 @@ def test_detection_mixup_hand_built_canvas_boxes_and_weights():
 
 def test_detection_mixup_normalized_boxes_follow_the_canvas():
     images, targets = det_batch()
-    norm = [{**t, "boxes": t["boxes"] / torch.tensor([x.shape[2], x.shape[1]] * 2)} for t, x in zip(targets, images)]
+    norm = [{**t, "boxes": t["boxes"] / torch.tensor([x.shape[2], x.shape[1]] * 2)} for t, x in zip(targets, images, strict=False)]
     _, px = DetectionMix()(images, targets, params=plan([0.7, 0.6], [1, 0]))
     _, nm = DetectionMix(normalized=True)(images, norm, params=plan([0.7, 0.6], [1, 0]))
-    for p, n in zip(px, nm):
+    for p, n in zip(px, nm, strict=False):
         torch.testing.assert_close(n["boxes"] * torch.tensor([30.0, 24.0, 30.0, 24.0]), p["boxes"])
 
 
@@ -184,7 +184,7 @@ def test_cutmix_boxes_are_the_bounding_box_of_the_visible_pixels(b, p, min_visib
          {"boxes": torch.tensor([box], dtype=torch.float32), "labels": torch.tensor([1])}]
     cut = [[paste[1], paste[3], paste[0], paste[2]]] * 2
     _, tg = DetectionMix(CutMix(), min_visible=min_visible)(x, t, params=plan([0.5, 0.5], [1, 0], cut))
-    got = {int(lab): bx for lab, bx in zip(tg[0]["labels"].tolist(), tg[0]["boxes"].tolist())}
+    got = {int(lab): bx for lab, bx in zip(tg[0]["labels"].tolist(), tg[0]["boxes"].tolist(), strict=False)}
     for label, inside in ((0, False), (1, True)):
         ref_box, frac = _raster_reference(box, paste, (10, 10), inside)
         if frac > 0 and frac >= min_visible:
@@ -349,12 +349,12 @@ def test_tv_tensors_keep_their_types_and_formats():
     imgs = [tv.Image(x) for x in images]
     tg = [{**t, "boxes": tv.BoundingBoxes(from_xyxy(t["boxes"], BoxFormat("cxcywh"), (0, 0), t["boxes"]),
                                           format="CXCYWH", canvas_size=tuple(x.shape[-2:]))}
-          for t, x in zip(targets, images)]
+          for t, x in zip(targets, images, strict=False)]
     out, got = DetectionMix()(imgs, tg, params=plan([0.7, 0.6], [1, 0]))
     _, ref = DetectionMix(box_format="cxcywh")(images, [{**t, "boxes": t["boxes"].as_subclass(torch.Tensor)}
                                                         for t in tg], params=plan([0.7, 0.6], [1, 0]))
     assert all(isinstance(o, tv.Image) for o in out)
-    for g_, r in zip(got, ref):
+    for g_, r in zip(got, ref, strict=False):
         assert isinstance(g_["boxes"], tv.BoundingBoxes) and g_["boxes"].format.name == "CXCYWH"
         assert tuple(g_["boxes"].canvas_size) == (24, 30)
         torch.testing.assert_close(g_["boxes"].as_subclass(torch.Tensor), r["boxes"])
@@ -371,7 +371,7 @@ def test_plot_dense_batch_draws_every_box_with_its_weight():
     out, tg = DetectionMix()(images, targets, params=plan([0.7, 0.6], [1, 0]))
     x, m = seg_batch(b=2)
     fig = plot_dense_batch(out, tg, ncols=2)
-    for ax, t in zip(fig.axes, tg):
+    for ax, t in zip(fig.axes, tg, strict=False):
         assert [round(p.get_alpha(), 4) for p in ax.patches] == [round(w, 4) for w in t["weights"].tolist()]
         assert [p.get_xy()[0] + 0.5 for p in ax.patches] == t["boxes"][:, 0].tolist()
     _, mt = SegmentationMix(CutMix(seed=0))(x, m)
