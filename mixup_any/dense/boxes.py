@@ -1,0 +1,134 @@
+"""Bounding-box formats: read boxes as they arrive, compute in XYXY pixels, write them back the same way.
+
+Formats (torchvision's names, case-insensitive): ``"xyxy"`` ``(x1, y1, x2, y2)``, ``"xywh"``
+``(x1, y1, w, h)`` and ``"cxcywh"`` ``(cx, cy, w, h)``; each in pixels or ``normalized`` to ``[0, 1]``
+by the image's width and height. A ``torchvision.tv_tensors.BoundingBoxes`` carries its own format
+and ``canvas_size`` (always pixels); torchvision is imported only when such a tensor arrives.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..exceptions import MixupError
+from ._tv import is_tv_tensor, plain, rewrap
+
+__all__ = ["BOX_FORMATS", "BoxFormat", "to_xyxy", "from_xyxy", "check_shape", "check_boxes"]
+
+BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+@dataclass(frozen=True)
+class BoxFormat:
+    """How a batch's boxes are written: ``fmt`` (one of :data:`BOX_FORMATS`) and ``normalized``."""
+
+    fmt: str = "xyxy"
+    normalized: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fmt, str) or self.fmt.lower() not in BOX_FORMATS:
+            raise MixupError(f"Unknown box format {self.fmt!r}; expected one of {BOX_FORMATS} (case-insensitive).")
+        object.__setattr__(self, "fmt", self.fmt.lower())
+
+    @classmethod
+    def of(cls, boxes: Tensor, default: BoxFormat) -> BoxFormat:
+        """The format of ``boxes``: a ``BoundingBoxes``' own (pixels), else ``default``."""
+        if not is_tv_tensor(boxes):
+            return default
+        fmt = getattr(getattr(boxes, "format", None), "name", None)
+        if fmt is None or fmt.lower() not in BOX_FORMATS:
+            raise MixupError(f"Unknown box format {fmt!r} of a BoundingBoxes; expected one of "
+                             f"{tuple(f.upper() for f in BOX_FORMATS)} (rotated boxes are not supported).")
+        return cls(fmt.lower(), False)
+
+
+def _float(boxes: Tensor) -> Tensor:
+    boxes = plain(boxes)
+    return boxes if boxes.is_floating_point() else boxes.float()
+
+
+def to_xyxy(boxes: Tensor, fmt: BoxFormat, size: tuple[int, int]) -> Tensor:
+    """``(N, 4)`` boxes in ``fmt`` on an image of ``size = (H, W)`` → ``(N, 4)`` float XYXY pixels.
+
+    Example:
+        >>> to_xyxy(torch.tensor([[0.5, 0.5, 0.5, 1.0]]), BoxFormat("cxcywh", normalized=True), (10, 20))
+        tensor([[ 5.,  0., 15., 10.]])
+    """
+    b = _float(boxes)
+    if fmt.normalized:
+        h, w = size
+        b = b * b.new_tensor([w, h, w, h])
+    a, c = b[:, :2], b[:, 2:]
+    if fmt.fmt == "xywh":
+        return torch.cat((a, a + c), dim=1)
+    if fmt.fmt == "cxcywh":
+        return torch.cat((a - c / 2, a + c / 2), dim=1)
+    return b
+
+
+def from_xyxy(xyxy: Tensor, fmt: BoxFormat, size: tuple[int, int], like: Tensor) -> Tensor:
+    """Inverse of :func:`to_xyxy`: back to ``fmt`` on an image of ``size``, with ``like``'s dtype.
+
+    Integer boxes are rounded back to integers. A ``BoundingBoxes`` ``like`` gives a ``BoundingBoxes``
+    whose ``canvas_size`` is ``size``.
+    """
+    a, c = xyxy[:, :2], xyxy[:, 2:]
+    if fmt.fmt == "xywh":
+        out = torch.cat((a, c - a), dim=1)
+    elif fmt.fmt == "cxcywh":
+        out = torch.cat(((a + c) / 2, c - a), dim=1)
+    else:
+        out = xyxy
+    if fmt.normalized:
+        h, w = size
+        out = out / out.new_tensor([w, h, w, h])
+    out = out.to(like.dtype) if like.is_floating_point() else out.round().to(like.dtype)
+    return rewrap(out, like, canvas_size=tuple(size))
+
+
+def check_shape(boxes: Any, where: str) -> None:
+    """Raise unless ``boxes`` is an ``(N, 4)`` real tensor."""
+    if not isinstance(boxes, Tensor):
+        raise MixupError(f"{where} must be an (N, 4) tensor of boxes, got {type(boxes).__name__}.")
+    if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.is_complex() or boxes.dtype == torch.bool:
+        raise MixupError(f"{where} must be an (N, 4) real tensor of boxes, got {boxes.dtype} of shape "
+                         f"{tuple(boxes.shape)}.")
+
+
+def check_boxes(xyxy: Tensor, owner: Tensor, sizes: list[tuple[int, int]], fmt: BoxFormat) -> None:
+    """Raise a :class:`MixupError` for degenerate boxes or boxes outside their image.
+
+    Args:
+        xyxy: ``(N, 4)`` XYXY pixel boxes of a whole batch (the images' boxes concatenated).
+        owner: ``(N,)`` int64 image of each box.
+        sizes: ``(H, W)`` of each image.
+        fmt: the format the boxes arrived in (for the message).
+
+    One read of two flags back to the host per batch: the price of a clear error.
+    """
+    if xyxy.shape[0] == 0:
+        return
+    hw = torch.tensor(sizes, dtype=xyxy.dtype).to(xyxy.device)[owner]  # (N, 2)
+    degenerate = ~(xyxy[:, 2:] > xyxy[:, :2]).all(dim=1)
+    outside = (xyxy[:, :2] < 0).any(dim=1) | (xyxy[:, 2] > hw[:, 1]) | (xyxy[:, 3] > hw[:, 0])
+    flags = torch.stack((degenerate.any(), outside.any())).tolist()
+    if not any(flags):
+        return
+    bad = degenerate if flags[0] else outside
+    k = int(bad.nonzero()[0, 0])
+    i = int(owner[k])
+    j = k - int((owner < i).sum())
+    box = [round(v, 4) for v in xyxy[k].tolist()]
+    unit = "normalized " if fmt.normalized else ""
+    where = f"targets[{i}]['boxes'][{j}] (read as {unit}{fmt.fmt.upper()}) is {box} in XYXY pixels"
+    if flags[0]:
+        raise MixupError(f"Degenerate box: {where}. Expected x2 > x1 and y2 > y1 (positive width and "
+                         "height); drop empty boxes before mixing.")
+    h, w = sizes[i]
+    raise MixupError(f"Box outside its image: {where}, on an image of H x W = {h} x {w}. Expected "
+                     "0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H; clip boxes to the image first, or set "
+                     "box_format= / normalized= to the format the boxes are in.")
