@@ -200,3 +200,20 @@ def test_the_same_seed_replays_per_device_and_state_dicts_carry_every_device():
     again = a.sample((5,))
     assert torch.equal(first.lam, again.lam) and torch.equal(first.index, again.index)
     assert set(state["generators"]) == {"cpu"}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("how", ["mixup", "cutmix", "classmix"])
+def test_segmentation_masks_stay_on_the_device(device, how):
+    from mixup_any.dense import SegmentationMix, mixed_mask_loss
+
+    mixer = CutMix(per_sample=True, seed=0) if how != "mixup" else MixUp(alpha=1.0, seed=0)
+    sm = SegmentationMix(mixer, classmix=how == "classmix", num_classes=C)
+    images = torch.randn(4, 3, 8, 8, device=device)
+    masks = torch.randint(0, C, (4, 8, 8), device=device)
+    logits = torch.randn(4, C, 8, 8, device=device, requires_grad=True)
+    sm(images, masks)
+    with no_sync(device):
+        x, target = sm(images, masks)
+        mixed_mask_loss(logits, target).backward()
+    assert x.device == images.device and target.lam.device == images.device

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..exceptions import MixupError
+from ..functional import check_same_device, gather_rows
 from ..mixers import CutMix, Mixer, MixUp
 from ..mixers.cutmix import box_mask
 from ..params import MixParams
@@ -147,11 +148,10 @@ def classmix_region(masks: Tensor, index: Tensor, num_classes: int, *, ignore_in
     """
     b, c = masks.shape[0], num_classes
     _check_ids(masks, c, ignore_index)
-    partner = plain(masks)[index.to(masks.device)].long()
+    partner = plain(masks)[index].long()
     ids = torch.where(partner == ignore_index, c, partner).flatten(1)  # ignored -> extra column c
     present = torch.zeros(b, c + 1, dtype=torch.bool, device=masks.device).scatter_(1, ids, True)[:, :c]
-    gdev = generator.device if generator is not None else torch.device("cpu")
-    u = torch.rand(b, c, generator=generator, device=gdev).to(masks.device)
+    u = torch.rand(b, c, generator=generator, device=masks.device)
     rank = torch.where(present, u, 2.0).argsort(dim=1).argsort(dim=1)  # present classes first, in random order
     chosen = present & (rank < (present.sum(dim=1, keepdim=True) + 1) // 2)
     chosen = torch.cat((chosen, chosen.new_zeros(b, 1)), dim=1)  # the ignore column is never chosen
@@ -233,16 +233,16 @@ class SegmentationMix:
             raise MixupError(f"SegmentationMix mixes MixUp and CutMix plans; this plan has extras {other}.")
         if not params.mixed:
             return images, MixedMask(m, m, torch.ones(b, 1, 1, device=m.device), self.ignore_index)
-        index = params.index.to(x.device)
-        lam = params.lam.to(x.device)
+        check_same_device(x, params.lam)
+        index, lam = params.index, params.lam
         if self.classmix:
-            region = classmix_region(m, index, self.num_classes, ignore_index=self.ignore_index,
-                                     generator=generator if generator is not None else self.mixer.generator)
+            gen = generator if generator is not None else self.mixer.generator_for(x.device)
+            region = classmix_region(m, index, self.num_classes, ignore_index=self.ignore_index, generator=gen)
             region = region & (lam < 1).view(-1, 1, 1)  # rows the plan leaves unmixed stay unmixed
         elif "box" in params.extras:
-            region = box_mask(params.extras["box"].to(x.device), m.shape, (1, 2))
+            region = box_mask(params.extras["box"], m.shape, (1, 2))
         else:
             out = torch.lerp(x[index], x, lam.to(x.dtype).view(-1, 1, 1, 1))
             return rewrap(out, images), MixedMask(m, m[index], lam.view(-1, 1, 1), self.ignore_index)
-        out = torch.where(region.unsqueeze(1), x[index], x)
+        out = torch.where(region.unsqueeze(1), gather_rows(x, index), x)
         return rewrap(out, images), MixedMask(m, m[index], (~region).float(), self.ignore_index)
