@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 
 from . import __version__
 from ._cli_report import render, summarise
-from ._imports import require
+from ._imports import is_available, require
 from .exceptions import MixupError
 
 __all__ = ["main"]
@@ -49,8 +49,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _warn(args: argparse.Namespace, message: str) -> None:
+    """Queue a warning; they are printed once the data passed every check (an error stays one line)."""
+    args.warnings.append(message)
+
+
+def _print_warnings(args: argparse.Namespace) -> None:
     if not args.no_warnings:
-        print(f"mixup-any: warning: {message} (--no-warnings silences this)", file=sys.stderr, flush=True)
+        for message in args.warnings:
+            print(f"mixup-any: warning: {message} (--no-warnings silences this)", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- checks
@@ -119,7 +125,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
         try:
             df = pd.read_csv(path, sep=args.sep, encoding=args.encoding)
         except UnicodeDecodeError as err:
-            raise UserError(f"cannot read {name} as {args.encoding} text ({err.reason}); "
+            raise UserError(f"cannot read {name} as {args.encoding} text; "
                             "pass the file's encoding, e.g. --encoding latin-1") from None
         except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as err:
             raise UserError(f"cannot read {name} as CSV: {str(err).strip().splitlines()[0]}") from None
@@ -137,6 +143,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
         raise UserError(f"--drop names unknown columns: {', '.join(map(repr, missing))}")
     if target in args.drop:
         raise UserError(f"--drop names the target column {target!r}; drop only feature columns")
+    ids = _identifier_like(df.drop(columns=[target, *args.drop]))  # on every row, before any is dropped
     n_missing = int(df[target].isna().sum())
     if n_missing == len(df):
         raise UserError(f"every value of the target column {target!r} is missing")
@@ -147,7 +154,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
     y = df.pop(target)
     if df.shape[1] == 0:
         raise UserError("there are no feature columns besides the target")
-    for col in _identifier_like(df):
+    for col in ids:
         _warn(args, f"column {col!r} looks like an identifier (a different value in every row) and is used as a "
                     f"feature; --drop it if it is not one")
     return df, y, name
@@ -245,8 +252,13 @@ def _reg_metrics(pred: Any, y: Any) -> dict[str, float]:
 # ---------------------------------------------------------------------------------------------- compare
 def _compare(args: argparse.Namespace) -> int:
     for module in ("numpy", "pandas", "sklearn", "tqdm"):  # one line naming the extra if one is missing
-        require(module, "tabular", feature="mixup-any compare")
+        if not is_available(module):
+            require(module, "tabular", feature="mixup-any compare")
     import numpy as np
+
+    X, y, name = _load(args)
+    task = _task(y, args)
+
     import torch
     from sklearn.base import clone
     from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
@@ -254,8 +266,6 @@ def _compare(args: argparse.Namespace) -> int:
 
     from .tabular import infer_schema
 
-    X, y, name = _load(args)
-    task = _task(y, args)
     classes: Any = None
     if task == "classification":
         classes, y_idx = np.unique(y.astype(str).to_numpy(), return_inverse=True)
@@ -278,6 +288,7 @@ def _compare(args: argparse.Namespace) -> int:
     except MixupError as err:  # a column we cannot use: report it in one line
         raise UserError(str(err).strip().splitlines()[0]) from None
 
+    _print_warnings(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     models = _models(args, task)
@@ -349,11 +360,10 @@ def _outputs(folds: list[dict[str, Any]], summary: dict[str, Any], text: str, po
              y_idx: Any, n_classes: int, args: argparse.Namespace) -> dict[str, bytes]:
     import pandas as pd
 
-    from ._imports import is_available
-
     files = {
         "folds.csv": pd.DataFrame(folds).to_csv(index=False).encode(),
-        "summary.json": json.dumps({"args": {k: v for k, v in vars(args).items() if k != "func"}, **summary},
+        "summary.json": json.dumps({"args": {k: v for k, v in vars(args).items() if k != "warnings"},
+                                    "warnings": args.warnings, **summary},
                                    indent=2, default=str).encode(),
         "summary.txt": (text + "\n").encode(),
     }
@@ -476,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command is None:
             raise UserError("choose a command: mixup-any compare [CSV] --target COL (see mixup-any --help)")
+        args.warnings = []
         _check_args(args)
         return _compare(args)
     except SystemExit as exit_:  # --help, --version
