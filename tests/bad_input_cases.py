@@ -215,6 +215,8 @@ y4 = torch.tensor([0, 1, 2, 1])
 
 CASES: list[Case] = [
     # ---------------------------------------------------------------- kernels
+    Case("mix", "uint8 x (B, C, H, W)", lambda c: mix(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.ones(4),
+         torch.arange(4)), "MixupError", r"For uint8 images convert with x.float\(\) / 255"),
     Case("mix", "integer x (B, D) int64", lambda c: mix(torch.ones(4, 3, dtype=torch.long), torch.ones(4), torch.arange(4)),
          "MixupError", "needs a floating-point tensor"),
     Case("mix", "0-d x", lambda c: mix(torch.tensor(1.0), torch.ones(1), torch.arange(1)), "MixupError", "0-d tensor"),
@@ -258,6 +260,12 @@ CASES: list[Case] = [
          "non-negative int"),
     Case("CutMix()", "axis=5 for a (B, C, H, W) batch", lambda c: __import__("mixup_any").CutMix(axis=5)(
         _x(4, 1, 6, 6), y4), "MixupError", "axis"),
+    Case("CutMix()", "axis=-1 for a (B,) batch", lambda c: __import__("mixup_any").CutMix(axis=-1)(
+        torch.zeros(4), y4), "MixupError", r"only the batch dim, nothing to cut; dim 0 is the batch"),
+    Case("CutMix()", "axis=2 for a (B, D) batch", lambda c: __import__("mixup_any").CutMix(axis=2)(
+        _x(4, 3), y4), "MixupError", r"\(valid: 1 or -1; dim 0"),
+    Case("MixUp()", "uint8 images (B, C, H, W)", lambda c: MixUp(alpha=1.0, seed=0)(
+        torch.zeros(4, 1, 2, 2, dtype=torch.uint8), y4), "MixupError", r"uint8 images: convert them with x.float\(\) / 255"),
     Case("CutMix()", "min_area=0.5 with 1x2 images", lambda c: __import__("mixup_any").CutMix(min_area=0.5)(
         _x(4, 1, 1, 2), y4), "MixupError", "min_area"),
     Case("RandomChoice()", "p does not sum to 1", lambda c: __import__("mixup_any").RandomChoice(
