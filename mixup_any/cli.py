@@ -251,7 +251,7 @@ def _reg_metrics(pred: Any, y: Any) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------------- compare
 def _compare(args: argparse.Namespace) -> int:
-    for module in ("numpy", "pandas", "sklearn", "tqdm"):  # one line naming the extra if one is missing
+    for module in ("pandas", "sklearn", "tqdm"):  # one line naming the extra if one is missing
         if not is_available(module):
             require(module, "tabular", feature="mixup-any compare")
     import numpy as np
