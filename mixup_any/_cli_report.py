@@ -87,6 +87,11 @@ def summarise(folds: list[dict[str, Any]], names: list[str], metrics: list[str],
     return {"metrics": table, "paired_vs_erm": diffs, "baseline": base}
 
 
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    return values[(len(values) - 1) // 2] if values else math.nan
+
+
 def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
@@ -98,8 +103,8 @@ def render(summary: dict[str, Any], names: list[str], metrics: list[str], n_fold
     ``context`` names rows shown for comparison only (not part of the verdict on mixup).
     """
     cols = [m for m in metrics if any(m in summary["metrics"][n] for n in names)]
-    digits = {m: decimals(min((s["std"] for n in names if (s := summary["metrics"][n].get(m)) and s["std"] > 0),
-                              default=math.nan)) for m in cols}
+    digits = {m: decimals(_median([s["std"] for n in names if (s := summary["metrics"][n].get(m)) and s["std"] > 0]))
+              for m in cols}  # two significant digits of the column's typical std
     rows = []
     for n in names:
         cells = [n]
