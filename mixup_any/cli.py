@@ -124,7 +124,7 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
         path, name, target = Path(args.csv), Path(args.csv).name, args.target
         try:
             df = pd.read_csv(path, sep=args.sep, encoding=args.encoding)
-        except UnicodeDecodeError as err:
+        except UnicodeDecodeError:
             raise UserError(f"cannot read {name} as {args.encoding} text; "
                             "pass the file's encoding, e.g. --encoding latin-1") from None
         except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as err:
