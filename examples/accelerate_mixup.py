@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from mixup_any import MixUp, mixed_loss
 from mixup_any.distributed import CrossRankMixer, seed_mixer
+from mixup_any.metrics import paired_t_interval
 
 
 def data(seed: int) -> tuple[TensorDataset, TensorDataset]:
@@ -95,9 +96,8 @@ def main(argv: list[str] | None = None) -> dict:
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
             print(f"{name:>6}: test accuracy {statistics.mean(accs):.4f} ± {sd:.4f} over {len(accs)} seeds")
         if len(results["erm"]) > 1:
-            diff = statistics.mean(results["mixup"]) - statistics.mean(results["erm"])
-            noise = max(statistics.stdev(results["erm"]), statistics.stdev(results["mixup"]))
-            print(f"difference {diff:+.4f} ({'within' if abs(diff) <= 2 * noise else 'outside'} 2 std of the seeds)")
+            iv = paired_t_interval(results["mixup"], results["erm"])  # paired by seed
+            print(f"mixup - erm: {iv} (95% paired t-interval over seeds): {iv.verdict()}")
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(summary, f)

@@ -51,7 +51,7 @@ def run(name: str, seed: int, alpha: float, epochs: int, wd: float = 1e-4, dropo
             out = model(x)
             loss = mixed_loss(F.cross_entropy, out, target)
             if check_routes:  # mixing two losses vs one loss on mixed soft targets
-                route_gap = max(route_gap, float((loss - soft_target_cross_entropy(out, target.soft())).abs()))
+                route_gap = max(route_gap, float((loss - soft_target_cross_entropy(out, target.soft())).detach().abs()))
             opt.zero_grad()
             loss.backward()
             opt.step()

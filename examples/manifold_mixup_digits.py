@@ -22,7 +22,7 @@ from torch import nn
 
 from mixup_any import MixUp, attach, mixed_loss
 from mixup_any.frozen import cache_features
-from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std
+from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std, paired_t_interval
 
 
 def load(seed: int):
@@ -108,14 +108,9 @@ def run_seed(seed: int, epochs: int, alpha: float) -> dict[str, dict[str, float]
     return res
 
 
-T975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}  # Student t, 95%
-
-
 def paired(runs, a: str, b: str, key: str) -> str:
-    d = torch.tensor([r[a][key] - r[b][key] for r in runs], dtype=torch.float64)
-    se = float(d.std() / len(d) ** 0.5) if len(d) > 1 else float("inf")
-    verdict = "beyond" if abs(float(d.mean())) > T975.get(len(d) - 1, 2.0) * se else "within"
-    return f"{float(d.mean()):+.4f} ± {se:.4f} (SE), {verdict} the seed noise"
+    iv = paired_t_interval([r[a][key] for r in runs], [r[b][key] for r in runs])
+    return f"{iv}, {'beyond' if iv.beyond_noise else 'within'} the seed noise"
 
 
 def main() -> None:

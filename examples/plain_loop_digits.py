@@ -17,7 +17,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from mixup_any import MixUp, mixed_loss
-from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std
+from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std, paired_t_interval
 
 
 def load(seed: int):
@@ -71,10 +71,9 @@ def main() -> None:
     for name, rs in runs.items():
         print(f"{name:<14}" + "".join(f"{mean_std([r[k] for r in rs]):>18}" for k in ("accuracy", "log_loss", "ece")))
     erm, mix = runs["ERM"], runs[f"mixup α={args.alpha}"]
-    diffs = torch.tensor([m["accuracy"] - e["accuracy"] for m, e in zip(mix, erm, strict=True)])
-    se = diffs.std() / len(diffs) ** 0.5 if len(diffs) > 1 else torch.tensor(float("inf"))
-    verdict = "beyond" if diffs.mean().abs() > 2 * se else "within"
-    print(f"paired accuracy difference (mixup - ERM): {diffs.mean():+.4f} ± {se:.4f} (SE): {verdict} the seed noise")
+    iv = paired_t_interval([m["accuracy"] for m in mix], [e["accuracy"] for e in erm])
+    print(f"paired accuracy difference (mixup - ERM), 95% t-interval over seeds: {iv}: "
+          f"{'beyond' if iv.beyond_noise else 'within'} the seed noise")
 
 
 if __name__ == "__main__":

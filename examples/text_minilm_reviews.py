@@ -24,7 +24,7 @@ from torch import nn  # noqa: E402
 from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 from mixup_any import MixUp, mixed_loss  # noqa: E402
-from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std  # noqa: E402
+from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std, paired_t_interval  # noqa: E402
 from mixup_any.text import attach_text, cache_sentence_features, pool  # noqa: E402
 
 
@@ -109,10 +109,9 @@ def report(runs: dict[str, list[dict[str, float]]]) -> None:
         print(f"{name:22s}" + "".join(f"{mean_std([r[m] for r in rs]):>20s}" for m in METRICS))
     base, other = list(runs)
     for m in METRICS:  # paired by seed: same init and batch order
-        d = torch.tensor([b[m] - a[m] for a, b in zip(runs[base], runs[other], strict=True)], dtype=torch.float64)
-        se = float(d.std() / len(d) ** 0.5) if len(d) > 1 else float("inf")
-        verdict = "within the noise" if abs(float(d.mean())) <= 2 * se else "larger than the noise (|mean| > 2 SE)"
-        print(f"  {other} - {base}, {m}: {float(d.mean()):+.4f} (paired SE {se:.4f}) -> {verdict}")
+        iv = paired_t_interval([b[m] for b in runs[other]], [a[m] for a in runs[base]])
+        print(f"  {other} - {base}, {m}: {iv} (95% paired t-interval) -> "
+              f"{'beyond' if iv.beyond_noise else 'within'} the noise")
 
 
 def main() -> None:

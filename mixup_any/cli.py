@@ -1,22 +1,25 @@
 """The ``mixup-any`` command: does mixup help on *your* table? Repeated k-fold CV of ERM vs mixup.
 
     mixup-any compare                        # built-in real data (credit scoring, 4,454 rows), offline
-    mixup-any compare data.csv --target y    # your CSV
+    mixup-any compare data.csv --target y    # your CSV (--sep ';', --encoding latin-1 for other dialects)
     mixup-any compare --alpha 0.1 0.4 1.0 --folds 5 --repeats 3 --out results/
 
 Prints mean ± std over folds, the paired difference of each mixup run against ERM with a 95%
 corrected-t interval (Nadeau & Bengio, 2003: folds share training rows, so the naive interval is
 too narrow), says plainly when a difference is within the fold-to-fold noise, adds scikit-learn's
 HistGradientBoosting as context, and writes the tables and a reliability diagram to ``--out``.
-User errors (missing file or column, one-class target, empty data) exit with status 2 and one line.
+User errors (bad option, missing file or column, unwritable --out, one-class target, empty data) exit
+with status 2 and one line on stderr, before anything is fitted or written; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
 import json
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -24,12 +27,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from . import __version__
+from ._cli_report import render, summarise
+from ._imports import is_available, require
+from .exceptions import MixupError
+
 __all__ = ["main"]
 
-_T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042]
-BUILTIN = ("modeldata", "credit_data", "Status")
+BUILTIN_TARGET = "Status"
+OUTPUTS = ("folds.csv", "summary.json", "summary.txt", "reliability.png")  # the files the command owns
+CONTEXT = "HistGradientBoosting"
 
 
 class UserError(Exception):
@@ -38,11 +45,71 @@ class UserError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line instead of usage + error
-        raise UserError(f"{message} (see mixup-any {self.prog.split()[-1]} --help)")
+        raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def _t_crit(df: int) -> float:
-    return _T975[df - 1] if 1 <= df <= len(_T975) else 1.96
+def _warn(args: argparse.Namespace, message: str) -> None:
+    """Queue a warning; they are printed once the data passed every check (an error stays one line)."""
+    args.warnings.append(message)
+
+
+def _print_warnings(args: argparse.Namespace) -> None:
+    if not args.no_warnings:
+        for message in args.warnings:
+            print(f"mixup-any: warning: {message} (--no-warnings silences this)", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- checks
+def _check_args(args: argparse.Namespace) -> None:
+    """Option values that argparse's types do not catch; nothing is imported or read yet."""
+    if args.quick:
+        args.folds, args.repeats, args.epochs = min(args.folds, 3), 1, min(args.epochs, 30)
+    if args.folds < 2:
+        raise UserError(f"--folds must be at least 2, got {args.folds}")
+    if args.repeats < 1 or args.epochs < 1:
+        raise UserError(f"--repeats and --epochs must be at least 1, got {args.repeats} and {args.epochs}")
+    if args.threads < 0:
+        raise UserError(f"--threads must be 0 (torch's default) or a positive number, got {args.threads}")
+    bad = [a for a in args.alpha if not (math.isfinite(a) and a >= 0)]
+    if bad:
+        raise UserError(f"--alpha values must be finite numbers >= 0 (0 = no mixing), got {bad[0]}")
+    if args.sep in ("\\t", "tab"):
+        args.sep = "\t"
+    if not args.sep:
+        raise UserError("--sep must not be empty (e.g. --sep ';' or --sep tab)")
+    try:
+        codecs.lookup(args.encoding)
+    except LookupError:
+        raise UserError(f"unknown --encoding {args.encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
+    if args.target is not None and args.target in args.drop:
+        raise UserError(f"--drop names the target column {args.target!r}; drop only feature columns")
+    if args.csv is not None:
+        path = Path(args.csv)
+        if path.is_dir():
+            raise UserError(f"{path} is a directory, not a CSV file")
+        if not path.exists():
+            raise UserError(f"no such CSV file: {path}")
+        if args.target is None:
+            raise UserError("--target COL is required with a CSV (the column to predict)")
+    _check_out(Path(args.out))
+
+
+def _check_out(out: Path) -> None:
+    """``--out`` must be a directory we can create or write in; checked before any fitting."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is an existing file; give a directory")
+    parent = out.absolute()
+    while not parent.exists() and not parent.is_symlink():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UserError(f"--out {out} is under {parent}, which is a file, not a directory")
+    try:
+        tempfile.TemporaryDirectory(dir=parent, prefix=".mixup-any-probe-").cleanup()
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot write in {parent} ({err.strerror or err})") from None
+    for name in OUTPUTS:
+        if (out / name).is_dir():
+            raise UserError(f"--out {out} holds a directory named {name}, where an output file goes")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -52,47 +119,82 @@ def _load(args: argparse.Namespace) -> tuple[Any, Any, str]:
     if args.csv is None:
         from .tabular.datasets import CREDIT_DATA_SOURCE, load_credit_data
 
-        df = load_credit_data()
-        name, target = CREDIT_DATA_SOURCE, BUILTIN[2]
-        target = args.target or target
+        df, name, target = load_credit_data(), CREDIT_DATA_SOURCE, args.target or BUILTIN_TARGET
     else:
-        path = Path(args.csv)
-        if not path.is_file():
-            raise UserError(f"no such CSV file: {path}")
-        if args.target is None:
-            raise UserError("--target COL is required with a CSV (the column to predict)")
+        path, name, target = Path(args.csv), Path(args.csv).name, args.target
         try:
-            df = pd.read_csv(path)
-        except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
-            raise UserError(f"cannot read {path} as CSV: {str(err).splitlines()[0]}") from err
-        name, target = path.name, args.target
+            df = pd.read_csv(path, sep=args.sep, encoding=args.encoding)
+        except UnicodeDecodeError:
+            raise UserError(f"cannot read {name} as {args.encoding} text; "
+                            "pass the file's encoding, e.g. --encoding latin-1") from None
+        except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as err:
+            raise UserError(f"cannot read {name} as CSV: {str(err).strip().splitlines()[0]}") from None
     if df.shape[0] == 0:
         raise UserError(f"{name}: the table has no rows")
     if target not in df.columns:
-        raise UserError(f"target column {target!r} not found; columns are: {', '.join(map(str, df.columns))}")
-    df = df[df[target].notna()]
-    if args.drop:
-        missing = [c for c in args.drop if c not in df.columns]
-        if missing:
-            raise UserError(f"--drop names unknown columns: {missing}")
-        df = df.drop(columns=args.drop)
+        cols = [str(c) for c in df.columns]
+        listed = ", ".join(cols[:20]) + (f", ... ({len(cols)} columns)" if len(cols) > 20 else "")
+        hint = next((f"; the header was read as one column: pass --sep {s!r}" if s != "\t" else
+                     "; the header was read as one column: pass --sep tab"
+                     for s in (";", "\t", "|") if len(cols) == 1 and s in cols[0]), "")
+        raise UserError(f"target column {target!r} not found{hint}; columns are: {listed}")
+    missing = [c for c in args.drop if c not in df.columns]
+    if missing:
+        raise UserError(f"--drop names unknown columns: {', '.join(map(repr, missing))}")
+    if target in args.drop:
+        raise UserError(f"--drop names the target column {target!r}; drop only feature columns")
+    ids = _identifier_like(df.drop(columns=[target, *args.drop]))  # on every row, before any is dropped
+    n_missing = int(df[target].isna().sum())
+    if n_missing == len(df):
+        raise UserError(f"every value of the target column {target!r} is missing")
+    if n_missing:
+        _warn(args, f"dropped {n_missing} of {len(df)} rows whose target {target!r} is missing")
+        df = df[df[target].notna()]
+    df = df.drop(columns=args.drop)
     y = df.pop(target)
     if df.shape[1] == 0:
         raise UserError("there are no feature columns besides the target")
-    if len(df) == 0:
-        raise UserError(f"every value of the target column {target!r} is missing")
+    for col in ids:
+        _warn(args, f"column {col!r} looks like an identifier (a different value in every row) and is used as a "
+                    f"feature; --drop it if it is not one")
     return df, y, name
 
 
-def _task(y: Any, requested: str) -> str:
+def _identifier_like(X: Any) -> list[str]:
+    """Columns with a distinct value in every row: text labels (names, ids) or a run of row numbers."""
     import pandas as pd
 
-    if requested != "auto":
-        return requested
-    if pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype):
-        if y.nunique() > 20 or not (y.dropna() == y.dropna().round()).all():
-            return "regression"
-    return "classification"
+    n, found = len(X), []
+    if n < 10:
+        return found
+    for col in X.columns:
+        s = X[col]
+        if s.isna().any() or s.nunique() != n or pd.api.types.is_bool_dtype(s.dtype):
+            continue
+        if pd.api.types.is_integer_dtype(s.dtype):
+            if int(s.max()) - int(s.min()) == n - 1:  # n distinct integers in a range of n: row numbers
+                found.append(str(col))
+        elif not pd.api.types.is_numeric_dtype(s.dtype):
+            found.append(str(col))
+    return found
+
+
+def _task(y: Any, args: argparse.Namespace) -> str:
+    import pandas as pd
+
+    numeric = pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype)
+    task = args.task
+    if task == "regression" and not numeric:
+        example = y.iloc[0]
+        raise UserError(f"--task regression needs a numeric target; {y.name!r} holds text such as {example!r}")
+    if task == "auto":
+        task = "classification"
+        if numeric and (y.nunique() > 20 or not (y == y.round()).all()):
+            task = "regression"
+    if task == "classification" and args.pairing == "label_distance":
+        raise UserError(f"--pairing label_distance (C-Mixup) pairs rows with close regression targets, but "
+                        f"{y.name!r} is a classification target (--task regression if it is a number)")
+    return task
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -102,8 +204,8 @@ def _models(args: argparse.Namespace, task: str) -> dict[str, Any]:
     est = MixupTabularClassifier if task == "classification" else MixupTabularRegressor
     common = dict(max_epochs=args.epochs, categorical_mixing=args.policy, random_state=args.seed)
     models = {"ERM (alpha=0)": est(alpha=0.0, **common)}
+    label = "C-Mixup" if args.pairing == "label_distance" else "mixup"
     for a in args.alpha:
-        label = "C-Mixup" if args.pairing == "label_distance" else "mixup"
         models[f"{label} alpha={a:g}"] = est(alpha=a, pairing=args.pairing, **common)
     return models
 
@@ -128,7 +230,6 @@ def _hgb_frame(X: Any) -> Any:
     return X
 
 
-# ---------------------------------------------------------------------------------------------- metrics
 def _class_metrics(probs: Any, y_idx: Any) -> dict[str, float]:
     import torch
 
@@ -148,40 +249,24 @@ def _reg_metrics(pred: Any, y: Any) -> dict[str, float]:
             "r2": 1.0 - float(np.mean(err**2)) / var if var > 0 else float("nan")}
 
 
-_HIGHER_BETTER = {"accuracy": True, "log_loss": False, "ece": False, "ece_ts": False, "brier": False,
-                  "rmse": False, "mae": False, "r2": True}
-_LABELS = {"accuracy": "accuracy", "log_loss": "log loss", "ece": "ECE", "ece_ts": "ECE (temp.-scaled)",
-           "brier": "Brier", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
-
-
-def _mean_sd(v: Sequence[float]) -> tuple[float, float]:
-    m = sum(v) / len(v)
-    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else 0.0
-    return m, sd
-
-
-def _paired(a: Sequence[float], b: Sequence[float], test_over_train: float) -> dict[str, float]:
-    """Mean of ``a - b`` with a 95% Nadeau-Bengio corrected resampled-t interval."""
-    d = [x - y for x, y in zip(a, b, strict=True)]
-    m, sd = _mean_sd(d)
-    j = len(d)
-    se = math.sqrt((1.0 / j + test_over_train) * sd**2) if j > 1 else float("nan")
-    h = _t_crit(j - 1) * se if j > 1 else float("nan")
-    return {"diff": m, "low": m - h, "high": m + h, "se": se}
-
-
 # ---------------------------------------------------------------------------------------------- compare
 def _compare(args: argparse.Namespace) -> int:
+    for module in ("pandas", "sklearn", "tqdm"):  # one line naming the extra if one is missing
+        if not is_available(module):
+            require(module, "tabular", feature="mixup-any compare")
     import numpy as np
-    import torch
-    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
-    from ._imports import require
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
     X, y, name = _load(args)
-    task = _task(y, args.task)
+    task = _task(y, args)
+
+    import torch
+    from sklearn.base import clone
+    from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
+    from tqdm import tqdm
+
+    from .tabular import infer_schema
+
+    classes: Any = None
     if task == "classification":
         classes, y_idx = np.unique(y.astype(str).to_numpy(), return_inverse=True)
         if len(classes) < 2:
@@ -193,28 +278,29 @@ def _compare(args: argparse.Namespace) -> int:
         cv = RepeatedStratifiedKFold(n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed)
         y_fit = classes[y_idx]
     else:
+        y_idx = None
         y_fit = y.astype(float).to_numpy()
         cv = RepeatedKFold(n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed)
     if len(X) < 2 * args.folds:
         raise UserError(f"{len(X)} rows are too few for {args.folds}-fold cross-validation")
-
-    from .tabular import infer_schema
-
     try:
         schema = infer_schema(X)
-    except Exception as err:  # a column we cannot use: report it in one line
-        raise UserError(str(err)) from err
+    except MixupError as err:  # a column we cannot use: report it in one line
+        raise UserError(str(err).strip().splitlines()[0]) from None
+
+    _print_warnings(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     models = _models(args, task)
-    names = list(models) + ([] if args.no_hgb else ["HistGradientBoosting"])
-    splits = list(cv.split(X, y_idx if task == "classification" else None))
+    names = list(models) + ([] if args.no_hgb else [CONTEXT])
+    splits = list(cv.split(X, y_idx))
     print(f"mixup-any compare: {name}", flush=True)
     print(f"  {len(X)} rows, {X.shape[1]} features ({len(schema.continuous)} continuous, "
           f"{len(schema.categorical)} categorical), target {y.name!r} "
           + (f"({len(classes)} classes)" if task == "classification" else "(regression)"), flush=True)
-    print(f"  {args.folds}-fold CV x {args.repeats} repeats (seed {args.seed}); MLP up to {args.epochs} epochs, "
-          f"early stopping on a 10% validation split; categorical mixing: {args.policy}", flush=True)
+    print(f"  {args.folds}-fold CV x {args.repeats} repeats (seed {args.seed}); MLP up to {args.epochs} epochs,\n"
+          f"  early stopping on a 10% validation split; categorical mixing: {args.policy}", flush=True)
 
-    tqdm = require("tqdm", feature="mixup-any compare").tqdm
     bar = tqdm(total=len(splits) * len(names), desc="fitting", unit="fit", disable=args.no_progress or None,
                file=sys.stderr)
     folds: list[dict[str, Any]] = []
@@ -226,17 +312,15 @@ def _compare(args: argparse.Namespace) -> int:
         for mname in names:
             bar.set_postfix_str(f"repeat {rep + 1} fold {k % args.folds + 1}: {mname}")
             row: dict[str, Any] = {"model": mname, "repeat": rep, "fold": k % args.folds}
-            if mname == "HistGradientBoosting":
+            calibrated = None
+            if mname == CONTEXT:
                 est = _hgb(task, args.seed).fit(hgb_X.iloc[tr], y_fit[tr])
                 if task == "classification":
                     probs = est.predict_proba(hgb_X.iloc[te])
                     row |= _class_metrics(probs, y_idx[te])
-                    calibrated = None
                 else:
                     row |= _reg_metrics(est.predict(hgb_X.iloc[te]), y_fit[te])
             else:
-                from sklearn.base import clone
-
                 est = clone(models[mname]).fit(X.iloc[tr], y_fit[tr])
                 if task == "classification":
                     logits = est.predict_logits(X.iloc[te])
@@ -257,111 +341,71 @@ def _compare(args: argparse.Namespace) -> int:
     bar.close()
     elapsed = time.perf_counter() - t0
 
-    metrics_list = (["accuracy", "log_loss", "ece", "ece_ts", "brier"] if task == "classification"
-                    else ["rmse", "mae", "r2"])
-    summary = _summarise(folds, names, metrics_list, 1.0 / (args.folds - 1))
-    text = _render(summary, names, metrics_list, len(splits))
-    print(text)
+    if task == "classification":
+        metrics = ["accuracy", "log_loss", "ece", "ece_ts", "brier"]
+        notes = ["'temp.-scaled' = logits divided by a temperature fitted on the validation split"]
+    else:
+        metrics, notes = ["rmse", "mae", "r2"], []
+    summary = summarise(folds, names, metrics, 1.0 / (args.folds - 1))
+    text = render(summary, names, metrics, len(splits), context=[CONTEXT], footnotes=notes)
+    print("\n" + text)
     print(f"({len(splits) * len(names)} fits in {elapsed:.0f} s)")
-    _write_outputs(Path(args.out), folds, summary, text, pooled, y_idx if task == "classification" else None,
-                   len(classes) if task == "classification" else 0, args)
+    files = _outputs(folds, summary, text, pooled, y_idx, 0 if classes is None else len(classes), args)
+    _write_outputs(Path(args.out), files)
+    print("wrote " + ", ".join(str(Path(args.out) / f) for f in files))
     return 0
 
 
-def _summarise(folds: list[dict[str, Any]], names: list[str], metrics_list: list[str],
-               test_over_train: float) -> dict[str, Any]:
-    per: dict[str, dict[str, list[float]]] = {n: {} for n in names}
-    for r in folds:
-        for m in metrics_list:
-            if m in r:
-                per[r["model"]].setdefault(m, []).append(r[m])
-    table = {n: {m: dict(zip(("mean", "std"), _mean_sd(v), strict=True)) for m, v in per[n].items()} for n in names}
-    erm = names[0]
-    diffs: dict[str, dict[str, Any]] = {}
-    for n in names[1:]:
-        diffs[n] = {}
-        for m in metrics_list:
-            if m in per[n] and m in per[erm]:
-                d = _paired(per[n][m], per[erm][m], test_over_train)
-                if math.isnan(d["low"]):
-                    d["verdict"] = "n/a (one fold)"
-                elif d["low"] <= 0 <= d["high"]:
-                    d["verdict"] = "within noise"
-                else:
-                    d["verdict"] = "better" if (d["diff"] > 0) == _HIGHER_BETTER[m] else "worse"
-                diffs[n][m] = d
-    return {"metrics": table, "paired_vs_erm": diffs, "baseline": erm}
-
-
-def _render(summary: dict[str, Any], names: list[str], metrics_list: list[str], n_folds: int) -> str:
-    width = max(len(n) for n in names) + 2
-    head = f"\n{'model':<{width}}" + "".join(f"{_LABELS[m]:>20}" for m in metrics_list)
-    lines = [head, "-" * len(head.strip("\n"))]
-    for n in names:
-        cells = []
-        for m in metrics_list:
-            s = summary["metrics"][n].get(m)
-            cells.append(f"{s['mean']:.4f} ± {s['std']:.4f}" if s else "—")
-        lines.append(f"{n:<{width}}" + "".join(f"{c:>20}" for c in cells))
-    lines.append(f"(mean ± std over {n_folds} folds; 'temp.-scaled' = logits divided by a temperature fitted on "
-                 "the validation split)")
-    any_beyond = False
-    for n, per_m in summary["paired_vs_erm"].items():
-        lines.append(f"\n{n} minus {summary['baseline']} (paired over folds, 95% corrected-t interval):")
-        for m, d in per_m.items():
-            lines.append(f"  {_LABELS[m]:<20} {d['diff']:+.4f}  [{d['low']:+.4f}, {d['high']:+.4f}]  {d['verdict']}")
-            if n != "HistGradientBoosting":
-                any_beyond |= d["verdict"] in ("better", "worse")
-    if any(n != "HistGradientBoosting" for n in summary["paired_vs_erm"]):
-        lines.append("\nVerdict on mixup: " + (
-            "some differences from ERM exceed the fold-to-fold noise (marked 'better' / 'worse' above); "
-            "the others are within it." if any_beyond else
-            "every difference from ERM is within the fold-to-fold noise; on this table mixup neither helps nor "
-            "hurts measurably."))
-    return "\n".join(lines)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600 files; give outputs the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_outputs(out: Path, folds: list[dict[str, Any]], summary: dict[str, Any], text: str,
-                   pooled: dict[str, list[Any]], y_idx: Any, n_classes: int, args: argparse.Namespace) -> None:
+def _outputs(folds: list[dict[str, Any]], summary: dict[str, Any], text: str, pooled: dict[str, list[Any]],
+             y_idx: Any, n_classes: int, args: argparse.Namespace) -> dict[str, bytes]:
     import pandas as pd
 
-    from ._imports import is_available
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
     files = {
         "folds.csv": pd.DataFrame(folds).to_csv(index=False).encode(),
-        "summary.json": json.dumps({"args": {k: v for k, v in vars(args).items() if k != "func"}, **summary},
+        "summary.json": json.dumps({"args": {k: v for k, v in vars(args).items() if k != "warnings"},
+                                    "warnings": args.warnings, **summary},
                                    indent=2, default=str).encode(),
         "summary.txt": (text + "\n").encode(),
     }
-    png = None
     if pooled:
         if is_available("matplotlib"):
-            png = _reliability_png(pooled, y_idx, n_classes)
+            files["reliability.png"] = _reliability_png(pooled, y_idx, n_classes)
         else:
             print("note: matplotlib is not installed, so no reliability diagram was drawn "
                   "(pip install 'mixup-any[viz]').")
-    if png is not None:
-        files["reliability.png"] = png
-    for fname, data in files.items():
-        _atomic_write(out / fname, data)
-        written.append(str(out / fname))
-    print("wrote " + ", ".join(written))
+    return files
+
+
+def _write_outputs(out: Path, files: dict[str, bytes]) -> None:
+    """Write ``files`` into ``out`` all at once: a new directory is renamed into place; in an existing one,
+    the files this command owns are replaced (and a stale one from an earlier run removed)."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
+    except OSError as err:
+        raise UserError(f"cannot write the outputs to {out}: {err.strerror or err}") from None
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        for fname, data in files.items():
+            (tmp / fname).write_bytes(data)
+            os.chmod(tmp / fname, 0o666 & ~umask)  # mkstemp-style files are 0600; give the usual permissions
+        if out.is_dir():
+            for fname in OUTPUTS:
+                if fname not in files:
+                    (out / fname).unlink(missing_ok=True)
+            for fname in files:
+                os.replace(tmp / fname, out / fname)
+            tmp.rmdir()
+        else:
+            os.chmod(tmp, 0o777 & ~umask)
+            os.rename(tmp, out)
+    except OSError as err:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise UserError(f"cannot write the outputs to {out}: {err.strerror or err}") from None
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _reliability_png(pooled: dict[str, list[Any]], y_idx: Any, n_classes: int, n_bins: int = 15) -> bytes:
@@ -405,18 +449,21 @@ def _reliability_png(pooled: dict[str, list[Any]], y_idx: Any, n_classes: int, n
 # ---------------------------------------------------------------------------------------------- entry
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="mixup-any", description="mixup for every kind of data; `compare` measures it on a table.")
+    ap.add_argument("--version", action="version", version=f"mixup-any {__version__}")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
     c = sub.add_parser("compare", help="repeated k-fold CV of ERM vs mixup on a table",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("csv", nargs="?", help="a CSV file (default: built-in credit_data from R package modeldata)")
     c.add_argument("--target", help="column to predict (default for the built-in data: Status)")
+    c.add_argument("--sep", default=",", help="field separator of the CSV (default ','; e.g. ';' or tab)")
+    c.add_argument("--encoding", default="utf-8", help="text encoding of the CSV (default utf-8; e.g. latin-1)")
     c.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
     c.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore (ids, leaks)")
     c.add_argument("--folds", type=int, default=5)
     c.add_argument("--repeats", type=int, default=2)
     c.add_argument("--alpha", type=float, nargs="+", default=[0.4], help="one or more alphas (an alpha grid)")
     c.add_argument("--pairing", choices=["permute", "label_distance"], default="permute",
-                   help="label_distance = C-Mixup (regression)")
+                   help="label_distance = C-Mixup (regression only)")
     c.add_argument("--policy", choices=["embedding", "onehot", "swap"], default="embedding",
                    help="how categorical variables are mixed")
     c.add_argument("--epochs", type=int, default=100, help="max epochs (early stopping usually ends sooner)")
@@ -427,6 +474,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--quick", action="store_true", help="3 folds x 1 repeat, at most 30 epochs")
     c.add_argument("--no-hgb", action="store_true", help="skip the HistGradientBoosting context row")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c.add_argument("--no-warnings", action="store_true",
+                   help="no warnings about dropped rows or identifier-like columns")
     return ap
 
 
@@ -437,17 +486,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command is None:
             raise UserError("choose a command: mixup-any compare [CSV] --target COL (see mixup-any --help)")
-        if args.quick:
-            args.folds, args.repeats, args.epochs = min(args.folds, 3), 1, min(args.epochs, 30)
-        if args.folds < 2:
-            raise UserError(f"--folds must be at least 2, got {args.folds}")
-        if args.repeats < 1 or args.epochs < 1:
-            raise UserError("--repeats and --epochs must be at least 1")
-        if any(a < 0 for a in args.alpha):
-            raise UserError(f"--alpha values must be >= 0, got {args.alpha}")
+        args.warnings = []
+        _check_args(args)
         return _compare(args)
+    except SystemExit as exit_:  # --help, --version
+        return exit_.code if isinstance(exit_.code, int) else 0
     except UserError as err:
         print(f"mixup-any: error: {err}", file=sys.stderr)
+        return 2
+    except MixupError as err:  # the data or options were refused by the library: say why, in one line
+        print(f"mixup-any: error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as err:  # an optional dependency (see the install hint)
         print(f"mixup-any: error: {str(err).splitlines()[0]}", file=sys.stderr)

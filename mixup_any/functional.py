@@ -103,10 +103,12 @@ def mix(
         raise MixupError(f"mix() needs a torch.Tensor, got {type(x).__name__}.")
     if not x.is_floating_point():
         raise MixupError(
-            f"mix() needs a floating-point tensor, got {x.dtype} of shape {tuple(x.shape)}. Integer inputs "
-            "such as token ids or category codes must not be interpolated: mix them in embedding space "
-            "(mixup_any.hooks.attach at the embedding, mixup_any.tabular, mixup_any.text), or cast with "
-            ".float() if they really are continuous values."
+            f"mix() needs a floating-point tensor, got {x.dtype} of shape {tuple(x.shape)}. "
+            + ("For uint8 images convert with x.float() / 255, or use MixupCollate(mixer, to_float=True)."
+               if x.dtype == torch.uint8 else
+               "Integer inputs such as token ids or category codes must not be interpolated: mix them in "
+               "embedding space (mixup_any.hooks.attach at the embedding, mixup_any.tabular, mixup_any.text), "
+               "or cast with .float() if they really are continuous values.")
         )
     _check_plan(x, lam, index)
     return _mix_checked(x, lam, index, out=out, inplace=inplace)
@@ -166,9 +168,10 @@ def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, 
     return _mix_batch(batch, lam, index, inplace=inplace, path=path)
 
 
-_INTEGER_LEAF_HINT = ("integer and bool leaves (token ids, category codes, masks) are never interpolated. "
-                      "Mix them in embedding space (mixup_any.hooks.attach / mixup_any.text / mixup_any.tabular), "
-                      "or leave them out of the batch given to the mixer.")
+_INTEGER_LEAF_HINT = ("integer and bool leaves are never interpolated. uint8 images: convert them with "
+                      "x.float() / 255, or use MixupCollate(mixer, to_float=True); token ids and category codes: "
+                      "mix them in embedding space (mixup_any.hooks.attach / mixup_any.text / mixup_any.tabular); "
+                      "masks: leave them out of the batch given to the mixer.")
 
 
 def _not_a_tensor(obj: Any, path: str) -> MixupError:

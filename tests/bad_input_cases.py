@@ -10,6 +10,9 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,21 +138,60 @@ def _ids(b=2, length=3):
     return torch.randint(1, 10, (b, length), generator=torch.Generator().manual_seed(0))
 
 
+SUBPROCESS = True  # tools/bad_input_table.py runs the CLI in-process: same messages, no interpreter start-ups
+
+
 def _cli(ctx, *argv):
+    """Run ``python -m mixup_any.cli ARGV`` in ``ctx.tmp`` as a user would; a failure must be one stderr line,
+    no traceback, and must leave no output files (anything new in ``ctx.tmp``)."""
+    argv = [a.replace("<tmp>", str(ctx.tmp)) for a in argv]
+    if not SUBPROCESS:
+        return _cli_in_process(ctx, argv)
+    before = set(ctx.tmp.rglob("*"))
+    proc = subprocess.run([sys.executable, "-m", "mixup_any.cli", *argv],
+                          cwd=ctx.tmp, capture_output=True, text=True, timeout=300)
+    created = sorted(str(p.relative_to(ctx.tmp)) for p in set(ctx.tmp.rglob("*")) - before)
+    lines = proc.stderr.strip().splitlines()
+    if proc.returncode == 0:
+        return proc.returncode
+    if len(lines) != 1 or "Traceback" in proc.stderr or created:
+        raise CliExit(f"exit {proc.returncode} with {len(lines)} stderr lines and new files {created}: "
+                      f"{proc.stderr.strip()!r}")
+    raise CliExit(f"exit {proc.returncode}: {lines[0]}")
+
+
+def _cli_in_process(ctx, argv):
     from mixup_any.cli import main
 
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        code = main([a.replace("<tmp>", str(ctx.tmp)) for a in argv])
+    err, cwd = io.StringIO(), os.getcwd()
+    try:
+        os.chdir(ctx.tmp)
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(argv)
+    finally:
+        os.chdir(cwd)
     if code != 0:
-        raise CliExit(f"exit {code}: {err.getvalue().strip()}")
+        raise CliExit(f"exit {code}: {err.getvalue().strip().splitlines()[-1]}")
     return code
 
 
-def _csv(ctx, text="a,b,y\n1,x,0\n2,y,1\n3,x,0\n4,y,1\n"):
-    p = ctx.tmp / "data.csv"
-    p.write_text(text)
+def _csv(ctx, text="a,b,y\n1,x,0\n2,y,1\n3,x,0\n4,y,1\n", name="data.csv", encoding="utf-8"):
+    p = ctx.tmp / name
+    p.write_bytes(text.encode(encoding))
     return p
+
+
+def _compare(*argv, csv=None):
+    """A case running ``compare`` on a CSV written first (``csv``: its text, or None for the default)."""
+    def run(ctx):
+        if csv is not False:
+            _csv(ctx) if csv is None else _csv(ctx, csv)
+        return _cli(ctx, "compare", *argv)
+    return run
+
+
+_TEXT_Y = "a,y\n" + "".join(f"{i},{'yes' if i % 2 else 'no'}\n" for i in range(12))
+_SEMI = "a;b;y\n" + "".join(f"{i};{'xy'[i % 2]};{i % 2}\n" for i in range(12))
 
 
 def _frame():
@@ -173,6 +215,8 @@ y4 = torch.tensor([0, 1, 2, 1])
 
 CASES: list[Case] = [
     # ---------------------------------------------------------------- kernels
+    Case("mix", "uint8 x (B, C, H, W)", lambda c: mix(torch.zeros(4, 1, 2, 2, dtype=torch.uint8), torch.ones(4),
+         torch.arange(4)), "MixupError", r"For uint8 images convert with x.float\(\) / 255"),
     Case("mix", "integer x (B, D) int64", lambda c: mix(torch.ones(4, 3, dtype=torch.long), torch.ones(4), torch.arange(4)),
          "MixupError", "needs a floating-point tensor"),
     Case("mix", "0-d x", lambda c: mix(torch.tensor(1.0), torch.ones(1), torch.arange(1)), "MixupError", "0-d tensor"),
@@ -216,6 +260,12 @@ CASES: list[Case] = [
          "non-negative int"),
     Case("CutMix()", "axis=5 for a (B, C, H, W) batch", lambda c: __import__("mixup_any").CutMix(axis=5)(
         _x(4, 1, 6, 6), y4), "MixupError", "axis"),
+    Case("CutMix()", "axis=-1 for a (B,) batch", lambda c: __import__("mixup_any").CutMix(axis=-1)(
+        torch.zeros(4), y4), "MixupError", r"only the batch dim, nothing to cut; dim 0 is the batch"),
+    Case("CutMix()", "axis=2 for a (B, D) batch", lambda c: __import__("mixup_any").CutMix(axis=2)(
+        _x(4, 3), y4), "MixupError", r"\(valid: 1 or -1; dim 0"),
+    Case("MixUp()", "uint8 images (B, C, H, W)", lambda c: MixUp(alpha=1.0, seed=0)(
+        torch.zeros(4, 1, 2, 2, dtype=torch.uint8), y4), "MixupError", r"uint8 images: convert them with x.float\(\) / 255"),
     Case("CutMix()", "min_area=0.5 with 1x2 images", lambda c: __import__("mixup_any").CutMix(min_area=0.5)(
         _x(4, 1, 1, 2), y4), "MixupError", "min_area"),
     Case("RandomChoice()", "p does not sum to 1", lambda c: __import__("mixup_any").RandomChoice(
@@ -342,18 +392,67 @@ CASES: list[Case] = [
          "MixupError", "batch size 2 but the labels have 3"),
     Case("TextMixHandle()", "attention_mask (B, L+1)", lambda c: _text(c, {"input_ids": _ids(), "attention_mask":
          torch.ones(2, 4, dtype=torch.long)}, torch.tensor([0, 1])), "MixupError", "attention_mask"),
-    # ---------------------------------------------------------------- CLI
+    # ---------------------------------------------------------------- CLI (each run as a subprocess)
     Case("mixup-any", "no command", lambda c: _cli(c), "exit 2", "choose a command", needs=TAB),
-    Case("mixup-any", "compare missing.csv", lambda c: _cli(c, "compare", "<tmp>/missing.csv", "--target", "y"),
-         "exit 2", "missing.csv", needs=TAB),
-    Case("mixup-any", "compare data.csv --target nope", lambda c: (_csv(c), _cli(c, "compare", "<tmp>/data.csv",
-         "--target", "nope")), "exit 2", "nope", needs=TAB),
-    Case("mixup-any", "--folds 1", lambda c: (_csv(c), _cli(c, "compare", "<tmp>/data.csv", "--target", "y",
-         "--folds", "1")), "exit 2", "--folds must be at least 2", needs=TAB),
-    Case("mixup-any", "--alpha -1", lambda c: (_csv(c), _cli(c, "compare", "<tmp>/data.csv", "--target", "y",
-         "--alpha", "-1")), "exit 2", "alpha", needs=TAB),
-    Case("mixup-any", "--epochs abc", lambda c: _cli(c, "compare", "--epochs", "abc"), "exit 2", "invalid int value",
+    Case("mixup-any", "unknown command", lambda c: _cli(c, "fit"), "exit 2",
+         r"invalid choice: 'fit'.*\(see mixup-any --help\)$", needs=TAB),
+    Case("mixup-any", "compare missing.csv", _compare("<tmp>/missing.csv", "--target", "y", csv=False), "exit 2",
+         "no such CSV file: .*missing.csv", needs=TAB),
+    Case("mixup-any", "compare DIRECTORY", _compare("<tmp>", "--target", "y", csv=False), "exit 2",
+         "is a directory, not a CSV file", needs=TAB),
+    Case("mixup-any", "compare data.csv without --target", _compare("data.csv"), "exit 2",
+         "--target COL is required", needs=TAB),
+    Case("mixup-any", "compare data.csv --target nope", _compare("data.csv", "--target", "nope"), "exit 2",
+         "target column 'nope' not found; columns are: a, b, y", needs=TAB),
+    Case("mixup-any", "';'-separated CSV without --sep", _compare("data.csv", "--target", "y", csv=_SEMI), "exit 2",
+         "pass --sep ';'", needs=TAB),
+    Case("mixup-any", "latin-1 CSV without --encoding", lambda c: (
+         _csv(c, "a,b,y\n" + "".join(f"{i},caf\u00e9,{i % 2}\n" for i in range(12)), encoding="latin-1"),
+         _cli(c, "compare", "data.csv", "--target", "y")), "exit 2", "--encoding latin-1", needs=TAB),
+    Case("mixup-any", "--encoding nope", _compare("data.csv", "--target", "y", "--encoding", "nope"), "exit 2",
+         "unknown --encoding 'nope'", needs=TAB),
+    Case("mixup-any", "--sep ''", _compare("data.csv", "--target", "y", "--sep", ""), "exit 2",
+         "--sep must not be empty", needs=TAB),
+    Case("mixup-any", "--folds 1", _compare("data.csv", "--target", "y", "--folds", "1"), "exit 2",
+         "--folds must be at least 2", needs=TAB),
+    Case("mixup-any", "--epochs abc", _compare("--epochs", "abc", csv=False), "exit 2",
+         r"invalid int value: 'abc' \(see mixup-any compare --help\)", needs=TAB),
+    Case("mixup-any", "--alpha -1", _compare("data.csv", "--target", "y", "--alpha", "-1"), "exit 2",
+         "--alpha values must be finite numbers >= 0", needs=TAB),
+    Case("mixup-any", "--alpha nan", _compare("data.csv", "--target", "y", "--alpha", "nan"), "exit 2",
+         "--alpha values must be finite numbers >= 0.*nan", needs=TAB),
+    Case("mixup-any", "--alpha 0.4 inf", _compare("data.csv", "--target", "y", "--alpha", "0.4", "inf"), "exit 2",
+         "--alpha values must be finite numbers >= 0.*inf", needs=TAB),
+    Case("mixup-any", "--threads -1", _compare("data.csv", "--target", "y", "--threads", "-1"), "exit 2",
+         "--threads must be 0", needs=TAB),
+    Case("mixup-any", "--drop the target", _compare("data.csv", "--target", "y", "--drop", "y"), "exit 2",
+         "--drop names the target column 'y'", needs=TAB),
+    Case("mixup-any", "--drop the built-in target", _compare("--drop", "Status", csv=False), "exit 2",
+         "--drop names the target column 'Status'", needs=TAB),
+    Case("mixup-any", "--drop an unknown column", _compare("data.csv", "--target", "y", "--drop", "zz"), "exit 2",
+         "--drop names unknown columns: 'zz'", needs=TAB),
+    Case("mixup-any", "--drop every feature", _compare("data.csv", "--target", "y", "--drop", "a", "b"), "exit 2",
+         "no feature columns besides the target", needs=TAB),
+    Case("mixup-any", "--task regression, text target", _compare("data.csv", "--target", "y", "--task",
+         "regression", csv=_TEXT_Y), "exit 2", "needs a numeric target; 'y' holds text", needs=TAB),
+    Case("mixup-any", "--pairing label_distance, class target", _compare("data.csv", "--target", "y", "--pairing",
+         "label_distance", csv=_TEXT_Y), "exit 2", "label_distance .* is a classification target", needs=TAB),
+    Case("mixup-any", "--out an existing file", _compare("data.csv", "--target", "y", "--out", "data.csv"),
+         "exit 2", "--out data.csv is an existing file", needs=TAB),
+    Case("mixup-any", "--out under a file", _compare("data.csv", "--target", "y", "--out", "data.csv/sub"),
+         "exit 2", "--out data.csv/sub is under .*data.csv, which is a file", needs=TAB),
+    Case("mixup-any", "--out /proc/x", _compare("data.csv", "--target", "y", "--out", "/proc/x"), "exit 2",
+         "--out /proc/x: cannot write in /proc", needs=TAB),
+    Case("mixup-any", "one-class target", _compare("data.csv", "--target", "y", csv="a,y\n" + "1,k\n" * 12),
+         "exit 2", r"only one class \('k'\)", needs=TAB),
+    Case("mixup-any", "empty CSV", _compare("data.csv", "--target", "y", csv=""), "exit 2", "cannot read data.csv",
          needs=TAB),
+    Case("mixup-any", "header only", _compare("data.csv", "--target", "y", csv="a,y\n"), "exit 2", "no rows",
+         needs=TAB),
+    Case("mixup-any", "target all missing", _compare("data.csv", "--target", "y", csv="a,y\n1,\n2,\n"), "exit 2",
+         "every value of the target column 'y' is missing", needs=TAB),
+    Case("mixup-any", "rarest class < --folds", _compare("data.csv", "--target", "y", csv="a,y\n" + "".join(
+         f"{i},{'b' if i == 0 else 'a'}\n" for i in range(12))), "exit 2", "rarest class has 1 rows", needs=TAB),
 ]
 
 

@@ -1,8 +1,18 @@
-"""The `mixup-any compare` command on tiny CSVs: outputs, honesty lines, one-line user errors."""
+"""The `mixup-any compare` command on tiny CSVs: outputs, honesty lines, one-line user errors.
+
+Every bad-input case of the command runs as a subprocess in tests/bad_input_cases.py; this file checks the
+successful runs, the output directory, the warnings, the table layout and the entry point itself.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -11,6 +21,7 @@ import torch
 pd = pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
 
+from mixup_any._cli_report import format_table  # noqa: E402
 from mixup_any.cli import main  # noqa: E402
 
 QUICK = ["--quick", "--epochs", "3", "--folds", "2", "--no-progress"]
@@ -45,6 +56,7 @@ def test_compare_classification_writes_complete_outputs(tmp_path, capsys):
     for name in ("ERM (alpha=0)", "mixup alpha=0.2", "mixup alpha=1", "HistGradientBoosting", "ECE (temp.-scaled)"):
         assert name in stdout
     assert "Verdict on mixup:" in stdout
+    assert max(len(line) for line in (out / "summary.txt").read_text().splitlines()) <= 100
     assert sorted(p.name for p in out.iterdir()) == ["folds.csv", "reliability.png", "summary.json", "summary.txt"]
     folds = pd.read_csv(out / "folds.csv")
     assert len(folds) == 2 * 4  # 2 folds x (ERM, 2 alphas, HGB)
@@ -67,6 +79,7 @@ def test_compare_regression(tmp_path, capsys):
     assert code == 0
     assert "RMSE" in stdout and "MAE" in stdout and "C-Mixup alpha=0.4" in stdout
     assert "HistGradientBoosting" in stdout
+    assert "temp" not in stdout  # no temperature-scaling footnote for a column regression does not show
     assert not (out / "reliability.png").exists()
 
 
@@ -76,48 +89,6 @@ def _one_line_error(capsys, code: int, match: str) -> None:
     assert len(err.splitlines()) == 1, err
     assert err.startswith("mixup-any: error:") and match in err
     assert "Traceback" not in err
-
-
-def test_missing_csv(tmp_path, capsys):
-    code = main(["compare", str(tmp_path / "nope.csv"), "--target", "y", "--out", str(tmp_path / "o")])
-    _one_line_error(capsys, code, "no such CSV file")
-    assert not (tmp_path / "o").exists()
-
-
-def test_missing_target_column(tmp_path, capsys):
-    code = main(["compare", str(_csv(tmp_path)), "--target", "label", "--out", str(tmp_path / "o"), *QUICK])
-    _one_line_error(capsys, code, "target column 'label' not found; columns are: x, z, color, y")
-    assert not (tmp_path / "o").exists()
-
-
-def test_target_required_with_csv(tmp_path, capsys):
-    _one_line_error(capsys, main(["compare", str(_csv(tmp_path))]), "--target COL is required")
-
-
-def test_one_class_target(tmp_path, capsys):
-    path = tmp_path / "one.csv"
-    pd.DataFrame({"x": range(20), "y": ["a"] * 20}).to_csv(path, index=False)
-    _one_line_error(capsys, main(["compare", str(path), "--target", "y", *QUICK]), "only one class ('a')")
-
-
-@pytest.mark.parametrize("content", ["", "x,y\n"])
-def test_empty_data(tmp_path, capsys, content):
-    path = tmp_path / "empty.csv"
-    path.write_text(content)
-    code = main(["compare", str(path), "--target", "y", *QUICK])
-    _one_line_error(capsys, code, "cannot read" if not content else "no rows")
-
-
-def test_bad_option_is_one_line(capsys):
-    _one_line_error(capsys, main(["compare", "--folds", "many"]), "invalid int value: 'many'")
-    _one_line_error(capsys, main(["compare", "--folds", "1"]), "--folds must be at least 2")
-    _one_line_error(capsys, main([]), "choose a command")
-
-
-def test_too_few_rows_per_class(tmp_path, capsys):
-    path = tmp_path / "rare.csv"
-    pd.DataFrame({"x": range(20), "y": ["a"] * 19 + ["b"]}).to_csv(path, index=False)
-    _one_line_error(capsys, main(["compare", str(path), "--target", "y", *QUICK]), "rarest class has 1 rows")
 
 
 def test_builtin_dataset_runs_offline(tmp_path, capsys):
@@ -148,12 +119,141 @@ def test_interrupted_run_writes_nothing(tmp_path, capsys, monkeypatch):
 
 
 def test_without_matplotlib_the_plot_is_skipped_with_a_note(tmp_path, capsys, monkeypatch):
-    import mixup_any._imports as imports
+    import mixup_any.cli as cli
 
-    real = imports.is_available
-    monkeypatch.setattr(imports, "is_available", lambda name: False if name == "matplotlib" else real(name))
+    real = cli.is_available
+    monkeypatch.setattr(cli, "is_available", lambda name: False if name == "matplotlib" else real(name))
     out = tmp_path / "o"
     code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--no-hgb", "--out", str(out), *QUICK])
     assert code == 0
     assert "matplotlib is not installed, so no reliability diagram was drawn" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == ["folds.csv", "summary.json", "summary.txt"]
+
+
+def _run(*argv, cwd=None, **kw):
+    """The console script's entry point (mixup_any_cli.main) in a fresh interpreter."""
+    code = "import sys, mixup_any_cli; sys.exit(mixup_any_cli.main())"
+    return subprocess.run([sys.executable, "-c", code, *argv], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, **kw)
+
+
+def test_version():
+    from mixup_any import __version__
+
+    proc = _run("--version")
+    assert proc.returncode == 0 and proc.stdout.strip() == f"mixup-any {__version__}"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
+def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path):
+    code = "import sys, mixup_any_cli; sys.exit(mixup_any_cli.main())"
+    proc = subprocess.Popen([sys.executable, "-c", code, "compare", "--out", str(tmp_path / "o")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.4)  # the interpreter is up; torch is still importing (or, on a fast machine, fitting)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["mixup-any: interrupted; no outputs written"]
+    assert not (tmp_path / "o").exists()
+
+
+def test_out_is_checked_before_anything_is_fitted(tmp_path, capsys, monkeypatch):
+    from mixup_any.tabular import MixupTabularClassifier
+
+    def fit(self, X, y):
+        raise AssertionError("fitted before --out was checked")
+
+    monkeypatch.setattr(MixupTabularClassifier, "fit", fit)
+    (tmp_path / "f").write_text("")
+    code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--out", str(tmp_path / "f" / "sub"), *QUICK])
+    _one_line_error(capsys, code, "which is a file, not a directory")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root may write in a read-only directory")
+def test_read_only_out_directory(tmp_path, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir(mode=0o500)
+    try:
+        code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--out", str(ro / "o"), *QUICK])
+        _one_line_error(capsys, code, "cannot write in")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_reused_out_keeps_only_this_runs_files(tmp_path, capsys):
+    out = tmp_path / "o"
+    assert main(["compare", str(_csv(tmp_path)), "--target", "y", "--no-hgb", "--out", str(out), *QUICK]) == 0
+    assert (out / "reliability.png").exists()
+    (out / "notes.txt").write_text("mine")
+    reg = _csv(tmp_path, task="regression")
+    assert main(["compare", str(reg), "--target", "y", "--no-hgb", "--out", str(out), *QUICK]) == 0
+    capsys.readouterr()
+    assert sorted(p.name for p in out.iterdir()) == ["folds.csv", "notes.txt", "summary.json", "summary.txt"]
+    assert "rmse" in (out / "folds.csv").read_text()
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_warnings_for_dropped_rows_and_identifier_columns(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    n = 40
+    df = pd.DataFrame({"row": range(1, n + 1), "name": [f"person {i}" for i in range(n)],
+                       "x": rng.normal(size=n), "y": rng.choice(["a", "b"], size=n)})
+    df.loc[[3, 7, 11], "y"] = None
+    path = tmp_path / "d.csv"
+    df.to_csv(path, index=False)
+    args = ["compare", str(path), "--target", "y", "--no-hgb", "--out", str(tmp_path / "o"), *QUICK]
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    warnings = [line for line in captured.err.splitlines() if line.startswith("mixup-any: warning:")]
+    assert len(warnings) == 3
+    assert "dropped 3 of 40 rows whose target 'y' is missing" in warnings[0]
+    assert "'row' looks like an identifier" in warnings[1] and "'name' looks like an identifier" in warnings[2]
+    assert "37 rows" in captured.out
+    assert main([*args, "--no-warnings"]) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_sep_and_encoding(tmp_path, capsys):
+    df = pd.read_csv(_csv(tmp_path))
+    df["color"] = df["color"].replace({"red": "rouge café"})
+    path = tmp_path / "semi.csv"
+    path.write_bytes(df.to_csv(index=False, sep=";").encode("latin-1"))
+    code = main(["compare", str(path), "--target", "y", "--sep", ";", "--encoding", "latin-1", "--no-hgb",
+                 "--out", str(tmp_path / "o"), *QUICK])
+    assert code == 0
+    assert "3 features (2 continuous, 1 categorical)" in capsys.readouterr().out
+
+
+def _table_lines(text: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index(next(line for line in lines if line.startswith("model")))
+    end = next(i for i in range(start, len(lines)) if not lines[i] or lines[i].startswith("("))
+    return [lines[start]] + lines[start + 2:end]
+
+
+def _right_edges(line: str) -> list[int]:
+    return [m.end() for m in re.finditer(r"\S+(?: \S+)*", line)]
+
+
+def test_table_stays_aligned_and_narrow_for_large_values(tmp_path, capsys):
+    path = _csv(tmp_path, task="regression")
+    df = pd.read_csv(path)
+    df["y"] = df["y"] * 1e6 + 3e7  # house-price-like magnitudes
+    df.to_csv(path, index=False)
+    assert main(["compare", str(path), "--target", "y", "--out", str(tmp_path / "o"), *QUICK]) == 0
+    out = capsys.readouterr().out
+    table = _table_lines(out)
+    assert max(len(line) for line in (tmp_path / "o" / "summary.txt").read_text().splitlines()) <= 100
+    edges = [_right_edges(line) for line in table]
+    assert all(e[1:] == edges[0][1:] for e in edges), "\n".join(table)  # every numeric column right-aligned
+    assert all(len(re.findall("±", line)) == 3 for line in table[1:])  # no two cells ran together
+
+
+def test_format_table_splits_into_blocks_within_the_width():
+    header = ["model"] + [f"metric {j}" for j in range(8)]
+    rows = [["a long model name", *(f"{123456.789 * 10**j:.4f} ± {7.5 * 10**j:.4f}" for j in range(8))]]
+    text = format_table(header, rows, max_width=100)
+    assert max(len(line) for line in text.splitlines()) <= 100
+    for j in range(8):  # every cell is printed once, whole
+        assert text.count(rows[0][j + 1]) == 1
+    assert text.count("a long model name") >= 2  # the first column repeats in each block

@@ -1,6 +1,7 @@
 """Hugging Face ``Trainer`` integration: :class:`MixupTrainer` trains with mixed targets.
 
-A leaf module (it imports transformers at the top). In transformers 5.x the ``Trainer`` itself needs
+A leaf module (it imports transformers at the top; without it, the import error names the extra:
+``pip install 'mixup-any[text]'``). In transformers 5.x the ``Trainer`` itself needs
 ``accelerate>=1.1`` (``pip install 'transformers[torch]'``); that is transformers' requirement, not ours.
 
 Only :meth:`MixupTrainer.compute_loss` changes, and only while the model is training: evaluation and
@@ -14,9 +15,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch.nn.functional as F
-import transformers
 from torch import Tensor, nn
 
+from .._imports import require
 from ..exceptions import MixupError
 from ..losses import mixed_loss
 from ..mixers.base import Mixer
@@ -24,6 +25,8 @@ from ..text.masks import MaskPolicy
 from ..text.mixing import attach_text
 
 __all__ = ["MixupTrainer"]
+
+transformers = require("transformers", "text", feature="mixup_any.integrations.hf")
 
 
 class MixupTrainer(transformers.Trainer):

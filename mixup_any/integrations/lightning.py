@@ -23,14 +23,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import lightning.pytorch as pl
 from torch import Tensor, nn
 
+from .._imports import require
 from ..exceptions import HookSiteError, MixupError
 from ..hooks import MixHandle, attach
 from ..schedule import MixSchedule
 
 __all__ = ["MixupCallback", "MixupModuleMixin", "default_labels"]
+
+pl = require("lightning.pytorch", "lightning", feature="mixup_any.integrations.lightning")
 
 
 def default_labels(batch: Any) -> Tensor | None:

@@ -38,8 +38,10 @@ def _norm_axes(axis: int | Sequence[int], ndim: int) -> tuple[int, ...]:
         pos = a + ndim if a < 0 else a
         if not 1 <= pos < ndim:
             raise MixupError(
-                f"CutMix axis {a} does not exist in an input of {ndim} dims (valid: 1..{ndim - 1} or "
-                f"-{ndim - 1}..-1; dim 0 is the batch). Images (B, C, H, W) use axis=(-2, -1), "
+                f"CutMix axis {a} does not exist in an input of {ndim} dims ("
+                + (f"valid: 1..{ndim - 1} or -{ndim - 1}..-1" if ndim > 2 else "valid: 1 or -1" if ndim == 2
+                   else "it has only the batch dim, nothing to cut")
+                + "; dim 0 is the batch). Images (B, C, H, W) use axis=(-2, -1), "
                 "sequences (B, C, L) axis=-1 and (B, L, D) axis=1."
             )
         out.append(pos)
