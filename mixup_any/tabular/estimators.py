@@ -27,9 +27,8 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 from torch import Tensor
 
 from .._imports import require
-from ..calibration import check_eta, inputs_only_target, regmixup_loss
+from ..calibration import MODES, check_eta, check_mode, mode_loss
 from ..exceptions import MixupError
-from ..losses import mixed_loss
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..targets import MixedTarget
@@ -39,11 +38,8 @@ from .preprocess import NUMERIC, TabularPreprocessor
 
 __all__ = ["MixupTabularClassifier", "MixupTabularRegressor", "MODES", "DEFAULT_ALPHA"]
 
-#: Training modes, one vocabulary for the estimators (and for ``mixup-any compare`` to loop over):
-#: ``"erm"`` no mixing; ``"mixup"`` mixed inputs and targets; ``"regmixup"`` clean loss + ``eta`` × mixup
-#: loss (Pinto et al., 2022); ``"inputs_only"`` mixed inputs, the dominant input's hard target (Wang et
-#: al., 2023). See :mod:`mixup_any.calibration`.
-MODES = ("erm", "mixup", "regmixup", "inputs_only")
+# MODES (imported from mixup_any.calibration) is the one vocabulary of every route, re-exported here for
+# ``mixup-any compare`` to loop over.
 #: ``alpha=None`` means this α for each mode.
 DEFAULT_ALPHA = {"erm": 0.0, "mixup": 0.4, "regmixup": 0.4, "inputs_only": 0.4}
 
@@ -134,8 +130,7 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         if self.mixer is not None and not isinstance(self.mixer, Mixer):
             raise MixupError(f"mixer must be a mixup_any Mixer or None, got {type(self.mixer).__name__}.")
-        if self.mode not in MODES:
-            raise MixupError(f"Unknown mode {self.mode!r}; expected one of {MODES}.")
+        check_mode(self.mode, where=type(self).__name__)
         check_eta(self.eta)
         if self.numeric not in NUMERIC:
             raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
@@ -365,10 +360,9 @@ class _MixupTabularBase(BaseEstimator):
     def _mode_loss(self, out: Tensor, target: MixedTarget, clean: Tensor | None = None) -> Tensor:
         """The training loss of ``mode`` on the mixed batch's outputs (and the clean ones for RegMixup)."""
         if self.mode == "regmixup" and clean is not None:
-            return regmixup_loss(self._loss_fn, torch.cat([clean, out]), target, eta=float(self.eta))
-        if self.mode == "inputs_only":
-            target = inputs_only_target(target, keep="dominant")
-        return mixed_loss(self._loss_fn, out, target)
+            return mode_loss(self._loss_fn, torch.cat([clean, out]), target, mode="regmixup", eta=float(self.eta))
+        return mode_loss(self._loss_fn, out, target, mode="mixup" if self.mode == "regmixup" else self.mode,
+                         eta=float(self.eta))
 
     @staticmethod
     def _forward_model(model: TabularMLP, x_cont: Tensor, x_cat: Tensor) -> Tensor:
