@@ -17,6 +17,12 @@ built on a plan the mixer has already drawn (no second random draw):
 When to use which: RegMixup when you want mixup's regularisation without its under-confidence;
 inputs-only when the mixed targets are what hurts calibration (the pitfall paper's diagnosis);
 warping when mixing dissimilar rows produces implausible inputs (manifold intrusion).
+
+Every route speaks one vocabulary, :data:`MODES` with ``eta`` (tabular estimators, hooks, text, the
+``Trainer`` and Lightning): ``mode="erm"`` no mixing, ``"mixup"`` mixed inputs and targets,
+``"regmixup"`` clean loss + ``eta`` × mixup loss, ``"inputs_only"`` mixed inputs with the dominant
+input's target. :func:`mode_loss` is the loss of each mode; :func:`clean_and_mixed` is the plan of the
+concatenated batch ``[x; x]`` that RegMixup forwards once at a hidden site.
 """
 
 from __future__ import annotations
@@ -34,8 +40,13 @@ from .losses import mixed_loss
 from .params import MixParams
 from .targets import MixedTarget
 
-__all__ = ["KEEP", "check_eta", "regmixup_loss", "inputs_only_target", "warp_tau", "warp_lambda", "warp_params"]
+__all__ = ["MODES", "KEEP", "check_mode", "check_eta", "clean_and_mixed", "mode_target", "mode_loss",
+           "regmixup_loss", "inputs_only_target", "warp_tau", "warp_lambda", "warp_params"]
 
+#: Training modes, one vocabulary for every route: ``"erm"`` no mixing; ``"mixup"`` mixed inputs and
+#: targets; ``"regmixup"`` clean loss + ``eta`` × mixup loss (Pinto et al., 2022); ``"inputs_only"`` mixed
+#: inputs, the dominant input's hard target (Wang et al., 2023).
+MODES = ("erm", "mixup", "regmixup", "inputs_only")
 KEEP = ("dominant", "own")
 _CF_STEPS = 100  # continued-fraction steps: |error| < 1e-8 against scipy for τ in [1e-3, 1e4] (tested)
 _TAU_RANGE = (1e-3, 1e4)
@@ -49,8 +60,75 @@ def check_eta(eta: object) -> float:
     return float(eta)
 
 
+def check_mode(mode: object, modes: tuple[str, ...] = MODES, where: str = "") -> str:
+    """``mode`` if it is one of ``modes``, else a :class:`MixupError` naming them (``where``: the route)."""
+    if not isinstance(mode, str) or mode not in modes:
+        route = f" for {where}" if where else ""
+        raise MixupError(f"Unknown mode {mode!r}{route}; expected one of {modes}.")
+    return mode
+
+
+def clean_and_mixed(params: MixParams) -> MixParams:
+    """The plan of the concatenated batch ``[x; x]`` (``2B`` rows): clean rows first, then ``params``.
+
+    Row ``i < B`` pairs with itself with ``lam = 1`` (a row mixed with itself is itself, exactly, for
+    interpolation and for cut-and-paste alike); row ``B + i`` pairs with ``B + index[i]`` with ``lam[i]``.
+    Per-row tensor extras (a CutMix box, a choice) are repeated for the clean rows, where pairing with
+    themselves makes them inert. An identity plan gives the identity plan of ``2B`` rows.
+
+    Example:
+        >>> p = MixParams(lam=torch.tensor([0.3, 0.8]), index=torch.tensor([1, 0]))
+        >>> q = clean_and_mixed(p)
+        >>> q.lam, q.index
+        (tensor([1.0000, 1.0000, 0.3000, 0.8000]), tensor([0, 1, 3, 2]))
+    """
+    if not isinstance(params, MixParams):
+        raise MixupError(f"clean_and_mixed needs a MixParams, got {type(params).__name__}.")
+    b = params.batch_size
+    if not params.mixed:
+        return dataclasses.replace(MixParams.identity(2 * b, params.device), lam=params.lam.new_ones(2 * b),
+                                   site=params.site)
+    extras = {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim and v.shape[0] == b else v
+              for k, v in params.extras.items()}
+    index = params.index
+    return dataclasses.replace(params, lam=torch.cat([torch.ones_like(params.lam), params.lam]),
+                               index=torch.cat([torch.arange(b, device=index.device, dtype=index.dtype), index + b]),
+                               extras=extras)
+
+
+def mode_target(target: MixedTarget | dict[str, MixedTarget], mode: str) -> MixedTarget | dict[str, MixedTarget]:
+    """The target a mode trains on: inputs-only's hard target for ``"inputs_only"``, ``target`` otherwise."""
+    if mode != "inputs_only":
+        return target
+    if isinstance(target, dict):
+        return {k: inputs_only_target(v) for k, v in target.items()}
+    return inputs_only_target(target)
+
+
+def mode_loss(criterion: Callable[..., Tensor], output: Tensor, target: MixedTarget, *, mode: str = "mixup",
+              eta: float = 1.0, reduction: str | None = None) -> Tensor:
+    """The training loss of ``mode`` (see :data:`MODES`).
+
+    ``"regmixup"``: :func:`regmixup_loss` on ``(2B, ...)`` outputs (clean rows, then mixed rows);
+    ``"inputs_only"``: :func:`~mixup_any.mixed_loss` on :func:`inputs_only_target`; ``"erm"`` and
+    ``"mixup"``: :func:`~mixup_any.mixed_loss` (an ERM plan is the identity, so this is the plain loss).
+
+    Args:
+        criterion: as for :func:`~mixup_any.mixed_loss`.
+        output: ``(B, ...)``, or ``(2B, ...)`` for ``"regmixup"``.
+        target: the mixed batch's :class:`MixedTarget` (``B`` rows).
+        mode: one of :data:`MODES`. eta: RegMixup's weight, ``>= 0`` (checked for every mode).
+        reduction: override the criterion's reduction (``"mean"``, ``"sum"``).
+    """
+    check_mode(mode)
+    eta = check_eta(eta)
+    if mode == "regmixup":
+        return regmixup_loss(criterion, output, target, eta=eta, reduction=reduction)
+    return mixed_loss(criterion, output, mode_target(target, mode), reduction=reduction)
+
+
 def regmixup_loss(criterion: Callable[..., Tensor], output: Tensor, target: MixedTarget, *,
-                  eta: float = 1.0) -> Tensor:
+                  eta: float = 1.0, reduction: str | None = None) -> Tensor:
     """RegMixup: ``criterion(clean outputs, y) + eta · mixed_loss(criterion, mixed outputs, target)``.
 
     Expects **one forward on the concatenated batch** ``model(torch.cat([x, x_mixed]))``, clean rows
@@ -65,6 +143,7 @@ def regmixup_loss(criterion: Callable[..., Tensor], output: Tensor, target: Mixe
         output: ``(2B, ...)``: the clean batch's outputs, then the mixed batch's.
         target: the mixed batch's :class:`MixedTarget` (``B`` rows); its ``y_a`` are the clean targets.
         eta: weight of the mixed term, ``>= 0`` (the paper: 1).
+        reduction: override the criterion's reduction for both terms (``"mean"``, ``"sum"``).
 
     Example:
         >>> import torch.nn.functional as F
@@ -74,6 +153,8 @@ def regmixup_loss(criterion: Callable[..., Tensor], output: Tensor, target: Mixe
         0.8201
     """
     eta = check_eta(eta)
+    if reduction not in (None, "mean", "sum", "none"):
+        raise MixupError(f"Unknown reduction {reduction!r}; expected None, 'mean', 'sum' or 'none'.")
     if not isinstance(target, MixedTarget):
         raise MixupError(f"regmixup_loss needs the mixed batch's MixedTarget (from mixer(x, y)), got "
                          f"{type(target).__name__}; its y_a are the clean targets.")
@@ -84,7 +165,7 @@ def regmixup_loss(criterion: Callable[..., Tensor], output: Tensor, target: Mixe
                          f"e.g. model(torch.cat([x, x_mixed])); got {got}.")
     clean = dataclasses.replace(target, y_b=target.y_a, lam=torch.ones_like(target.lam), mixed=False)
     try:
-        clean_loss = mixed_loss(criterion, output[:b], clean)
+        clean_loss = mixed_loss(criterion, output[:b], clean, reduction=reduction)
     except (ValueError, TypeError, AttributeError, RuntimeError, IndexError) as err:  # MixupError is a ValueError
         raise MixupError(f"RegMixup's clean term calls criterion(output[:B], y) with the batch's own "
                          f"{target.kind} targets {tuple(target.y_a.shape)}, and the criterion could not take them "
@@ -92,7 +173,7 @@ def regmixup_loss(criterion: Callable[..., Tensor], output: Tensor, target: Mixe
                          "indices), not one that only takes mixed soft targets.") from err
     if eta == 0.0:
         return clean_loss
-    return clean_loss + eta * mixed_loss(criterion, output[b:], target)
+    return clean_loss + eta * mixed_loss(criterion, output[b:], target, reduction=reduction)
 
 
 def inputs_only_target(target: MixedTarget, keep: str = "dominant") -> MixedTarget:

@@ -22,6 +22,13 @@ Rules (conventions, all tested):
   :func:`attach`), not the flags of its children: a backbone kept in eval (frozen BatchNorm) inside a
   model in train mode is still mixed.
 
+Calibration-safe modes (``attach(..., mode=, eta=)``, the vocabulary of
+:mod:`mixup_any.calibration`): ``"inputs_only"`` makes ``target()`` the dominant input's hard target;
+``"regmixup"`` expects one forward on the concatenated batch ``model(torch.cat([x, x]))``: the plan is
+drawn for the ``B`` rows of the second half and the first half pairs with itself (``lam = 1``), so it
+stays clean at every site; ``handle.loss(criterion, output, y)`` is then RegMixup's loss. ``"erm"``
+never mixes (identity plans, no draw).
+
 Activation checkpointing re-runs a segment's forward during backward with the handle disarmed, so a
 mix site must not sit inside a checkpointed segment.
 """
@@ -42,6 +49,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
+from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
 from .exceptions import HookSiteError, MixupError
 from .params import MixParams
 
@@ -265,7 +273,8 @@ class MixHandle:
     Attributes:
         sites: qualified names of the hooked sites (``"input"`` for the model's first input).
         params: the :class:`MixParams` of the last armed forward (``.site`` names the site that mixed),
-            or ``None`` before any.
+            or ``None`` before any; with ``mode="regmixup"`` the plan of the ``B`` mixed rows.
+        mode, eta: the training mode and RegMixup's weight (see :mod:`mixup_any.calibration`).
         calls: how many times each site ran during the last armed forward.
 
     Example:
@@ -290,9 +299,13 @@ class MixHandle:
         weights: Tensor | None = None,
         output: int | str | None = None,
         repeat: str = "raise",
+        mode: str = "mixup",
+        eta: float = 1.0,
     ) -> None:
         self.mixer = mixer
         self.model = model
+        self.mode = check_mode(mode, where="attach()")
+        self.eta = check_eta(eta)
         self.sites = [name for name, _ in sites]
         self.choose = choose
         self.output = output
@@ -349,6 +362,7 @@ class MixHandle:
         return True
 
     def _params_for(self, t: Tensor, name: str, module: nn.Module) -> MixParams:
+        """The plan applied at this site: the drawn (or given) one, or for RegMixup its ``2B`` extension."""
         p = self._params
         if p is None:
             if not isinstance(t, Tensor) or t.ndim == 0:
@@ -356,28 +370,36 @@ class MixHandle:
                     f"Site {name!r} ({type(module).__name__}) produced a {_describe(t)}; a batch of shape (B, ...) "
                     "is needed to mix."
                 )
+            copies = 2 if self.mode == "regmixup" else 1  # RegMixup: [clean; to mix], one forward
             b = self._given.batch_size if self._given is not None else (
-                self._labels.shape[0] if self._labels is not None else t.shape[0])
-            if t.shape[0] != b:
+                self._labels.shape[0] if self._labels is not None else t.shape[0] // copies)
+            if t.shape[0] != copies * b:
                 raise HookSiteError(self._batch_message(t, name, module, b))
             if self._given is not None:
                 p = self._given
-            elif not self.model.training:
+            elif not self.model.training or self.mode == "erm":
                 p = MixParams.identity(b, t.device)
             else:
                 try:
-                    p = _sample(self.mixer, t.shape, self._labels, t.device, name)
+                    shape = t.shape if copies == 1 else torch.Size((b, *t.shape[1:]))
+                    p = _sample(self.mixer, shape, self._labels, t.device, name)
                 except MixupError as err:
                     raise HookSiteError(f"Drawing the mix at site {name!r}: {err}") from err
             if p.site is None or (self._given is None and p.site != name):
                 p = p.at_site(name)
-            self._params = p
             self.params = p
+            self._params = p = clean_and_mixed(p) if copies == 2 else p
         elif t.ndim == 0 or t.shape[0] != p.batch_size:
             raise HookSiteError(self._batch_message(t, name, module, p.batch_size))
         return p
 
     def _batch_message(self, t: Tensor, name: str, module: nn.Module, b: int) -> str:
+        if self.mode == "regmixup":
+            return (
+                f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but mode='regmixup' "
+                f"needs the clean batch and its copy to mix, 2B = {2 * b} rows (B = {b} from the labels or "
+                "params): call model(torch.cat([x, x])) and handle.loss(criterion, output, y)."
+            )
         return (
             f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but the batch has {b} "
             "rows: dim 0 of a mixed activation must be the batch. Sequence modules with batch_first=False put "
@@ -454,6 +476,9 @@ class MixHandle:
             raise HookSiteError("This MixHandle was removed; attach() again to mix.")
         if params is not None and not isinstance(params, MixParams):
             raise MixupError(f"arm(params=...) needs a MixParams, got {type(params).__name__}.")
+        if params is not None and params.mixed and self.mode == "erm":
+            raise MixupError("arm(params=...) with a mixing plan, but this handle has mode='erm' (no mixing); "
+                             "attach with another mode, or drop params=.")
         if labels is not None and (not isinstance(labels, Tensor) or labels.ndim == 0):
             raise MixupError(f"arm(labels=...) needs a (B, ...) tensor, got {_describe(labels)}.")
         if not self.model.training and not self._warned_eval:
@@ -483,7 +508,8 @@ class MixHandle:
             return [True] * n
         if params is not None and params.site in self.sites:
             k = self.sites.index(params.site)
-        elif params is None and not (self.model.training and getattr(self.mixer, "active", _always)()):
+        elif params is None and (self.mode == "erm" or not (self.model.training
+                                                             and getattr(self.mixer, "active", _always)())):
             return [True] * n  # identity plan: any site that runs provides the batch size
         elif self._weights is None:
             k = int(torch.randint(n, (1,), generator=self.mixer.generator))
@@ -499,6 +525,10 @@ class MixHandle:
 
     def target(self, y: Tensor | Mapping[str, Tensor]) -> Any:
         """The targets of the last armed forward: ``mixer.mix_target(y, handle.params)``; disarms.
+
+        With ``mode="inputs_only"`` the dominant input's hard target
+        (:func:`mixup_any.calibration.inputs_only_target`); with ``mode="regmixup"`` the target of the
+        ``B`` mixed rows (its ``y_a`` are the clean targets).
 
         Raises:
             HookSiteError: if no selected site ran in the armed forward, if ``arm()`` was not called,
@@ -520,7 +550,17 @@ class MixHandle:
                 "Make sure the forward reaches these modules (list_sites(model, x) lists what runs), "
                 "and that the model was called after arm()."
             )
-        return self.mixer.mix_target(y, self._params)
+        return mode_target(self.mixer.mix_target(y, self.params), self.mode)
+
+    def loss(self, criterion: Callable[..., Tensor], output: Tensor, y: Tensor, *,
+             reduction: str | None = None) -> Tensor:
+        """The mode's training loss of the last armed forward: takes the target (as :meth:`target`).
+
+        ``mode="regmixup"``: ``criterion(output[:B], y) + eta · mixed_loss(criterion, output[B:], target)``
+        on the ``(2B, ...)`` output of ``model(torch.cat([x, x]))``; other modes:
+        ``mixed_loss(criterion, output, target)``. See :func:`mixup_any.calibration.mode_loss`.
+        """
+        return mode_loss(criterion, output, self.target(y), mode=self.mode, eta=self.eta, reduction=reduction)
 
     @property
     def calls(self) -> dict[str, int]:
@@ -548,7 +588,8 @@ class MixHandle:
 
     def __repr__(self) -> str:
         state = "removed" if self.removed else ("armed" if self._armed else "disarmed")
-        return (f"MixHandle(sites={self.sites}, choose={self.choose!r}, mixer={self.mixer!r}, {state})")
+        mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
+        return f"MixHandle(sites={self.sites}, choose={self.choose!r}, mixer={self.mixer!r}{mode}, {state})"
 
 
 _SAMPLE_DISABLED: Callable[..., MixParams] | None = None
@@ -605,6 +646,8 @@ def attach(
     output: int | str | None = None,
     *,
     repeat: str = "raise",
+    mode: str = "mixup",
+    eta: float = 1.0,
 ) -> MixHandle:
     """Hook ``mixer`` into ``model`` at one or more sites; returns a :class:`MixHandle` (a context manager).
 
@@ -624,6 +667,9 @@ def attach(
             ``str`` key / field name otherwise. Other elements pass through untouched.
         repeat: a selected site that runs more than once in one forward: ``"raise"`` (default),
             ``"first"`` (mix its first call only) or ``"all"`` (mix every call with the same draw).
+        mode: ``"mixup"`` (default), ``"erm"``, ``"regmixup"`` (forward ``torch.cat([x, x])``; the first
+            half stays clean) or ``"inputs_only"``; see :mod:`mixup_any.calibration` and :meth:`MixHandle.loss`.
+        eta: RegMixup's weight of the mixed term, ``>= 0``.
 
     Raises:
         HookSiteError: a site matches nothing (close names are listed), or the model (or a site) is
@@ -660,7 +706,8 @@ def attach(
                 "Remove it first (handle.remove() or leave its with-block), or put all sites in one "
                 "attach(at=[...]) call."
             )
-    return MixHandle(mixer, model, sites, choose=choose, weights=w, output=output, repeat=repeat)
+    return MixHandle(mixer, model, sites, choose=choose, weights=w, output=output, repeat=repeat, mode=mode,
+                     eta=eta)
 
 
 def _weights(weights: Any, names: list[str], choose: str) -> Tensor | None:

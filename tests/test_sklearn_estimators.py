@@ -7,6 +7,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 pytest.importorskip("sklearn")
 pd = pytest.importorskip("pandas")
@@ -144,8 +145,9 @@ def test_clone_pipeline_cross_val_and_grid_search():
 
 def test_early_stopping_and_temperature_scaling():
     X, y = _table(200)
-    kw = {**FAST, "max_epochs": 200, "n_iter_no_change": 3}
-    clf = MixupTabularClassifier(random_state=0, temperature_scaling=True, **kw).fit(X, y)
+    y = np.where(np.random.default_rng(1).random(200) < 0.2, np.where(y == "good", "bad", "good"), y)  # label noise:
+    kw = {**FAST, "max_epochs": 200, "n_iter_no_change": 3}  # misclassified validation rows identify a temperature
+    clf = MixupTabularClassifier(random_state=0, temperature_scaling=True, validation_fraction=0.2, **kw).fit(X, y)
     assert clf.n_epochs_ < 200 and "val_loss" in clf.history_[0]
     assert clf.best_epoch_ == min(range(clf.n_epochs_), key=lambda e: clf.history_[e]["val_loss"])
     assert clf.temperature_ > 0 and clf.temperature_ != 1.0
@@ -324,3 +326,33 @@ def test_cmixup_regressor_mixes_batch_rows_with_whole_set_partners():
     torch.testing.assert_close(mixed[3:], x[3:])
     # classifiers and custom mixers keep in-batch pairing
     assert not MixupTabularRegressor(pairing="permute")._whole_set_pairing()
+
+
+def test_temperature_is_fitted_only_when_the_validation_split_identifies_it():
+    from scipy.optimize import minimize_scalar
+
+    from mixup_any.tabular.estimators import _fit_temperature
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(40, 3, generator=g) * 3
+    y = logits.argmax(1)                                  # every row right: the loss falls forever as T -> 0
+    assert _fit_temperature(logits, y, F.cross_entropy) is None
+    y1 = y.clone()
+    y1[0] = (y[0] + 1) % 3                                # one wrong row still decides T alone
+    assert _fit_temperature(logits, y1, F.cross_entropy) is None
+    y4 = y.clone()
+    y4[:4] = (y[:4] + 1) % 3                              # identified: T is the minimiser of the validation NLL
+    ref = minimize_scalar(lambda t: float(F.cross_entropy(logits / t, y4)), bounds=(0.05, 50), method="bounded", options={"xatol": 1e-6}).x
+    assert _fit_temperature(logits, y4, F.cross_entropy) == pytest.approx(ref, rel=5e-3)  # float32 NLL
+    # multilabel: label decisions on the wrong side of 0 count
+    ml = (logits > 0).float()
+    assert _fit_temperature(logits, ml, F.binary_cross_entropy_with_logits) is None
+    ml[:3, 0] = 1 - ml[:3, 0]
+    assert _fit_temperature(logits, ml, F.binary_cross_entropy_with_logits) is not None
+    # a separable table: the estimator keeps T = 1 and says why when temperature scaling was asked for
+    X = np.r_[np.zeros((40, 1)), np.ones((40, 1))] + np.linspace(0, 0.01, 80)[:, None]
+    yy = np.r_[np.zeros(40), np.ones(40)].astype(int)
+    with pytest.warns(UserWarning, match="cannot identify a temperature"):
+        clf = MixupTabularClassifier(mode="erm", temperature_scaling=True, validation_fraction=0.25, random_state=0,
+                                     **FAST).fit(X, yy)
+    assert clf.temperature_ == 1.0

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._imports import require
+from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
-from ..losses import mixed_loss
 from ..mixers.base import Mixer
 from ..text.masks import MaskPolicy
 from ..text.mixing import attach_text
@@ -34,7 +34,8 @@ class MixupTrainer(transformers.Trainer):
 
     Each training step draws one plan from ``mixer``, sets the mixed pairs' attention mask, mixes at
     ``mix_at`` (see :func:`mixup_any.text.attach_text`) and returns the mixed loss
-    ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)``. Hooks are attached for the step only and removed after.
+    ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)`` (or the loss of ``mode``). Hooks are attached for the step
+    only and removed after.
 
     Args:
         *args: the ``Trainer``'s arguments (``model``, ``args``, ``train_dataset``, ...).
@@ -46,6 +47,10 @@ class MixupTrainer(transformers.Trainer):
         criterion: a loss ``criterion(logits, labels)``; default as the model's own head does from
             ``config.problem_type`` / ``num_labels``: cross-entropy, MSE (``num_labels == 1``) or
             BCE-with-logits (multi-label).
+        mode: ``"mixup"`` (default), ``"erm"``, ``"regmixup"`` (one forward on the clean batch and its
+            mixed copy, ``CE(clean) + eta · mixed loss``) or ``"inputs_only"`` (mixed inputs, the dominant
+            input's label); see :mod:`mixup_any.calibration`.
+        eta: RegMixup's weight of the mixed term, ``>= 0``.
         **kwargs: more ``Trainer`` keyword arguments.
 
     Label smoothing: ``TrainingArguments.label_smoothing_factor`` (ε) is applied to each side before
@@ -72,17 +77,23 @@ class MixupTrainer(transformers.Trainer):
         layers: int | Iterable[int] | None = None,
         mask: MaskPolicy | None = None,
         criterion: Callable[..., Tensor] | None = None,
+        mode: str = "mixup",
+        eta: float = 1.0,
         **kwargs: Any,
     ) -> None:
         if not isinstance(mixer, Mixer):
             raise MixupError(f"MixupTrainer needs mixer=<a mixup_any Mixer, e.g. MixUp(alpha=0.4)>, "
                              f"got {type(mixer).__name__}.")
+        check_mode(mode, where="MixupTrainer")
+        check_eta(eta)
         super().__init__(*args, **kwargs)
         self.mixer = mixer
         self.mix_at = mix_at
         self.layers = layers
         self.mask = mask
         self.criterion = criterion
+        self.mode = mode
+        self.eta = eta
         eps = float(self.args.label_smoothing_factor or 0.0)
         if eps and mixer.label_smoothing:
             raise MixupError(
@@ -131,18 +142,19 @@ class MixupTrainer(transformers.Trainer):
             )
         base = self._unwrapped(model)
         labels = inputs["labels"]
-        with attach_text(self.mixer, base, self.mix_at, layers=self.layers, mask=self.mask) as tm:
+        with attach_text(self.mixer, base, self.mix_at, layers=self.layers, mask=self.mask, mode=self.mode,
+                         eta=self.eta) as tm:
             mixed_inputs, target = tm(inputs, labels)
             outputs = model(**mixed_inputs)
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
         criterion = self._criterion(base, labels)
         per_row = labels.ndim == 1 and num_items_in_batch is not None
-        if per_row:
-            loss = mixed_loss(criterion, logits, target, reduction="sum") / num_items_in_batch
+        if per_row:  # RegMixup: each of its two terms is normalised over the accumulated batch's rows
+            loss = tm.loss(criterion, logits, target, reduction="sum") / num_items_in_batch
             if self.args.average_tokens_across_devices and self.args.world_size > 1:
                 loss = loss * self.accelerator.num_processes
         else:
-            loss = mixed_loss(criterion, logits, target, reduction="mean")
+            loss = tm.loss(criterion, logits, target, reduction="mean")
         # tell training_step whether the loss is already normalized over the accumulated batch
         self.loss_is_scaled_for_ga = per_row
         return (loss, outputs) if return_outputs else loss

@@ -26,8 +26,10 @@ from typing import Any
 from torch import Tensor, nn
 
 from .._imports import require
+from ..calibration import check_eta, check_mode
 from ..exceptions import HookSiteError, MixupError
 from ..hooks import MixHandle, attach
+from ..losses import mixed_loss
 from ..schedule import MixSchedule
 
 __all__ = ["MixupCallback", "MixupModuleMixin", "default_labels"]
@@ -61,6 +63,11 @@ class MixupCallback(pl.Callback):
         labels: ``fn(batch) -> y`` giving the targets passed to ``handle.arm`` (class-aware pairings need
             them); :func:`default_labels` by default.
         choose, weights, output, repeat: passed to :func:`mixup_any.hooks.attach`.
+        mode, eta: the calibration-safe mode at the hook sites (``"mixup"``, ``"erm"``, ``"regmixup"``,
+            ``"inputs_only"``; see :mod:`mixup_any.calibration`), passed to :func:`~mixup_any.hooks.attach`.
+            With ``"regmixup"`` call ``self(torch.cat([x, x]))`` in ``training_step`` and
+            ``loss = callback.loss(criterion, output, y)``. Modes need hook sites (``at="input"`` mixes the
+            model's input): with ``at=None`` only ``"mixup"`` is allowed.
 
     Attributes:
         handle: the live :class:`~mixup_any.hooks.MixHandle` during ``fit`` (``None`` otherwise).
@@ -84,8 +91,17 @@ class MixupCallback(pl.Callback):
         weights: Sequence[float] | Mapping[str, float] | None = None,
         output: int | str | None = None,
         repeat: str = "raise",
+        mode: str = "mixup",
+        eta: float = 1.0,
     ) -> None:
         super().__init__()
+        check_mode(mode, where="MixupCallback")
+        check_eta(eta)
+        if at is None and mode != "mixup":
+            raise MixupError(
+                f"MixupCallback(mode={mode!r}) applies the mode at hook sites, but at=None (input mixing is done by "
+                "MixupModuleMixin, which only mixes). Use at='input' to mix the model's input with this mode."
+            )
         if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix", "mix_target", "set_epoch")):
             raise MixupError(f"MixupCallback needs a Mixer, got {type(mixer).__name__}.")
         if off_epoch is not None:
@@ -105,7 +121,9 @@ class MixupCallback(pl.Callback):
         self.module = module
         self.off_epoch = off_epoch
         self.labels = labels
-        self.attach_kwargs = {"choose": choose, "weights": weights, "output": output, "repeat": repeat}
+        self.mode, self.eta = mode, eta
+        self.attach_kwargs = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
+                              "mode": mode, "eta": eta}
         self.handle: MixHandle | None = None
         self._in_batch = False
         self._taken = True
@@ -161,6 +179,18 @@ class MixupCallback(pl.Callback):
         self._taken = True
         return self.handle.target(y)
 
+    def loss(self, criterion: Callable[..., Tensor], output: Tensor, y: Any) -> Tensor:
+        """The mode's loss of the current training batch (:meth:`mixup_any.MixHandle.loss`; takes the target).
+
+        Outside training (or without hook sites) it is ``mixed_loss(criterion, output, y)``, the plain loss.
+        """
+        if not self._in_batch or self.handle is None:
+            return mixed_loss(criterion, output, y)
+        if self._taken:
+            raise HookSiteError("MixupCallback.loss()/target() was already called for this batch; call one, once.")
+        self._taken = True
+        return self.handle.loss(criterion, output, y)
+
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
         if not self._in_batch or self.handle is None:
@@ -189,7 +219,8 @@ class MixupCallback(pl.Callback):
 
     def __repr__(self) -> str:
         at = f", at={self.at!r}" if self.at is not None else ""
-        return f"MixupCallback({self.mixer!r}{at}, off_epoch={self.off_epoch})"
+        mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
+        return f"MixupCallback({self.mixer!r}{at}, off_epoch={self.off_epoch}{mode})"
 
 
 class MixupModuleMixin:

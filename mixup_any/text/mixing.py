@@ -4,6 +4,11 @@ the embeddings block, a transformer layer drawn per batch (TMix) or the pooled v
 The plan is drawn *before* the forward pass, from the batch's ``(B, L)``, so the attention mask can be
 changed for the mixed pairs; the hook at the chosen site then applies that same plan
 (:func:`mixup_any.hooks.attach` with ``arm(params=...)``), and the targets are paired with it.
+
+Calibration-safe modes (``mode=``, ``eta=``; see :mod:`mixup_any.calibration`): with ``"regmixup"``
+the handle returns the clean batch followed by its copy to mix (``2B`` rows, the copy's attention mask
+set by the policy) and the site mixes only the copy, so one forward gives RegMixup's two terms;
+``handle.loss(criterion, logits, target)`` computes it.
 """
 
 from __future__ import annotations
@@ -11,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
+from ..calibration import check_eta, check_mode, mode_loss, mode_target
 from ..exceptions import MixupError
 from ..functional import batch_size_of
 from ..hooks import attach
@@ -38,18 +45,22 @@ class TextMixHandle:
         kind: ``"tokens"``, ``"embeddings"``, ``"hidden"``, ``"pooled"`` or ``"custom"``.
         mask: the attention-mask policy (see :mod:`mixup_any.text.masks`).
         params: the plan of the last call, or ``None``.
+        mode, eta: the training mode and RegMixup's weight (see :mod:`mixup_any.calibration`).
     """
 
     def __init__(self, mixer: Mixer, model: nn.Module, sites: list[str], *, kind: str, mask: MaskPolicy,
-                 choose: str = "one", output: Any = None) -> None:
+                 choose: str = "one", output: Any = None, mode: str = "mixup", eta: float = 1.0) -> None:
+        self.mode = check_mode(mode, where="attach_text()")
+        self.eta = check_eta(eta)
         self.mixer = mixer
         self.model = model
         self.sites = sites
         self.kind = kind
         self.mask = mask
         self._drawn: MixParams | None = None
+        self._doubled = False
         self._labels: Any = None
-        self._hooks = attach(mixer, model, at=sites, choose=choose, output=output)
+        self._hooks = attach(mixer, model, at=sites, choose=choose, output=output, mode=mode, eta=eta)
 
     # context manager: the hooks are removed on exit, even if the body raises
     def __enter__(self) -> TextMixHandle:
@@ -79,6 +90,9 @@ class TextMixHandle:
             ``inputs``: a new dict without ``labels`` (the caller's batch is not modified) whose
             ``attention_mask`` follows the policy for mixed rows; ``target``: the
             :class:`~mixup_any.targets.MixedTarget` (identity when the model is in eval mode).
+            With ``mode="regmixup"`` (while training) every ``(B, ...)`` input is the clean batch
+            followed by its copy (``2B`` rows; only the copy's mask follows the policy) and ``target``
+            is the copy's; with ``"inputs_only"`` it is the dominant input's hard target.
         """
         if not isinstance(batch, Mapping):
             raise MixupError(f"A text batch must be a dict (or BatchEncoding) of model inputs, got "
@@ -105,7 +119,7 @@ class TextMixHandle:
             raise MixupError(f"The inputs have batch size {b} but the labels have {yb} rows "
                              f"(shape {tuple(labels.shape) if isinstance(labels, Tensor) else '?'}).")
         if params is None:
-            if self.model.training:
+            if self.model.training and self.mode != "erm":
                 params = self.mixer.sample(tuple(ref.shape[:2]), labels=labels if isinstance(labels, Tensor) else None,
                                            device=ref.device)
             else:
@@ -116,14 +130,30 @@ class TextMixHandle:
         if isinstance(mask, Tensor) and mask.ndim == 2 and mask.shape != ref.shape[:2]:
             raise MixupError(f"attention_mask has shape {tuple(mask.shape)}, but the inputs are "
                              f"{tuple(ref.shape[:2])} (B, L); they must match.")
-        if mask is not None and params.mixed:
-            inputs["attention_mask"] = mix_attention_mask(mask, params, self.mask)
+        mixed_mask = mix_attention_mask(mask, params, self.mask) if mask is not None and params.mixed else mask
+        self._doubled = self.mode == "regmixup" and self.model.training
+        if self._doubled:  # [clean; copy to mix]: one forward, the site mixes the copy only
+            inputs = {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim and v.shape[0] == b else v
+                      for k, v in inputs.items()}
+            if mask is not None:
+                inputs["attention_mask"] = torch.cat([mask, mixed_mask])
+        elif mask is not None:
+            inputs["attention_mask"] = mixed_mask
         if params.mixed:
             self._hooks.arm(params=params)
         else:
             self._hooks.disarm()
         self._drawn, self._labels = params, labels
-        return inputs, self.mixer.mix_target(labels, params)
+        return inputs, mode_target(self.mixer.mix_target(labels, params), self.mode)
+
+    def loss(self, criterion: Any, output: Tensor, target: Any, *, reduction: str | None = None) -> Tensor:
+        """The mode's training loss of the last call (:func:`mixup_any.calibration.mode_loss`).
+
+        ``output``: the logits of ``model(**inputs)``, ``(2B, ...)`` for RegMixup while training (clean
+        rows first). Outside training (no doubled batch) it is the plain loss for every mode.
+        """
+        mode = "mixup" if self.mode == "regmixup" and not self._doubled else self.mode
+        return mode_loss(criterion, output, target, mode=mode, eta=self.eta, reduction=reduction)
 
     @property
     def params(self) -> MixParams | None:
@@ -140,7 +170,9 @@ class TextMixHandle:
             self._hooks.target(self._labels)  # raises, naming the sites, if none ran
 
     def __repr__(self) -> str:
-        return f"TextMixHandle(kind={self.kind!r}, sites={self.sites}, mask={self.mask!r}, mixer={self.mixer!r})"
+        mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
+        return (f"TextMixHandle(kind={self.kind!r}, sites={self.sites}, mask={self.mask!r}, "
+                f"mixer={self.mixer!r}{mode})")
 
 
 def attach_text(
@@ -151,6 +183,8 @@ def attach_text(
     layers: int | Iterable[int] | None = None,
     mask: MaskPolicy | None = None,
     output: Any = None,
+    mode: str = "mixup",
+    eta: float = 1.0,
 ) -> TextMixHandle:
     """Attach ``mixer`` inside an unmodified Hugging Face model (or any model with the same layout).
 
@@ -173,6 +207,9 @@ def attach_text(
             one; ``"own"`` keeps them exactly as unmixed); ``"pooled"`` mixes after attention, so its mask
             is always ``"own"``.
         output: which element of a tuple/dict output to mix (see :func:`mixup_any.hooks.attach`).
+        mode: ``"mixup"`` (default), ``"erm"``, ``"regmixup"`` or ``"inputs_only"`` (see
+            :mod:`mixup_any.calibration`); train with ``handle.loss(criterion, logits, target)``.
+        eta: RegMixup's weight of the mixed term, ``>= 0``.
 
     Returns:
         A :class:`TextMixHandle` (use ``with``).
@@ -198,6 +235,8 @@ def attach_text(
     """
     if not isinstance(model, nn.Module):
         raise MixupError(f"attach_text needs a torch.nn.Module, got {type(model).__name__}.")
+    check_mode(mode, where="attach_text()")
+    check_eta(eta)
     if layers is not None and at != "hidden":
         raise MixupError(f"layers= is for at='hidden' (TMix), but at={at!r}.")
     choose, kind = "one", at if isinstance(at, str) and at in TEXT_SITES else "custom"
@@ -221,4 +260,4 @@ def attach_text(
     if mask is None:
         mask = "own" if kind in ("hidden", "pooled") else "union"
     check_mask_policy(mask)
-    return TextMixHandle(mixer, model, sites, kind=kind, mask=mask, choose=choose, output=output)
+    return TextMixHandle(mixer, model, sites, kind=kind, mask=mask, choose=choose, output=output, mode=mode, eta=eta)
