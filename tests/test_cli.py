@@ -12,7 +12,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -146,10 +145,12 @@ def test_version():
 
 @pytest.mark.skipif(not hasattr(signal, "SIGINT") or os.name != "posix", reason="POSIX signals")
 def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path):
-    code = "import sys, mixup_any_cli; sys.exit(mixup_any_cli.main())"
+    # "ready" once the launcher is imported: the signal then lands while torch imports (or, on a fast machine,
+    # while fitting), never in the interpreter's own start-up, which no program can handle
+    code = "import sys, mixup_any_cli; print('ready', flush=True); sys.exit(mixup_any_cli.main())"
     proc = subprocess.Popen([sys.executable, "-c", code, "compare", "--out", str(tmp_path / "o")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.4)  # the interpreter is up; torch is still importing (or, on a fast machine, fitting)
+    assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
