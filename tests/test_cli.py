@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -151,6 +152,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", code, "compare", "--out", str(tmp_path / "o")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
+    time.sleep(0.2)  # a few bytecodes later main() is running; torch's import alone takes longer than this
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130
