@@ -375,10 +375,10 @@ class MixHandle:
                 self._labels.shape[0] if self._labels is not None else t.shape[0] // copies)
             if t.shape[0] != copies * b:
                 raise HookSiteError(self._batch_message(t, name, module, b))
-            if self._given is not None:
-                p = self._given
-            elif not self.model.training or self.mode == "erm":
+            if not self.model.training or self.mode == "erm":  # eval mode: identity, also for a given plan
                 p = MixParams.identity(b, t.device)
+            elif self._given is not None:
+                p = self._given
             else:
                 try:
                     shape = t.shape if copies == 1 else torch.Size((b, *t.shape[1:]))

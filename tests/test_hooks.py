@@ -459,6 +459,19 @@ def test_eval_mode_and_inactive_mixer_give_identity():
         h.target(y)
 
 
+def test_given_plan_is_not_applied_in_eval_mode():
+    net = Net()
+    x, y = data()
+    clean = net(x)
+    plan = MixParams(lam=torch.full((x.shape[0],), 0.5), index=torch.arange(x.shape[0]).flip(0))
+    with attach(mixer(), net, at="block1") as h:
+        net.eval()
+        with pytest.warns(UserWarning, match="eval mode"):
+            h.arm(labels=y, params=plan)
+        assert torch.equal(net(x), clean)
+        assert not h.target(y).mixed and not h.params.mixed
+
+
 def test_target_errors():
     net = Net()
     x, y = data()
