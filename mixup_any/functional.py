@@ -92,7 +92,7 @@ def mix(
         out: optional preallocated result, shape, dtype and device of ``x``.
         inplace: write the result into ``x`` (never do this to activations that autograd needs).
 
-    Rows with ``lam == 1`` come back bit-for-bit unchanged (``torch.lerp`` is exact at its ends).
+    Rows with ``lam == 1`` come back bit-for-bit unchanged, also next to rows holding inf or NaN.
 
     Example:
         >>> mix(torch.tensor([[0.0], [10.0]]), torch.tensor([0.75, 1.0]), torch.tensor([1, 0]))
@@ -127,11 +127,12 @@ def _mix_checked(x: Tensor, lam: Tensor, index: Tensor, *, out: Tensor | None, i
     # the result can go into the copy itself (a second batch-sized allocation costs more than the lerp on
     # the CPU: 44 ms against 6 ms for 128x3x224x224, page faults included)
     partner = gather_rows(x, index)
-    if inplace or out is not None:
-        return torch.lerp(partner, x, w, out=x if inplace else out)
-    if w.requires_grad:  # the in-place form would overwrite what the gradient of lam needs
-        return torch.lerp(partner, x, w)
-    return partner.lerp_(x, w)
+    # the in-place form would overwrite what the gradient of lam needs
+    mixed = torch.lerp(partner, x, w) if w.requires_grad else partner.lerp_(x, w)
+    # lerp at w = 1 is x - (x - partner) * 0, NaN where either row holds inf or NaN: rows with lam = 1 are
+    # copied (one more pass: 31 against 25 ms for a 64x3x224x224 float32 batch on one CPU thread)
+    dest = x if inplace else out if out is not None else None if mixed.requires_grad else mixed
+    return torch.where(w == 1, x, mixed, out=dest) if dest is not None else torch.where(w == 1, x, mixed)
 
 
 def batch_size_of(batch: Any, path: str = "batch") -> int:

@@ -11,7 +11,8 @@ Rules (conventions, all tested):
 * **Disarmed hooks do nothing**, so validation forwards are never mixed by accident. An armed forward
   while the attached model is in eval mode (or the mixer is inactive) uses the identity plan
   (``params.mixed is False``); ``target()`` still works.
-* **One forward per arm.** The hooks disarm when the attached model's forward returns (or raises).
+* **One forward per arm.** The hooks disarm when the attached model's forward returns or raises (a forward
+  stopped by ``KeyboardInterrupt`` or ``SystemExit`` is disarmed when the next forward starts).
 * **A module that runs twice in one armed forward** (a reused block, a shared encoder) raises
   :class:`HookSiteError` by default (``repeat="raise"``); ``repeat="first"`` mixes its first call only,
   ``repeat="all"`` mixes every call with the same draw.
@@ -314,6 +315,7 @@ class MixHandle:
         self._weights = weights
         self._hooks: list[Any] = []
         self._armed = False
+        self._started = False  # an armed forward of the model has begun
         self._selected: list[bool] = [True] * len(sites)
         self._labels: Tensor | None = None
         self._given: MixParams | None = None
@@ -333,16 +335,23 @@ class MixHandle:
                     self._hooks.append(module.register_forward_pre_hook(hook, with_kwargs=True))
                 else:
                     self._hooks.append(module.register_forward_hook(self._output_hook(i, name)))
-            # runs after the forward returns or raises: one arm covers exactly one forward
+            # runs after the forward returns or raises an Exception: one arm covers exactly one forward
             self._hooks.append(self.model.register_forward_hook(self._after_forward, always_call=True))
+            # a forward ended by KeyboardInterrupt/SystemExit skips the hook above: the next one disarms
+            self._hooks.append(self.model.register_forward_pre_hook(self._before_forward, prepend=True))
         except BaseException:
             self.remove()
             raise
         for m in {id(m): m for m in [self.model, *self._modules]}.values():
             _LIVE[m] = self
 
+    def _before_forward(self, module: nn.Module, args: Any) -> None:
+        if self._started:  # the armed forward before this one never returned
+            self._armed = False
+        self._started = self._armed
+
     def _after_forward(self, module: nn.Module, args: Any, output: Any) -> None:
-        self._armed = False
+        self._armed = self._started = False
 
     def _enter_site(self, i: int, name: str, module: nn.Module) -> bool:
         """Count the call; whether this call of site ``i`` must mix."""
@@ -375,10 +384,10 @@ class MixHandle:
                 self._labels.shape[0] if self._labels is not None else t.shape[0] // copies)
             if t.shape[0] != copies * b:
                 raise HookSiteError(self._batch_message(t, name, module, b))
-            if self._given is not None:
-                p = self._given
-            elif not self.model.training or self.mode == "erm":
+            if not self.model.training or self.mode == "erm":  # eval mode: identity, also for a given plan
                 p = MixParams.identity(b, t.device)
+            elif self._given is not None:
+                p = self._given
             else:
                 try:
                     shape = t.shape if copies == 1 else torch.Size((b, *t.shape[1:]))
@@ -500,6 +509,7 @@ class MixHandle:
         self._given = params
         _prepare_compile()
         self._consumed = False
+        self._started = False
         self._armed = True
 
     def _draw_selection(self, params: MixParams | None) -> list[bool]:

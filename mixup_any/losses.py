@@ -136,7 +136,7 @@ def mixed_loss(
             raise MixupError(f"criterion must be a callable loss, got {type(criterion).__name__}.")
         if reduction is None:
             return _call(criterion, output, target)
-        return _reduce(_call(_per_sample(criterion)[0], output, target), reduction)
+        return _reduce_rows(criterion, _losses(_call(_per_sample(criterion)[0], output, target)), target, reduction)
     if not callable(criterion):
         raise MixupError(f"criterion must be a callable loss (e.g. nn.CrossEntropyLoss()), got {type(criterion).__name__}.")
     b = target.batch_size
@@ -148,8 +148,8 @@ def mixed_loss(
     if not target.mixed and fn is not criterion and red == user_reduction:
         # an identity plan with a criterion of known reduction: its own value, bit for bit (ERM)
         return _call(criterion, output, target.y_a)
-    la = _call(fn, output, target.y_a)
-    if not isinstance(la, Tensor) or la.ndim == 0 or la.shape[0] != b:
+    la = _losses(_call(fn, output, target.y_a))
+    if la.ndim == 0 or la.shape[0] != b:
         shape = tuple(la.shape) if isinstance(la, Tensor) else type(la).__name__
         raise MixupError(
             f"criterion returned a loss of shape {shape}, but mixing needs per-sample losses (B={b}, ...) "
@@ -157,11 +157,7 @@ def mixed_loss(
             "module / function, whose reduction mixed_loss sets for you) and let mixed_loss reduce."
         )
     if not target.mixed:
-        loss = la
-        w = _sample_weights(criterion, target.y_a) if red == "mean" else None
-        if w is not None:
-            return loss.sum() / w.sum()
-        return _reduce(loss, red)
+        return _reduce_rows(criterion, la, target.y_a, red)
     lb = _call(fn, output, target.y_b)
     lam = target.lam.to(device=la.device, dtype=la.dtype).view(-1, *([1] * (la.ndim - 1)))
     loss = torch.lerp(lb, la, lam)
@@ -171,6 +167,20 @@ def mixed_loss(
             denom = torch.lerp(wb.to(la.dtype), wa.to(la.dtype), target.lam.to(la.device, la.dtype))
             return loss.sum() / denom.sum()
     return _reduce(loss, red)
+
+
+def _losses(loss: object) -> Tensor:
+    if not isinstance(loss, Tensor) or not loss.is_floating_point():
+        got = f"a {loss.dtype} tensor" if isinstance(loss, Tensor) else f"a {type(loss).__name__}"
+        raise MixupError(f"criterion returned {got}; mixed_loss needs floating-point losses (a torch loss, or a "
+                         "function returning per-sample float losses).")
+    return loss
+
+
+def _reduce_rows(criterion: Callable[..., Tensor], loss: Tensor, y: Tensor, reduction: str) -> Tensor:
+    """Reduce unmixed per-sample losses as ``criterion`` would (class weights, ``ignore_index``)."""
+    w = _sample_weights(criterion, y) if reduction == "mean" else None
+    return loss.sum() / w.sum() if w is not None else _reduce(loss, reduction)
 
 
 def _call(fn: Callable[..., Tensor], output: Tensor, y: Tensor) -> Tensor:

@@ -139,15 +139,11 @@ def test_hook_mixing_compiles_with_fullgraph_when_the_plan_is_pre_drawn():
     assert not model._forward_hooks and not model[1]._forward_hooks
 
 
-def test_hook_mixing_that_draws_inside_the_forward_compiles_with_a_graph_break():
+def test_hook_mixing_that_draws_inside_the_forward_compiles_and_matches_eager():
     model = _model()
     mixer = MixUp(alpha=1.0, num_classes=C, seed=0)
     x, y = torch.randn(B, D), _targets("index")
     with attach(mixer, model, at="1") as handle:
-        handle.arm(labels=y)
-        with pytest.raises(Exception, match="(?i)disable|graph break|unsupported|skip"):
-            torch.compile(model, fullgraph=True, backend="eager")(x)
-        handle.disarm()
         compiled = torch.compile(model, backend="aot_eager")
         for _ in range(2):
             handle.arm(labels=y)

@@ -178,3 +178,8 @@ def test_selection_is_bit_exact_for_non_finite_values(dtype, bits):
     m = CutMix(per_sample=True)
     p = m.sample(x.shape, generator=gen(13))
     assert torch.equal(m.mix(x, p).view(bits), loop_reference(x, p).view(bits))
+
+
+def test_a_cut_axis_of_length_zero_is_rejected():
+    with pytest.raises(MixupError, match=r"has length 0 there"):
+        CutMix(seed=0)(torch.ones(4, 3, 0, 5), torch.tensor([0, 1, 0, 1]))

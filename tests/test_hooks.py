@@ -459,6 +459,41 @@ def test_eval_mode_and_inactive_mixer_give_identity():
         h.target(y)
 
 
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupted_forward_does_not_leave_the_handle_armed(interrupt):
+    net = Net()
+    x, y = data()
+    clean = net(x)
+
+    def stop(module, args, output):
+        raise interrupt
+
+    with attach(mixer(), net, at="block1") as h:
+        h.arm(labels=y)
+        stopper = net.block2.register_forward_hook(stop)
+        with pytest.raises(interrupt):
+            net(x)
+        stopper.remove()
+        assert torch.equal(net(x), clean)  # neither mixed nor "block1 ran 2 times"
+        assert not h.armed
+        h.arm(labels=y)  # the next arm mixes as usual
+        assert not torch.equal(net(x), clean)
+        h.target(y)
+
+
+def test_given_plan_is_not_applied_in_eval_mode():
+    net = Net()
+    x, y = data()
+    clean = net(x)
+    plan = MixParams(lam=torch.full((x.shape[0],), 0.5), index=torch.arange(x.shape[0]).flip(0))
+    with attach(mixer(), net, at="block1") as h:
+        net.eval()
+        with pytest.warns(UserWarning, match="eval mode"):
+            h.arm(labels=y, params=plan)
+        assert torch.equal(net(x), clean)
+        assert not h.target(y).mixed and not h.params.mixed
+
+
 def test_target_errors():
     net = Net()
     x, y = data()

@@ -89,6 +89,34 @@ def test_plain_targets_pass_through_and_module_wrapper():
                                F.cross_entropy(logits, y, reduction="sum"))
 
 
+def test_class_weighted_mean_of_a_mixed_batch_divides_by_the_mixed_weights():
+    logits, y = batch(8, 3)
+    y[2] = -100  # ignored on its own side only
+    weight = torch.tensor([1.0, 3.0, 0.25])
+    p = MixParams(lam=torch.linspace(0.1, 0.9, 8), index=torch.tensor([1, 2, 3, 4, 5, 6, 7, 0]))
+    got = mixed_loss(nn.CrossEntropyLoss(weight=weight, ignore_index=-100), logits, mix_target(y, p))
+    num = den = 0.0
+    for i, j in enumerate(p.index.tolist()):  # row by row: each side's weight, zero for an ignored label
+        lam = float(p.lam[i])
+        for side, share in ((int(y[i]), lam), (int(y[j]), 1 - lam)):
+            if side != -100:
+                num += share * float(weight[side]) * float(-logits[i].log_softmax(-1)[side])
+                den += share * float(weight[side])
+    torch.testing.assert_close(got, torch.tensor(num / den))
+
+
+def test_plain_targets_with_a_reduction_reduce_as_torch_does():
+    logits, y = batch(8, 3)
+    weight = torch.tensor([1.0, 3.0, 0.25])
+    torch.testing.assert_close(mixed_loss(nn.CrossEntropyLoss(weight=weight), logits, y, reduction="mean"),
+                               F.cross_entropy(logits, y, weight=weight))
+    with pytest.raises(MixupError, match="floating-point losses"):
+        mixed_loss(lambda out, tgt: tgt * 2, logits, y, reduction="mean")
+    t = mix_target(y, MixParams(lam=torch.full((8,), 0.5), index=torch.arange(8).flip(0)))
+    with pytest.raises(MixupError, match="floating-point losses"):
+        mixed_loss(lambda out, tgt: tgt * 2, logits, t)
+
+
 def test_reduced_criterion_is_rejected_with_reason():
     logits, y = batch()
     t = mix_target(y, MixParams(lam=torch.full((6,), 0.5), index=torch.arange(6).flip(0)))

@@ -53,6 +53,23 @@ def test_every_form_equals_the_formula_and_each_other(shape, channels_last, dtyp
     assert torch.equal(new[0], before[0])  # lam = 1: the row is unchanged, bit for bit
 
 
+@pytest.mark.parametrize("form", ["new", "out", "inplace", "grad"])
+def test_rows_with_lam_one_stay_exact_next_to_inf_and_nan(form):
+    x = torch.tensor([[float("inf"), 5.0], [1.0, float("nan")], [float("-inf"), 2.0], [3.0, 4.0]])
+    lam = torch.tensor([1.0, 1.0, 0.5, 1.0], requires_grad=form == "grad")
+    index = torch.tensor([1, 0, 3, 2])  # the kept rows are paired with rows holding inf or NaN
+    before = x.clone()
+    if form == "new" or form == "grad":
+        new = mix(x, lam, index)
+    elif form == "out":
+        new = mix(x, lam, index, out=torch.empty_like(x))
+    else:
+        new = mix(x.clone(), lam, index, inplace=True)
+    for i in (0, 1, 3):
+        assert torch.equal(new[i].nan_to_num(7.0), before[i].nan_to_num(7.0))  # inf, 5, NaN... kept as they were
+    assert new[2, 1] == 3.0  # mixed rows are mixed
+
+
 def test_autograd_matches_the_formula():
     x = torch.randn(4, 3, 8, 8, dtype=torch.float64, requires_grad=True)
     lam, index = torch.tensor([0.3, 0.8, 1.0, 0.5], dtype=torch.float64), torch.tensor([1, 0, 3, 2])

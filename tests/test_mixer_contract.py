@@ -58,8 +58,7 @@ class TestMixerContract:
             assert lam.shape == (16,) and lam.dtype == torch.float32
             assert bool(((lam >= 0) & (lam <= 1)).all())
 
-    def test_repr_is_stable_and_rebuilds(self, mixer):
-        assert repr(mixer) == repr(mixer)
+    def test_repr_rebuilds(self, mixer):
         assert repr(type(mixer)(**mixer.get_params())) == repr(mixer)
         assert repr(pickle.loads(pickle.dumps(mixer))) == repr(mixer)
 

@@ -185,6 +185,30 @@ def test_label_distance_prefers_close_labels():
     assert idx.tolist() == [1, 0, 3, 2]
 
 
+@pytest.mark.parametrize("bandwidth", [0.5, 2.0])
+def test_label_distance_draws_partners_with_the_gaussian_kernel(bandwidth):
+    y = torch.tensor([0.0, 0.5 * bandwidth, 1.5 * bandwidth, 2.0 * bandwidth])
+    g, n = gen(1), 4000
+    counts = torch.zeros(4)
+    for _ in range(n):
+        counts[sample_index(4, pairing="label_distance", labels=y, bandwidth=bandwidth, generator=g)[0]] += 1
+    d2 = (y[1:] - y[0]) ** 2
+    expected = torch.softmax(-d2 / (2 * bandwidth**2), 0)  # exp(-d² / 2σ²) over the other rows
+    assert counts[0] == 0
+    assert (abs(counts[1:] / n - expected) < 0.03).all(), (counts[1:] / n, expected)
+
+
+@settings(max_examples=30, deadline=None)
+@given(labels=st.lists(st.integers(0, 3), min_size=2, max_size=30), seed=st.integers(0, 1000))
+def test_class_pairings_read_one_hot_targets_by_their_hot_class(labels, seed):
+    y = torch.tensor(labels)
+    onehot = torch.nn.functional.one_hot(y, 4).float()
+    same = sample_index(len(labels), pairing="same_class", labels=onehot, generator=gen(seed))
+    assert torch.equal(y[same], y)
+    other = sample_index(len(labels), pairing="different_class", labels=onehot, generator=gen(seed))
+    assert ((y[other] != y) | (y == y[0]).all()).all()
+
+
 def test_callable_pairing_and_errors():
     idx = sample_index(3, pairing=lambda n, **kw: torch.arange(n).flip(0))
     assert idx.tolist() == [2, 1, 0]

@@ -154,6 +154,13 @@ def test_early_stopping_and_temperature_scaling():
     raw = clf._proba_from_logits(clf.predict_logits(X), 1.0)
     np.testing.assert_allclose(clf.predict_proba(X), clf._proba_from_logits(clf.predict_logits(X), clf.temperature_))
     np.testing.assert_array_equal(raw.argmax(1), clf.predict_proba(X).argmax(1))  # T > 0 keeps the ranking
+    # the temperature is the one of the held-out rows (the same stratified split, redrawn from the seed)
+    from mixup_any.tabular.estimators import _fit_temperature, _seed_from
+    y_enc = torch.as_tensor(np.searchsorted(clf.classes_, y))
+    train, val = clf._split(y_enc, True, torch.Generator().manual_seed(_seed_from(0)))
+    logits = torch.as_tensor(clf.predict_logits(X), dtype=torch.float32)
+    assert clf.temperature_ == pytest.approx(_fit_temperature(logits[val], y_enc[val], F.cross_entropy), rel=5e-3)
+    assert clf.temperature_ != pytest.approx(_fit_temperature(logits[train], y_enc[train], F.cross_entropy), rel=5e-2)
     no_val = MixupTabularClassifier(random_state=0, early_stopping=False, validation_fraction=0.0, **FAST)
     with pytest.warns(UserWarning, match="temperature_scaling needs a validation split"):
         no_val.set_params(temperature_scaling=True).fit(X, y)

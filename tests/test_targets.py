@@ -43,6 +43,19 @@ def test_multilabel_smoothing_goes_towards_half():
     torch.testing.assert_close(t.soft(), torch.tensor([[0.9, 0.1], [0.1, 0.1]]))
 
 
+@pytest.mark.parametrize("c", [3, 5])
+@pytest.mark.parametrize("kind", ["soft", "multilabel"])
+def test_float_targets_smooth_each_side_before_mixing(kind, c):
+    g = torch.Generator().manual_seed(c)
+    y = (torch.rand(6, c, generator=g) > 0.5).float() if kind == "multilabel" else torch.rand(6, c, generator=g)
+    p = plan(6, seed=c)
+    eps = 0.2
+    towards = 0.5 if kind == "multilabel" else 1.0 / c  # each label is its own 2-class problem
+    smoothed = y * (1 - eps) + eps * towards
+    ref = p.lam[:, None] * smoothed + (1 - p.lam[:, None]) * smoothed[p.index]
+    torch.testing.assert_close(mix_target(y, p, kind=kind, label_smoothing=eps).soft(), ref)
+
+
 def test_regression_any_trailing_shape():
     y = torch.randn(5, 2, 3)
     p = plan(5)

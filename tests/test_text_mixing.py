@@ -223,6 +223,18 @@ def test_eval_mode_mixes_nothing():
         assert torch.equal(model(**inputs).logits, plain)
 
 
+def test_eval_mode_ignores_a_given_plan():
+    model, batch = make_model("bert"), make_batch("bert")
+    model.eval()
+    plain = model(**batch).logits
+    plan = MixParams(lam=torch.full((6,), 0.5), index=torch.arange(6).flip(0))
+    with attach_text(MixUp(alpha=1.0, seed=0), model, "tokens") as tm:
+        inputs, target = tm(batch, labels_for(6), params=plan)
+        assert not target.mixed and not tm.params.mixed
+        assert torch.equal(inputs["attention_mask"], batch["attention_mask"])
+        assert torch.equal(model(**inputs).logits, plain)
+
+
 def test_hooks_removed_after_with_block_and_on_error():
     model, batch = make_model("bert"), make_batch("bert")
     before = model(**batch).logits

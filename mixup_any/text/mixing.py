@@ -126,6 +126,8 @@ class TextMixHandle:
                 params = MixParams.identity(b, ref.device)
         elif params.batch_size != b:
             raise MixupError(f"The given params are for batch size {params.batch_size}, but the batch has {b} rows.")
+        elif not self.model.training:  # eval mode mixes nothing, also with a given plan
+            params = MixParams.identity(b, ref.device)
         mask = inputs.get("attention_mask")
         if isinstance(mask, Tensor) and mask.ndim == 2 and mask.shape != ref.shape[:2]:
             raise MixupError(f"attention_mask has shape {tuple(mask.shape)}, but the inputs are "
