@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mixup_any import MixParams, MixSchedule, MixUp, MixupError
+from mixup_any import CutMix, MixParams, MixSchedule, MixUp, MixupError, RandomChoice
 
 
 def data(b=8, seed=0):
@@ -211,3 +211,13 @@ def test_batch_size_one_and_odd():
         x, y = data(b)
         xm, t = MixUp(num_classes=5, seed=0)(x, y)
         assert xm.shape == x.shape and t.soft().shape == (b, 5)
+
+
+@pytest.mark.parametrize("make", [lambda: MixUp(alpha=0.0), lambda: MixUp(p=0.0), lambda: MixUp().eval(),
+                                  lambda: CutMix(p=0.0), lambda: RandomChoice([MixUp(), CutMix()]).eval()])
+def test_integer_input_is_rejected_even_when_nothing_is_mixed(make):
+    # an identity plan must not accept what a drawn plan rejects (docs/bad_input.md: integer input always raises)
+    with pytest.raises(MixupError, match="torch.int64 tensor of shape"):
+        make()(torch.ones(4, 3, 8, 8, dtype=torch.int64), torch.arange(4))
+    x = torch.randn(4, 3, 8, 8)
+    assert make()(x, torch.arange(4))[0] is x

@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..functional import batch_size_of, mix_batch
+from ..functional import _INTEGER_LEAF_HINT, batch_size_of, map_float_leaves, mix_batch
 from ..params import (
     MixParams,
     _same_device,
@@ -281,8 +281,16 @@ class Mixer:
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Mix a tensor ``(B, ...)`` or a nested batch of float tensors with ``params``."""
         if not params.mixed:
-            return x
+            return self._unmixed(x)
         return mix_batch(x, params.lam, params.index, inplace=inplace, path="x")
+
+    _integer_hint = _INTEGER_LEAF_HINT
+
+    def _unmixed(self, x: Any) -> Any:
+        """``x`` itself, after the checks a mix makes: an identity plan (eval, ``alpha=0``, ``p=0``) must not
+        accept an input that a drawn plan would reject."""
+        map_float_leaves(x, lambda t, path: t, "x", integer_hint=self._integer_hint)
+        return x
 
     def mix_target(self, y: Tensor | Mapping[str, Tensor], params: MixParams) -> MixedTarget | dict[str, MixedTarget]:
         """Pair the targets with ``params`` (lazy; see :class:`mixup_any.targets.MixedTarget`)."""

@@ -208,7 +208,7 @@ class RandomChoice(Mixer):
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Apply a plan from :meth:`sample` to a tensor ``(B, ...)`` or a nested batch."""
         if not params.mixed:
-            return x
+            return self.mixers[0]._unmixed(x)
         choice = params.extras.get("choice")
         if choice is None:
             raise MixupError("These params were not drawn by RandomChoice.sample (no 'choice' in extras).")

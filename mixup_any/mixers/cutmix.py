@@ -223,6 +223,8 @@ class CutMix(Mixer):
         if self.min_area > self.max_area:
             raise MixupError(f"min_area ({self.min_area}) must not exceed max_area ({self.max_area}).")
 
+    _integer_hint = _CUTMIX_INTEGER_HINT
+
     def axes_for(self, shape: Sequence[int]) -> tuple[int, ...]:
         """The positive dims the box spans for an input of ``shape`` (raises if they do not exist)."""
         return _norm_axes(self.axis, len(shape))
@@ -251,7 +253,7 @@ class CutMix(Mixer):
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Paste each row's partner box into ``x`` (a tensor ``(B, ...)`` or a nested batch of them)."""
         if not params.mixed:
-            return x
+            return self._unmixed(x)
         box = params.extras.get("box")
         if box is None:
             raise MixupError(
