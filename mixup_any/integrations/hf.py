@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -26,7 +26,10 @@ from ..text.mixing import attach_text
 
 __all__ = ["MixupTrainer"]
 
-transformers = require("transformers", "text", feature="mixup_any.integrations.hf")
+if TYPE_CHECKING:
+    import transformers
+else:
+    transformers = require("transformers", "text", feature="mixup_any.integrations.hf")
 
 
 class MixupTrainer(transformers.Trainer):

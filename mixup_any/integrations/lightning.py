@@ -21,7 +21,7 @@ saves the mixer's state (generator, schedule) in Lightning checkpoints, so a res
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
@@ -34,7 +34,10 @@ from ..schedule import MixSchedule
 
 __all__ = ["MixupCallback", "MixupModuleMixin", "default_labels"]
 
-pl = require("lightning.pytorch", "lightning", feature="mixup_any.integrations.lightning")
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+else:
+    pl = require("lightning.pytorch", "lightning", feature="mixup_any.integrations.lightning")
 
 
 def default_labels(batch: Any) -> Tensor | None:
