@@ -125,7 +125,7 @@ class MixupCallback(pl.Callback):
         self.off_epoch = off_epoch
         self.labels = labels
         self.mode, self.eta = mode, eta
-        self.attach_kwargs = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
+        self.attach_kwargs: dict[str, Any] = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
                               "mode": mode, "eta": eta}
         self.handle: MixHandle | None = None
         self._in_batch = False
@@ -268,7 +268,7 @@ class MixupModuleMixin:
                 "for other layouts."
             )
         x, y = batch
-        return type(batch)(mixer(x, y))
+        return type(batch)(mixer(x, y)) if isinstance(batch, list) else tuple(mixer(x, y))
 
     def mixup_target(self, y: Any) -> Any:
         """The mixed target of the current batch from the trainer's :class:`MixupCallback` (``y`` outside training)."""
