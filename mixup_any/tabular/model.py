@@ -60,6 +60,7 @@ class TabularMLP(nn.Module):
         super().__init__()
         self.n_continuous = int(n_continuous)
         self.cardinalities = [int(c) for c in cardinalities]
+        self.out_features = int(out_features)
         dims = [embedding_dim or default_embedding_dim(c) for c in self.cardinalities]
         self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(self.cardinalities, dims, strict=True))
         # all variables' embeddings side by side (B, sum(d_j)): one hook here mixes every variable in its
