@@ -31,6 +31,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from numbers import Real
+from typing import overload
 
 import torch
 from torch import Tensor
@@ -96,6 +97,10 @@ def clean_and_mixed(params: MixParams) -> MixParams:
                                extras=extras)
 
 
+@overload
+def mode_target(target: MixedTarget, mode: str) -> MixedTarget: ...
+@overload
+def mode_target(target: dict[str, MixedTarget], mode: str) -> dict[str, MixedTarget]: ...
 def mode_target(target: MixedTarget | dict[str, MixedTarget], mode: str) -> MixedTarget | dict[str, MixedTarget]:
     """The target a mode trains on: inputs-only's hard target for ``"inputs_only"``, ``target`` otherwise."""
     if mode != "inputs_only":

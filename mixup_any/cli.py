@@ -164,7 +164,8 @@ def _identifier_like(X: Any) -> list[str]:
     """Columns with a distinct value in every row: text labels (names, ids) or a run of row numbers."""
     import pandas as pd
 
-    n, found = len(X), []
+    n = len(X)
+    found: list[str] = []
     if n < 10:
         return found
     for col in X.columns:
@@ -266,7 +267,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     from .tabular import infer_schema
 
-    classes: Any = None
+    classes: Any = None  # numpy arrays (classification only)
+    y_idx: Any = None
     if task == "classification":
         classes, y_idx = np.unique(y.astype(str).to_numpy(), return_inverse=True)
         if len(classes) < 2:
@@ -278,7 +280,6 @@ def _compare(args: argparse.Namespace) -> int:
         cv = RepeatedStratifiedKFold(n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed)
         y_fit = classes[y_idx]
     else:
-        y_idx = None
         y_fit = y.astype(float).to_numpy()
         cv = RepeatedKFold(n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed)
     if len(X) < 2 * args.folds:
@@ -305,7 +306,7 @@ def _compare(args: argparse.Namespace) -> int:
                file=sys.stderr)
     folds: list[dict[str, Any]] = []
     pooled: dict[str, list[Any]] = {}
-    hgb_X = _hgb_frame(X) if not args.no_hgb else None
+    hgb_X: Any = _hgb_frame(X) if not args.no_hgb else None  # used only by the CONTEXT model
     t0 = time.perf_counter()
     for k, (tr, te) in enumerate(splits):
         rep = k // args.folds

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
+from .functional import _rebuild_mapping
 from .mixers.base import Mixer
 
 __all__ = ["MixupCollate"]
@@ -94,7 +95,7 @@ class MixupCollate:
             scale = self.scale if self.scale is not None else (1.0 / 255.0 if x.dtype == torch.uint8 else 1.0)
             return x.to(dtype).mul_(scale)
         if isinstance(x, Mapping):
-            return type(x)({k: self._convert(v) for k, v in x.items()})
+            return _rebuild_mapping(x, {k: self._convert(v) for k, v in x.items()})
         if isinstance(x, (tuple, list)):
             return type(x)(self._convert(v) for v in x)
         return x
@@ -128,10 +129,9 @@ class MixupCollate:
             out[self.input_key] = x_mixed
             out[self.target_key] = target
             return out
-        items = list(batch)
-        items[self.input_key] = x_mixed
-        items[self.target_key] = target
-        return tuple(items)
+        # the keys are positions here (checked against range(len(batch)) above)
+        return tuple(x_mixed if i == self.input_key else target if i == self.target_key else v
+                     for i, v in enumerate(batch))
 
     def __repr__(self) -> str:
         conv = f", to_float={self.to_float!r}" if self.to_float else ""

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import batch_size_of, tensor_leaves
+from .functional import _rebuild_mapping, batch_size_of, tensor_leaves
 from .params import MixParams
 
 __all__ = ["get_rank", "get_world_size", "seed_for_rank", "seed_mixer", "CrossRankMixer"]
@@ -117,11 +117,7 @@ def _map(obj: Any, fn: Any) -> Any:
     if isinstance(obj, Tensor):
         return fn(obj)
     if isinstance(obj, Mapping):
-        items = {k: _map(v, fn) for k, v in obj.items()}
-        try:
-            return type(obj)(items)
-        except TypeError:
-            return items
+        return _rebuild_mapping(obj, {k: _map(v, fn) for k, v in obj.items()})
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
         return type(obj)(*(_map(v, fn) for v in obj))
     if isinstance(obj, (tuple, list)):

@@ -234,9 +234,10 @@ def _mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool, path: s
     return map_float_leaves(batch, one, path)
 
 
-def _rebuild_mapping(original: Mapping, items: dict) -> Mapping:
+def _rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Mapping[Any, Any]:
+    rebuild: Any = type(original)  # any Mapping subclass; its constructor is not known
     try:
-        new = type(original)(items)
+        new: Mapping[Any, Any] = rebuild(items)
     except TypeError:
         return items
     return new

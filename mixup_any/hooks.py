@@ -97,7 +97,8 @@ def _resolve(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> list[tuple[
             if spec == INPUT and INPUT not in by_name:
                 found = [(INPUT, model)]
             elif spec == "input_embeddings" and spec not in by_name and hasattr(model, "get_input_embeddings"):
-                emb = model.get_input_embeddings()
+                hf_model: Any = model  # a transformers model (checked with hasattr above)
+                emb = hf_model.get_input_embeddings()
                 found = [(n, m) for n, m in named if m is emb][:1]
             elif spec.startswith("re:"):
                 try:
@@ -157,7 +158,7 @@ def _resolve(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> list[tuple[
 # --------------------------------------------------------------------------------------------
 
 
-def _rebuild_sequence(out: tuple | list, i: int, new: Tensor) -> Any:
+def _rebuild_sequence(out: tuple[Any, ...] | list[Any], i: int, new: Tensor) -> Any:
     items = list(out)
     items[i] = new
     if isinstance(out, tuple) and hasattr(out, "_make"):  # namedtuple
@@ -204,7 +205,7 @@ def _select(out: Any, spec: int | str | None, site: str, module: nn.Module) -> t
             key = spec
 
         def rebuild_mapping(new: Tensor) -> Any:
-            res = copy.copy(out)  # a new container; the module's own output object is left as it was
+            res: Any = copy.copy(out)  # a new container; the module's own output object is left as it was
             res[key] = new
             return res
 
@@ -235,7 +236,7 @@ def _select(out: Any, spec: int | str | None, site: str, module: nn.Module) -> t
         fields = [f.name for f in dataclasses.fields(out)]
         name = spec if isinstance(spec, str) else next(
             (f for f in fields if isinstance(getattr(out, f), Tensor)), None)
-        if name not in fields:
+        if name is None or name not in fields:
             raise HookSiteError(f"output={spec!r} is not a field of the {type(out).__name__} returned by site "
                                 f"{site!r}; its fields are {fields}.")
         return (_check_tensor(getattr(out, name), site, module, f".{name}"),
@@ -442,7 +443,7 @@ class MixHandle:
         return hook
 
     def _input_hook(self, i: int) -> Callable[..., Any]:
-        def hook(module: nn.Module, args: tuple, kwargs: dict) -> Any:
+        def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             if not self._armed or not self._enter_site(i, INPUT, module):
                 return None
             if not args:
@@ -606,7 +607,8 @@ _SAMPLE_DISABLED: Callable[..., MixParams] | None = None
 
 
 def _sample_eager(mixer: Any, shape: torch.Size, labels: Tensor | None, device: torch.device, site: str) -> MixParams:
-    return mixer.sample(shape, labels=labels, device=device)
+    params: MixParams = mixer.sample(shape, labels=labels, device=device)
+    return params
 
 
 def _prepare_compile() -> None:
@@ -753,7 +755,7 @@ class SiteInfo(NamedTuple):
     shape: tuple[int, ...] | None
 
 
-class SiteList(list):
+class SiteList(list[SiteInfo]):
     """A list of :class:`SiteInfo` in execution order that prints as a table."""
 
     notes: dict[str, str]
@@ -797,6 +799,7 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
     """
     if not isinstance(model, nn.Module):
         raise MixupError(f"list_sites() needs an nn.Module, got {type(model).__name__}.")
+    args: tuple[Any, ...]
     if isinstance(example_input, Mapping):
         args, kwargs = (), dict(example_input)
     elif isinstance(example_input, tuple):

@@ -11,6 +11,7 @@ import copy
 import functools
 import inspect
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -68,7 +69,7 @@ def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor]
     """A version of ``criterion`` that returns unreduced losses, and the reduction the user chose."""
     user_reduction = getattr(criterion, "reduction", None)
     if isinstance(user_reduction, str):
-        c = copy.copy(criterion)  # shallow: shares weights and buffers, not the reduction attribute
+        c: Any = copy.copy(criterion)  # shallow: shares weights and buffers, not the reduction attribute
         c.reduction = "none"
         return c, user_reduction
     func, bound = (criterion.func, criterion.keywords) if isinstance(criterion, functools.partial) else (criterion, {})
@@ -78,7 +79,7 @@ def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor]
     return criterion, "mean"
 
 
-@torch.compiler.assume_constant_result  # torch.compile runs it once while tracing: the signature is a constant
+@torch.compiler.assume_constant_result  # type: ignore[untyped-decorator]  # torch.compile runs it once while tracing: the signature is a constant
 def _reduction_parameter(criterion: Callable[..., Tensor]) -> tuple[bool, str]:
     """Whether ``criterion`` takes ``reduction=``, and its default."""
     try:
@@ -91,7 +92,7 @@ def _reduction_parameter(criterion: Callable[..., Tensor]) -> tuple[bool, str]:
     return True, default if isinstance(default, str) else "mean"
 
 
-def _sample_weights(criterion: Callable, y: Tensor) -> Tensor | None:
+def _sample_weights(criterion: Callable[..., Tensor], y: Tensor) -> Tensor | None:
     """Per-row weights that torch's own ``"mean"`` divides by (class weights, ignore_index), if any."""
     if y.is_floating_point() or not isinstance(criterion, (nn.CrossEntropyLoss, nn.NLLLoss)):
         return None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import Tensor
@@ -176,6 +176,21 @@ def _pick(option: Any, key: str) -> Any:
     return option.get(key) if isinstance(option, Mapping) else option
 
 
+@overload
+def mix_target(
+    y: Tensor, params: MixParams, *, kind: str | Mapping[str, str] = ...,
+    num_classes: int | Mapping[str, int] | None = ..., label_smoothing: float | Mapping[str, float] = ...,
+) -> MixedTarget: ...
+@overload
+def mix_target(
+    y: Mapping[str, Tensor], params: MixParams, *, kind: str | Mapping[str, str] = ...,
+    num_classes: int | Mapping[str, int] | None = ..., label_smoothing: float | Mapping[str, float] = ...,
+) -> dict[str, MixedTarget]: ...
+@overload
+def mix_target(
+    y: Tensor | Mapping[str, Tensor], params: MixParams, *, kind: str | Mapping[str, str] = ...,
+    num_classes: int | Mapping[str, int] | None = ..., label_smoothing: float | Mapping[str, float] = ...,
+) -> MixedTarget | dict[str, MixedTarget]: ...
 def mix_target(
     y: Tensor | Mapping[str, Tensor],
     params: MixParams,
@@ -199,6 +214,6 @@ def mix_target(
                     f"targets[{k!r}]")
             for k, v in y.items()
         }
-    if isinstance(kind, Mapping) or isinstance(num_classes, Mapping):
-        raise MixupError("kind / num_classes are dicts, but the targets are a single tensor.")
+    if isinstance(kind, Mapping) or isinstance(num_classes, Mapping) or isinstance(label_smoothing, Mapping):
+        raise MixupError("kind / num_classes / label_smoothing are dicts, but the targets are a single tensor.")
     return _one(y, params, kind, num_classes, float(label_smoothing), "targets")

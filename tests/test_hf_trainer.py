@@ -158,6 +158,9 @@ def test_bad_construction(tmp_path):
     with pytest.raises(MixupError, match="numbered 1..1"):
         MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(), mixer=MixUp(),
                      mix_at="hidden", layers=[5])
+    with pytest.raises(MixupError, match="label_smoothing must be one float"):
+        MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(),
+                     mixer=MixUp(label_smoothing={"labels": 0.1}))
 
 
 def test_training_batch_without_labels_raises(tmp_path):

@@ -95,6 +95,9 @@ def test_bad_targets_raise_clear_errors():
         mix_target([0, 1, 2], p)
     with pytest.raises(MixupError, match="ambiguous"):
         mix_target(torch.ones(3, 2, dtype=torch.long), p)
+    for option in ({"kind": {"a": "index"}}, {"num_classes": {"a": 3}}, {"label_smoothing": {"a": 0.1}}):
+        with pytest.raises(MixupError, match="are dicts, but the targets are a single tensor"):
+            mix_target(torch.tensor([0, 1, 1]), p, **option)
 
 
 def test_mixed_target_repr_and_to():

@@ -130,15 +130,15 @@ class DetectionMix:
             mixer = MixUp(alpha=1.5)
         if not isinstance(mixer, (MixUp, CutMix)):
             raise MixupError(f"DetectionMix needs a MixUp or a CutMix mixer, got {type(mixer).__name__}.")
-        if not isinstance(min_visible, Real) or isinstance(min_visible, bool) or not 0 <= min_visible <= 1:
+        if not isinstance(min_visible, Real) or isinstance(min_visible, bool) or not 0 <= float(min_visible) <= 1:
             raise MixupError(f"min_visible must be a fraction of a box's area in [0, 1], got {min_visible!r}.")
         if isinstance(fields, str) or "boxes" in fields or "weights" in fields:
             raise MixupError(f"fields must be a list of per-box keys other than 'boxes' and 'weights', got {fields!r}.")
-        self.mixer = mixer
-        self.format = BoxFormat(box_format, bool(normalized))
-        self.min_visible = float(min_visible)
-        self.fields = tuple(fields)
-        self.check = check
+        self.mixer: MixUp | CutMix = mixer
+        self.format: BoxFormat = BoxFormat(box_format, bool(normalized))
+        self.min_visible: float = float(min_visible)
+        self.fields: tuple[str, ...] = tuple(fields)
+        self.check: bool = check
 
     def __repr__(self) -> str:
         return (f"DetectionMix({self.mixer!r}, box_format={self.format.fmt!r}, normalized={self.format.normalized}, "

@@ -236,6 +236,8 @@ class SegmentationMix:
         check_same_device(x, params.lam)
         index, lam = params.index, params.lam
         if self.classmix:
+            if self.num_classes is None:
+                raise MixupError("classmix=True needs num_classes (a positive int), got None.")
             gen = generator if generator is not None else self.mixer.generator_for(x.device)
             region = classmix_region(m, index, self.num_classes, ignore_index=self.ignore_index, generator=gen)
             region = region & (lam < 1).view(-1, 1, 1)  # rows the plan leaves unmixed stay unmixed

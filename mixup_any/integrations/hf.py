@@ -11,8 +11,8 @@ prediction (``evaluate``, ``predict``, ``prediction_step``) are the stock Traine
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -26,7 +26,10 @@ from ..text.mixing import attach_text
 
 __all__ = ["MixupTrainer"]
 
-transformers = require("transformers", "text", feature="mixup_any.integrations.hf")
+if TYPE_CHECKING:
+    import transformers
+else:
+    transformers = require("transformers", "text", feature="mixup_any.integrations.hf")
 
 
 class MixupTrainer(transformers.Trainer):
@@ -94,6 +97,11 @@ class MixupTrainer(transformers.Trainer):
         self.criterion = criterion
         self.mode = mode
         self.eta = eta
+        if isinstance(mixer.label_smoothing, Mapping):
+            raise MixupError(
+                "MixupTrainer mixes the one 'labels' tensor of a batch, so mixer.label_smoothing must be one float, "
+                f"got {mixer.label_smoothing!r}."
+            )
         eps = float(self.args.label_smoothing_factor or 0.0)
         if eps and mixer.label_smoothing:
             raise MixupError(
@@ -148,13 +156,13 @@ class MixupTrainer(transformers.Trainer):
             outputs = model(**mixed_inputs)
         logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
         criterion = self._criterion(base, labels)
-        per_row = labels.ndim == 1 and num_items_in_batch is not None
-        if per_row:  # RegMixup: each of its two terms is normalised over the accumulated batch's rows
-            loss = tm.loss(criterion, logits, target, reduction="sum") / num_items_in_batch
+        rows = num_items_in_batch if labels.ndim == 1 else None  # the accumulated batch's rows, if counted
+        if rows is not None:  # RegMixup: each of its two terms is normalised over the accumulated batch's rows
+            loss = tm.loss(criterion, logits, target, reduction="sum") / rows
             if self.args.average_tokens_across_devices and self.args.world_size > 1:
                 loss = loss * self.accelerator.num_processes
         else:
             loss = tm.loss(criterion, logits, target, reduction="mean")
         # tell training_step whether the loss is already normalized over the accumulated batch
-        self.loss_is_scaled_for_ga = per_row
+        self.loss_is_scaled_for_ga = rows is not None
         return (loss, outputs) if return_outputs else loss

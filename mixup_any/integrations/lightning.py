@@ -21,7 +21,7 @@ saves the mixer's state (generator, schedule) in Lightning checkpoints, so a res
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor, nn
 
@@ -34,7 +34,10 @@ from ..schedule import MixSchedule
 
 __all__ = ["MixupCallback", "MixupModuleMixin", "default_labels"]
 
-pl = require("lightning.pytorch", "lightning", feature="mixup_any.integrations.lightning")
+if TYPE_CHECKING:
+    import lightning.pytorch as pl
+else:
+    pl = require("lightning.pytorch", "lightning", feature="mixup_any.integrations.lightning")
 
 
 def default_labels(batch: Any) -> Tensor | None:
@@ -122,7 +125,7 @@ class MixupCallback(pl.Callback):
         self.off_epoch = off_epoch
         self.labels = labels
         self.mode, self.eta = mode, eta
-        self.attach_kwargs = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
+        self.attach_kwargs: dict[str, Any] = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
                               "mode": mode, "eta": eta}
         self.handle: MixHandle | None = None
         self._in_batch = False
@@ -265,7 +268,7 @@ class MixupModuleMixin:
                 "for other layouts."
             )
         x, y = batch
-        return type(batch)(mixer(x, y))
+        return type(batch)(mixer(x, y)) if isinstance(batch, list) else tuple(mixer(x, y))
 
     def mixup_target(self, y: Any) -> Any:
         """The mixed target of the current batch from the trainer's :class:`MixupCallback` (``y`` outside training)."""

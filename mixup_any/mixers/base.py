@@ -15,13 +15,13 @@ import secrets
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from numbers import Real
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..functional import _INTEGER_LEAF_HINT, batch_size_of, map_float_leaves, mix_batch
+from ..functional import _INTEGER_LEAF_HINT, batch_size_of, map_float_leaves, mix_batch, tensor_leaves
 from ..params import (
     MixParams,
     _same_device,
@@ -36,17 +36,6 @@ from ..schedule import MixSchedule
 from ..targets import TARGET_KINDS, MixedTarget, mix_target
 
 __all__ = ["Mixer"]
-
-
-def _first_tensor(batch: Any) -> Tensor | None:
-    if isinstance(batch, Tensor):
-        return batch
-    values = batch.values() if isinstance(batch, Mapping) else batch if isinstance(batch, (tuple, list)) else ()
-    for v in values:
-        t = _first_tensor(v)
-        if t is not None:
-            return t
-    return None
 
 
 class Mixer:
@@ -109,7 +98,7 @@ class Mixer:
         self._validate()
         self.training = True
         self.enabled = True
-        self._model_ref: weakref.ref | None = None
+        self._model_ref: weakref.ref[nn.Module] | None = None
         self._seed: int | None = None
         self._generators: dict[str, torch.Generator] = {}
 
@@ -292,6 +281,13 @@ class Mixer:
         map_float_leaves(x, lambda t, path: t, "x", integer_hint=self._integer_hint)
         return x
 
+    @overload
+    def mix_target(self, y: Tensor, params: MixParams) -> MixedTarget: ...
+    @overload
+    def mix_target(self, y: Mapping[str, Tensor], params: MixParams) -> dict[str, MixedTarget]: ...
+    @overload
+    def mix_target(self, y: Tensor | Mapping[str, Tensor], params: MixParams) -> MixedTarget | dict[str, MixedTarget]:
+        ...
     def mix_target(self, y: Tensor | Mapping[str, Tensor], params: MixParams) -> MixedTarget | dict[str, MixedTarget]:
         """Pair the targets with ``params`` (lazy; see :class:`mixup_any.targets.MixedTarget`)."""
         return mix_target(y, params, kind=self.target, num_classes=self.num_classes,
@@ -316,7 +312,7 @@ class Mixer:
             inplace: overwrite ``x`` (only when asked; never for tensors autograd still needs).
         """
         b = batch_size_of(x, "x")
-        first = _first_tensor(x)
+        first = tensor_leaves(x, "x")[0][1]  # batch_size_of raised if x holds no tensor
         if isinstance(y, Tensor) and y.device != first.device:
             raise MixupError(f"x is on {first.device} but y is on {y.device}: move both to the device you train on "
                              "(the plan is drawn there and applied to both).")
@@ -375,7 +371,7 @@ class Mixer:
         for klass in cls.__mro__:
             if "__init__" not in klass.__dict__:
                 continue
-            for name, prm in inspect.signature(klass.__init__).parameters.items():
+            for name, prm in inspect.signature(klass.__dict__["__init__"]).parameters.items():
                 if name != "self" and prm.kind not in (prm.VAR_POSITIONAL, prm.VAR_KEYWORD) and name not in names:
                     names.append(name)
             if klass is Mixer:
@@ -396,10 +392,10 @@ class Mixer:
         return self
 
     def __repr__(self) -> str:
-        defaults = {}
+        defaults: dict[str, Any] = {}
         for klass in type(self).__mro__:
             if "__init__" in klass.__dict__:
-                for name, prm in inspect.signature(klass.__init__).parameters.items():
+                for name, prm in inspect.signature(klass.__dict__["__init__"]).parameters.items():
                     defaults.setdefault(name, prm.default)
             if klass is Mixer:
                 break

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from numbers import Real
-from typing import Any
+from typing import Any, overload
 
 import torch
 from torch import Tensor, nn
@@ -47,6 +47,10 @@ class RandomChoice(Mixer):
         >>> x.shape, target.lam.shape
         (torch.Size([4, 3, 8, 8]), torch.Size([4]))
     """
+
+    # RandomChoice bends the Mixer contract: ``p`` holds one probability per member (Mixer: one apply
+    # probability) and the target settings are read-only views of the first member's.
+    p: Sequence[float] | None  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -111,15 +115,15 @@ class RandomChoice(Mixer):
 
     # targets are configured on the members
     @property
-    def num_classes(self) -> Any:
+    def num_classes(self) -> Any:  # type: ignore[override]  # read-only: see the class comment
         return self.mixers[0].num_classes
 
     @property
-    def target(self) -> Any:
+    def target(self) -> Any:  # type: ignore[override]  # read-only: see the class comment
         return self.mixers[0].target
 
     @property
-    def label_smoothing(self) -> Any:
+    def label_smoothing(self) -> Any:  # type: ignore[override]  # read-only: see the class comment
         return self.mixers[0].label_smoothing
 
     @property
@@ -127,7 +131,7 @@ class RandomChoice(Mixer):
         return self.mixers[0].pairing
 
     @property
-    def exclude_classes(self) -> Any:
+    def exclude_classes(self) -> Any:  # type: ignore[override]  # read-only: see the class comment
         return None
 
     def _weights(self) -> list[float]:
@@ -226,6 +230,13 @@ class RandomChoice(Mixer):
 
         return _map_float_leaves(x, one, "x")
 
+    @overload
+    def mix_target(self, y: Tensor, params: MixParams) -> MixedTarget: ...
+    @overload
+    def mix_target(self, y: Mapping[str, Tensor], params: MixParams) -> dict[str, MixedTarget]: ...
+    @overload
+    def mix_target(self, y: Tensor | Mapping[str, Tensor], params: MixParams) -> MixedTarget | dict[str, MixedTarget]:
+        ...
     def mix_target(self, y: Tensor | Mapping[str, Tensor], params: MixParams) -> MixedTarget | dict[str, MixedTarget]:
         return self.mixers[0].mix_target(y, params)
 

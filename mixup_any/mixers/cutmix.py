@@ -218,7 +218,7 @@ class CutMix(Mixer):
             )
         for name in ("min_area", "max_area"):
             v = getattr(self, name)
-            if not isinstance(v, Real) or isinstance(v, bool) or not 0 <= v <= 1:
+            if not isinstance(v, Real) or isinstance(v, bool) or not 0 <= float(v) <= 1:
                 raise MixupError(f"{name} must be a fraction of the area in [0, 1], got {v!r}.")
         if self.min_area > self.max_area:
             raise MixupError(f"min_area ({self.min_area}) must not exceed max_area ({self.max_area}).")

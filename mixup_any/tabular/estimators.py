@@ -374,7 +374,7 @@ class _MixupTabularBase(BaseEstimator):
     def _forward_model(model: TabularMLP, x_cont: Tensor, x_cat: Tensor) -> Tensor:
         outs = [model(x_cont[i:i + _PREDICT_CHUNK], x_cat[i:i + _PREDICT_CHUNK])
                 for i in range(0, x_cont.shape[0], _PREDICT_CHUNK)]
-        return torch.cat(outs) if outs else torch.zeros(0, model.mlp[-1].out_features)
+        return torch.cat(outs) if outs else torch.zeros(0, model.out_features)
 
     def _forward(self, x_cont: Tensor, x_cat: Tensor) -> Tensor:
         # predictions in float64: a float32 matmul rounds differently for different numbers of rows, and a

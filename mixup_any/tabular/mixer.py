@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
+from ..functional import _rebuild_mapping
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..params import MixParams
@@ -54,15 +55,12 @@ def _get(batch: Any, key: Key | None, what: str) -> Tensor | None:
 
 def _put(batch: Any, updates: dict[Key, Tensor]) -> Any:
     if isinstance(batch, Mapping):
-        new = dict(batch)
-        new.update(updates)
-        try:
-            return type(batch)(new)
-        except TypeError:
-            return new
+        return _rebuild_mapping(batch, {**batch, **updates})
     if isinstance(batch, (tuple, list)):
         items = list(batch)
         for k, v in updates.items():
+            if not isinstance(k, int):
+                raise MixupError(f"A {type(batch).__name__} batch is indexed by position, not by {k!r}.")
             items[k] = v
         if isinstance(batch, tuple) and hasattr(batch, "_fields"):
             return type(batch)(*items)
@@ -233,7 +231,7 @@ class TabularMixHandle:
         x_cat = _get(batch, tm.categorical, "categorical")
         xc, xk, target = self.mix_tensors(x_cont, x_cat, y, generator=generator)
         updates: dict[Key, Tensor] = {}
-        if tm.continuous is not None:
+        if tm.continuous is not None and xc is not None:
             updates[tm.continuous] = xc
         if tm.categorical is not None:
             updates[tm.categorical] = xk

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +60,7 @@ class TabularMLP(nn.Module):
         super().__init__()
         self.n_continuous = int(n_continuous)
         self.cardinalities = [int(c) for c in cardinalities]
+        self.out_features = int(out_features)
         dims = [embedding_dim or default_embedding_dim(c) for c in self.cardinalities]
         self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(self.cardinalities, dims, strict=True))
         # all variables' embeddings side by side (B, sum(d_j)): one hook here mixes every variable in its
@@ -82,7 +83,8 @@ class TabularMLP(nn.Module):
         """Embeddings of each variable, ``[(B, d_j)]``, from codes or from one-hot blocks."""
         if x_cat.is_floating_point():
             blocks = torch.split(x_cat, self.cardinalities, dim=1)
-            return [F.linear(b, emb.weight.t()) for b, emb in zip(blocks, self.embeddings, strict=True)]
+            tables = cast("list[nn.Embedding]", list(self.embeddings))  # nn.ModuleList is not generic
+            return [F.linear(b, emb.weight.t()) for b, emb in zip(blocks, tables, strict=True)]
         return [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
 
     def _check_inputs(self, x_cont: Tensor | None, x_cat: Tensor | None) -> None:

@@ -137,7 +137,7 @@ class TextMixHandle:
         if self._doubled:  # [clean; copy to mix]: one forward, the site mixes the copy only
             inputs = {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim and v.shape[0] == b else v
                       for k, v in inputs.items()}
-            if mask is not None:
+            if mask is not None and mixed_mask is not None:
                 inputs["attention_mask"] = torch.cat([mask, mixed_mask])
         elif mask is not None:
             inputs["attention_mask"] = mixed_mask
