@@ -14,9 +14,11 @@ from typing import Any
 
 from .metrics import paired_t_interval
 
-HIGHER_IS_BETTER = {"accuracy": True, "log_loss": False, "ece": False, "ece_ts": False, "brier": False,
+HIGHER_IS_BETTER = {"accuracy": True, "log_loss": False, "log_loss_ts": False, "ece": False, "ece_ts": False,
+                    "brier": False,
                     "rmse": False, "mae": False, "r2": True}
-LABELS = {"accuracy": "accuracy", "log_loss": "log loss", "ece": "ECE", "ece_ts": "ECE (temp.-scaled)",
+LABELS = {"accuracy": "accuracy", "log_loss": "log loss", "log_loss_ts": "log loss (temp.-scaled)", "ece": "ECE",
+          "ece_ts": "ECE (temp.-scaled)",
           "brier": "Brier", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 MAX_WIDTH = 100
 
@@ -135,6 +137,34 @@ def render(summary: dict[str, Any], names: list[str], metrics: list[str], n_fold
             "every difference from ERM is within the fold-to-fold noise; on this table mixup neither helps "
             "nor hurts measurably.")))
     return "\n".join(parts)
+
+
+def recommend(summary: dict[str, Any], *, context: str) -> str:
+    """One line that follows from the paired differences: boosting, a mixing method, or ERM.
+
+    Classification is judged on probabilistic quality (log loss, then ECE), regression on RMSE. Boosting
+    (``context``) is recommended when it beats ERM beyond the noise on the first of those; a mixing method when
+    it beats ERM beyond the noise on one of them and is worse on none; otherwise ERM.
+    """
+    paired, base = summary["paired_vs_erm"], summary["baseline"]
+    judged_on = ["log_loss", "ece"] if "log_loss" in summary["metrics"][base] else ["rmse"]
+
+    def verdicts(name: str) -> list[str]:
+        return [str(paired[name][m]["verdict"]) for m in judged_on if m in paired.get(name, {})]
+
+    if context in paired and verdicts(context)[:1] == ["better"]:
+        return _wrap(f"Recommendation: use gradient boosting; it beat {base} on {LABELS[judged_on[0]]} beyond the "
+                     "noise.")
+    methods = [n for n in paired if n != context]
+    worse = [n for n in methods if "worse" in verdicts(n)]
+    better = [n for n in methods if n not in worse and "better" in verdicts(n)]
+    if better:
+        best = min(better, key=lambda n: summary["metrics"][n][judged_on[0]]["mean"])
+        return _wrap(f"Recommendation: {best}; it beat {base} beyond the noise and was worse on nothing judged "
+                     f"({', '.join(LABELS[m] for m in judged_on)}).")
+    tail = f" ({', '.join(worse)}: worse beyond the noise)" if worse else ""
+    return _wrap(f"Recommendation: keep {base}; no mixing method improved its "
+                 f"{' or '.join(LABELS[m] for m in judged_on)} beyond the noise{tail}.")
 
 
 def _wrap(text: str) -> str:

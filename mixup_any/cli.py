@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from ._cli_report import render, summarise
+from ._cli_report import recommend, render, summarise
 from ._imports import is_available, require
 from .exceptions import MixupError
 
@@ -37,6 +37,8 @@ __all__ = ["main"]
 BUILTIN_TARGET = "Status"
 OUTPUTS = ("folds.csv", "summary.json", "summary.txt", "reliability.png")  # the files the command owns
 CONTEXT = "HistGradientBoosting"
+BASELINE = "ERM (alpha=0)"
+METHODS = ("erm", "mixup", "regmixup", "inputs_only")
 
 
 class UserError(Exception):
@@ -200,22 +202,26 @@ def _task(y: Any, args: argparse.Namespace) -> str:
 
 # ---------------------------------------------------------------------------------------------- models
 def _models(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    """ERM, then each mixing method of ``--methods`` at each ``--alpha``: ``{row name: unfitted estimator}``."""
     from .tabular import MixupTabularClassifier, MixupTabularRegressor
 
     est = MixupTabularClassifier if task == "classification" else MixupTabularRegressor
     common = dict(max_epochs=args.epochs, categorical_mixing=args.policy, random_state=args.seed)
-    models = {"ERM (alpha=0)": est(alpha=0.0, **common)}
-    label = "C-Mixup" if args.pairing == "label_distance" else "mixup"
-    for a in args.alpha:
-        models[f"{label} alpha={a:g}"] = est(alpha=a, pairing=args.pairing, **common)
+    models = {BASELINE: est(mode="erm", alpha=0.0, **common)}
+    for method in (m for m in args.methods if m != "erm"):
+        label = "C-Mixup" if method == "mixup" and args.pairing == "label_distance" else method
+        for a in args.alpha:
+            models[f"{label} alpha={a:g}"] = est(mode=method, alpha=a, pairing=args.pairing, **common)
     return models
 
 
 def _hgb(task: str, seed: int) -> Any:
+    """Gradient boosting as a well-configured baseline: a small learning rate, early stopping on 20% of the rows."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
-    return cls(categorical_features="from_dtype", random_state=seed)
+    return cls(learning_rate=0.05, max_iter=1000, early_stopping=True, validation_fraction=0.2, n_iter_no_change=20,
+               categorical_features="from_dtype", random_state=seed)
 
 
 def _hgb_frame(X: Any) -> Any:
@@ -233,12 +239,16 @@ def _hgb_frame(X: Any) -> Any:
 
 def _class_metrics(probs: Any, y_idx: Any) -> dict[str, float]:
     import torch
+    from sklearn.metrics import brier_score_loss
 
     from . import metrics
 
     p, y = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(y_idx, dtype=torch.int64)
+    # scikit-learn's Brier score: for two classes the mean squared error of the positive class's probability
+    # (half the sum over both classes), for more the mean over rows of the summed squared errors
+    brier = brier_score_loss(y_idx, probs[:, 1] if probs.shape[1] == 2 else probs, labels=list(range(probs.shape[1])))
     return {"accuracy": metrics.accuracy(p, y), "log_loss": metrics.log_loss(p, y),
-            "ece": metrics.expected_calibration_error(p, y), "brier": metrics.brier_score(p, y)}
+            "ece": metrics.expected_calibration_error(p, y), "brier": float(brier)}
 
 
 def _reg_metrics(pred: Any, y: Any) -> dict[str, float]:
@@ -328,7 +338,8 @@ def _compare(args: argparse.Namespace) -> int:
                     probs = est._proba_from_logits(logits, 1.0)
                     calibrated = est._proba_from_logits(logits, est.temperature_)
                     row |= _class_metrics(probs, y_idx[te])
-                    row["ece_ts"] = _class_metrics(calibrated, y_idx[te])["ece"]
+                    scaled = _class_metrics(calibrated, y_idx[te])
+                    row["log_loss_ts"], row["ece_ts"] = scaled["log_loss"], scaled["ece"]
                     row["temperature"] = est.temperature_
                 else:
                     row |= _reg_metrics(est.predict(X.iloc[te]), y_fit[te])
@@ -343,12 +354,15 @@ def _compare(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - t0
 
     if task == "classification":
-        metrics = ["accuracy", "log_loss", "ece", "ece_ts", "brier"]
-        notes = ["'temp.-scaled' = logits divided by a temperature fitted on the validation split"]
+        metrics = ["accuracy", "log_loss", "log_loss_ts", "ece", "ece_ts", "brier"]
+        notes = ["'temp.-scaled' = logits divided by a temperature fitted on the validation split",
+                 "Brier as scikit-learn's brier_score_loss (two classes: mean squared error of the positive "
+                 "class's probability)"]
     else:
         metrics, notes = ["rmse", "mae", "r2"], []
     summary = summarise(folds, names, metrics, 1.0 / (args.folds - 1))
     text = render(summary, names, metrics, len(splits), context=[CONTEXT], footnotes=notes)
+    text += "\n" + recommend(summary, context=CONTEXT)
     print("\n" + text)
     print(f"({len(splits) * len(names)} fits in {elapsed:.0f} s)")
     files = _outputs(folds, summary, text, pooled, y_idx, 0 if classes is None else len(classes), args)
@@ -462,7 +476,11 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore (ids, leaks)")
     c.add_argument("--folds", type=int, default=5)
     c.add_argument("--repeats", type=int, default=2)
-    c.add_argument("--alpha", type=float, nargs="+", default=[0.4], help="one or more alphas (an alpha grid)")
+    c.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
+                   help="training methods, each against ERM: erm, mixup, regmixup (clean loss + the mixup loss), "
+                        "inputs_only (mixed inputs, the dominant input's label); default: all")
+    c.add_argument("--alpha", type=float, nargs="+", default=[0.4],
+                   help="one or more alphas (an alpha grid) for each mixing method")
     c.add_argument("--pairing", choices=["permute", "label_distance"], default="permute",
                    help="label_distance = C-Mixup (regression only)")
     c.add_argument("--policy", choices=["embedding", "onehot", "swap"], default="embedding",

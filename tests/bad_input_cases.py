@@ -423,6 +423,8 @@ CASES: list[Case] = [
          "--alpha values must be finite numbers >= 0.*nan", needs=TAB),
     Case("mixup-any", "--alpha 0.4 inf", _compare("data.csv", "--target", "y", "--alpha", "0.4", "inf"), "exit 2",
          "--alpha values must be finite numbers >= 0.*inf", needs=TAB),
+    Case("mixup-any", "--methods with an unknown method", _compare("data.csv", "--target", "y", "--methods", "erm",
+         "cutout"), "exit 2", "invalid choice: 'cutout'", needs=TAB),
     Case("mixup-any", "--threads -1", _compare("data.csv", "--target", "y", "--threads", "-1"), "exit 2",
          "--threads must be 0", needs=TAB),
     Case("mixup-any", "--drop the target", _compare("data.csv", "--target", "y", "--drop", "y"), "exit 2",

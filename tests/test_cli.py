@@ -50,7 +50,8 @@ def _csv(tmp_path, n: int = 60, task: str = "classification"):
 
 def test_compare_classification_writes_complete_outputs(tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--alpha", "0.2", "1.0", "--out", str(out), *QUICK])
+    code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--methods", "erm", "mixup", "--alpha", "0.2", "1.0",
+                 "--out", str(out), *QUICK])
     stdout = capsys.readouterr().out
     assert code == 0
     for name in ("ERM (alpha=0)", "mixup alpha=0.2", "mixup alpha=1", "HistGradientBoosting", "ECE (temp.-scaled)"):
@@ -260,3 +261,59 @@ def test_format_table_splits_into_blocks_within_the_width():
     for j in range(8):  # every cell is printed once, whole
         assert text.count(rows[0][j + 1]) == 1
     assert text.count("a long model name") >= 2  # the first column repeats in each block
+
+
+def test_methods_each_get_a_row_and_a_paired_difference_and_one_recommendation(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--out", str(out), *QUICK])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    rows = ["mixup alpha=0.4", "regmixup alpha=0.4", "inputs_only alpha=0.4", "HistGradientBoosting"]
+    assert sorted(summary["paired_vs_erm"]) == sorted(rows)
+    for name in rows[:3]:
+        assert set(summary["paired_vs_erm"][name]) >= {"log_loss", "log_loss_ts", "ece", "ece_ts", "brier"}
+    assert sum(line.startswith("Recommendation:") for line in stdout.splitlines()) == 1
+    assert "brier_score_loss" in stdout  # the definition is stated
+
+
+def test_unknown_method_is_a_one_line_error(tmp_path, capsys):
+    code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--methods", "erm", "cutout", *QUICK])
+    _one_line_error(capsys, code, "invalid choice: 'cutout'")
+
+
+def test_brier_is_scikit_learns():
+    from sklearn.metrics import brier_score_loss
+
+    from mixup_any.cli import _class_metrics
+
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet([1.0, 1.0], size=50)
+    y = rng.integers(0, 2, size=50)
+    assert _class_metrics(p, y)["brier"] == pytest.approx(brier_score_loss(y, p[:, 1]))
+    assert _class_metrics(p, y)["brier"] == pytest.approx(float(np.mean((p[:, 1] - y) ** 2)))  # the formula
+    p3 = rng.dirichlet([1.0, 1.0, 1.0], size=50)
+    y3 = rng.integers(0, 3, size=50)
+    assert _class_metrics(p3, y3)["brier"] == pytest.approx(float(np.mean(((p3 - np.eye(3)[y3]) ** 2).sum(1))))
+
+
+def _summary(verdicts: dict[str, dict[str, str]], means: dict[str, float]) -> dict:
+    base = "ERM (alpha=0)"
+    metrics = {n: {"log_loss": {"mean": m, "std": 0.01}} for n, m in means.items()}
+    return {"baseline": base, "metrics": metrics,
+            "paired_vs_erm": {n: {k: {"verdict": v} for k, v in per.items()} for n, per in verdicts.items()}}
+
+
+@pytest.mark.parametrize(("verdicts", "expected"), [
+    ({"HistGradientBoosting": {"log_loss": "better", "ece": "worse"}, "mixup": {"log_loss": "better"}},
+     "use gradient boosting"),
+    ({"HistGradientBoosting": {"log_loss": "within noise"}, "mixup": {"log_loss": "better", "ece": "within noise"},
+      "regmixup": {"log_loss": "better", "ece": "better"}}, "Recommendation: regmixup;"),
+    ({"mixup": {"log_loss": "better", "ece": "worse"}, "regmixup": {"log_loss": "within noise", "ece": "within noise"}},
+     "keep ERM (alpha=0); no mixing method improved its log loss or ECE beyond the noise (mixup: worse"),
+])
+def test_recommendation_follows_the_paired_verdicts(verdicts, expected):
+    from mixup_any._cli_report import recommend
+
+    means = {"ERM (alpha=0)": 0.40, "HistGradientBoosting": 0.38, "mixup": 0.39, "regmixup": 0.37}
+    assert expected in recommend(_summary(verdicts, means), context="HistGradientBoosting").replace("\n", " ")
