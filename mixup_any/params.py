@@ -11,7 +11,6 @@ their generators are different algorithms.
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -100,20 +99,25 @@ class MixParams:
         )
 
     def mix(self, x: Tensor, *, out: Tensor | None = None, inplace: bool = False) -> Tensor:
-        """Mix ``x`` of shape ``(B, ...)`` with this plan (see :func:`mixup_any.functional.mix`)."""
+        """Mix ``x`` of shape ``(B, ...)`` with this plan (see :func:`mixup_any.functional.mix`).
+
+        Only plans that are a λ and a pairing: a plan with extras (a CutMix box, a RandomChoice choice) is
+        replayed by the mixer that drew it, ``mixer.mix(x, params)``; a lerp would silently ignore the box.
+        """
         from .functional import mix
 
+        if self.extras:
+            raise MixupError(
+                f"This plan has extras {sorted(self.extras)}: replay it with the mixer that drew it "
+                "(mixer.mix(x, params)); MixParams.mix only interpolates with lam and index."
+            )
         if not self.mixed:
             return x
         return mix(x, self.lam, self.index, out=out, inplace=inplace)
 
     def at_site(self, site: str | None) -> MixParams:
-        """This plan labelled with ``site`` (a copy; the tensors are shared, not re-validated)."""
-        if site == self.site:
-            return self
-        out = copy.copy(self)
-        object.__setattr__(out, "site", site)  # frozen dataclass: fields are set through object
-        return out
+        """This plan labelled with ``site`` (a copy; the tensors are shared)."""
+        return self if site == self.site else replace(self, site=site)
 
     def to(self, device: torch.device | str) -> MixParams:
         """This plan on ``device`` (extras that are tensors move too)."""

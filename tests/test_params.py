@@ -279,3 +279,11 @@ def test_per_sample_uniform_lambda_is_uniform(fold):
     ref = scipy_stats.uniform(0.5, 0.5) if fold else scipy_stats.uniform(0.0, 1.0)
     assert scipy_stats.kstest(lam.double().numpy(), ref.cdf).pvalue > 1e-3
     assert torch.equal(lam, sample_lambda(20000, alpha=1.0, beta=1.0, per_sample=True, fold=fold, generator=gen(17)))
+
+
+def test_a_plan_with_a_box_is_not_silently_lerped():
+    from mixup_any import CutMix
+
+    p = CutMix(seed=0).sample((4, 3, 8, 8))
+    with pytest.raises(MixupError, match=r"extras \['box'\]: replay it with the mixer that drew it"):
+        p.mix(torch.randn(4, 3, 8, 8))
