@@ -6,7 +6,8 @@ digits. The detector is a small grid detector (stride 4: objectness, 10 classes 
 the box assigned to the cell of its centre), trained on CPU with ERM and with detection mixup
 (``DetectionMix``, λ ~ Beta(1.5, 1.5); the per-box weights enter the loss through
 ``box_weighted_loss``), over several seeds; the metric is mAP at IoU 0.5 on the test scenes, and the
-verdict is a paired t-interval over seeds (95%), pairs sharing the seed's scenes, init and batch order.
+verdict is the paired t-interval over seeds (95%, ``paired_t_interval``), pairs sharing the seed's scenes,
+init and batch order.
 
     python examples/detection_digits.py                 # 3 seeds, about 2-3 minutes on 2 CPU cores
     python examples/detection_digits.py --seeds 5 --epochs 12 --arms erm mixup cutmix
@@ -24,12 +25,11 @@ from torch import Tensor, nn
 
 from mixup_any import CutMix, MixUp
 from mixup_any.dense import DetectionMix, box_weighted_loss
+from mixup_any.metrics import paired_t_interval
 
 S, STRIDE, K = 40, 4, 10  # scene side, cell size, classes
 G = S // STRIDE
 
-# two-sided 95% Student t quantiles; mixup_any.metrics has no paired-interval helper, so a local one
-T975 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
 
 
 def make_scenes(digits: Tensor, labels: Tensor, n: int, g: torch.Generator) -> tuple[Tensor, list[dict]]:
@@ -187,11 +187,9 @@ def run(seed: int, arm: str, data: tuple, epochs: int, alpha: float) -> float:
 
 
 def paired(a: list[float], b: list[float]) -> str:
-    d = torch.tensor(a, dtype=torch.float64) - torch.tensor(b, dtype=torch.float64)
-    half = T975.get(len(d) - 1, 2.0) * float(d.std()) / len(d) ** 0.5 if len(d) > 1 else float("inf")
-    m = float(d.mean())
-    verdict = "beyond the seed noise" if abs(m) > half else "within the seed noise"
-    return f"{m:+.4f}, 95% interval [{m - half:+.4f}, {m + half:+.4f}]: {verdict}"
+    iv = paired_t_interval(a, b)
+    verdict = "beyond the seed noise" if iv.beyond_noise else "within the seed noise"
+    return f"{iv.diff:+.4f}, 95% interval [{iv.low:+.4f}, {iv.high:+.4f}]: {verdict}"
 
 
 def main() -> None:

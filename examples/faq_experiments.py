@@ -5,7 +5,8 @@
 Questions measured: why the training loss sits above the validation loss under mixup; how α changes
 accuracy and calibration; whether to lower weight decay or dropout with mixup; whether mixing targets
 and mixing losses differ; whether mixup helps on small non-image data (wine, breast cancer).
-Every figure is mean ± std over seeds (split, init and mixing all vary with the seed).
+Every figure is mean ± std over seeds (split, init and mixing all vary with the seed); each table is followed
+by paired differences with their 95% t-interval over seeds (``paired_t_interval``), the verdict on the noise.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from torch import nn
 
 from mixup_any import MixUp, mixed_loss, soft_target_cross_entropy
-from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std
+from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std, paired_t_interval
 
 LOADERS = {"digits": datasets.load_digits, "wine": datasets.load_wine, "breast_cancer": datasets.load_breast_cancer}
 
@@ -70,6 +71,16 @@ def table(rows: dict[str, list[dict]], keys: list[str]) -> str:
                           for k, rs in rows.items())
 
 
+def deltas(rows: dict[str, list[dict]], pairs: list[tuple[str, str]], keys: list[str]) -> str:
+    """Paired differences ``a - b`` (same seeds) with their 95% t-interval; ``*`` marks beyond the noise."""
+    def cell(a: str, b: str, m: str) -> str:
+        iv = paired_t_interval([r[m] for r in rows[a]], [r[m] for r in rows[b]])
+        return f"{iv.diff:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}]" + (" *" if iv.beyond_noise else "")
+    head = ("\nPaired differences, 95% t-interval over seeds (* = beyond the noise):\n\n| difference | "
+            + " | ".join(keys) + " |\n|---|" + "---|" * len(keys) + "\n")
+    return head + "".join(f"| {a} − {b} | " + " | ".join(cell(a, b, m) for m in keys) + " |\n" for a, b in pairs)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -81,13 +92,18 @@ def main() -> None:
     S = lambda **kw: [run(seed=s, epochs=a.epochs, **kw) for s in seeds]  # noqa: E731
     md = [f"# FAQ measurements\n\nProduced by `python examples/faq_experiments.py --seeds {a.seeds} --epochs "
           f"{a.epochs}`: an MLP (128 hidden units, AdamW lr 2e-3, batch 32) on standardized features, 30% "
-          "held out, mean ± std over seeds.\n"]
+          "held out, mean ± std over seeds; each table is followed by paired differences (same seeds) with their "
+          "95% t-interval, which decides whether a difference is beyond the seed noise.\n"]
     md.append("## Training loss vs validation loss (digits)\n")
-    md.append(table({"ERM": S(name="digits", alpha=0.0), "mixup α=0.4": S(name="digits", alpha=0.4)},
-                    ["train_mixed_loss", "train_clean_loss", "nll"]))
+    loss_keys = ["train_mixed_loss", "train_clean_loss", "nll"]
+    rows = {"ERM": S(name="digits", alpha=0.0), "mixup α=0.4": S(name="digits", alpha=0.4)}
+    md.append(table(rows, loss_keys))
+    md.append(deltas(rows, [("mixup α=0.4", "ERM")], loss_keys))
+    keys = ["acc", "nll", "ece"]
     md.append("\n## α (digits)\n")
-    md.append(table({f"α={al}" if al else "ERM (α=0)": S(name="digits", alpha=al)
-                     for al in (0.0, 0.1, 0.2, 0.4, 1.0, 2.0)}, ["acc", "nll", "ece"]))
+    rows = {f"α={al}" if al else "ERM (α=0)": S(name="digits", alpha=al) for al in (0.0, 0.1, 0.2, 0.4, 1.0, 2.0)}
+    md.append(table(rows, keys))
+    md.append(deltas(rows, [(k, "ERM (α=0)") for k in list(rows)[1:]], keys))
     md.append("\n## Weight decay and dropout with and without mixup (digits)\n")
     grid = {}
     for wd in (0.0, 1e-2, 1e-1):
@@ -95,13 +111,17 @@ def main() -> None:
             grid[f"wd={wd:g}, {'mixup α=0.4' if al else 'ERM'}"] = S(name="digits", alpha=al, wd=wd)
     for al in (0.0, 0.4):
         grid[f"dropout=0.3, {'mixup α=0.4' if al else 'ERM'}"] = S(name="digits", alpha=al, dropout=0.3)
-    md.append(table(grid, ["acc", "nll", "ece"]))
+    md.append(table(grid, keys))
+    md.append(deltas(grid, [(f"{s}, {m}", f"wd=0, {m}") for m in ("ERM", "mixup α=0.4")
+                            for s in ("wd=0.01", "wd=0.1", "dropout=0.3")], keys))
     md.append("\n## Mixing targets vs mixing losses (digits, α=1, every training batch)\n")
     gap = max(r["route_gap"] for r in S(name="digits", alpha=1.0, check_routes=True))
     md.append(f"Largest |mixed_loss - soft-target CE| over all batches and seeds: {gap:.2e} (float32 rounding).\n")
     md.append("\n## Beyond images: small tables bundled with scikit-learn\n")
-    md.append(table({f"{n}, {'mixup α=0.4' if al else 'ERM'}": S(name=n, alpha=al)
-                     for n in ("wine", "breast_cancer") for al in (0.0, 0.4)}, ["acc", "nll", "ece"]))
+    rows = {f"{n}, {'mixup α=0.4' if al else 'ERM'}": S(name=n, alpha=al)
+            for n in ("wine", "breast_cancer") for al in (0.0, 0.4)}
+    md.append(table(rows, keys))
+    md.append(deltas(rows, [(f"{n}, mixup α=0.4", f"{n}, ERM") for n in ("wine", "breast_cancer")], keys))
     text = "\n".join(md)
     print(text)
     pathlib.Path(a.out).parent.mkdir(parents=True, exist_ok=True)
