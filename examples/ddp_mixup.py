@@ -25,6 +25,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from mixup_any import MixUp, mixed_loss
 from mixup_any.distributed import CrossRankMixer, get_rank, get_world_size, seed_mixer
+from mixup_any.metrics import paired_t_interval
 
 
 def run(seed: int, alpha: float, epochs: int, cross_rank: bool) -> float:
@@ -73,6 +74,9 @@ def main() -> None:
         for name, accs in res.items():
             sd = statistics.stdev(accs) if len(accs) > 1 else 0.0
             print(f"{name:>6}: test accuracy {statistics.mean(accs):.4f} ± {sd:.4f}")
+        if args.seeds > 1:
+            iv = paired_t_interval(res["mixup"], res["erm"])  # paired by seed: same split and init
+            print(f"mixup - erm: {iv} (95% paired t-interval over seeds): {iv.verdict()}")
     if dist.is_initialized():
         dist.barrier()  # tear down together, not while rank 0 still prints (see accelerate_mixup.py)
         dist.destroy_process_group()
