@@ -7,14 +7,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from numbers import Real
-from typing import Any, overload
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
 from ..params import MixParams
-from ..targets import MixedTarget
 from .base import Mixer
 from .cutmix import CutMix, _map_float_leaves, cut_mix
 from .mixup import MixUp
@@ -229,16 +228,6 @@ class RandomChoice(Mixer):
             return cut_mix(t, params.index, box, cutmix.axes_for(t.shape), blend=blend, inplace=inplace)
 
         return _map_float_leaves(x, one, "x")
-
-    @overload
-    def mix_target(self, y: Tensor, params: MixParams) -> MixedTarget: ...
-    @overload
-    def mix_target(self, y: Mapping[str, Tensor], params: MixParams) -> dict[str, MixedTarget]: ...
-    @overload
-    def mix_target(self, y: Tensor | Mapping[str, Tensor], params: MixParams) -> MixedTarget | dict[str, MixedTarget]:
-        ...
-    def mix_target(self, y: Tensor | Mapping[str, Tensor], params: MixParams) -> MixedTarget | dict[str, MixedTarget]:
-        return self.mixers[0].mix_target(y, params)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
