@@ -41,8 +41,7 @@ from .losses import mixed_loss
 from .params import MixParams
 from .targets import MixedTarget
 
-__all__ = ["MODES", "KEEP", "check_mode", "check_eta", "clean_and_mixed", "mode_target", "mode_loss",
-           "regmixup_loss", "inputs_only_target", "warp_tau", "warp_lambda", "warp_params"]
+__all__ = ["MODES", "mode_loss", "regmixup_loss", "inputs_only_target", "warp_params"]
 
 #: Training modes, one vocabulary for every route: ``"erm"`` no mixing; ``"mixup"`` mixed inputs and
 #: targets; ``"regmixup"`` clean loss + ``eta`` × mixup loss (Pinto et al., 2022); ``"inputs_only"`` mixed

@@ -38,7 +38,7 @@ from .exceptions import MixupError
 from .functional import _rebuild_mapping, batch_size_of, tensor_leaves
 from .params import MixParams
 
-__all__ = ["get_rank", "get_world_size", "seed_for_rank", "seed_mixer", "CrossRankMixer"]
+__all__ = ["seed_for_rank", "seed_mixer", "CrossRankMixer"]
 
 _MASK64 = (1 << 64) - 1
 

@@ -14,8 +14,7 @@ from torch import Tensor
 
 from .exceptions import MixupError
 
-__all__ = ["mix", "mix_batch", "batch_size_of", "tensor_leaves", "map_float_leaves", "check_partner_index",
-           "check_same_device", "gather_rows", "one_hot", "smooth"]
+__all__ = ["mix", "mix_batch"]
 
 
 def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x", *, check_index: bool = True) -> None:

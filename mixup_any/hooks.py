@@ -54,7 +54,7 @@ from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode
 from .exceptions import HookSiteError, MixupError
 from .params import MixParams
 
-__all__ = ["attach", "list_sites", "MixHandle", "SiteInfo", "SiteList", "INPUT"]
+__all__ = ["attach", "list_sites", "MixHandle"]
 
 INPUT = "input"
 """Site name of the model's first positional input (mixed by a forward pre-hook on the model)."""

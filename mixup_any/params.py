@@ -22,16 +22,7 @@ from torch import Tensor
 from .exceptions import MixupError
 from .functional import check_partner_index
 
-__all__ = [
-    "MixParams",
-    "PAIRINGS",
-    "sample_beta",
-    "sample_lambda",
-    "apply_probability",
-    "check_generator",
-    "sample_index",
-    "class_ids",
-]
+__all__ = ["MixParams", "sample_beta", "sample_lambda", "sample_index"]
 
 PAIRINGS = ("permute", "flip", "roll", "same_class", "different_class", "label_distance")
 PairingFn = Callable[..., Tensor]

@@ -12,24 +12,8 @@ This subpackage duck-types the models and never imports transformers itself; it 
 
 from __future__ import annotations
 
-from .features import POOLINGS, SentenceEncoder, cache_sentence_features, pool
-from .masks import MASK_POLICIES, mix_attention_mask
-from .mixing import TEXT_SITES, TextMixHandle, attach_text
-from .sites import POOLED_SITES, embeddings_block_site, layer_sites, pooled_site, token_embedding_site
+from .features import SentenceEncoder, cache_sentence_features, pool
+from .masks import mix_attention_mask
+from .mixing import TextMixHandle, attach_text
 
-__all__ = [
-    "MASK_POLICIES",
-    "POOLED_SITES",
-    "POOLINGS",
-    "TEXT_SITES",
-    "SentenceEncoder",
-    "TextMixHandle",
-    "attach_text",
-    "cache_sentence_features",
-    "embeddings_block_site",
-    "layer_sites",
-    "mix_attention_mask",
-    "pool",
-    "pooled_site",
-    "token_embedding_site",
-]
+__all__ = ["SentenceEncoder", "TextMixHandle", "attach_text", "cache_sentence_features", "mix_attention_mask", "pool"]
