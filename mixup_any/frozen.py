@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .exceptions import MixupError
-from .hooks import _select
+from .sites import select_output
 
 __all__ = ["FeatureCache", "cache_features"]
 
@@ -145,7 +145,7 @@ def cache_features(
         with torch.no_grad():
             for xb, yb in _batches(data, batch_size):
                 out = backbone(xb)
-                t, _ = _select(out, output, "backbone output", backbone)
+                t, _ = select_output(out, output, "backbone output", backbone)
                 feats.append(t.detach() if device is None else t.detach().to(device))
                 if yb is not None:
                     targets.append(yb if device is None else yb.to(device))

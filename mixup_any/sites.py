@@ -1,0 +1,364 @@
+"""Sites: where in a model a mix happens and which tensor of a module's output is mixed.
+
+:func:`resolve_sites` turns ``at=`` (a qualified name, a glob, ``"re:"`` regex, a module type or instance,
+``"input"``, ``"input_embeddings"``) into ``(name, module)`` pairs, or raises :class:`HookSiteError` listing the
+names that exist; :func:`select_output` finds the tensor to mix in a module's output (tensor, tuple, dict,
+dataclass, ``ModelOutput``) and rebuilds the output around the mixed one; :func:`list_sites` shows every site
+of a model with its output shape. :mod:`mixup_any.hooks` puts the hooks on them.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import fnmatch
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from .exceptions import HookSiteError, MixupError
+
+__all__ = ["list_sites"]
+
+INPUT = "input"
+"""Site name of the model's first positional input (mixed by a forward pre-hook on the model)."""
+
+SiteSpec = str | type | nn.Module
+
+
+# --------------------------------------------------------------------------------------------
+# resolving sites
+# --------------------------------------------------------------------------------------------
+
+
+def _close(word: str, names: Sequence[str], n: int = 5) -> str:
+    close = difflib.get_close_matches(word, names, n=n, cutoff=0.4)
+    if not close:
+        close = [m for m in names if word and (word in m or m in word)][:n]
+    shown = ", ".join(repr(c) for c in close) if close else "none"
+    return f"close names: {shown}"
+
+
+def resolve_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` per site, in the order given, without duplicates; ``INPUT`` maps to the model."""
+    specs = list(at) if isinstance(at, (list, tuple)) else [at]
+    if not specs:
+        raise HookSiteError("at= is empty; give at least one site (a name, glob, 're:' regex, type or module).")
+    named = [(n, m) for n, m in model.named_modules() if n]  # the root itself is addressed as "input"
+    names = [n for n, _ in named]
+    by_name = dict(named)
+    out: dict[str, nn.Module] = {}
+    hint = "Call mixup_any.hooks.list_sites(model, example_input) to see every site with its output shape."
+    for spec in specs:
+        found: list[tuple[str, nn.Module]]
+        if isinstance(spec, str):
+            if spec == INPUT and INPUT not in by_name:
+                found = [(INPUT, model)]
+            elif spec == "input_embeddings" and spec not in by_name and hasattr(model, "get_input_embeddings"):
+                hf_model: Any = model  # a transformers model (checked with hasattr above)
+                emb = hf_model.get_input_embeddings()
+                found = [(n, m) for n, m in named if m is emb][:1]
+            elif spec.startswith("re:"):
+                try:
+                    rx = re.compile(spec[3:])
+                except re.error as err:
+                    raise HookSiteError(f"at={spec!r} is not a valid regular expression: {err}.") from err
+                found = [(n, m) for n, m in named if rx.search(n)]
+                if not found:
+                    word = re.sub(r"[\\^$()|?*+\[\]{}]", "", spec[3:])
+                    raise HookSiteError(
+                        f"No module name matches the regex {spec[3:]!r} (re.search over qualified names); "
+                        f"{_close(word, names)}. {hint}"
+                    )
+            elif any(ch in spec for ch in "*?["):
+                found = [(n, m) for n, m in named if fnmatch.fnmatchcase(n, spec)]
+                if not found:
+                    word = spec.replace("*", "").replace("?", "")
+                    raise HookSiteError(f"No module name matches the glob {spec!r}; {_close(word, names)}. {hint}")
+            elif spec in by_name:
+                found = [(spec, by_name[spec])]
+            else:
+                raise HookSiteError(
+                    f"No module named {spec!r} in {type(model).__name__}; {_close(spec, names + [INPUT])}. {hint}"
+                )
+        elif isinstance(spec, type) and issubclass(spec, nn.Module):
+            found = [(n, m) for n, m in named if isinstance(m, spec)]
+            if not found:
+                types = sorted({type(m).__name__ for _, m in named})
+                raise HookSiteError(
+                    f"No submodule of {type(model).__name__} is a {spec.__name__}; its module types are "
+                    f"{types}. {hint}"
+                )
+        elif isinstance(spec, nn.Module):
+            if spec is model:
+                raise HookSiteError(
+                    f"at= is the model itself ({type(model).__name__}); use at='input' to mix its input, or "
+                    "name a submodule whose output to mix."
+                )
+            found = [(n, m) for n, m in named if m is spec][:1]
+            if not found:
+                raise HookSiteError(
+                    f"The module instance {type(spec).__name__} given in at= is not part of "
+                    f"{type(model).__name__} (not found in model.named_modules())."
+                )
+        else:
+            raise HookSiteError(
+                f"at= entries must be a module name, a glob, a 're:' regex, an nn.Module subclass or a module "
+                f"instance; got {type(spec).__name__} {spec!r}."
+            )
+        for name, module in found:
+            out.setdefault(name, module)
+    return list(out.items())
+
+
+# --------------------------------------------------------------------------------------------
+# picking the tensor out of a module output, and putting the mixed one back
+# --------------------------------------------------------------------------------------------
+
+
+def _rebuild_sequence(out: tuple[Any, ...] | list[Any], i: int, new: Tensor) -> Any:
+    items = list(out)
+    items[i] = new
+    if isinstance(out, tuple) and hasattr(out, "_make"):  # namedtuple
+        return out._make(items)
+    if type(out) in (tuple, list):
+        return type(out)(items)
+    try:  # tuple/list subclasses such as torch.return_types structseqs take one iterable
+        return type(out)(items)
+    except TypeError:
+        return tuple(items) if isinstance(out, tuple) else items
+
+
+def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module) -> tuple[Tensor, Callable[[Tensor], Any]]:
+    """The tensor to mix in ``out`` and a function that returns ``out`` with it replaced (never in place)."""
+    if isinstance(out, Tensor):
+        if spec is None:
+            return out, _same
+        raise HookSiteError(
+            f"output={spec!r} was given, but site {site!r} ({type(module).__name__}) returns a plain tensor; "
+            "use output=None."
+        )
+    if isinstance(out, Mapping):  # dict, OrderedDict, transformers ModelOutput (an OrderedDict dataclass)
+        keys = list(out.keys())
+        if spec is None:
+            key = next((k for k in keys if isinstance(out[k], Tensor)), None)
+            if key is None:
+                raise HookSiteError(
+                    f"Site {site!r} ({type(module).__name__}) returned a {type(out).__name__} with no tensor "
+                    f"field (keys {keys}); nothing to mix."
+                )
+        elif isinstance(spec, int):
+            if not -len(keys) <= spec < len(keys):
+                raise HookSiteError(
+                    f"output={spec} is out of range for site {site!r}: it returned a {type(out).__name__} with "
+                    f"{len(keys)} fields {keys}."
+                )
+            key = keys[spec]
+        else:
+            if spec not in keys:
+                raise HookSiteError(
+                    f"output={spec!r} is not a field of the {type(out).__name__} returned by site {site!r}; "
+                    f"its fields are {keys}."
+                )
+            key = spec
+
+        def rebuild_mapping(new: Tensor) -> Any:
+            res: Any = copy.copy(out)  # a new container; the module's own output object is left as it was
+            res[key] = new
+            return res
+
+        return check_site_tensor(out[key], site, module, f"[{key!r}]"), rebuild_mapping
+    if isinstance(out, (tuple, list)):
+        if spec is None:
+            i = 0
+        elif isinstance(spec, int):
+            i = spec
+        elif isinstance(spec, str) and hasattr(out, "_fields") and spec in out._fields:
+            i = out._fields.index(spec)
+        elif isinstance(spec, str) and any(v is getattr(out, spec, None) for v in out):
+            i = next(k for k, v in enumerate(out) if v is getattr(out, spec))  # torch.return_types
+        else:
+            fields = getattr(out, "_fields", None)
+            raise HookSiteError(
+                f"output={spec!r} cannot select from the {type(out).__name__} returned by site {site!r}"
+                + (f"; its fields are {list(fields)}." if fields else "; use an int index.")
+            )
+        if not -len(out) <= i < len(out):
+            raise HookSiteError(
+                f"output={spec!r} is out of range for site {site!r}: it returned a {type(out).__name__} of "
+                f"length {len(out)}."
+            )
+        i %= len(out)
+        return check_site_tensor(out[i], site, module, f"[{i}]"), lambda new: _rebuild_sequence(out, i, new)
+    if dataclasses.is_dataclass(out) and not isinstance(out, type):
+        fields = [f.name for f in dataclasses.fields(out)]
+        name = spec if isinstance(spec, str) else next(
+            (f for f in fields if isinstance(getattr(out, f), Tensor)), None)
+        if name is None or name not in fields:
+            raise HookSiteError(f"output={spec!r} is not a field of the {type(out).__name__} returned by site "
+                                f"{site!r}; its fields are {fields}.")
+        return (check_site_tensor(getattr(out, name), site, module, f".{name}"),
+                lambda new: dataclasses.replace(out, **{name: new}))
+    raise HookSiteError(
+        f"Site {site!r} ({type(module).__name__}) returned a {type(out).__name__}, which cannot be mixed: "
+        "expected a tensor, a tuple/list, a dict or a transformers ModelOutput (or a dataclass) holding one. "
+        "Hook a module whose output is a tensor, or a submodule of this one."
+    )
+
+
+def _same(new: Tensor) -> Tensor:
+    return new
+
+
+def check_site_tensor(t: Any, site: str, module: nn.Module, where: str) -> Tensor:
+    if not isinstance(t, Tensor):
+        raise HookSiteError(
+            f"Site {site!r} ({type(module).__name__}): the selected output{where} is a {type(t).__name__}, not a "
+            "tensor; choose another element with output=."
+        )
+    return t
+
+
+def describe(x: Any) -> str:
+    if isinstance(x, Tensor):
+        return f"{x.dtype} tensor of shape {tuple(x.shape)}"
+    return type(x).__name__
+
+
+def first_tensor(x: Any) -> Tensor | None:
+    if isinstance(x, Tensor):
+        return x
+    values = x.values() if isinstance(x, Mapping) else x if isinstance(x, (tuple, list)) else ()
+    for v in values:
+        t = first_tensor(v)
+        if t is not None:
+            return t
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# listing candidate sites
+# --------------------------------------------------------------------------------------------
+
+
+class SiteInfo(NamedTuple):
+    """One candidate site: qualified ``name``, module ``type`` name and output ``shape`` (``None`` if no tensor)."""
+
+    name: str
+    type: str
+    shape: tuple[int, ...] | None
+
+
+class SiteList(list[SiteInfo]):
+    """A list of :class:`SiteInfo` in execution order that prints as a table."""
+
+    notes: dict[str, str]
+
+    def __str__(self) -> str:
+        notes = getattr(self, "notes", {})
+        rows = [("site", "type", "output shape", "note")]
+        rows += [(s.name, s.type, "-" if s.shape is None else str(tuple(s.shape)), notes.get(s.name, ""))
+                 for s in self]
+        w = [max(len(r[k]) for r in rows) for k in range(3)]
+        return "\n".join(f"{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}".rstrip() for a, b, c, d in rows)
+
+    def __repr__(self) -> str:
+        return self.__str__()
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self]
+
+
+def list_sites(model: nn.Module, example_input: Any) -> SiteList:
+    """Run one dry forward and list the sites that ran with their output shapes, for choosing ``at=``.
+
+    The forward runs under ``torch.no_grad()`` in eval mode; every module's ``training`` flag is
+    restored afterwards. ``example_input`` is a tensor (``model(x)``), a tuple (``model(*x)``) or a
+    dict (``model(**x)``). Notes flag modules that ran more than once, outputs whose dim 0 is not the
+    batch, and outputs that cannot be interpolated (integer tensors, no tensor).
+
+    Example:
+        >>> model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(144, 2))
+        >>> sites = list_sites(model, torch.randn(2, 1, 8, 8))
+        >>> [(s.name, s.shape) for s in sites][:2]
+        [('input', (2, 1, 8, 8)), ('0', (2, 4, 6, 6))]
+        >>> print(sites)  # doctest: +NORMALIZE_WHITESPACE
+        site   type     output shape   note
+        input  Tensor   (2, 1, 8, 8)
+        0      Conv2d   (2, 4, 6, 6)
+        1      ReLU     (2, 4, 6, 6)
+        2      Flatten  (2, 144)
+        3      Linear   (2, 2)
+    """
+    if not isinstance(model, nn.Module):
+        raise MixupError(f"list_sites() needs an nn.Module, got {type(model).__name__}.")
+    args: tuple[Any, ...]
+    if isinstance(example_input, Mapping):
+        args, kwargs = (), dict(example_input)
+    elif isinstance(example_input, tuple):
+        args, kwargs = example_input, {}
+    else:
+        args, kwargs = (example_input,), {}
+    first = first_tensor(args[0]) if args else first_tensor(kwargs)
+    batch = first.shape[0] if first is not None and first.ndim else None
+    seen: dict[str, SiteInfo] = {}
+    calls: dict[str, int] = {}
+    notes: dict[str, str] = {}
+    if args:
+        seen[INPUT] = SiteInfo(INPUT, type(args[0]).__name__, _shape_of(args[0]))
+
+    def recorder(name: str) -> Callable[..., None]:
+        def hook(module: nn.Module, inp: Any, out: Any) -> None:
+            calls[name] = calls.get(name, 0) + 1
+            if name not in seen:
+                t = _default_tensor(out)
+                seen[name] = SiteInfo(name, type(module).__name__, _shape_of(t))
+                if t is None:
+                    notes[name] = f"returns {type(out).__name__}: no tensor to mix"
+                elif not t.is_floating_point():
+                    notes[name] = f"{t.dtype}: cannot be interpolated"
+                elif batch is not None and (t.ndim == 0 or t.shape[0] != batch):
+                    notes[name] = "dim 0 is not the batch"
+
+        return hook
+
+    flags = [(m, m.training) for m in model.modules()]
+    handles = [m.register_forward_hook(recorder(n)) for n, m in model.named_modules() if n]
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(*args, **kwargs)
+    except (RuntimeError, IndexError) as err:  # the model rejected the example (shape, dtype, vocabulary)
+        raise HookSiteError(
+            f"list_sites: {type(model).__name__} failed on the example input ({describe(example_input)}): "
+            f"{str(err).splitlines()[0] if str(err) else type(err).__name__}. Pass an input the model accepts."
+        ) from err
+    finally:
+        for h in handles:
+            h.remove()
+        for m, flag in flags:
+            m.training = flag
+    for name, n in calls.items():
+        if n > 1:
+            notes[name] = (notes.get(name, "") + f"; runs {n}x per forward").lstrip("; ")
+    result = SiteList(seen.values())
+    result.notes = notes
+    return result
+
+
+def _default_tensor(out: Any) -> Tensor | None:
+    try:
+        t, _ = select_output(out, None, "", nn.Identity())
+    except HookSiteError:
+        return None
+    return t
+
+
+def _shape_of(x: Any) -> tuple[int, ...] | None:
+    t = first_tensor(x) if not isinstance(x, Tensor) else x
+    return tuple(t.shape) if t is not None else None
