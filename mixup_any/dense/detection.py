@@ -68,7 +68,8 @@ def _clip_outside(b: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
     ix1, iy1 = torch.maximum(x1, p[:, 0]), torch.maximum(y1, p[:, 1])
     ix2, iy2 = torch.minimum(x2, p[:, 2]), torch.minimum(y2, p[:, 3])
     iw, ih = (ix2 - ix1).clamp(min=0), (iy2 - iy1).clamp(min=0)
-    visible = 1 - iw * ih / ((x2 - x1) * (y2 - y1))
+    area = (x2 - x1) * (y2 - y1)
+    visible = (area - iw * ih) / area  # the visible area over the area: exact at a tie with min_visible (1 - c/a is not)
     hit = (iw > 0) & (ih > 0)
     full_h = hit & (iy1 <= y1) & (iy2 >= y2)  # the covered part spans the box's whole height
     full_w = hit & (ix1 <= x1) & (ix2 >= x2)
