@@ -12,7 +12,8 @@ from .functional import mix, mix_batch
 from .hooks import MixHandle, attach, list_sites
 from .losses import MixedLoss, mixed_loss, soft_target_cross_entropy
 from .mixers import CutMix, Mixer, MixUp, RandomChoice
-from .params import MixParams, sample_beta, sample_index, sample_lambda
+from .params import MixParams
+from .sampling import sample_beta, sample_index, sample_lambda
 from .schedule import MixSchedule
 from .targets import MixedTarget, mix_target
 

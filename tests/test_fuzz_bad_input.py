@@ -32,7 +32,7 @@ from mixup_any import (
     soft_target_cross_entropy,
 )
 from mixup_any.exceptions import MixupError
-from mixup_any.params import PAIRINGS
+from mixup_any.sampling import PAIRINGS
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bad_input_cases import _TinyText  # noqa: E402  (the same tiny text model as the named cases)

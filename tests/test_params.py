@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixup_any import MixParams, MixupError, sample_beta, sample_index, sample_lambda
-from mixup_any.params import apply_probability
+from mixup_any.sampling import apply_probability
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

@@ -22,8 +22,8 @@ from torch import Tensor, nn
 
 from ..exceptions import MixupError
 from ..functional import _INTEGER_LEAF_HINT, batch_size_of, map_float_leaves, mix_batch, tensor_leaves
-from ..params import (
-    MixParams,
+from ..params import MixParams
+from ..sampling import (
     _same_device,
     apply_probability,
     canonical_device,
@@ -50,7 +50,7 @@ class Mixer:
         p: probability of mixing (the only probability knob); ``p=0`` is exactly ERM.
         per_sample_p: apply ``p`` to each row (unmixed rows have λ = 1) instead of to the batch.
         pairing: ``"permute"``, ``"flip"``, ``"roll"``, ``"same_class"``, ``"different_class"``,
-            ``"label_distance"`` (C-Mixup) or a callable (see :func:`mixup_any.params.sample_index`).
+            ``"label_distance"`` (C-Mixup) or a callable (see :func:`mixup_any.sampling.sample_index`).
         bandwidth: σ of the ``"label_distance"`` kernel.
         exclude_classes: class ids whose samples are never mixed nor used as partners.
         num_classes: ``C``, needed to turn class indices into soft targets.

@@ -23,7 +23,8 @@ from torch import Tensor
 
 from ..exceptions import MixupError
 from ..functional import check_same_device, gather_rows, map_float_leaves
-from ..params import MixParams, check_generator
+from ..params import MixParams
+from ..sampling import check_generator
 from .base import Mixer
 
 __all__ = ["CutMix", "box_mask", "cut_mix", "sample_boxes"]

@@ -1,0 +1,348 @@
+"""The samplers of a plan: λ (Beta, fixed, uniform, fold, apply-probability) and the partner index (pairings).
+
+All randomness comes from a :class:`torch.Generator` on the batch's device; the global RNG is never
+touched. Every draw is made where the batch lives, so nothing here copies a value to or from an
+accelerator (no host-device sync). The same seed draws different plans on the CPU and on CUDA:
+their generators are different algorithms.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .exceptions import MixupError
+from .functional import check_partner_index
+
+__all__ = ["sample_beta", "sample_lambda", "sample_index"]
+
+PAIRINGS = ("permute", "flip", "roll", "same_class", "different_class", "label_distance")
+PairingFn = Callable[..., Tensor]
+
+
+# --------------------------------------------------------------------------------------------
+# randomness
+# --------------------------------------------------------------------------------------------
+
+
+def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
+    """Raise if ``generator`` cannot draw on ``device`` (a draw there must come from a generator there)."""
+    if generator is not None and not _same_device(generator.device, device):
+        raise MixupError(
+            f"The generator is on {generator.device} but the batch is on {device}: draws are made where the "
+            f"batch lives, so pass torch.Generator(device={str(device)!r}) (or no generator: the mixer keeps "
+            "one per device)."
+        )
+
+
+def canonical_device(device: torch.device | str) -> torch.device:
+    """``device`` with its index: ``cuda`` is the current CUDA device (so it compares equal to ``cuda:0``)."""
+    device = torch.device(device)
+    if device.index is None and device.type not in ("cpu", "meta") and torch.accelerator.is_available():
+        return torch.device(device.type, torch.accelerator.current_device_index())
+    return device
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    return canonical_device(a) == canonical_device(b)
+
+
+def _device(generator: torch.Generator | None, device: torch.device | str | None) -> torch.device:
+    if device is None:
+        return generator.device if generator is not None else torch.device("cpu")
+    device = torch.device(device)
+    check_generator(generator, device)
+    return device
+
+
+# --------------------------------------------------------------------------------------------
+# lambda
+# --------------------------------------------------------------------------------------------
+
+
+def sample_beta(
+    n: int, a: float, b: float, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+) -> Tensor:
+    """``n`` draws of Beta(a, b), float64, on ``device`` (default: the generator's).
+
+    ``X / (X + Y)`` with ``X ~ Gamma(a)`` and ``Y ~ Gamma(b)``, from torch's own gamma sampler (it takes a
+    generator; ``torch.distributions.Beta`` does not). Small concentrations are drawn as
+    ``Gamma(a) = Gamma(a + 1) * U**(1/a)`` in log space, so the draw stays exact where ``Gamma(a)``
+    itself would underflow to 0 (α below about 0.01).
+
+    Example:
+        >>> lam = sample_beta(1000, 0.4, 0.4, generator=torch.Generator().manual_seed(0))
+        >>> bool(((lam >= 0) & (lam <= 1)).all())
+        True
+    """
+    _check_beta(a, b)
+    device = _device(generator, device)
+    conc = torch.empty(n, 2, dtype=torch.float64, device=device)
+    conc[:, 0], conc[:, 1] = a + 1.0, b + 1.0
+    log_gamma = torch._standard_gamma(conc, generator=generator).log()
+    log_u = torch.rand(n, 2, dtype=torch.float64, device=device, generator=generator).neg_().log1p_()  # log U, U in (0, 1]
+    log_gamma[:, 0] += log_u[:, 0] / a
+    log_gamma[:, 1] += log_u[:, 1] / b
+    return torch.sigmoid(log_gamma[:, 0] - log_gamma[:, 1])
+
+
+def _check_beta(a: float, b: float) -> None:
+    if not (a >= _MIN_CONCENTRATION and b >= _MIN_CONCENTRATION) or not (math.isfinite(a) and math.isfinite(b)):
+        raise MixupError(
+            f"Beta(a, b) needs finite a and b of at least {_MIN_CONCENTRATION:g}, got a={a!r}, b={b!r}. "
+            "Below that a Beta draw is a coin flip on {0, 1} in float64; alpha=0 disables mixing."
+        )
+
+
+_MIN_CONCENTRATION = 1e-6
+
+
+def sample_lambda(
+    batch_size: int,
+    *,
+    alpha: float = 1.0,
+    beta: float | None = None,
+    lam: float | tuple[float, float] | None = None,
+    fold: bool = False,
+    per_sample: bool = False,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Draw ``lam`` of shape ``(B,)``, float32, on ``device`` (default: the generator's).
+
+    Args:
+        batch_size: ``B``.
+        alpha: first Beta concentration; ``alpha=0`` means no mixing (``lam = 1``).
+        beta: second Beta concentration; ``None`` means ``alpha`` (symmetric Beta(α, α)).
+            ``beta=1`` gives Beta(α, 1).
+        lam: a fixed ``lam`` (float), or ``(low, high)`` for a uniform draw; overrides ``alpha``.
+        fold: replace ``lam`` by ``max(lam, 1 - lam)`` so each row's own sample dominates.
+        per_sample: one draw per row (``True``) or one per batch repeated ``B`` times.
+        generator: source of randomness, on ``device``.
+        device: where to draw (the batch's device).
+
+    Example:
+        >>> sample_lambda(3, lam=0.25)
+        tensor([0.2500, 0.2500, 0.2500])
+        >>> sample_lambda(3, alpha=0.0)
+        tensor([1., 1., 1.])
+    """
+    _check_size(batch_size, "batch_size")
+    device = _device(generator, device)
+    n = batch_size if per_sample else 1
+    if lam is not None and not isinstance(lam, (tuple, list)):
+        out = torch.full((n,), float(lam), dtype=torch.float64, device=device)
+    elif lam is not None:
+        lo, hi = float(lam[0]), float(lam[1])
+        out = torch.rand(n, generator=generator, dtype=torch.float64, device=device).mul_(hi - lo).add_(lo)
+    elif alpha == 0:
+        out = torch.ones(n, dtype=torch.float64, device=device)
+    else:
+        out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator, device=device)
+    if fold:
+        out = torch.maximum(out, 1.0 - out)
+    return out.float().expand(batch_size).contiguous() if not per_sample else out.float()
+
+
+def apply_probability(
+    lam: Tensor, p: float, *, per_sample: bool = False, generator: torch.Generator | None = None
+) -> Tensor:
+    """Set ``lam = 1`` (no mixing) for rows, or the whole batch, not selected with probability ``p``.
+
+    Example:
+        >>> apply_probability(torch.tensor([0.3, 0.6]), 0.0)
+        tensor([1., 1.])
+    """
+    if p >= 1.0:
+        return lam
+    if p <= 0.0:
+        return torch.ones_like(lam)
+    check_generator(generator, lam.device)
+    n = lam.shape[0] if per_sample else 1
+    keep = torch.rand(n, generator=generator, device=lam.device) < p
+    return lam.where(keep, 1.0)
+
+
+# --------------------------------------------------------------------------------------------
+# pairing
+# --------------------------------------------------------------------------------------------
+
+
+def class_ids(labels: Tensor) -> Tensor:
+    """Class id per row, ``(B,)``: integer labels as they are, soft/one-hot labels by argmax."""
+    if not labels.is_floating_point():
+        if labels.ndim != 1:
+            raise MixupError(
+                f"Class-based pairing needs class indices of shape (B,), got shape {tuple(labels.shape)}."
+            )
+        return labels.long()
+    if labels.ndim == 2 and labels.shape[1] > 0:
+        return labels.argmax(-1)
+    raise MixupError(
+        "Class-based pairing (same_class, different_class, exclude_classes) needs class indices (B,) "
+        f"or soft/one-hot targets (B, C) with C >= 1, got a float tensor of shape {tuple(labels.shape)}. "
+        "For regression targets use pairing='label_distance'."
+    )
+
+
+def _group_bounds(sorted_keys: Tensor) -> tuple[Tensor, Tensor]:
+    """For keys sorted ascending, each position's group ``[start, end)`` (no host sync)."""
+    n = sorted_keys.shape[0]
+    pos = torch.arange(n, device=sorted_keys.device)
+    first = torch.ones(n, dtype=torch.bool, device=sorted_keys.device)
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    start = torch.where(first, pos, torch.zeros_like(pos)).cummax(0).values
+    last = torch.ones(n, dtype=torch.bool, device=sorted_keys.device)
+    last[:-1] = first[1:]
+    end_here = torch.where(last, pos + 1, torch.full_like(pos, n))
+    end = torch.flip(torch.cummin(torch.flip(end_here, [0]), 0).values, [0])
+    return start, end
+
+
+def _sort_by_group(keys: Tensor, generator: torch.Generator | None) -> Tensor:
+    """A random order of rows that keeps rows with equal ``keys`` contiguous."""
+    shuffle = torch.randperm(keys.shape[0], generator=generator, device=keys.device)
+    order_in_shuffle = torch.sort(keys[shuffle], stable=True).indices
+    return shuffle[order_in_shuffle]
+
+
+def _cycle_within_groups(keys: Tensor, generator: torch.Generator | None) -> Tensor:
+    """A permutation pairing every row with another row of the same key (itself if alone)."""
+    order = _sort_by_group(keys, generator)
+    start, end = _group_bounds(keys[order])
+    pos = torch.arange(keys.shape[0], device=keys.device)
+    nxt = torch.where(pos + 1 < end, pos + 1, start)
+    index = torch.empty_like(order)
+    index[order] = order[nxt]
+    return index
+
+
+def _other_group_uniform(keys: Tensor, eligible: Tensor, generator: torch.Generator | None) -> Tensor:
+    """For each eligible row, a uniform partner among eligible rows with a different key."""
+    n = keys.shape[0]
+    # ineligible rows sort after all eligible ones, so eligible rows form a prefix of length m
+    big = keys.max() + 1 if n else keys.new_zeros(())
+    sort_keys = torch.where(eligible, keys, big + keys)
+    order = _sort_by_group(sort_keys, generator)
+    start, end = _group_bounds(sort_keys[order])
+    m = eligible.sum()
+    size = end - start
+    choices = (m - size).clamp(min=0)
+    u = torch.rand(n, generator=generator, dtype=torch.float64, device=keys.device)
+    pick = (u * choices).floor().long().clamp(max=(choices - 1).clamp(min=0))
+    pick = torch.where(pick < start, pick, pick + size)
+    pos = torch.arange(n, device=keys.device)
+    partner_sorted = torch.where(choices > 0, pick, pos)
+    index = torch.empty_like(order)
+    index[order] = order[partner_sorted]
+    return index
+
+
+def _label_distance(labels: Tensor, bandwidth: float, generator: torch.Generator | None) -> Tensor:
+    """C-Mixup (Yao et al., 2022): partner ``j`` drawn with probability ∝ exp(-‖y_i - y_j‖² / 2σ²)."""
+    if not labels.is_floating_point():
+        labels = labels.float()
+    y = labels.reshape(labels.shape[0], -1).float()
+    n = y.shape[0]
+    d2 = torch.cdist(y, y).pow(2)
+    logits = -d2 / (2.0 * bandwidth**2)
+    if n > 1:
+        logits.fill_diagonal_(float("-inf"))
+    u = torch.rand(n, n, generator=generator, device=y.device)
+    gumbel = -torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))
+    return (logits + gumbel).argmax(-1)
+
+
+def _check_size(n: Any, what: str) -> None:
+    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+        raise MixupError(f"{what} must be a non-negative int, got {n!r}.")
+
+
+def sample_index(
+    batch_size: int,
+    *,
+    pairing: str | PairingFn = "permute",
+    labels: Tensor | None = None,
+    eligible: Tensor | None = None,
+    bandwidth: float = 1.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """Draw the partner ``index`` of shape ``(B,)``: row ``i`` is mixed with ``index[i]``.
+
+    Args:
+        batch_size: ``B``; odd sizes and ``B = 1`` work (a lone row pairs with itself).
+        pairing: ``"permute"`` (random permutation, default), ``"flip"`` (``i ↔ B-1-i``, as timm),
+            ``"roll"`` (``i ↔ i-1``, as torchvision), ``"same_class"``, ``"different_class"``,
+            ``"label_distance"`` (C-Mixup, for regression), or a callable
+            ``fn(batch_size, *, labels, generator, device) -> index``.
+        labels: targets, needed by the class and label-distance pairings.
+        eligible: ``(B,)`` bool; ineligible rows pair with themselves and are never chosen as partners.
+        bandwidth: σ of the C-Mixup kernel, in label units.
+        generator: source of randomness.
+        device: where the index lives (the labels' device if given).
+
+    Example:
+        >>> sample_index(4, pairing="flip")
+        tensor([3, 2, 1, 0])
+        >>> sample_index(3, pairing="same_class", labels=torch.tensor([5, 5, 7]),
+        ...              generator=torch.Generator().manual_seed(0))
+        tensor([1, 0, 2])
+    """
+    _check_size(batch_size, "batch_size")
+    if labels is not None:
+        if not isinstance(labels, Tensor) or labels.ndim == 0 or labels.shape[0] != batch_size:
+            got = f"shape {tuple(labels.shape)}" if isinstance(labels, Tensor) else type(labels).__name__
+            raise MixupError(f"labels must be a tensor with {batch_size} rows (batch_size), got {got}.")
+        device = labels.device
+    device = _device(generator, device)
+    if callable(pairing):
+        index = pairing(batch_size, labels=labels, generator=generator, device=device)
+        if not isinstance(index, Tensor) or index.shape != (batch_size,):
+            raise MixupError(
+                f"A pairing callable must return an index tensor of shape ({batch_size},), got "
+                f"{tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__}."
+            )
+        index = index.long()
+        check_partner_index(index, batch_size)
+    elif pairing == "permute":
+        if eligible is None:
+            index = torch.randperm(batch_size, generator=generator, device=device)
+        else:
+            index = _cycle_within_groups((~eligible).long(), generator)
+    elif pairing == "flip":
+        index = torch.arange(batch_size - 1, -1, -1, device=device)
+    elif pairing == "roll":
+        index = (torch.arange(batch_size, device=device) - 1) % max(batch_size, 1)
+    elif pairing in ("same_class", "different_class"):
+        if labels is None:
+            raise MixupError(f"pairing={pairing!r} needs the targets: call mixer(x, y) or sample(..., labels=y).")
+        cls = class_ids(labels)
+        if pairing == "same_class":
+            index = _cycle_within_groups(cls, generator)
+        else:
+            elig = eligible if eligible is not None else torch.ones_like(cls, dtype=torch.bool)
+            index = _other_group_uniform(cls, elig, generator)
+    elif pairing == "label_distance":
+        if labels is None:
+            raise MixupError("pairing='label_distance' needs the targets: call mixer(x, y).")
+        if not (bandwidth > 0):
+            raise MixupError(f"pairing='label_distance' needs bandwidth > 0, got {bandwidth!r}.")
+        index = _label_distance(labels, bandwidth, generator)
+    else:
+        raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
+    if eligible is not None:
+        rows = torch.arange(batch_size, device=index.device)
+        ok = eligible & eligible[index]
+        index = torch.where(ok, index, rows)
+    return index
+
+
+def check_pairing(pairing: Any) -> None:
+    """Raise :class:`MixupError` early for an unknown pairing name."""
+    if not callable(pairing) and pairing not in PAIRINGS:
+        raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
