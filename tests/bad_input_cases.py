@@ -210,6 +210,13 @@ def _fit(est, X, y):
     est.fit(X, y)
 
 
+def _fit_predict(X_predict, X_fit=None):
+    from mixup_any.tabular import MixupTabularClassifier
+
+    clf = MixupTabularClassifier(max_epochs=1, random_state=0).fit(_frame() if X_fit is None else X_fit, [0, 1, 0, 1])
+    return clf.predict(X_predict)
+
+
 TAB = ("pandas", "sklearn")
 y4 = torch.tensor([0, 1, 2, 1])
 
@@ -378,6 +385,17 @@ CASES: list[Case] = [
     Case("MixupTabularRegressor.fit", "target with NaN", lambda c: _fit(__import__(
         "mixup_any.tabular", fromlist=["x"]).MixupTabularRegressor(max_epochs=1), _frame(), [1.0, math.nan, 2.0, 3.0]),
          "MixupError", "NaN or infinity", needs=TAB),
+    Case("MixupTabularClassifier.fit", "column with infinity", lambda c: _fit(__import__(
+        "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1), _frame().assign(
+            a=[1.0, math.inf, 2.0, 3.0]), [0, 1, 0, 1]), "MixupError",
+         r"Column 'a' holds inf \(row 1\); expected finite numbers within float32's range", needs=TAB),
+    Case("MixupTabularClassifier.predict", "value beyond float32 (1e300)", lambda c: _fit_predict(
+        _frame().assign(a=[1.0, 1e300, 2.0, 3.0])), "MixupError", "Column 'a' holds 1e\\+300", needs=TAB),
+    Case("MixupTabularClassifier.predict", "columns reordered", lambda c: _fit_predict(_frame()[["b", "a"]]),
+         "MixupError", r"another order \['b', 'a'\]\); expected \['a', 'b'\], in that order",
+         needs=TAB),
+    Case("MixupTabularClassifier.predict", "column missing", lambda c: _fit_predict(_frame()[["a"]]),
+         "MixupError", r"differ from those seen in fit \(missing \['b'\]\); expected \['a', 'b'\]", needs=TAB),
     # ---------------------------------------------------------------- text
     Case("attach_text", "model is a string", lambda c: __import__("mixup_any.text", fromlist=["x"]).attach_text(
         MixUp(), "bert"), "MixupError", "needs a torch.nn.Module"),

@@ -363,3 +363,45 @@ def test_temperature_is_fitted_only_when_the_validation_split_identifies_it():
         clf = MixupTabularClassifier(mode="erm", temperature_scaling=True, validation_fraction=0.25, random_state=0,
                                      **FAST).fit(X, yy)
     assert clf.temperature_ == 1.0
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, 1e300, -4e38])
+@pytest.mark.parametrize("est", [MixupTabularClassifier, MixupTabularRegressor])
+def test_values_that_are_not_finite_float32_name_the_column(bad, est):
+    X, y = _table()
+    y = y if est is MixupTabularClassifier else X["x"].to_numpy()
+    X_bad = X.copy()
+    X_bad.loc[3, "noise"] = bad
+    with pytest.raises(MixupError, match=r"Column 'noise' holds .* \(row 3\); expected finite numbers"):
+        est(**FAST).fit(X_bad, y)
+    with pytest.raises(MixupError, match=r"Column 'x1' holds .*expected finite numbers"):
+        est(**FAST).fit(X_bad[["x", "noise"]].to_numpy(), y)
+    fitted = est(random_state=0, **FAST).fit(X, y)
+    with pytest.raises(MixupError, match=r"Column 'noise' holds .* \(row 3\)"):
+        fitted.predict(X_bad)  # never NaN probabilities, never a silent classes_[0]
+    X_ok = X.copy()
+    X_ok.loc[3, "noise"] = 3e38  # within float32, but Yeo-Johnson scales it past float32: named too
+    with pytest.raises(MixupError, match="Column 'noise' holds a value that numeric='power' scales beyond float32"):
+        fitted.predict(X_ok)
+
+
+def test_temperature_fit_of_non_finite_logits_keeps_t_at_one():
+    from mixup_any.tabular.estimators import _fit_temperature
+
+    logits = torch.tensor([[1.0, 0.0], [0.0, 1.0], [float("inf"), 0.0], [0.0, 2.0]])
+    assert _fit_temperature(logits, torch.tensor([1, 0, 1, 0]), F.cross_entropy) is None
+
+
+@pytest.mark.parametrize(("cols", "match"), [
+    (["flag", "color", "noise", "x"], "must be in the same order as they were in fit"),
+    (["x", "noise", "color"], "yet now missing:\n- flag\n"),
+    (["x", "noise", "color", "flag", "extra"], "unseen at fit time:\n- extra\n"),
+])
+def test_predict_columns_reordered_missing_or_extra_raise_mixup_error(cols, match):
+    # scikit-learn's rule for a fitted estimator with feature_names_in_ (its check_dataframe_column_names_consistency):
+    # the columns of fit, in the same order; the message lists what X has and what was expected
+    X, y = _table()
+    clf = MixupTabularClassifier(random_state=0, **FAST).fit(X, y)
+    with pytest.raises(MixupError, match=match) as err:
+        clf.predict(X.assign(extra=1.0)[cols])
+    assert f"expected {list(X.columns)}, in that order" in str(err.value).splitlines()[0]

@@ -121,3 +121,13 @@ def test_transform_bad_input(bad, match):
 def test_empty_frame_raises():
     with pytest.raises(MixupError, match="empty"):
         TabularPreprocessor().fit(_frame().iloc[:0])
+
+
+@pytest.mark.parametrize("bad", [np.inf, 1e39])
+def test_preprocessor_rejects_values_beyond_float32_by_column(bad):
+    df = pd.DataFrame({"a": [1.0, 2.0, np.nan, 4.0], "b": ["x", "y", "x", "y"]})
+    pre = TabularPreprocessor().fit(df)
+    with pytest.raises(MixupError, match=r"Column 'a' holds .* \(row 1\); expected finite numbers within float32"):
+        pre.transform_tensors(df.assign(a=[1.0, bad, 3.0, 4.0]))
+    with pytest.raises(MixupError, match=r"Column 'a' holds"):
+        TabularPreprocessor().fit(df.assign(a=[1.0, bad, 3.0, 4.0]))

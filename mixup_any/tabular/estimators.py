@@ -187,6 +187,8 @@ class _MixupTabularBase(BaseEstimator):
 
     def _prepare_X(self, X: Any, *, reset: bool) -> pd.DataFrame:
         if isinstance(X, pd.DataFrame):
+            if not reset:
+                self._check_columns(X)
             validate_data(self, X, reset=reset, skip_check_array=True)
             if X.shape[0] == 0:
                 raise MixupError("The table is empty (0 rows); expected at least one row.")
@@ -195,8 +197,31 @@ class _MixupTabularBase(BaseEstimator):
             df = X.copy(deep=False)
             df.columns = [str(c) for c in X.columns]
             return df
-        arr = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite="allow-nan")
+        # infinity and values beyond float32 are left to the preprocessor, whose error names the column
+        arr = validate_data(self, X, reset=reset, dtype="numeric", ensure_all_finite=False)
         return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+    def _check_columns(self, X: pd.DataFrame) -> None:
+        """Columns must be those seen in fit, in the same order (scikit-learn's rule for a fitted
+        estimator with ``feature_names_in_``); the error starts with scikit-learn's own wording."""
+        fitted = [str(c) for c in getattr(self, "feature_names_in_", [])]
+        cols = [str(c) for c in X.columns]
+        if not fitted or cols == fitted:
+            return
+        extra = sorted(set(cols) - set(fitted))
+        missing = sorted(set(fitted) - set(cols))
+        what = "; ".join(f"{k} {v}" for k, v in (("missing", missing), ("not seen in fit", extra)) if v) \
+            or f"the same columns in another order {cols}"
+        msg = (f"X's columns differ from those seen in fit ({what}); expected {fitted}, in that order "
+               "(X[est.feature_names_in_] selects them).\nThe feature names should match those that were passed "
+               "during fit.\n")
+        if extra:
+            msg += "Feature names unseen at fit time:\n" + "".join(f"- {c}\n" for c in extra)
+        if missing:
+            msg += "Feature names seen at fit time, yet now missing:\n" + "".join(f"- {c}\n" for c in missing)
+        if not extra and not missing:
+            msg += "Feature names must be in the same order as they were in fit.\n"
+        raise MixupError(msg)
 
     def _tensors(self, X: Any) -> tuple[Tensor, Tensor]:
         check_is_fitted(self, "model_")
@@ -447,6 +472,8 @@ def _fit_temperature(logits: Tensor, y: Tensor, loss_fn: Any) -> float | None:
     Args:
         logits: ``(n, C)`` validation logits; y: ``(n,)`` class ids, or ``(n, L)`` 0/1 for multilabel.
     """
+    if not bool(torch.isfinite(logits).all()):
+        return None  # a diverged model: no temperature can be fitted to it
     wrong = (logits > 0) != (y > 0.5) if y.is_floating_point() else logits.argmax(1) != y
     if int(wrong.sum()) < _MIN_ERRORS:
         return None

@@ -42,6 +42,8 @@ __all__ = ["TabularPreprocessor", "MISSING_CODE", "UNKNOWN_CODE", "NUMERIC"]
 
 NUMERIC = ("standard", "quantile", "power", "robust")
 _CLIP = 5.0
+#: the largest magnitude a continuous value may have: the model computes in float32
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 MISSING_CODE = 0
 UNKNOWN_CODE = 1
@@ -96,6 +98,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if self.numeric not in NUMERIC:
             raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
         schema = infer_schema(X, categorical=self.categorical, continuous=self.continuous, drop=self.drop)
+        _check_finite(X, schema.continuous)
         parts = []
         if schema.continuous:
             cont = Pipeline([
@@ -134,6 +137,7 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         missing = [c for c in self.schema_.columns if c not in X.columns]
         if missing:
             raise MixupError(f"The table lacks columns seen during fit: {missing}.")
+        _check_finite(X, self.schema_.continuous)
         return np.asarray(self.column_transformer_.transform(X), dtype=np.float64)
 
     def transform_tensors(self, X: pd.DataFrame) -> tuple[Tensor, Tensor]:
@@ -141,6 +145,13 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         out = self.transform(X)
         k = self.n_continuous_out_
         x_cont = torch.tensor(out[:, :k], dtype=torch.float32)
+        bad = ~torch.isfinite(x_cont).all(0)
+        if bool(bad.any()):  # a scaler (e.g. Yeo-Johnson) pushed a far outlier past float32
+            j = int(bad.nonzero()[0, 0])
+            name = self.schema_.continuous[j] if j < len(self.schema_.continuous) else "a missing-value indicator"
+            raise MixupError(f"Column {name!r} holds a value that numeric={self.numeric!r} scales beyond float32's "
+                             f"range (|x| <= {FLOAT32_MAX:.3g}), far outside the values seen in fit; expected values "
+                             "of the scale seen in fit. Clip the column, or use numeric='robust' or 'quantile'.")
         x_cat = torch.tensor(out[:, k:], dtype=torch.int64)
         return x_cont, x_cat
 
@@ -151,6 +162,23 @@ def _to_float(X: pd.DataFrame | np.ndarray) -> np.ndarray:
         return df.astype(np.float64).to_numpy()
     except (TypeError, ValueError):
         return df.apply(lambda s: pd.to_numeric(s, errors="raise")).astype(np.float64).to_numpy()
+
+
+def _check_finite(X: pd.DataFrame, continuous: Sequence[str]) -> None:
+    """Raise a MixupError naming the first continuous column with infinity, a value beyond float32's range,
+    or a non-numeric value (NaN is allowed: it is a missing value)."""
+    for c in continuous:
+        try:
+            v = _to_float(X[[c]])[:, 0]
+        except (TypeError, ValueError) as err:
+            raise MixupError(f"Continuous column {c!r} holds non-numeric values (dtype {X[c].dtype}); "
+                             "expected numbers, as in fit.") from err
+        bad = ~np.isnan(v) & ~(np.abs(v) <= FLOAT32_MAX)
+        if bad.any():
+            i = int(bad.argmax())
+            raise MixupError(f"Column {c!r} holds {float(v[i])!r} (row {i}); expected finite numbers within float32's range "
+                             f"(|x| <= {FLOAT32_MAX:.3g}), since the model computes in float32. NaN is read as "
+                             "missing; replace infinities and overflowed values by NaN or a finite number.")
 
 
 def _scaler(numeric: str, n_rows: int) -> Pipeline | TransformerMixin:
