@@ -11,7 +11,7 @@ torch.set_num_threads(1)
 
 collect_ignore_glob = ["examples/*", "benchmarks/*"]
 _OPTIONAL = {"transformers": ["mixup_any/text/*", "mixup_any/integrations/hf.py"],
-             "sklearn": ["mixup_any/tabular/*", "mixup_any/integrations/sklearn.py", "mixup_any/cli*"],
+             "sklearn": ["mixup_any/tabular/*", "mixup_any/cli*"],
              "matplotlib": ["mixup_any/viz*"],
              "lightning": ["mixup_any/integrations/lightning.py"]}
 for _mod, _globs in _OPTIONAL.items():

@@ -20,7 +20,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from mixup_any import MixParams, MixUp  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
-from mixup_any.integrations.sklearn import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
+from mixup_any.tabular import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
 
 FAST = dict(max_epochs=40, batch_size=64, hidden_sizes=(32,), lr=1e-2, dropout=0.0, n_iter_no_change=5)
 
