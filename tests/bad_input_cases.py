@@ -369,7 +369,7 @@ CASES: list[Case] = [
         _x(), torch.zeros(3, 2, dtype=torch.long)), "MixupError", "x_cont has 4 rows but x_cat has 3", needs=TAB),
     Case("TabularMixer.mix", "float x_cat", lambda c: (lambda t: t.mix(_x(), torch.randn(4, 2), t.sample(_x(), None)))(
         _tab(policy="swap")), "MixupError", "x_cat must hold integer category codes", needs=TAB),
-    Case("one_hot_blocks", "code >= cardinality", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
+    Case("one_hot_blocks", "code >= cardinality", lambda c: __import__("mixup_any.tabular.mixer", fromlist=["x"])
          .one_hot_blocks(torch.tensor([[0, 3]]), [2, 3]), "MixupError", "outside", needs=TAB),
     Case("TabularMLP forward", "code >= cardinality", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
          .TabularMLP(1, [2, 3], 2)(torch.randn(2, 1), torch.tensor([[0, 3], [1, 0]])), "MixupError",

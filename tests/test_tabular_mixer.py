@@ -15,7 +15,8 @@ pytest.importorskip("sklearn")
 
 from mixup_any import MixParams, MixUp, mixed_loss  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
-from mixup_any.tabular import TabularMixer, TabularMLP, one_hot_blocks  # noqa: E402
+from mixup_any.tabular import TabularMixer, TabularMLP  # noqa: E402
+from mixup_any.tabular.mixer import one_hot_blocks  # noqa: E402
 
 CARDS = [5, 7, 4]
 

@@ -13,7 +13,8 @@ from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler  # noqa: E402
 
 from mixup_any.exceptions import MixupError  # noqa: E402
-from mixup_any.tabular import MISSING_CODE, UNKNOWN_CODE, TabularPreprocessor, infer_schema  # noqa: E402
+from mixup_any.tabular import TabularPreprocessor, infer_schema  # noqa: E402
+from mixup_any.tabular.preprocess import MISSING_CODE, UNKNOWN_CODE  # noqa: E402
 
 
 def _frame() -> pd.DataFrame:

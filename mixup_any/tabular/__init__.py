@@ -14,24 +14,10 @@ require("sklearn", "tabular", feature="mixup_any.tabular")
 
 from .datasets import load_credit_data  # noqa: E402
 from .estimators import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
-from .mixer import POLICIES, TabularMixer, TabularMixHandle, one_hot_blocks  # noqa: E402
-from .model import TabularMLP, default_embedding_dim  # noqa: E402
-from .preprocess import MISSING_CODE, UNKNOWN_CODE, TabularPreprocessor  # noqa: E402
+from .mixer import TabularMixer, TabularMixHandle  # noqa: E402
+from .model import TabularMLP  # noqa: E402
+from .preprocess import TabularPreprocessor  # noqa: E402
 from .schema import TabularSchema, infer_schema  # noqa: E402
 
-__all__ = [
-    "load_credit_data",
-    "MISSING_CODE",
-    "POLICIES",
-    "UNKNOWN_CODE",
-    "MixupTabularClassifier",
-    "MixupTabularRegressor",
-    "TabularMLP",
-    "TabularMixHandle",
-    "TabularMixer",
-    "TabularPreprocessor",
-    "TabularSchema",
-    "default_embedding_dim",
-    "infer_schema",
-    "one_hot_blocks",
-]
+__all__ = ["load_credit_data", "MixupTabularClassifier", "MixupTabularRegressor", "TabularMLP", "TabularMixHandle",
+           "TabularMixer", "TabularPreprocessor", "TabularSchema", "infer_schema"]
