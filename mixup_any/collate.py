@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import _rebuild_mapping
+from .functional import rebuild_mapping
 from .mixers.base import Mixer
 
 __all__ = ["MixupCollate"]
@@ -95,7 +95,7 @@ class MixupCollate:
             scale = self.scale if self.scale is not None else (1.0 / 255.0 if x.dtype == torch.uint8 else 1.0)
             return x.to(dtype).mul_(scale)
         if isinstance(x, Mapping):
-            return _rebuild_mapping(x, {k: self._convert(v) for k, v in x.items()})
+            return rebuild_mapping(x, {k: self._convert(v) for k, v in x.items()})
         if isinstance(x, (tuple, list)):
             return type(x)(self._convert(v) for v in x)
         return x

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import _rebuild_mapping, batch_size_of, tensor_leaves
+from .functional import batch_size_of, rebuild_mapping, tensor_leaves
 from .params import MixParams
 
 __all__ = ["seed_for_rank", "seed_mixer", "CrossRankMixer"]
@@ -117,7 +117,7 @@ def _map(obj: Any, fn: Any) -> Any:
     if isinstance(obj, Tensor):
         return fn(obj)
     if isinstance(obj, Mapping):
-        return _rebuild_mapping(obj, {k: _map(v, fn) for k, v in obj.items()})
+        return rebuild_mapping(obj, {k: _map(v, fn) for k, v in obj.items()})
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
         return type(obj)(*(_map(v, fn) for v in obj))
     if isinstance(obj, (tuple, list)):

@@ -176,7 +176,7 @@ def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, 
     return _mix_batch(batch, lam, index, inplace=inplace, path=path)
 
 
-_INTEGER_LEAF_HINT = ("integer and bool leaves are never interpolated. uint8 images: convert them with "
+INTEGER_LEAF_HINT = ("integer and bool leaves are never interpolated. uint8 images: convert them with "
                       "x.float() / 255, or use MixupCollate(mixer, to_float=True); token ids and category codes: "
                       "mix them in embedding space (mixup_any.hooks.attach / mixup_any.text / mixup_any.tabular); "
                       "masks: leave them out of the batch given to the mixer.")
@@ -203,7 +203,7 @@ def tensor_leaves(batch: Any, path: str = "batch") -> list[tuple[str, Tensor]]:
 
 
 def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str = "batch", *,
-                     integer_hint: str = _INTEGER_LEAF_HINT) -> Any:
+                     integer_hint: str = INTEGER_LEAF_HINT) -> Any:
     """Apply ``fn(tensor, path)`` to every float leaf of a nested batch, keeping the container types.
 
     Integer or bool leaves raise a :class:`MixupError` naming the leaf, followed by ``integer_hint``;
@@ -215,7 +215,7 @@ def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str 
         return fn(batch, path)
     if isinstance(batch, Mapping):
         items = {k: map_float_leaves(v, fn, f"{path}[{k!r}]", integer_hint=integer_hint) for k, v in batch.items()}
-        return _rebuild_mapping(batch, items)
+        return rebuild_mapping(batch, items)
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
         return type(batch)(*(map_float_leaves(v, fn, f"{path}.{f}", integer_hint=integer_hint)
                              for f, v in zip(batch._fields, batch, strict=True)))
@@ -233,7 +233,7 @@ def _mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool, path: s
     return map_float_leaves(batch, one, path)
 
 
-def _rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Mapping[Any, Any]:
+def rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Mapping[Any, Any]:
     rebuild: Any = type(original)  # any Mapping subclass; its constructor is not known
     try:
         new: Mapping[Any, Any] = rebuild(items)

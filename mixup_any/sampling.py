@@ -31,7 +31,7 @@ PairingFn = Callable[..., Tensor]
 
 def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
     """Raise if ``generator`` cannot draw on ``device`` (a draw there must come from a generator there)."""
-    if generator is not None and not _same_device(generator.device, device):
+    if generator is not None and not same_device(generator.device, device):
         raise MixupError(
             f"The generator is on {generator.device} but the batch is on {device}: draws are made where the "
             f"batch lives, so pass torch.Generator(device={str(device)!r}) (or no generator: the mixer keeps "
@@ -47,7 +47,7 @@ def canonical_device(device: torch.device | str) -> torch.device:
     return device
 
 
-def _same_device(a: torch.device, b: torch.device) -> bool:
+def same_device(a: torch.device, b: torch.device) -> bool:
     return canonical_device(a) == canonical_device(b)
 
 

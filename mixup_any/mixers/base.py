@@ -21,14 +21,14 @@ import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..functional import _INTEGER_LEAF_HINT, batch_size_of, map_float_leaves, mix_batch, tensor_leaves
+from ..functional import INTEGER_LEAF_HINT, batch_size_of, map_float_leaves, mix_batch, tensor_leaves
 from ..params import MixParams
 from ..sampling import (
-    _same_device,
     apply_probability,
     canonical_device,
     check_pairing,
     class_ids,
+    same_device,
     sample_index,
     sample_lambda,
 )
@@ -229,7 +229,7 @@ class Mixer:
         if labels is not None:
             if labels.ndim == 0 or labels.shape[0] != b:
                 raise MixupError(f"The inputs have batch size {b} but the targets have shape {tuple(labels.shape)}.")
-            if device is not None and not _same_device(torch.device(device), labels.device):
+            if device is not None and not same_device(torch.device(device), labels.device):
                 raise MixupError(f"The batch is on {torch.device(device)} but the labels are on {labels.device}: the "
                                  "plan is drawn where the batch lives, so move the labels there too.")
             device = labels.device
@@ -273,7 +273,7 @@ class Mixer:
             return self._unmixed(x)
         return mix_batch(x, params.lam, params.index, inplace=inplace, path="x")
 
-    _integer_hint = _INTEGER_LEAF_HINT
+    _integer_hint = INTEGER_LEAF_HINT
 
     def _unmixed(self, x: Any) -> Any:
         """``x`` itself, after the checks a mix makes: an identity plan (eval, ``alpha=0``, ``p=0``) must not

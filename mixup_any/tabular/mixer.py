@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..functional import _rebuild_mapping
+from ..functional import rebuild_mapping
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..params import MixParams
@@ -55,7 +55,7 @@ def _get(batch: Any, key: Key | None, what: str) -> Tensor | None:
 
 def _put(batch: Any, updates: dict[Key, Tensor]) -> Any:
     if isinstance(batch, Mapping):
-        return _rebuild_mapping(batch, {**batch, **updates})
+        return rebuild_mapping(batch, {**batch, **updates})
     if isinstance(batch, (tuple, list)):
         items = list(batch)
         for k, v in updates.items():
