@@ -206,7 +206,7 @@ def _models(args: argparse.Namespace, task: str) -> dict[str, Any]:
     from .tabular import MixupTabularClassifier, MixupTabularRegressor
 
     est = MixupTabularClassifier if task == "classification" else MixupTabularRegressor
-    common = dict(max_epochs=args.epochs, categorical_mixing=args.policy, random_state=args.seed)
+    common = dict(max_epochs=args.epochs, policy=args.policy, random_state=args.seed)
     models = {BASELINE: est(mode="erm", alpha=0.0, **common)}
     for method in (m for m in args.methods if m != "erm"):
         label = "C-Mixup" if method == "mixup" and args.pairing == "label_distance" else method
@@ -275,7 +275,7 @@ def _compare(args: argparse.Namespace) -> int:
     from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
     from tqdm import tqdm
 
-    from .tabular import infer_schema
+    from .tabular.schema import infer_schema
 
     classes: Any = None  # numpy arrays (classification only)
     y_idx: Any = None

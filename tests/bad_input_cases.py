@@ -377,7 +377,7 @@ CASES: list[Case] = [
     Case("TabularMLP forward", "x_cat missing", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
          .TabularMLP(1, [2, 3], 2)(torch.randn(2, 1)), "MixupError", r"x_cat must be \(B, 2\) integer codes",
          needs=TAB),
-    Case("infer_schema", "unknown categorical column", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
+    Case("infer_schema", "unknown categorical column", lambda c: __import__("mixup_any.tabular.schema", fromlist=["x"])
          .infer_schema(_frame(), categorical=["zip"]), "MixupError", "not in the table", needs=TAB),
     Case("MixupTabularClassifier.fit", "one-class target", lambda c: _fit(__import__(
         "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1), _frame(), [1, 1, 1, 1]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 pytest.importorskip("sklearn")
 pd = pytest.importorskip("pandas")
 
+from scipy.special import softmax  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -21,6 +23,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 from mixup_any import MixParams, MixUp  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
 from mixup_any.tabular import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
+from mixup_any.tabular.cmixup import label_distance_partners  # noqa: E402
+from mixup_any.tabular.temperature import fit_temperature  # noqa: E402
 
 FAST = dict(max_epochs=40, batch_size=64, hidden_sizes=(32,), lr=1e-2, dropout=0.0, n_iter_no_change=5)
 
@@ -85,7 +89,7 @@ def test_multiclass_and_multilabel():
 @pytest.mark.parametrize("policy", ["embedding", "onehot", "swap"])
 def test_categorical_policies_train(policy):
     X, y = _table()
-    clf = MixupTabularClassifier(categorical_mixing=policy, alpha=1.0, random_state=0, **FAST).fit(X, y)
+    clf = MixupTabularClassifier(policy=policy, alpha=1.0, random_state=0, **FAST).fit(X, y)
     assert clf.score(X, y) > 0.75
 
 
@@ -151,16 +155,9 @@ def test_early_stopping_and_temperature_scaling():
     assert clf.n_epochs_ < 200 and "val_loss" in clf.history_[0]
     assert clf.best_epoch_ == min(range(clf.n_epochs_), key=lambda e: clf.history_[e]["val_loss"])
     assert clf.temperature_ > 0 and clf.temperature_ != 1.0
-    raw = clf._proba_from_logits(clf.predict_logits(X), 1.0)
-    np.testing.assert_allclose(clf.predict_proba(X), clf._proba_from_logits(clf.predict_logits(X), clf.temperature_))
-    np.testing.assert_array_equal(raw.argmax(1), clf.predict_proba(X).argmax(1))  # T > 0 keeps the ranking
-    # the temperature is the one of the held-out rows (the same stratified split, redrawn from the seed)
-    from mixup_any.tabular.estimators import _fit_temperature, _seed_from
-    y_enc = torch.as_tensor(np.searchsorted(clf.classes_, y))
-    train, val = clf._split(y_enc, True, torch.Generator().manual_seed(_seed_from(0)))
-    logits = torch.as_tensor(clf.predict_logits(X), dtype=torch.float32)
-    assert clf.temperature_ == pytest.approx(_fit_temperature(logits[val], y_enc[val], F.cross_entropy), rel=5e-3)
-    assert clf.temperature_ != pytest.approx(_fit_temperature(logits[train], y_enc[train], F.cross_entropy), rel=5e-2)
+    logits = clf.predict_logits(X)
+    np.testing.assert_allclose(clf.predict_proba(X), softmax(logits / clf.temperature_, axis=1), rtol=1e-12)
+    np.testing.assert_array_equal(logits.argmax(1), clf.predict_proba(X).argmax(1))  # T > 0 keeps the ranking
     no_val = MixupTabularClassifier(random_state=0, early_stopping=False, validation_fraction=0.0, **FAST)
     with pytest.warns(UserWarning, match="temperature_scaling needs a validation split"):
         no_val.set_params(temperature_scaling=True).fit(X, y)
@@ -213,32 +210,17 @@ def test_arrays_with_categorical_positions():
     assert clf.score(X, y) > 0.9
 
 
-@pytest.mark.parametrize("mode", ["mixup", "inputs_only", "regmixup"])
-def test_mode_losses_follow_the_papers(mode):
-    """Each mode's training loss against its formula: soft-target CE (mixup), CE on the dominant input's
-    label (inputs only), clean CE + eta x soft-target CE (RegMixup)."""
-    import torch.nn.functional as F
-
-    from mixup_any.targets import MixedTarget
-
-    clf = MixupTabularClassifier(mode=mode, eta=0.7)
-    clf._multilabel = False
-    g = torch.Generator().manual_seed(0)
-    out, clean = torch.randn(16, 3, generator=g), torch.randn(16, 3, generator=g)
-    y_a, y_b = torch.randint(0, 3, (16,), generator=g), torch.randint(0, 3, (16,), generator=g)
-    lam = torch.rand(16, generator=g)
-    t = MixedTarget(y_a, y_b, lam, "index", 3)
-    soft = torch.zeros(16, 3)
-    for i in range(16):
-        soft[i, y_a[i]] += lam[i]
-        soft[i, y_b[i]] += 1 - lam[i]
-    if mode == "mixup":
-        want = F.cross_entropy(out, soft)
-    elif mode == "inputs_only":
-        want = F.cross_entropy(out, torch.tensor([int(y_a[i] if lam[i] > 0.5 else y_b[i]) for i in range(16)]))
-    else:
-        want = F.cross_entropy(clean, y_a) + 0.7 * F.cross_entropy(out, soft)
-    torch.testing.assert_close(clf._mode_loss(out, t, clean), want)
+def test_regmixup_trains_on_the_clean_rows_plus_eta_times_the_mixed_rows():
+    """RegMixup's loss is CE(clean outputs, y) + eta x the mixup loss: with eta = 0 only the clean term is left, so
+    full-batch training is ERM's (up to the float rounding of a loss over rows drawn in another order); a loop
+    that swapped the clean and mixed outputs, or dropped eta, would train something else."""
+    X, y = _table()
+    kw = {**FAST, "batch_size": 1000, "early_stopping": False, "validation_fraction": 0.0, "random_state": 0}
+    erm = MixupTabularClassifier(mode="erm", **kw).fit(X, y).predict_proba(X)
+    reg0 = MixupTabularClassifier(mode="regmixup", eta=0.0, alpha=1.0, **kw).fit(X, y).predict_proba(X)
+    reg1 = MixupTabularClassifier(mode="regmixup", eta=1.0, alpha=1.0, **kw).fit(X, y).predict_proba(X)
+    np.testing.assert_allclose(reg0, erm, atol=1e-4)
+    assert np.abs(reg1 - erm).max() > 1e-2
 
 
 @pytest.mark.parametrize("mode", ["erm", "regmixup", "inputs_only"])
@@ -302,8 +284,6 @@ def test_numeric_preprocessing_matches_sklearn(numeric):
 
 
 def test_cmixup_partners_come_from_the_whole_training_set_with_the_kernel():
-    from mixup_any.tabular.estimators import label_distance_partners
-
     y_train = torch.tensor([[0.0], [0.5], [1.0], [3.0]])
     rows = torch.tensor([10, 11, 12, 13])
     g = torch.Generator().manual_seed(0)
@@ -315,47 +295,47 @@ def test_cmixup_partners_come_from_the_whole_training_set_with_the_kernel():
 
 
 def test_cmixup_regressor_mixes_batch_rows_with_whole_set_partners():
-    from mixup_any.tabular.estimators import _AppendedPartners
-
     rng = np.random.default_rng(0)
     X = rng.normal(size=(120, 3))
     y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=120)
     reg = MixupTabularRegressor(pairing="label_distance", bandwidth=0.5, random_state=0, **FAST).fit(X, y)
-    assert isinstance(reg.mixer_.pairing, _AppendedPartners)
     assert reg.score(X, y) > 0.8
-    # the appended plan: row i mixes with row B + i, partners pair with themselves (unmixed)
-    idx = _AppendedPartners()(6)
+    # the fitted mixer pairs a batch with its appended partners: row i mixes with row B + i, and the partners
+    # pair with themselves (unmixed)
+    assert "whole training set" in repr(reg.mixer_.pairing)
+    idx = reg.mixer_.pairing(6)
     assert idx.tolist() == [3, 4, 5, 3, 4, 5]
     x = torch.randn(6, 2)
     lam = torch.tensor([0.3, 0.6, 0.9, 0.1, 0.2, 0.5])
     mixed = MixUp().mix(x, MixParams(lam=lam, index=idx))
     torch.testing.assert_close(mixed[:3], lam[:3, None] * x[:3] + (1 - lam[:3, None]) * x[3:])
     torch.testing.assert_close(mixed[3:], x[3:])
-    # classifiers and custom mixers keep in-batch pairing
-    assert not MixupTabularRegressor(pairing="permute")._whole_set_pairing()
+    # other pairings and custom mixers keep in-batch pairing
+    one = {**FAST, "max_epochs": 1}
+    for est in (MixupTabularRegressor(pairing="permute", random_state=0, **one),
+                MixupTabularRegressor(mixer=MixUp(pairing="label_distance"), random_state=0, **one)):
+        assert "whole training set" not in repr(est.fit(X, y).mixer_.pairing)
 
 
 def test_temperature_is_fitted_only_when_the_validation_split_identifies_it():
     from scipy.optimize import minimize_scalar
 
-    from mixup_any.tabular.estimators import _fit_temperature
-
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(40, 3, generator=g) * 3
     y = logits.argmax(1)                                  # every row right: the loss falls forever as T -> 0
-    assert _fit_temperature(logits, y, F.cross_entropy) is None
+    assert fit_temperature(logits, y, F.cross_entropy) is None
     y1 = y.clone()
     y1[0] = (y[0] + 1) % 3                                # one wrong row still decides T alone
-    assert _fit_temperature(logits, y1, F.cross_entropy) is None
+    assert fit_temperature(logits, y1, F.cross_entropy) is None
     y4 = y.clone()
     y4[:4] = (y[:4] + 1) % 3                              # identified: T is the minimiser of the validation NLL
     ref = minimize_scalar(lambda t: float(F.cross_entropy(logits / t, y4)), bounds=(0.05, 50), method="bounded", options={"xatol": 1e-6}).x
-    assert _fit_temperature(logits, y4, F.cross_entropy) == pytest.approx(ref, rel=5e-3)  # float32 NLL
+    assert fit_temperature(logits, y4, F.cross_entropy) == pytest.approx(ref, rel=5e-3)  # float32 NLL
     # multilabel: label decisions on the wrong side of 0 count
     ml = (logits > 0).float()
-    assert _fit_temperature(logits, ml, F.binary_cross_entropy_with_logits) is None
+    assert fit_temperature(logits, ml, F.binary_cross_entropy_with_logits) is None
     ml[:3, 0] = 1 - ml[:3, 0]
-    assert _fit_temperature(logits, ml, F.binary_cross_entropy_with_logits) is not None
+    assert fit_temperature(logits, ml, F.binary_cross_entropy_with_logits) is not None
     # a separable table: the estimator keeps T = 1 and says why when temperature scaling was asked for
     X = np.r_[np.zeros((40, 1)), np.ones((40, 1))] + np.linspace(0, 0.01, 80)[:, None]
     yy = np.r_[np.zeros(40), np.ones(40)].astype(int)
@@ -386,10 +366,8 @@ def test_values_that_are_not_finite_float32_name_the_column(bad, est):
 
 
 def test_temperature_fit_of_non_finite_logits_keeps_t_at_one():
-    from mixup_any.tabular.estimators import _fit_temperature
-
     logits = torch.tensor([[1.0, 0.0], [0.0, 1.0], [float("inf"), 0.0], [0.0, 2.0]])
-    assert _fit_temperature(logits, torch.tensor([1, 0, 1, 0]), F.cross_entropy) is None
+    assert fit_temperature(logits, torch.tensor([1, 0, 1, 0]), F.cross_entropy) is None
 
 
 @pytest.mark.parametrize(("cols", "match"), [
@@ -405,3 +383,49 @@ def test_predict_columns_reordered_missing_or_extra_raise_mixup_error(cols, matc
     with pytest.raises(MixupError, match=match) as err:
         clf.predict(X.assign(extra=1.0)[cols])
     assert f"expected {list(X.columns)}, in that order" in str(err.value).splitlines()[0]
+
+
+def _noisy_table(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    return X, np.where(rng.random(n) < 0.2, 1 - y, y)  # 20% of the labels flipped
+
+
+def test_temperature_is_fitted_on_the_held_out_rows_not_the_training_rows():
+    """A wide MLP trained long enough memorises its training rows, noisy labels included: no training row is
+    misclassified, so a temperature fitted there cannot be identified (T = 1, with a warning). On the held-out
+    rows the same model is overconfident, and the temperature fitted there is far above 1 and close to the one
+    that fits fresh rows of the same distribution."""
+    X, y = _noisy_table(200, 0)
+    X_new, y_new = _noisy_table(2000, 1)
+    clf = MixupTabularClassifier(mode="erm", hidden_sizes=(128, 128), lr=1e-2, dropout=0.0, batch_size=50,
+                                 max_epochs=200, early_stopping=False, temperature_scaling=True,
+                                 validation_fraction=0.3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "cannot identify a temperature" would fail here
+        clf.fit(X, y)
+    assert (clf.predict(X) != y).sum() >= 0.05 * len(y)  # the held-out rows hold misclassified ones
+    fresh = fit_temperature(torch.as_tensor(clf.predict_logits(X_new)), torch.as_tensor(y_new), F.cross_entropy)
+    assert clf.temperature_ > 5 and fresh is not None and fresh / 3 < clf.temperature_ < 3 * fresh
+
+
+class _RecordingMixUp(MixUp):
+    """MixUp that records the shape of every tensor it mixes (the estimator trains a deep copy: ``mixer_``)."""
+
+    def mix(self, x, params):
+        self.__dict__.setdefault("mixed_shapes", []).append(tuple(x.shape))
+        return super().mix(x, params)
+
+
+@pytest.mark.parametrize("columns", [["x", "noise", "color", "flag"], ["x", "noise"]])
+def test_embedding_policy_mixes_the_joined_input_in_one_call(columns):
+    """The embedding policy mixes the continuous columns and every variable's embedding side by side, with one
+    kernel call per batch on the MLP's input (also for tables without categorical columns)."""
+    X, y = _table()
+    kw = {**FAST, "max_epochs": 2, "batch_size": 50, "early_stopping": False, "validation_fraction": 0.0}
+    clf = MixupTabularClassifier(mixer=_RecordingMixUp(alpha=1.0), random_state=0, **kw).fit(X[columns], y)
+    shapes = clf.mixer_.mixed_shapes
+    assert len(shapes) == 2 * 3  # 120 rows in batches of 50: 3 batches per epoch, one call each
+    assert {s[1] for s in shapes} == {clf.model_.mlp[0].in_features}  # continuous + every embedding
+    assert sorted({s[0] for s in shapes}) == [20, 50]

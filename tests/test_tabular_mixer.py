@@ -92,26 +92,6 @@ def test_hooking_the_joined_input_equals_mixing_the_continuous_input_and_each_em
     assert not model.joined._forward_hooks
 
 
-@pytest.mark.parametrize("cards", [[], CARDS])
-def test_estimator_step_mixes_through_the_joined_input(cards):
-    """The estimator's embedding policy mixes at `joined`, also for tables without categorical columns."""
-    from mixup_any.tabular import MixupTabularClassifier
-
-    est = MixupTabularClassifier(alpha=1.0)
-    est._multilabel = False
-    model = TabularMLP(3, cards, 3)
-    tm = est._make_tabular_mixer(MixUp(alpha=1.0, num_classes=3, seed=0), model, cards)
-    x_cont, x_cat, y = _batch()
-    x_cat = x_cat[:, :len(cards)]
-    opt = torch.optim.SGD(model.parameters(), lr=0.0)
-    with tm.attach(model) as mixing:
-        model.train()
-        est._step(model, mixing, opt, x_cont, x_cat, y, torch.Generator().manual_seed(0))
-        assert mixing.hooks.params is not None and mixing.hooks.params.mixed
-        assert mixing.hooks.params.site == "joined" and mixing.last_params is not None
-    assert not model.joined._forward_hooks
-
-
 def test_hooks_removed_even_on_error():
     model = TabularMLP(3, CARDS, 3)
     tm = TabularMixer(MixUp(alpha=1.0, seed=0), embeddings="embeddings.*")

@@ -13,8 +13,8 @@ from sklearn.impute import SimpleImputer  # noqa: E402
 from sklearn.preprocessing import OrdinalEncoder, StandardScaler  # noqa: E402
 
 from mixup_any.exceptions import MixupError  # noqa: E402
-from mixup_any.tabular import TabularPreprocessor, infer_schema  # noqa: E402
-from mixup_any.tabular.preprocess import MISSING_CODE, UNKNOWN_CODE  # noqa: E402
+from mixup_any.tabular import TabularPreprocessor  # noqa: E402
+from mixup_any.tabular.schema import infer_schema  # noqa: E402
 
 
 def _frame() -> pd.DataFrame:
@@ -84,8 +84,9 @@ def test_codes_reserve_missing_and_unknown():
     home = list(pre.schema_.categorical).index("home")
     job = list(pre.schema_.categorical).index("job")
     known_home = sorted({"rent", "own"})  # the encoder's categories: sorted, missing excluded
-    assert x_cat[:, home].tolist() == [2 + known_home.index("own"), UNKNOWN_CODE, MISSING_CODE]
-    assert x_cat[:, job].tolist() == [2 + ["a", "b", "c"].index("c"), UNKNOWN_CODE, 2]
+    # the documented codes: 0 missing, 1 unseen at fit, 2.. the categories seen in fit
+    assert x_cat[:, home].tolist() == [2 + known_home.index("own"), 1, 0]
+    assert x_cat[:, job].tolist() == [2 + ["a", "b", "c"].index("c"), 1, 2]
     assert pre.cardinalities_[home] == len(known_home) + 2
     assert x_cat.dtype.is_floating_point is False
 

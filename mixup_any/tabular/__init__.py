@@ -1,10 +1,11 @@
 """Tabular mixup (needs pandas and scikit-learn: ``pip install 'mixup-any[tabular]'``).
 
-* :func:`infer_schema` / :class:`TabularSchema`: continuous and categorical columns of a DataFrame.
-* :class:`TabularPreprocessor`: scikit-learn preprocessing to ``(x_cont, x_cat)`` tensors.
+* :class:`TabularPreprocessor`: scikit-learn preprocessing to ``(x_cont, x_cat)`` tensors, with the
+  continuous and categorical columns inferred from the dtypes (:mod:`~mixup_any.tabular.schema`).
 * :class:`TabularMixer`: one draw for the continuous columns, every categorical embedding and the target.
 * :class:`TabularMLP`: a built-in model (per-variable embeddings + MLP).
 * :class:`MixupTabularClassifier` / :class:`MixupTabularRegressor`: scikit-learn estimators.
+* :func:`load_credit_data`: a real credit-scoring table shipped with the package.
 """
 
 from .._imports import require
@@ -17,7 +18,6 @@ from .estimators import MixupTabularClassifier, MixupTabularRegressor  # noqa: E
 from .mixer import TabularMixer, TabularMixHandle  # noqa: E402
 from .model import TabularMLP  # noqa: E402
 from .preprocess import TabularPreprocessor  # noqa: E402
-from .schema import TabularSchema, infer_schema  # noqa: E402
 
 __all__ = ["load_credit_data", "MixupTabularClassifier", "MixupTabularRegressor", "TabularMLP", "TabularMixHandle",
-           "TabularMixer", "TabularPreprocessor", "TabularSchema", "infer_schema"]
+           "TabularMixer", "TabularPreprocessor"]

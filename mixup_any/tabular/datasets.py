@@ -7,7 +7,7 @@ from typing import Any
 
 from .._imports import require
 
-__all__ = ["load_credit_data", "CREDIT_DATA_SOURCE"]
+__all__ = ["load_credit_data"]
 
 CREDIT_DATA_SOURCE = "credit_data (R package modeldata, MIT licence; credit scoring data by L. A. Belanche Muñoz)"
 

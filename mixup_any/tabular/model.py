@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..exceptions import MixupError
 
-__all__ = ["TabularMLP", "default_embedding_dim"]
+__all__ = ["TabularMLP"]
 
 
 def default_embedding_dim(cardinality: int) -> int:
@@ -89,29 +89,32 @@ class TabularMLP(nn.Module):
 
     def _check_inputs(self, x_cont: Tensor | None, x_cat: Tensor | None) -> None:
         """Clear errors for inputs the layers would reject with an IndexError or a shape error."""
-        def desc(t: Any) -> str:
-            return f"{t.dtype} tensor of shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__
-
         rows = []
         if self.n_continuous:
-            if not isinstance(x_cont, Tensor) or x_cont.ndim != 2 or x_cont.shape[1] != self.n_continuous \
-                    or not x_cont.is_floating_point():
-                raise MixupError(f"x_cont must be a float (B, {self.n_continuous}) tensor, got {desc(x_cont)}.")
-            rows.append(x_cont.shape[0])
+            rows.append(self._check_continuous(x_cont))
         if self.cardinalities:
-            k, width = len(self.cardinalities), sum(self.cardinalities)
-            if not isinstance(x_cat, Tensor) or x_cat.ndim != 2 or x_cat.is_complex() or x_cat.shape[1] != (
-                    width if x_cat.is_floating_point() else k):
-                raise MixupError(f"x_cat must be (B, {k}) integer codes (or (B, {width}) float one-hot blocks), "
-                                 f"got {desc(x_cat)}.")
-            if not x_cat.is_floating_point() and x_cat.device.type == "cpu" and x_cat.numel():
-                cards = torch.tensor(self.cardinalities)
-                if bool(((x_cat < 0) | (x_cat >= cards)).any()):
-                    raise MixupError(f"x_cat holds a code outside [0, cardinality) for cardinalities "
-                                     f"{self.cardinalities}.")
-            rows.append(x_cat.shape[0])
+            rows.append(self._check_categorical(x_cat))
         if len(set(rows)) > 1:
             raise MixupError(f"x_cont has {rows[0]} rows but x_cat has {rows[1]}; they must match.")
+
+    def _check_continuous(self, x_cont: Any) -> int:
+        if not isinstance(x_cont, Tensor) or x_cont.ndim != 2 or x_cont.shape[1] != self.n_continuous \
+                or not x_cont.is_floating_point():
+            raise MixupError(f"x_cont must be a float (B, {self.n_continuous}) tensor, got {_describe(x_cont)}.")
+        return int(x_cont.shape[0])
+
+    def _check_categorical(self, x_cat: Any) -> int:
+        k, width = len(self.cardinalities), sum(self.cardinalities)
+        if not isinstance(x_cat, Tensor) or x_cat.ndim != 2 or x_cat.is_complex() or x_cat.shape[1] != (
+                width if x_cat.is_floating_point() else k):
+            raise MixupError(f"x_cat must be (B, {k}) integer codes (or (B, {width}) float one-hot blocks), "
+                             f"got {_describe(x_cat)}.")
+        if not x_cat.is_floating_point() and x_cat.device.type == "cpu" and x_cat.numel():
+            cards = torch.tensor(self.cardinalities)
+            if bool(((x_cat < 0) | (x_cat >= cards)).any()):
+                raise MixupError(f"x_cat holds a code outside [0, cardinality) for cardinalities "
+                                 f"{self.cardinalities}.")
+        return int(x_cat.shape[0])
 
     def forward(self, x_cont: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
         self._check_inputs(x_cont, x_cat)
@@ -119,3 +122,7 @@ class TabularMLP(nn.Module):
         if x_cat is not None and self.embeddings:
             parts.append(self.embedded(torch.cat(self.embed(x_cat), dim=1)))
         return self.mlp(self.joined(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]))
+
+
+def _describe(t: Any) -> str:
+    return f"{t.dtype} tensor of shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__

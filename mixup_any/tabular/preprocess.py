@@ -38,7 +38,7 @@ from torch import Tensor
 from ..exceptions import MixupError
 from .schema import TabularSchema, infer_schema
 
-__all__ = ["TabularPreprocessor", "MISSING_CODE", "UNKNOWN_CODE", "NUMERIC"]
+__all__ = ["TabularPreprocessor"]
 
 NUMERIC = ("standard", "quantile", "power", "robust")
 _CLIP = 5.0

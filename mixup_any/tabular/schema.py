@@ -50,7 +50,7 @@ def _is_categorical_dtype(s: pd.Series) -> bool:
     )
 
 
-def _names(cols: Iterable[str] | str | None, what: str) -> list[str]:
+def _names(cols: Iterable[str] | str | None) -> list[str]:
     if cols is None:
         return []
     if isinstance(cols, str):
@@ -82,45 +82,49 @@ def infer_schema(
     """
     if not hasattr(df, "dtypes") or not hasattr(df, "columns"):
         raise MixupError(f"infer_schema needs a pandas DataFrame, got {type(df).__name__}.")
-    cat = _names(categorical, "categorical")
-    cont = _names(continuous, "continuous")
-    dropped = set(_names(drop, "drop"))
-    cols = [c for c in df.columns if c not in dropped]
-    known = set(df.columns)
+    cat, cont, dropped = _names(categorical), _names(continuous), set(_names(drop))
+    _check_overrides(list(df.columns), cat, cont, dropped)
+    roles = {c: _role(c, df[c], cat, cont) for c in df.columns if c not in dropped}
+    out_cont = tuple(c for c, r in roles.items() if r == "continuous")
+    out_cat = tuple(c for c, r in roles.items() if r == "categorical")
+    if not out_cont and not out_cat:
+        raise MixupError("The table has no feature columns left to learn from.")
+    return TabularSchema(out_cont, out_cat)
+
+
+def _check_overrides(columns: list[str], cat: list[str], cont: list[str], dropped: set[str]) -> None:
+    """Every override names a column of the table, and no column is forced to both roles."""
+    known = set(columns)
     for name, given in (("categorical", cat), ("continuous", cont), ("drop", dropped)):
         missing = [c for c in given if c not in known]
         if missing:
             raise MixupError(f"{name}= names columns that are not in the table: {missing}; "
-                             f"the columns are {list(df.columns)}.")
+                             f"the columns are {columns}.")
     both = sorted(set(cat) & set(cont), key=str)
     if both:
         raise MixupError(f"Columns {both} are forced to be both categorical and continuous; pick one role.")
-    out_cont: list[str] = []
-    out_cat: list[str] = []
-    for c in cols:
-        s = df[c]
-        if c in cat:
-            out_cat.append(c)
-        elif c in cont:
-            if _is_categorical_dtype(s) and not pd.api.types.is_bool_dtype(s.dtype):
-                converted = pd.to_numeric(s.astype(object), errors="coerce")
-                bad = s.notna() & converted.isna()
-                if bool(bad.any()):
-                    example = s[bad].iloc[0]
-                    raise MixupError(
-                        f"Column {c!r} is forced to be continuous but holds non-numeric values "
-                        f"(e.g. {example!r}, dtype {s.dtype}). Make it categorical, or convert it to numbers first."
-                    )
-            out_cont.append(c)
-        elif _is_categorical_dtype(s):
-            out_cat.append(c)
-        elif pd.api.types.is_numeric_dtype(s.dtype):
-            out_cont.append(c)
-        else:
-            raise MixupError(
-                f"Column {c!r} has dtype {s.dtype}, which is neither numeric nor categorical; "
-                "convert it, drop it (drop=[...]) or force its role (categorical=[...])."
-            )
-    if not out_cont and not out_cat:
-        raise MixupError("The table has no feature columns left to learn from.")
-    return TabularSchema(tuple(out_cont), tuple(out_cat))
+
+
+def _role(c: str, s: pd.Series, cat: list[str], cont: list[str]) -> str:
+    """``"continuous"`` or ``"categorical"``: the override, else the dtype's role."""
+    if c in cat:
+        return "categorical"
+    if c in cont:
+        if _is_categorical_dtype(s) and not pd.api.types.is_bool_dtype(s.dtype):
+            converted = pd.to_numeric(s.astype(object), errors="coerce")
+            bad = s.notna() & converted.isna()
+            if bool(bad.any()):
+                example = s[bad].iloc[0]
+                raise MixupError(
+                    f"Column {c!r} is forced to be continuous but holds non-numeric values "
+                    f"(e.g. {example!r}, dtype {s.dtype}). Make it categorical, or convert it to numbers first."
+                )
+        return "continuous"
+    if _is_categorical_dtype(s):
+        return "categorical"
+    if pd.api.types.is_numeric_dtype(s.dtype):
+        return "continuous"
+    raise MixupError(
+        f"Column {c!r} has dtype {s.dtype}, which is neither numeric nor categorical; "
+        "convert it, drop it (drop=[...]) or force its role (categorical=[...])."
+    )
