@@ -104,27 +104,12 @@ def render(summary: dict[str, Any], names: list[str], metrics: list[str], n_fold
 
     ``context`` names rows shown for comparison only (not part of the verdict on mixup).
     """
-    cols = [m for m in metrics if any(m in summary["metrics"][n] for n in names)]
-    digits = {m: decimals(_median([s["std"] for n in names if (s := summary["metrics"][n].get(m)) and s["std"] > 0]))
-              for m in cols}  # two significant digits of the column's typical std
-    rows = []
-    for n in names:
-        cells = [n]
-        for m in cols:
-            s = summary["metrics"][n].get(m)
-            cells.append(f"{s['mean']:.{digits[m]}f} ± {s['std']:.{digits[m]}f}" if s else "—")
-        rows.append(cells)
-    parts = [format_table(["model", *(LABELS[m] for m in cols)], rows),
+    parts = [_means_table(summary, names, metrics),
              _wrap(f"(mean ± std over {n_folds} folds{''.join('; ' + f for f in footnotes)})")]
-    base = summary["baseline"]
-    drows = []
-    for n, per_m in summary["paired_vs_erm"].items():
-        for m, d in per_m.items():
-            k = decimals((d["high"] - d["low"]) / 2)
-            interval = "—" if math.isnan(d["low"]) else f"[{d['low']:+.{k}f}, {d['high']:+.{k}f}]"
-            drows.append([n, LABELS[m], f"{d['diff']:+.{k}f}", interval, d["verdict"]])
+    drows = [[n, LABELS[m], *_interval_cells(d)] for n, per_m in summary["paired_vs_erm"].items()
+             for m, d in per_m.items()]
     if drows:
-        parts.append("\n" + _wrap(f"minus {base}, paired over folds (95% corrected t-interval; "
+        parts.append("\n" + _wrap(f"minus {summary['baseline']}, paired over folds (95% corrected t-interval; "
                                   "'within noise' = it contains 0):"))
         parts.append(format_table(["model", "metric", "difference", "95% interval", "verdict"], drows, "llrrl"))
     judged = [n for n in summary["paired_vs_erm"] if n not in context]
@@ -137,6 +122,28 @@ def render(summary: dict[str, Any], names: list[str], metrics: list[str], n_fold
             "every difference from ERM is within the fold-to-fold noise; on this table mixup neither helps "
             "nor hurts measurably.")))
     return "\n".join(parts)
+
+
+def _means_table(summary: dict[str, Any], names: list[str], metrics: list[str]) -> str:
+    """Mean ± std per model (rows) and metric (columns), to two significant digits of the column's typical std."""
+    cols = [m for m in metrics if any(m in summary["metrics"][n] for n in names)]
+    digits = {m: decimals(_median([s["std"] for n in names if (s := summary["metrics"][n].get(m)) and s["std"] > 0]))
+              for m in cols}
+    rows = []
+    for n in names:
+        cells = [n]
+        for m in cols:
+            s = summary["metrics"][n].get(m)
+            cells.append(f"{s['mean']:.{digits[m]}f} ± {s['std']:.{digits[m]}f}" if s else "—")
+        rows.append(cells)
+    return format_table(["model", *(LABELS[m] for m in cols)], rows)
+
+
+def _interval_cells(d: dict[str, Any]) -> list[str]:
+    """Difference, interval and verdict of one paired comparison, to two significant digits of the half-width."""
+    k = decimals((d["high"] - d["low"]) / 2)
+    interval = "—" if math.isnan(d["low"]) else f"[{d['low']:+.{k}f}, {d['high']:+.{k}f}]"
+    return [f"{d['diff']:+.{k}f}", interval, d["verdict"]]
 
 
 def recommend(summary: dict[str, Any], *, context: str) -> str:

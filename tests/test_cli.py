@@ -120,10 +120,10 @@ def test_interrupted_run_writes_nothing(tmp_path, capsys, monkeypatch):
 
 
 def test_without_matplotlib_the_plot_is_skipped_with_a_note(tmp_path, capsys, monkeypatch):
-    import mixup_any.cli as cli
+    import mixup_any._cli_outputs as cli_outputs
 
-    real = cli.is_available
-    monkeypatch.setattr(cli, "is_available", lambda name: False if name == "matplotlib" else real(name))
+    real = cli_outputs.is_available
+    monkeypatch.setattr(cli_outputs, "is_available", lambda name: False if name == "matplotlib" else real(name))
     out = tmp_path / "o"
     code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--no-hgb", "--out", str(out), *QUICK])
     assert code == 0
@@ -293,16 +293,16 @@ def test_unknown_method_is_a_one_line_error(tmp_path, capsys):
 def test_brier_is_scikit_learns():
     from sklearn.metrics import brier_score_loss
 
-    from mixup_any.cli import _class_metrics
+    from mixup_any._cli_fit import class_metrics
 
     rng = np.random.default_rng(0)
     p = rng.dirichlet([1.0, 1.0], size=50)
     y = rng.integers(0, 2, size=50)
-    assert _class_metrics(p, y)["brier"] == pytest.approx(brier_score_loss(y, p[:, 1]))
-    assert _class_metrics(p, y)["brier"] == pytest.approx(float(np.mean((p[:, 1] - y) ** 2)))  # the formula
+    assert class_metrics(p, y)["brier"] == pytest.approx(brier_score_loss(y, p[:, 1]))
+    assert class_metrics(p, y)["brier"] == pytest.approx(float(np.mean((p[:, 1] - y) ** 2)))  # the formula
     p3 = rng.dirichlet([1.0, 1.0, 1.0], size=50)
     y3 = rng.integers(0, 3, size=50)
-    assert _class_metrics(p3, y3)["brier"] == pytest.approx(float(np.mean(((p3 - np.eye(3)[y3]) ** 2).sum(1))))
+    assert class_metrics(p3, y3)["brier"] == pytest.approx(float(np.mean(((p3 - np.eye(3)[y3]) ** 2).sum(1))))
 
 
 def _summary(verdicts: dict[str, dict[str, str]], means: dict[str, float]) -> dict:

@@ -1,0 +1,133 @@
+"""The table of ``mixup-any compare``: read it (built-in or CSV), check the target and the columns, and
+decide the task. Every problem is a :class:`UserError`: one line, exit status 2, before anything is fitted."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+BUILTIN_TARGET = "Status"
+
+
+class UserError(Exception):
+    """A problem with the command line or the data: reported in one line, exit status 2."""
+
+
+def warn(args: argparse.Namespace, message: str) -> None:
+    """Queue a warning; they are printed once the data passed every check (an error stays one line)."""
+    args.warnings.append(message)
+
+
+def load(args: argparse.Namespace) -> tuple[Any, Any, str]:
+    """``(X, y, name)``: the feature table, the target column and the data's name for the report.
+
+    Rows whose target is missing are dropped (with a warning), as are the ``--drop`` columns.
+    """
+    df, name, target = _read(args)
+    _check_columns(df, name, target, args.drop)
+    ids = identifier_like(df.drop(columns=[target, *args.drop]))  # on every row, before any is dropped
+    n_missing = int(df[target].isna().sum())
+    if n_missing == len(df):
+        raise UserError(f"every value of the target column {target!r} is missing")
+    if n_missing:
+        warn(args, f"dropped {n_missing} of {len(df)} rows whose target {target!r} is missing")
+        df = df[df[target].notna()]
+    df = df.drop(columns=args.drop)
+    y = df.pop(target)
+    if df.shape[1] == 0:
+        raise UserError("there are no feature columns besides the target")
+    for col in ids:
+        warn(args, f"column {col!r} looks like an identifier (a different value in every row) and is used as a "
+                   f"feature; --drop it if it is not one")
+    return df, y, name
+
+
+def _read(args: argparse.Namespace) -> tuple[Any, str, str]:
+    import pandas as pd
+
+    if args.csv is None:
+        from .tabular.datasets import CREDIT_DATA_SOURCE, load_credit_data
+
+        return load_credit_data(), CREDIT_DATA_SOURCE, args.target or BUILTIN_TARGET
+    path = Path(args.csv)
+    try:
+        df = pd.read_csv(path, sep=args.sep, encoding=args.encoding)
+    except UnicodeDecodeError:
+        raise UserError(f"cannot read {path.name} as {args.encoding} text; "
+                        "pass the file's encoding, e.g. --encoding latin-1") from None
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError, OSError) as err:
+        raise UserError(f"cannot read {path.name} as CSV: {str(err).strip().splitlines()[0]}") from None
+    return df, path.name, args.target
+
+
+def _check_columns(df: Any, name: str, target: str, drop: list[str]) -> None:
+    """Rows exist, the target is a column (a hint when the header was read with the wrong separator), and
+    ``--drop`` names feature columns."""
+    if df.shape[0] == 0:
+        raise UserError(f"{name}: the table has no rows")
+    if target not in df.columns:
+        cols = [str(c) for c in df.columns]
+        listed = ", ".join(cols[:20]) + (f", ... ({len(cols)} columns)" if len(cols) > 20 else "")
+        hint = next((f"; the header was read as one column: pass --sep {s!r}" if s != "\t" else
+                     "; the header was read as one column: pass --sep tab"
+                     for s in (";", "\t", "|") if len(cols) == 1 and s in cols[0]), "")
+        raise UserError(f"target column {target!r} not found{hint}; columns are: {listed}")
+    missing = [c for c in drop if c not in df.columns]
+    if missing:
+        raise UserError(f"--drop names unknown columns: {', '.join(map(repr, missing))}")
+    if target in drop:
+        raise UserError(f"--drop names the target column {target!r}; drop only feature columns")
+
+
+def identifier_like(X: Any) -> list[str]:
+    """Columns with a distinct value in every row: text labels (names, ids) or a run of row numbers."""
+    import pandas as pd
+
+    n = len(X)
+    found: list[str] = []
+    if n < 10:
+        return found
+    for col in X.columns:
+        s = X[col]
+        if s.isna().any() or s.nunique() != n or pd.api.types.is_bool_dtype(s.dtype):
+            continue
+        if pd.api.types.is_integer_dtype(s.dtype):
+            if int(s.max()) - int(s.min()) == n - 1:  # n distinct integers in a range of n: row numbers
+                found.append(str(col))
+        elif not pd.api.types.is_numeric_dtype(s.dtype):
+            found.append(str(col))
+    return found
+
+
+def task_of(y: Any, args: argparse.Namespace) -> str:
+    """``"classification"`` or ``"regression"``: ``--task``, or (auto) regression for a numeric target with
+    more than 20 values or non-integers."""
+    import pandas as pd
+
+    numeric = pd.api.types.is_numeric_dtype(y.dtype) and not pd.api.types.is_bool_dtype(y.dtype)
+    task = args.task
+    if task == "regression" and not numeric:
+        example = y.iloc[0]
+        raise UserError(f"--task regression needs a numeric target; {y.name!r} holds text such as {example!r}")
+    if task == "auto":
+        task = "classification"
+        if numeric and (y.nunique() > 20 or not (y == y.round()).all()):
+            task = "regression"
+    if task == "classification" and args.pairing == "label_distance":
+        raise UserError(f"--pairing label_distance (C-Mixup) pairs rows with close regression targets, but "
+                        f"{y.name!r} is a classification target (--task regression if it is a number)")
+    return task
+
+
+def class_codes(y: Any, folds: int) -> tuple[Any, Any]:
+    """``(classes, y_idx)`` of a classification target (as strings), checked for ``folds``-fold CV."""
+    import numpy as np
+
+    classes, y_idx = np.unique(y.astype(str).to_numpy(), return_inverse=True)
+    if len(classes) < 2:
+        raise UserError(f"the target has only one class ({classes[0]!r}); nothing to classify")
+    smallest = int(np.bincount(y_idx).min())
+    if smallest < folds:
+        raise UserError(f"the rarest class has {smallest} rows, fewer than --folds {folds}; use fewer folds")
+    return classes, y_idx

@@ -1,0 +1,135 @@
+"""The fits of ``mixup-any compare``: the models (ERM, each mixing method at each α, gradient boosting as
+context), one fit per model and fold, and each fold's test metrics."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+CONTEXT = "HistGradientBoosting"
+BASELINE = "ERM (alpha=0)"
+
+
+def models(args: argparse.Namespace, task: str) -> dict[str, Any]:
+    """ERM, then each mixing method of ``--methods`` at each ``--alpha``: ``{row name: unfitted estimator}``."""
+    from .tabular import MixupTabularClassifier, MixupTabularRegressor
+
+    est = MixupTabularClassifier if task == "classification" else MixupTabularRegressor
+    common = dict(max_epochs=args.epochs, policy=args.policy, random_state=args.seed)
+    out = {BASELINE: est(mode="erm", alpha=0.0, **common)}
+    for method in (m for m in args.methods if m != "erm"):
+        label = "C-Mixup" if method == "mixup" and args.pairing == "label_distance" else method
+        for a in args.alpha:
+            out[f"{label} alpha={a:g}"] = est(mode=method, alpha=a, pairing=args.pairing, **common)
+    return out
+
+
+def hgb(task: str, seed: int) -> Any:
+    """Gradient boosting as a well-configured baseline: a small learning rate, early stopping on 20% of the rows."""
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
+    return cls(learning_rate=0.05, max_iter=1000, early_stopping=True, validation_fraction=0.2, n_iter_no_change=20,
+               categorical_features="from_dtype", random_state=seed)
+
+
+def hgb_frame(X: Any) -> Any:
+    """Object/bool/string columns as pandas categories (low cardinality) or ordinal codes (high)."""
+    import pandas as pd
+
+    X = X.copy()
+    for c in X.columns:
+        s = X[c]
+        if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+            s = s.astype("category")
+            X[c] = s if len(s.cat.categories) <= 250 else s.cat.codes.replace(-1, float("nan")).astype(float)
+    return X
+
+
+def class_metrics(probs: Any, y_idx: Any) -> dict[str, float]:
+    """Accuracy, log loss, ECE (:mod:`mixup_any.metrics`) and Brier as scikit-learn's ``brier_score_loss``.
+
+    Args:
+        probs: ``(n, C)`` class probabilities; y_idx: ``(n,)`` class ids.
+    """
+    import torch
+    from sklearn.metrics import brier_score_loss
+
+    from . import metrics
+
+    p, y = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(y_idx, dtype=torch.int64)
+    # scikit-learn's Brier score: for two classes the mean squared error of the positive class's probability
+    # (half the sum over both classes), for more the mean over rows of the summed squared errors
+    brier = brier_score_loss(y_idx, probs[:, 1] if probs.shape[1] == 2 else probs, labels=list(range(probs.shape[1])))
+    return {"accuracy": metrics.accuracy(p, y), "log_loss": metrics.log_loss(p, y),
+            "ece": metrics.expected_calibration_error(p, y), "brier": float(brier)}
+
+
+def reg_metrics(pred: Any, y: Any) -> dict[str, float]:
+    """RMSE, MAE and R² of predictions ``(n,)`` against targets ``(n,)``."""
+    import numpy as np
+
+    err = np.asarray(pred, dtype=float) - np.asarray(y, dtype=float)
+    var = float(np.var(np.asarray(y, dtype=float)))
+    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
+            "r2": 1.0 - float(np.mean(err**2)) / var if var > 0 else float("nan")}
+
+
+def _softmax(logits: Any, temperature: float) -> Any:
+    import torch
+
+    return torch.softmax(torch.as_tensor(logits, dtype=torch.float64) / temperature, dim=-1).numpy()
+
+
+def _score(name: str, est: Any, X: Any, y_fit: Any, y_idx: Any, tr: Any, te: Any) -> tuple[dict[str, Any], dict]:
+    """Fit ``est`` on rows ``tr``; ``(metrics on rows te, {pooled name: test probabilities})``."""
+    classification = y_idx is not None
+    est = est.fit(X.iloc[tr], y_fit[tr])
+    if not classification:
+        return reg_metrics(est.predict(X.iloc[te]), y_fit[te]) | ({} if name == CONTEXT else
+                                                                  {"epochs": est.n_epochs_}), {}
+    if name == CONTEXT:
+        probs = est.predict_proba(X.iloc[te])
+        return class_metrics(probs, y_idx[te]), {name: probs}
+    logits = est.predict_logits(X.iloc[te])
+    probs, calibrated = _softmax(logits, 1.0), _softmax(logits, est.temperature_)
+    row = class_metrics(probs, y_idx[te])
+    scaled = class_metrics(calibrated, y_idx[te])
+    row |= {"log_loss_ts": scaled["log_loss"], "ece_ts": scaled["ece"], "temperature": est.temperature_,
+            "epochs": est.n_epochs_}
+    return row, {name: probs, f"{name} + temp. scaling": calibrated}
+
+
+def fit_folds(X: Any, y_fit: Any, y_idx: Any, splits: list[Any], estimators: dict[str, Any],
+              args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
+    """Every model on every fold: the rows of ``folds.csv`` and, for classification, each model's test
+    probabilities over the first repeat (``{name: [(test rows, probs), ...]}``, for the reliability diagram).
+
+    Args:
+        estimators: ``{row name: unfitted estimator}``; :data:`CONTEXT` fits gradient boosting on
+            :func:`hgb_frame` of ``X``. y_idx: class ids ``(n,)``, or ``None`` for regression.
+    """
+    from sklearn.base import clone
+    from tqdm import tqdm
+
+    names = list(estimators) + ([] if args.no_hgb else [CONTEXT])
+    hgb_X: Any = hgb_frame(X) if not args.no_hgb else None  # used only by the CONTEXT model
+    bar = tqdm(total=len(splits) * len(names), desc="fitting", unit="fit", disable=args.no_progress or None,
+               file=sys.stderr)
+    folds: list[dict[str, Any]] = []
+    pooled: dict[str, list[Any]] = {}
+    for k, (tr, te) in enumerate(splits):
+        rep = k // args.folds
+        for name in names:
+            bar.set_postfix_str(f"repeat {rep + 1} fold {k % args.folds + 1}: {name}")
+            est = hgb("classification" if y_idx is not None else "regression", args.seed) if name == CONTEXT \
+                else clone(estimators[name])
+            row, probs = _score(name, est, hgb_X if name == CONTEXT else X, y_fit, y_idx, tr, te)
+            folds.append({"model": name, "repeat": rep, "fold": k % args.folds, **row})
+            for pname, p in probs.items():
+                if rep == 0:
+                    pooled.setdefault(pname, []).append((te, p))
+            bar.update(1)
+    bar.close()
+    return folds, pooled
