@@ -283,15 +283,17 @@ def test_numeric_preprocessing_matches_sklearn(numeric):
     np.testing.assert_array_equal(got[:, 1], np.isnan(x).astype(float))  # the indicator stays 0/1
 
 
-def test_cmixup_partners_come_from_the_whole_training_set_with_the_kernel():
+@pytest.mark.parametrize("bandwidth", [0.5, 2.0])  # not 1: sigma and sigma^2 must not be confused
+def test_cmixup_partners_come_from_the_whole_training_set_with_the_kernel(bandwidth):
     y_train = torch.tensor([[0.0], [0.5], [1.0], [3.0]])
     rows = torch.tensor([10, 11, 12, 13])
-    g = torch.Generator().manual_seed(0)
-    draws = torch.stack([label_distance_partners(y_train[:1], y_train, rows[:1], rows, 0.8, g) for _ in range(4000)])
-    freq = np.array([(draws == r).float().mean().item() for r in rows.tolist()])
-    w = np.exp(-(np.array([0.0, 0.5, 1.0, 3.0]) ** 2) / (2 * 0.8**2))
+    n = 20000  # the first row, drawn for n times in one batch
+    draws = label_distance_partners(y_train[:1].expand(n, 1), y_train, rows[:1].expand(n), rows, bandwidth,
+                                    torch.Generator().manual_seed(0))
+    freq = np.array([(draws == r).double().mean().item() for r in rows.tolist()])
+    w = np.exp(-(np.array([0.0, 0.5, 1.0, 3.0]) ** 2) / (2 * bandwidth**2))
     w[0] = 0.0  # never itself
-    np.testing.assert_allclose(freq, w / w.sum(), atol=0.03)
+    np.testing.assert_allclose(freq, w / w.sum(), atol=0.015)  # 3.5 standard errors at most
 
 
 def test_cmixup_regressor_mixes_batch_rows_with_whole_set_partners():
