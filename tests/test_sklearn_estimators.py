@@ -243,6 +243,8 @@ def test_mode_and_eta_bad_input():
         MixupTabularClassifier(numeric="log", **FAST).fit(X, y)
     with pytest.raises(MixupError, match="alpha must be"):
         MixupTabularClassifier(alpha=-0.5, **FAST).fit(X, y)
+    with pytest.raises(MixupError, match=r"policy must be one of \('embedding', 'onehot', 'swap'\), got 'average'"):
+        MixupTabularClassifier(policy="average", **FAST).fit(X, y)
 
 
 def test_mixer_with_alpha_is_an_error_and_alpha_flows_into_the_mixer():
