@@ -276,9 +276,9 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
     Args:
         alpha: Beta(α, α) of the mixing weight; ``alpha=0`` is plain training (ERM); ``None``: the
             mode's default (:data:`DEFAULT_ALPHA`).
-        mode: one of :data:`~mixup_any.calibration.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"`` (clean loss + ``eta`` × mixup
-            loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label); see
-            :mod:`mixup_any.calibration`.
+        mode: one of :data:`~mixup_any.calibration.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"``
+            (clean loss + ``eta`` × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's
+            label); see :mod:`mixup_any.calibration`.
         eta: weight of RegMixup's mixed term, ``>= 0``.
         mixer: a custom :class:`~mixup_any.Mixer` instead of ``MixUp(alpha, pairing, bandwidth)``;
             setting it together with ``alpha``, ``pairing`` or ``bandwidth`` is an error (tune
