@@ -12,7 +12,7 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from .metrics import paired_t_interval
+from .metrics import mean_sd, paired_t_interval
 
 HIGHER_IS_BETTER = {"accuracy": True, "log_loss": False, "log_loss_ts": False, "ece": False, "ece_ts": False,
                     "brier": False,
@@ -21,13 +21,6 @@ LABELS = {"accuracy": "accuracy", "log_loss": "log loss", "log_loss_ts": "log lo
           "ece_ts": "ECE (temp.-scaled)",
           "brier": "Brier", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 MAX_WIDTH = 100
-
-
-def mean_sd(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    m = sum(values) / len(values)
-    sd = math.sqrt(sum((x - m) ** 2 for x in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return m, sd
 
 
 def decimals(spread: float, default: int = 4) -> int:

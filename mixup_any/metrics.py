@@ -95,6 +95,20 @@ def expected_calibration_error(probs: Tensor, y: Tensor, n_bins: int = 15) -> fl
     return float((acc_sum - conf_sum).abs().sum() / p.shape[0])
 
 
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (``ddof=1``; 0 for one value).
+
+    Example:
+        >>> mean_sd([1.0, 3.0])
+        (2.0, 1.4142135623730951)
+    """
+    vals = [float(v) for v in values]
+    if not vals:
+        raise MixupError("a mean and standard deviation need at least one value; got none.")
+    m = sum(vals) / len(vals)
+    return m, math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+
+
 def mean_std(values: Sequence[float], digits: int = 3) -> str:
     """``"mean ± std"`` of ``values`` (sample standard deviation, ``ddof=1``; ``± 0`` for one value).
 
@@ -102,11 +116,7 @@ def mean_std(values: Sequence[float], digits: int = 3) -> str:
         >>> mean_std([0.90, 0.92, 0.91])
         '0.910 ± 0.010'
     """
-    vals = [float(v) for v in values]
-    if not vals:
-        raise MixupError("mean_std needs at least one value.")
-    m = sum(vals) / len(vals)
-    sd = math.sqrt(sum((v - m) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+    m, sd = mean_sd(values)
     return f"{m:.{digits}f} ± {sd:.{digits}f}"
 
 
