@@ -230,7 +230,7 @@ def test_fuzz_tabular(policy, x_cont, x_cat, y, forward):
     k = x_cat.shape[1] if x_cat is not None and x_cat.ndim == 2 else 2
     d = x_cont.shape[1] if x_cont is not None and x_cont.ndim == 2 else 0
     cards = [4] * k
-    ok, model = _expect_ours(lambda: TabularMLP(d, cards, out_features=3, hidden=(8,)))
+    ok, model = _expect_ours(lambda: TabularMLP(d, cards, out_features=3, hidden_sizes=(8,)))
     if not ok:
         return
 

@@ -202,7 +202,7 @@ class _MixupTabularBase(BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
             model = TabularMLP(x_cont.shape[1], pre.cardinalities_, out_features,
-                               embedding_dim=self.embedding_dim, hidden=tuple(self.hidden_sizes),
+                               embedding_dim=self.embedding_dim, hidden_sizes=tuple(self.hidden_sizes),
                                dropout=float(self.dropout))
             tm = self._make_tabular_mixer(mixer, model, pre.cardinalities_)
             log, best_epoch = train(model, tm, self._loss_fn, (x_cont, x_cat, y_t), train_idx, val_idx, g,

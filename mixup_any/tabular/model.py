@@ -38,7 +38,7 @@ class TabularMLP(nn.Module):
         cardinalities: number of codes of each categorical variable (may be empty).
         out_features: number of outputs (classes, labels or regression targets).
         embedding_dim: one width for all variables, or ``None`` for :func:`default_embedding_dim`.
-        hidden: widths of the hidden layers.
+        hidden_sizes: widths of the hidden layers.
         dropout: dropout after each hidden layer.
 
     Example:
@@ -54,7 +54,7 @@ class TabularMLP(nn.Module):
         out_features: int,
         *,
         embedding_dim: int | None = None,
-        hidden: Sequence[int] = (128, 128),
+        hidden_sizes: Sequence[int] = (128, 128),
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
@@ -73,7 +73,7 @@ class TabularMLP(nn.Module):
         width = self.n_continuous + sum(dims)
         if width == 0:
             raise MixupError("TabularMLP needs at least one continuous column or categorical variable.")
-        for h in hidden:
+        for h in hidden_sizes:
             layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
             width = h
         layers.append(nn.Linear(width, out_features))
