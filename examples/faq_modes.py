@@ -26,10 +26,10 @@ import time
 
 import torch
 import torch.nn.functional as F
+from faq_experiments import deltas, table, write_section
 from sklearn.model_selection import train_test_split
 from torch import nn
 
-from faq_experiments import deltas, table, write_section
 from mixup_any import MixUp
 from mixup_any.calibration import mode_loss, warp_params
 from mixup_any.metrics import accuracy, expected_calibration_error, log_loss
