@@ -81,6 +81,23 @@ def deltas(rows: dict[str, list[dict]], pairs: list[tuple[str, str]], keys: list
     return head + "".join(f"| {a} − {b} | " + " | ".join(cell(a, b, m) for m in keys) + " |\n" for a, b in pairs)
 
 
+def write_section(path: pathlib.Path, name: str, md: str) -> None:
+    """Replace the part of ``path`` between ``<!-- begin name -->`` and ``<!-- end name -->`` with ``md``.
+
+    The section is appended when the file has no such markers, and the file created when missing, so each
+    command rewrites only the tables it produced.
+    """
+    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+    block = f"{begin}\n{md.strip()}\n{end}\n"
+    old = path.read_text() if path.exists() else ""
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + block + old[old.index(end) + len(end) + 1:]
+    else:
+        new = old + ("\n" if old else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=5)
@@ -124,8 +141,7 @@ def main() -> None:
     md.append(deltas(rows, [(f"{n}, mixup α=0.4", f"{n}, ERM") for n in ("wine", "breast_cancer")], keys))
     text = "\n".join(md)
     print(text)
-    pathlib.Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    pathlib.Path(a.out).write_text(text)
+    write_section(pathlib.Path(a.out), "basics", text)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,14 @@ built on a plan the mixer has already drawn (no second random draw):
 When to use which: RegMixup when you want mixup's regularisation without its under-confidence;
 inputs-only when the mixed targets are what hurts calibration (the pitfall paper's diagnosis);
 warping when mixing dissimilar rows produces implausible inputs (manifold intrusion).
+Measured results for each (tables, digits, text) are in the README's FAQ and ``docs/faq_results.md``.
+
+Warping is a plan transform, not a ``mode``: it needs each pair's distance in a feature space (the inputs,
+or the model's detached hidden features as in the paper), and which space is meaningful depends on the
+model, so no route can choose it for every model. Draw the plan, warp it, hand it back::
+
+    p = warp_params(mixer.sample(x.shape, labels=y), features)   # features: (B, ...), e.g. body(x) detached
+    x_mixed, target = mixer(x, y, params=p)                       # or handle.arm(y, params=p) at a hook site
 
 Every route speaks one vocabulary, :data:`MODES` with ``eta`` (tabular estimators, hooks, text, the
 ``Trainer`` and Lightning): ``mode="erm"`` no mixing, ``"mixup"`` mixed inputs and targets,

@@ -126,6 +126,20 @@ def test_warp_tau_formula():
         warp_tau(f[:3], index)
 
 
+def test_warp_params_far_pairs_mix_less_close_pairs_more():
+    # four rows, pairs (0,1) close and (2,3) far: squared distances 0.01 and 4, mean 2.005
+    f = torch.tensor([[0.0], [0.1], [0.0], [2.0]])
+    p = MixParams(lam=torch.full((4,), 0.3), index=torch.tensor([1, 0, 3, 2]))
+    lam = warp_params(p, f).lam
+    d = torch.tensor([0.01, 0.01, 4.0, 4.0], dtype=torch.float64)
+    tau = 1.0 / torch.exp(-(d / d.mean() - 1.0) / (2 * 0.5**2))       # the paper's kernel, tau_max = 1, sigma = 0.5
+    ref = [scipy_stats.beta.cdf(0.3, float(t), float(t)) for t in tau]
+    np.testing.assert_allclose(lam.numpy(), ref, rtol=1e-5)
+    assert 0.3 < float(lam[0]) < 0.5          # close pair: tau < 1, lam pulled towards 0.5 (more mixing)
+    assert float(lam[2]) < 0.3                # far pair: tau > 1, lam pushed towards 0 (less mixing)
+    torch.testing.assert_close(warp_params(p, f + 5.0).lam, lam)     # distances only: a shift changes nothing
+
+
 def test_warp_params_keeps_the_plan_and_draws_nothing():
     mixer = MixUp(alpha=1.0, per_sample=True, seed=3)
     x = torch.randn(6, 4)
