@@ -168,7 +168,7 @@ def test_progress_bar(capsys):
     pytest.importorskip("tqdm")
     X, y = _table()
     MixupTabularClassifier(random_state=0, verbose=True, **{**FAST, "max_epochs": 2}).fit(X, y)
-    assert "MixupTabularClassifier mixup alpha=0.4" in capsys.readouterr().err
+    assert "MixupTabularClassifier inputs_only alpha=0.4" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -433,3 +433,19 @@ def test_embedding_policy_mixes_the_joined_input_in_one_call(columns):
     assert len(shapes) == 2 * 3  # 120 rows in batches of 50: 3 batches per epoch, one call each
     assert {s[1] for s in shapes} == {clf.model_.mlp[0].in_features}  # continuous + every embedding
     assert sorted({s[0] for s in shapes}) == [20, 50]
+
+
+def test_auto_mode_is_inputs_only_for_the_classifier_and_mixup_for_the_regressor():
+    """mode="auto" trains exactly as the measured default it names (same seed, same fit)."""
+    X, y = _table()
+    auto = MixupTabularClassifier(random_state=0, **FAST)
+    assert auto.get_params()["mode"] == "auto"
+    p_auto = auto.fit(X, y).predict_proba(X)
+    p_io = MixupTabularClassifier(mode="inputs_only", random_state=0, **FAST).fit(X, y).predict_proba(X)
+    p_mix = MixupTabularClassifier(mode="mixup", random_state=0, **FAST).fit(X, y).predict_proba(X)
+    np.testing.assert_array_equal(p_auto, p_io)
+    assert not np.array_equal(p_auto, p_mix)
+    yr = np.linspace(0.0, 1.0, len(X))
+    r_auto = MixupTabularRegressor(random_state=0, **FAST).fit(X, yr).predict(X)
+    r_mix = MixupTabularRegressor(mode="mixup", random_state=0, **FAST).fit(X, yr).predict(X)
+    np.testing.assert_array_equal(r_auto, r_mix)

@@ -47,12 +47,13 @@ class _MixupTabularBase(BaseEstimator):
     """Shared fit and predict of the classifier and the regressor (not public)."""
 
     _kind = "base"
+    _auto_mode = "mixup"  # what mode="auto" means; the classifier's is set from measurements (docs/tabular.md)
 
     def __init__(
         self,
         alpha: float | None = None,
         *,
-        mode: str = "mixup",
+        mode: str = "auto",
         eta: float = 1.0,
         mixer: Mixer | None = None,
         policy: str = "embedding",
@@ -126,7 +127,8 @@ class _MixupTabularBase(BaseEstimator):
         """What is mixed and how: the categorical policy, the mode, eta and alpha."""
         if self.policy not in POLICIES:
             raise MixupError(f"policy must be one of {POLICIES}, got {self.policy!r}.")
-        check_mode(self.mode, where=type(self).__name__)
+        if self.mode != "auto":
+            check_mode(self.mode, where=type(self).__name__)
         check_eta(self.eta)
         if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, Real)
                                        or not self.alpha >= 0):
@@ -145,15 +147,19 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"mixer= replaces alpha, pairing and bandwidth, but {', '.join(clash)} "
                              "was also set and would be ignored. Tune the mixer's own parameters "
                              "(e.g. GridSearchCV over 'mixer__alpha'), or drop mixer=.")
-        if self.mode == "erm":
+        if self._mode() == "erm":
             raise MixupError("mode='erm' trains without mixing, so mixer= would be ignored; drop one of them.")
 
     # ------------------------------------------------------------------ mixing
+    def _mode(self) -> str:
+        """The mode in use: ``mode``, or this estimator's measured default for ``mode="auto"``."""
+        return self._auto_mode if self.mode == "auto" else str(self.mode)
+
     def _alpha(self) -> float:
         """The α in use: ``alpha``, or the mode's default when it is ``None`` (0 for ``"erm"``)."""
-        if self.mode == "erm":
+        if self._mode() == "erm":
             return 0.0
-        return DEFAULT_ALPHA[self.mode] if self.alpha is None else float(self.alpha)
+        return DEFAULT_ALPHA[self._mode()] if self.alpha is None else float(self.alpha)
 
     def _whole_set_pairing(self) -> bool:
         """C-Mixup as in the paper: the regressor draws partners from the whole training set."""
@@ -184,9 +190,9 @@ class _MixupTabularBase(BaseEstimator):
         return LoopOptions(
             max_epochs=int(self.max_epochs), batch_size=self.batch_size, lr=float(self.lr),
             weight_decay=float(self.weight_decay), early_stopping=bool(self.early_stopping),
-            n_iter_no_change=int(self.n_iter_no_change), mode=self.mode, eta=float(self.eta),
+            n_iter_no_change=int(self.n_iter_no_change), mode=self._mode(), eta=float(self.eta),
             cmixup_bandwidth=float(self.bandwidth) if self._whole_set_pairing() else None,
-            progress=f"{type(self).__name__} {self.mode} alpha={self._alpha():g}" if self.verbose else None)
+            progress=f"{type(self).__name__} {self._mode()} alpha={self._alpha():g}" if self.verbose else None)
 
     # ------------------------------------------------------------------ fit
     def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
@@ -276,9 +282,11 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
     Args:
         alpha: Beta(α, α) of the mixing weight; ``alpha=0`` is plain training (ERM); ``None``: the
             mode's default (:data:`DEFAULT_ALPHA`).
-        mode: one of :data:`~mixup_any.calibration.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"``
-            (clean loss + ``eta`` × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's
-            label); see :mod:`mixup_any.calibration`.
+        mode: ``"auto"`` (the default: ``"inputs_only"``, the only mixing mode measured never worse than
+            ERM on log loss or ECE beyond the seed noise; see docs/tabular.md) or one of
+            :data:`~mixup_any.calibration.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"`` (clean loss + ``eta``
+            × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label); see
+            :mod:`mixup_any.calibration`.
         eta: weight of RegMixup's mixed term, ``>= 0``.
         mixer: a custom :class:`~mixup_any.Mixer` instead of ``MixUp(alpha, pairing, bandwidth)``;
             setting it together with ``alpha``, ``pairing`` or ``bandwidth`` is an error (tune
@@ -315,6 +323,7 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
     """
 
     _kind = "classifier"
+    _auto_mode = "inputs_only"
 
     def fit(self, X: Any, y: Any) -> MixupTabularClassifier:
         """Fit on ``X`` (DataFrame or array, ``(n, p)``) and labels ``y`` ``(n,)`` or ``(n, L)`` multilabel."""
@@ -382,7 +391,8 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
     paper, with a Gaussian kernel of width ``bandwidth`` on the (standardised) label distance (the
     partners are appended to the batch for the forward pass, unmixed, and left out of the loss). Other
     arguments as
-    :class:`MixupTabularClassifier` (``temperature_scaling`` does not apply).
+    :class:`MixupTabularClassifier` (``temperature_scaling`` does not apply; ``mode="auto"`` is
+    ``"mixup"``: inputs-only mixing is not defined for regression targets).
 
     Example:
         >>> import numpy as np
