@@ -42,8 +42,8 @@ def models(epochs: int) -> dict[str, MixupTabularClassifier]:
     common = dict(max_epochs=epochs)
     return {
         "ERM (alpha=0)": MixupTabularClassifier(alpha=0.0, **common),
-        "mixup, embeddings": MixupTabularClassifier(alpha=0.4, policy="embedding", **common),
-        "mixup, swap": MixupTabularClassifier(alpha=0.4, policy="swap", **common),
+        "mixup, embeddings": MixupTabularClassifier(mode="mixup", alpha=0.4, policy="embedding", **common),
+        "mixup, swap": MixupTabularClassifier(mode="mixup", alpha=0.4, policy="swap", **common),
     }
 
 
