@@ -310,7 +310,7 @@ class _MixupTabularBase(BaseEstimator):
         whole = self._whole_set_pairing()
         best, best_state, best_epoch, waited = float("inf"), None, 0, 0
         log: list[dict[str, float]] = []
-        with tm.attach(model) as mixing:
+        with tm.attach(model, at="joined" if tm.policy == "embedding" else None) as mixing:
             for epoch in epochs:
                 model.train()
                 tm.mixer.set_epoch(epoch)
@@ -357,12 +357,10 @@ class _MixupTabularBase(BaseEstimator):
         """The embedding policy hooks the model's ``joined`` input (continuous columns and every variable's
         embedding side by side): one draw mixes the continuous columns directly and each variable in its own
         space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking each
-        embedding). The other policies mix the inputs (and the ``embedded`` block for none)."""
+        embedding); :meth:`_train` attaches it there. The other policies mix the inputs."""
         if self.categorical_mixing == "embedding":
-            return TabularMixer(mixer, policy="embedding", embeddings="joined", cardinalities=cardinalities,
-                                continuous_at_site=True)
-        return TabularMixer(mixer, policy=self.categorical_mixing,
-                            embeddings="embedded" if len(model.embeddings) else None, cardinalities=cardinalities)
+            return TabularMixer(mixer, policy="embedding", cardinalities=cardinalities, continuous_at_site=True)
+        return TabularMixer(mixer, policy=self.categorical_mixing, cardinalities=cardinalities)
 
     def _step(self, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, x_cont: Tensor, x_cat: Tensor,
               y: Tensor, g: torch.Generator, n_rows: int | None = None) -> Tensor:
@@ -377,8 +375,9 @@ class _MixupTabularBase(BaseEstimator):
         """
         n = x_cont.shape[0] if n_rows is None else n_rows
         clean = model(x_cont[:n], x_cat[:n]) if self.mode == "regmixup" else None
-        xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
-        out = model(xc, xk)
+        mixing.arm(y, params=mixing.tabular.sample(x_cont, x_cat, labels=y, generator=g))
+        out = model(x_cont, x_cat)
+        target = mixing.target(y)
         if n_rows is not None:
             out = out[:n]
             target = dataclasses.replace(target, y_a=target.y_a[:n], y_b=target.y_b[:n], lam=target.lam[:n])
