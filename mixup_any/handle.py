@@ -185,7 +185,7 @@ class MixHandle:
         """The plan of this forward: identity outside training, else the given one or a fresh draw."""
         b = shape[0]
         if not mixes(self.model, self.mode):  # eval mode: identity, also for a given plan
-            return MixParams.identity(b, device)
+            return MixParams.identity(b, device).at_site(name)
         if self._given is not None:
             return self._given
         try:

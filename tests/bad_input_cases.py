@@ -342,10 +342,10 @@ CASES: list[Case] = [
         _mlp(c), torch.randn(2, 7)), "HookSiteError", "failed on the example input"),
     Case("MixHandle.arm", "params is a dict", lambda c: _with_handle(c, arm=lambda h: h.arm(params={"lam": 1})),
          "MixupError", "needs a MixParams"),
-    Case("MixHandle.arm", "0-d labels", lambda c: _with_handle(c, arm=lambda h: h.arm(labels=torch.tensor(1))),
+    Case("MixHandle.arm", "0-d labels", lambda c: _with_handle(c, arm=lambda h: h.arm(torch.tensor(1))),
          "MixupError", r"needs a \(B, ...\) tensor"),
     Case("MixHandle forward", "labels with B-1 rows", lambda c: _with_handle(
-        c, arm=lambda h: h.arm(labels=torch.arange(3)), forward=lambda h, m: m(_x())), "HookSiteError",
+        c, arm=lambda h: h.arm(torch.arange(3)), forward=lambda h, m: m(_x())), "HookSiteError",
          "the batch has 3 rows"),
     Case("MixHandle forward", "site runs twice (repeat='raise')", lambda c: _twice(c), "HookSiteError", "ran 2 times"),
     Case("MixHandle forward", "site outputs an integer tensor", lambda c: _int_site(c), "HookSiteError",
@@ -353,7 +353,7 @@ CASES: list[Case] = [
     Case("MixHandle.target", "no armed forward", lambda c: _with_handle(c, forward=lambda h, m: h.target(y4)),
          "HookSiteError", "needs an armed forward"),
     Case("MixHandle.target", "the selected site did not run", lambda c: _with_handle(
-        c, at="2", arm=lambda h: h.arm(labels=y4), forward=lambda h, m: (m[0](_x()), h.target(y4))), "HookSiteError",
+        c, at="2", arm=lambda h: h.arm(y4), forward=lambda h, m: (m[0](_x()), h.target(y4))), "HookSiteError",
          "No selected hook site ran"),
     # ---------------------------------------------------------------- distributed (Lightning: tests/test_lightning.py)
     Case("seed_for_rank", "rank=-1", lambda c: __import__("mixup_any.distributed", fromlist=["x"]).seed_for_rank(0, -1),
@@ -485,14 +485,14 @@ def _double_attach(ctx):
 def _twice(ctx):
     model = ctx.track(_Twice())
     with attach(MixUp(alpha=1.0, seed=0), model, at="block") as h:
-        h.arm(labels=y4)
+        h.arm(y4)
         model(_x())
 
 
 def _int_site(ctx):
     model = ctx.track(_IntOut())
     with attach(MixUp(alpha=1.0, seed=0), model, at="pick") as h:
-        h.arm(labels=y4)
+        h.arm(y4)
         model(_x())
 
 

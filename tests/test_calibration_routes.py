@@ -72,7 +72,7 @@ def test_hooks_regmixup_one_forward_equals_the_hand_computation(eta, per_sample)
     mixer = MixUp(alpha=1.0, per_sample=per_sample, num_classes=3, seed=5)
     twin = MixUp(alpha=1.0, per_sample=per_sample, num_classes=3, seed=5)
     with attach(mixer, model, at="0", mode="regmixup", eta=eta) as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(torch.cat([x, x]))
         loss = handle.loss(F.cross_entropy, out, y)
     p = handle.params
@@ -97,11 +97,11 @@ def test_hooks_regmixup_replays_a_given_plan_and_keeps_cutmix_clean_half():
     model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3)).train()
     x, y = torch.randn(4, 1, 6, 6), torch.tensor([0, 1, 2, 1])
     with attach(CutMix(alpha=1.0, num_classes=3, seed=2), model, at="0", mode="regmixup") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(torch.cat([x, x]))
         first = handle.params
         handle.loss(F.cross_entropy, out, y)
-        handle.arm(labels=y, params=first)
+        handle.arm(y, params=first)
         again = model(torch.cat([x, x]))
         handle.target(y)
     with torch.no_grad():
@@ -114,7 +114,7 @@ def test_hooks_inputs_only_and_erm():
     x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
     with attach(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=1), model, at="input",
                 mode="inputs_only") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(x)
         loss = handle.loss(F.cross_entropy, out, y)
     p = handle.params
@@ -125,11 +125,11 @@ def test_hooks_inputs_only_and_erm():
     mixer = MixUp(alpha=1.0, num_classes=3, seed=1)
     state = mixer.generator.get_state()
     with attach(mixer, model, at=["0", "2"], mode="erm") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(x)
         loss = handle.loss(F.cross_entropy, out, y)
         with pytest.raises(MixupError, match="mode='erm'"):
-            handle.arm(labels=y, params=MixUp(alpha=1.0, seed=0).sample((6, 4)))
+            handle.arm(y, params=MixUp(alpha=1.0, seed=0).sample((6, 4)))
     assert torch.equal(mixer.generator.get_state(), state) and not handle.params.mixed
     with torch.no_grad():
         torch.testing.assert_close(out, model(x), rtol=0, atol=0)
@@ -145,7 +145,7 @@ def test_hooks_bad_mode_eta_and_forgotten_concatenation():
     assert not model[0]._forward_hooks  # nothing was left installed
     y = torch.tensor([0, 1, 2])
     with attach(mixer, model, at="0", mode="regmixup") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         with pytest.raises(HookSiteError, match=r"torch.cat\(\[x, x\]\)"):
             model(torch.randn(3, 4))
 

@@ -114,7 +114,7 @@ def test_hooks_stay_on_the_device(device, mixer):
     with attach(mixer, model, at=["block1", "block2"]) as handle:
         for _ in range(2):  # the first forward makes the device generator
             with no_sync(device):
-                handle.arm(labels=y)
+                handle.arm(y)
                 loss = mixed_loss(nn.CrossEntropyLoss(), model(x), handle.target(y))
                 loss.backward()
     assert handle.params.lam.device == x.device

@@ -199,7 +199,7 @@ def test_fuzz_hooks(site, choose, repeat, dtype, b, lb, pb, special, train, forw
 
     def run():
         with attach(MixUp(alpha=1.0, num_classes=2, seed=0), model, at=site, choose=choose, repeat=repeat) as h:
-            h.arm(labels=labels, params=params)
+            h.arm(labels, params=params)
             if forward == "model":
                 out = model(x)
                 assert out.shape == (b, 2) and out.dtype == dtype

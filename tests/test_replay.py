@@ -57,7 +57,7 @@ def test_a_plan_replays_bit_for_bit_through_every_entry_point(name):
 
     model = Recorder().train()
     with attach(mixer, model, at="body") as handle:
-        handle.arm(labels=y, params=p)
+        handle.arm(y, params=p)
         model(x)
     assert torch.equal(model.seen[-1], want)
 
