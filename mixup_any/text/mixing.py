@@ -83,6 +83,12 @@ class TextMixHandle(MixHandle):
 
     def _tokens(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Tensor, int]:
         """The ``(B, L)`` ids or ``(B, L, H)`` embeddings of the call, checked against the labels; and ``B``."""
+        if self.at == "tokens" and kwargs.get("inputs_embeds") is not None:
+            raise MixupError(
+                "The model was called with inputs_embeds, so it never calls its input embedding and the token "
+                "site cannot mix. Pass input_ids instead, mix your embeddings directly with "
+                "mixer(inputs_embeds, labels), or use at='embeddings' (the block after the token embedding)."
+            )
         ref = next((kwargs[k] for k in ("input_ids", "inputs_embeds") if kwargs.get(k) is not None),
                    args[0] if args else None)
         if not isinstance(ref, Tensor) or ref.ndim < 2:
