@@ -49,7 +49,8 @@ from torch import Tensor, nn
 from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
 from .exceptions import HookSiteError, MixupError
 from .params import MixParams
-from .sites import INPUT, describe, first_tensor, select_output
+from .functional import tensor_leaves
+from .sites import INPUT, describe, select_output
 
 __all__ = ["MixHandle", "mixes"]
 
@@ -264,12 +265,11 @@ class MixHandle:
                     f"called with keyword arguments only ({sorted(kwargs)}). Pass the input positionally, or "
                     "hook the module that consumes it (e.g. the embedding)."
                 )
-            first = first_tensor(args[0])
-            if first is None:
-                raise HookSiteError(
-                    f"Site 'input': the model's first argument is a {type(args[0]).__name__} holding no tensor; "
-                    "nothing to mix."
-                )
+            try:
+                first = tensor_leaves(args[0], "the model's first argument")[0][1]
+            except (MixupError, IndexError) as err:
+                raise HookSiteError(f"Site 'input' mixes the model's first argument, a batch of tensors: "
+                                    f"{err or 'it holds no tensor'}.") from err
             p = self._params_for(first, INPUT, module)
             if not p.mixed:
                 return None

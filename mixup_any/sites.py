@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .exceptions import HookSiteError, MixupError
+from .functional import tensor_leaves
 
 __all__ = ["list_sites"]
 
@@ -243,14 +244,13 @@ def describe(x: Any) -> str:
 
 
 def first_tensor(x: Any) -> Tensor | None:
-    if isinstance(x, Tensor):
-        return x
-    values = x.values() if isinstance(x, Mapping) else x if isinstance(x, (tuple, list)) else ()
-    for v in values:
-        t = first_tensor(v)
-        if t is not None:
-            return t
-    return None
+    """The first tensor leaf of a nested batch (functional's walker), or ``None`` if it holds no tensor or
+    a leaf that is not one."""
+    try:
+        leaves = tensor_leaves(x)
+    except MixupError:
+        return None
+    return leaves[0][1] if leaves else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,14 +310,8 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
     """
     if not isinstance(model, nn.Module):
         raise MixupError(f"list_sites() needs an nn.Module, got {type(model).__name__}.")
-    args: tuple[Any, ...]
-    if isinstance(example_input, Mapping):
-        args, kwargs = (), dict(example_input)
-    elif isinstance(example_input, tuple):
-        args, kwargs = example_input, {}
-    else:
-        args, kwargs = (example_input,), {}
-    first = first_tensor(args[0]) if args else first_tensor(kwargs)
+    args, kwargs = _as_call(example_input)
+    first = first_tensor(args[0] if args else kwargs)
     batch = first.shape[0] if first is not None and first.ndim else None
     seen: dict[str, SiteInfo] = {}
     calls: dict[str, int] = {}
@@ -331,12 +325,9 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
             if name not in seen:
                 t = _default_tensor(out)
                 seen[name] = SiteInfo(name, type(module).__name__, _shape_of(t))
-                if t is None:
-                    notes[name] = f"returns {type(out).__name__}: no tensor to mix"
-                elif not t.is_floating_point():
-                    notes[name] = f"{t.dtype}: cannot be interpolated"
-                elif batch is not None and (t.ndim == 0 or t.shape[0] != batch):
-                    notes[name] = "dim 0 is not the batch"
+                note = _note(t, out, batch)
+                if note:
+                    notes[name] = note
 
         return hook
 
@@ -362,6 +353,26 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
     result = SiteList(seen.values())
     result.notes = notes
     return result
+
+
+def _as_call(example_input: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(args, kwargs)`` of ``model(x)``, ``model(*x)`` (a tuple) or ``model(**x)`` (a dict)."""
+    if isinstance(example_input, Mapping):
+        return (), dict(example_input)
+    if isinstance(example_input, tuple):
+        return example_input, {}
+    return (example_input,), {}
+
+
+def _note(t: Tensor | None, out: Any, batch: int | None) -> str:
+    """Why a module's output may not be a good site ("" if it is fine)."""
+    if t is None:
+        return f"returns {type(out).__name__}: no tensor to mix"
+    if not t.is_floating_point():
+        return f"{t.dtype}: cannot be interpolated"
+    if batch is not None and (t.ndim == 0 or t.shape[0] != batch):
+        return "dim 0 is not the batch"
+    return ""
 
 
 def _default_tensor(out: Any) -> Tensor | None:
