@@ -188,7 +188,7 @@ class MixHandle:
         if not mixes(self.model, self.mode):  # eval mode: identity, also for a given plan
             return MixParams.identity(b, device).at_site(name)
         if self._given is not None:
-            return self._given
+            return self._given if self._given.site is not None else self._given.at_site(name)
         try:
             p = _sample(self.mixer, torch.Size(shape), self._labels, device)
         except MixupError as err:
@@ -210,8 +210,7 @@ class MixHandle:
             )
         p = self._params
         copies = 2 if self._doubled else 1
-        b = p.batch_size // copies if p is not None else (
-            self._labels.shape[0] if self._labels is not None else t.shape[0] // copies)
+        b = p.batch_size // copies if p is not None else cast(Tensor, self._labels).shape[0]  # arm() set them
         if t.shape[0] != copies * b:
             raise HookSiteError(self._batch_message(t, name, module, b))
         if p is None:
