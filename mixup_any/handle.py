@@ -293,7 +293,7 @@ class MixHandle:
                 that site mixes. Ignored (identity) while the model is not training.
         """
         self._check_arm(labels, params)
-        if not self.model.training and not self._warned_eval:
+        if not mixes(self.model) and not self._warned_eval:
             self._warned_eval = True
             warnings.warn(
                 f"arm() on {type(self.model).__name__} in eval mode: its forwards are not mixed (identity plan). "

@@ -259,8 +259,7 @@ class MixupModuleMixin:
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         batch = super().on_after_batch_transfer(batch, dataloader_idx)  # type: ignore[misc]
         trainer = getattr(self, "_trainer", None)
-        if trainer is not None and trainer.training and mixes(cast(nn.Module, self)) \
-                and getattr(self, "mixer", None) is not None:
+        if trainer is not None and mixes(cast(nn.Module, self)) and getattr(self, "mixer", None) is not None:
             return self.mix_batch(batch)
         return batch
 
