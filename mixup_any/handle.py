@@ -48,8 +48,8 @@ from torch import Tensor, nn
 
 from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
 from .exceptions import HookSiteError, MixupError
-from .params import MixParams
 from .functional import tensor_leaves
+from .params import MixParams
 from .sites import INPUT, describe, select_output
 
 __all__ = ["MixHandle", "mixes"]
