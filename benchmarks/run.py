@@ -125,7 +125,7 @@ def step_shares(device: torch.device, quick: bool, threads: int) -> dict[str, fl
     out["hook_step_share"] = median(site_cost(mixer, acts[0], y), t_min, threads) / step
     with attach(mixer, model, at="5") as h:
         def hooked() -> torch.Tensor:
-            h.arm(labels=y)
+            h.arm(y)
             return mixed_loss(F.cross_entropy, model(x), h.target(y))
         out["hook_step_ratio"] = median(lambda: train_step(model, opt, hooked), t_min, threads) / step
 

@@ -60,7 +60,7 @@ def fit(model, params, X, y, epochs, seed, mixer=None, sites=None):
             model.train()
             for idx in torch.randperm(len(y), generator=order).split(64):
                 if handle is not None:
-                    handle.arm(labels=y[idx])                          # <- arm the next forward
+                    handle.arm(y[idx])                          # <- arm the next forward
                 out = model(X[idx])
                 target = handle.target(y[idx]) if handle is not None else y[idx]
                 loss = mixed_loss(F.cross_entropy, out, target)

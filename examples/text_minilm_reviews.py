@@ -88,11 +88,12 @@ def train_token(encoder, data: list, seed: int, alpha: float, epochs: int, lr: f
     model.encoder.eval()  # frozen: no dropout in the encoder
     opt = torch.optim.AdamW(model.head.parameters(), lr=lr, weight_decay=1e-2)
     g = torch.Generator().manual_seed(seed)
-    with attach_text(MixUp(alpha=alpha, seed=seed), model, "tokens") as tm:
+    with attach_text(MixUp(alpha=alpha, seed=seed), model, at="tokens") as mix:
         for _ in range(epochs):
             for k in torch.randperm(len(data), generator=g).tolist():
-                inputs, target = tm(*data[k])
-                step(opt, mixed_loss(F.cross_entropy, model(**inputs), target))
+                batch, labels = data[k]
+                mix.arm(labels)  # the forward mixes the token embeddings and the attention mask
+                step(opt, mix.loss(F.cross_entropy, model(**batch), labels))
     return model.head.eval()
 
 

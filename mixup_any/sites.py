@@ -15,12 +15,13 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
 
 from .exceptions import HookSiteError, MixupError
+from .functional import tensor_leaves
 
 __all__ = ["list_sites"]
 
@@ -43,68 +44,28 @@ def _close(word: str, names: Sequence[str], n: int = 5) -> str:
     return f"close names: {shown}"
 
 
-def resolve_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> list[tuple[str, nn.Module]]:
+Named = list[tuple[str, nn.Module]]
+_HINT = "Call mixup_any.hooks.list_sites(model, example_input) to see every site with its output shape."
+
+
+def resolve_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> Named:
     """``(name, module)`` per site, in the order given, without duplicates; ``INPUT`` maps to the model."""
     specs = list(at) if isinstance(at, (list, tuple)) else [at]
     if not specs:
         raise HookSiteError("at= is empty; give at least one site (a name, glob, 're:' regex, type or module).")
     named = [(n, m) for n, m in model.named_modules() if n]  # the root itself is addressed as "input"
-    names = [n for n, _ in named]
-    by_name = dict(named)
     out: dict[str, nn.Module] = {}
-    hint = "Call mixup_any.hooks.list_sites(model, example_input) to see every site with its output shape."
     for spec in specs:
-        found: list[tuple[str, nn.Module]]
         if isinstance(spec, str):
-            if spec == INPUT and INPUT not in by_name:
-                found = [(INPUT, model)]
-            elif spec == "input_embeddings" and spec not in by_name and hasattr(model, "get_input_embeddings"):
-                hf_model: Any = model  # a transformers model (checked with hasattr above)
-                emb = hf_model.get_input_embeddings()
-                found = [(n, m) for n, m in named if m is emb][:1]
-            elif spec.startswith("re:"):
-                try:
-                    rx = re.compile(spec[3:])
-                except re.error as err:
-                    raise HookSiteError(f"at={spec!r} is not a valid regular expression: {err}.") from err
-                found = [(n, m) for n, m in named if rx.search(n)]
-                if not found:
-                    word = re.sub(r"[\\^$()|?*+\[\]{}]", "", spec[3:])
-                    raise HookSiteError(
-                        f"No module name matches the regex {spec[3:]!r} (re.search over qualified names); "
-                        f"{_close(word, names)}. {hint}"
-                    )
-            elif any(ch in spec for ch in "*?["):
-                found = [(n, m) for n, m in named if fnmatch.fnmatchcase(n, spec)]
-                if not found:
-                    word = spec.replace("*", "").replace("?", "")
-                    raise HookSiteError(f"No module name matches the glob {spec!r}; {_close(word, names)}. {hint}")
-            elif spec in by_name:
-                found = [(spec, by_name[spec])]
-            else:
-                raise HookSiteError(
-                    f"No module named {spec!r} in {type(model).__name__}; {_close(spec, names + [INPUT])}. {hint}"
-                )
+            found = _by_name(model, named, spec)
         elif isinstance(spec, type) and issubclass(spec, nn.Module):
             found = [(n, m) for n, m in named if isinstance(m, spec)]
             if not found:
                 types = sorted({type(m).__name__ for _, m in named})
-                raise HookSiteError(
-                    f"No submodule of {type(model).__name__} is a {spec.__name__}; its module types are "
-                    f"{types}. {hint}"
-                )
+                raise HookSiteError(f"No submodule of {type(model).__name__} is a {spec.__name__}; its module "
+                                    f"types are {types}. {_HINT}")
         elif isinstance(spec, nn.Module):
-            if spec is model:
-                raise HookSiteError(
-                    f"at= is the model itself ({type(model).__name__}); use at='input' to mix its input, or "
-                    "name a submodule whose output to mix."
-                )
-            found = [(n, m) for n, m in named if m is spec][:1]
-            if not found:
-                raise HookSiteError(
-                    f"The module instance {type(spec).__name__} given in at= is not part of "
-                    f"{type(model).__name__} (not found in model.named_modules())."
-                )
+            found = _by_instance(model, named, spec)
         else:
             raise HookSiteError(
                 f"at= entries must be a module name, a glob, a 're:' regex, an nn.Module subclass or a module "
@@ -113,6 +74,59 @@ def resolve_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> list[t
         for name, module in found:
             out.setdefault(name, module)
     return list(out.items())
+
+
+def _by_name(model: nn.Module, named: Named, spec: str) -> Named:
+    """Sites named by a string: ``"input"``, ``"input_embeddings"``, a ``"re:"`` regex, a glob or a name."""
+    names = [n for n, _ in named]
+    if spec == INPUT and INPUT not in names:
+        return [(INPUT, model)]
+    if spec == "input_embeddings" and spec not in names and hasattr(model, "get_input_embeddings"):
+        emb = cast(Any, model).get_input_embeddings()  # a transformers model (checked with hasattr above)
+        return [(n, m) for n, m in named if m is emb][:1]
+    if spec.startswith("re:") or any(ch in spec for ch in "*?["):
+        return _by_pattern(named, spec)
+    found = [(n, m) for n, m in named if n == spec]
+    if not found:
+        raise HookSiteError(
+            f"No module named {spec!r} in {type(model).__name__}; {_close(spec, names + [INPUT])}. {_HINT}")
+    return found
+
+
+def _by_pattern(named: Named, spec: str) -> Named:
+    """Sites whose qualified name matches a ``"re:"`` regex (``re.search``) or a glob."""
+    names = [n for n, _ in named]
+    if not spec.startswith("re:"):
+        found = [(n, m) for n, m in named if fnmatch.fnmatchcase(n, spec)]
+        if not found:
+            word = spec.replace("*", "").replace("?", "")
+            raise HookSiteError(f"No module name matches the glob {spec!r}; {_close(word, names)}. {_HINT}")
+        return found
+    try:
+        rx = re.compile(spec[3:])
+    except re.error as err:
+        raise HookSiteError(f"at={spec!r} is not a valid regular expression: {err}.") from err
+    found = [(n, m) for n, m in named if rx.search(n)]
+    if not found:
+        word = re.sub(r"[\\^$()|?*+\[\]{}]", "", spec[3:])
+        raise HookSiteError(f"No module name matches the regex {spec[3:]!r} (re.search over qualified names); "
+                            f"{_close(word, names)}. {_HINT}")
+    return found
+
+
+def _by_instance(model: nn.Module, named: Named, spec: nn.Module) -> Named:
+    if spec is model:
+        raise HookSiteError(
+            f"at= is the model itself ({type(model).__name__}); use at='input' to mix its input, or "
+            "name a submodule whose output to mix."
+        )
+    found = [(n, m) for n, m in named if m is spec][:1]
+    if not found:
+        raise HookSiteError(
+            f"The module instance {type(spec).__name__} given in at= is not part of "
+            f"{type(model).__name__} (not found in model.named_modules())."
+        )
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,28 +157,7 @@ def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module
             "use output=None."
         )
     if isinstance(out, Mapping):  # dict, OrderedDict, transformers ModelOutput (an OrderedDict dataclass)
-        keys = list(out.keys())
-        if spec is None:
-            key = next((k for k in keys if isinstance(out[k], Tensor)), None)
-            if key is None:
-                raise HookSiteError(
-                    f"Site {site!r} ({type(module).__name__}) returned a {type(out).__name__} with no tensor "
-                    f"field (keys {keys}); nothing to mix."
-                )
-        elif isinstance(spec, int):
-            if not -len(keys) <= spec < len(keys):
-                raise HookSiteError(
-                    f"output={spec} is out of range for site {site!r}: it returned a {type(out).__name__} with "
-                    f"{len(keys)} fields {keys}."
-                )
-            key = keys[spec]
-        else:
-            if spec not in keys:
-                raise HookSiteError(
-                    f"output={spec!r} is not a field of the {type(out).__name__} returned by site {site!r}; "
-                    f"its fields are {keys}."
-                )
-            key = spec
+        key = _mapping_key(out, spec, site, module)
 
         def rebuild_mapping(new: Tensor) -> Any:
             res: Any = copy.copy(out)  # a new container; the module's own output object is left as it was
@@ -173,26 +166,7 @@ def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module
 
         return check_site_tensor(out[key], site, module, f"[{key!r}]"), rebuild_mapping
     if isinstance(out, (tuple, list)):
-        if spec is None:
-            i = 0
-        elif isinstance(spec, int):
-            i = spec
-        elif isinstance(spec, str) and hasattr(out, "_fields") and spec in out._fields:
-            i = out._fields.index(spec)
-        elif isinstance(spec, str) and any(v is getattr(out, spec, None) for v in out):
-            i = next(k for k, v in enumerate(out) if v is getattr(out, spec))  # torch.return_types
-        else:
-            fields = getattr(out, "_fields", None)
-            raise HookSiteError(
-                f"output={spec!r} cannot select from the {type(out).__name__} returned by site {site!r}"
-                + (f"; its fields are {list(fields)}." if fields else "; use an int index.")
-            )
-        if not -len(out) <= i < len(out):
-            raise HookSiteError(
-                f"output={spec!r} is out of range for site {site!r}: it returned a {type(out).__name__} of "
-                f"length {len(out)}."
-            )
-        i %= len(out)
+        i = _sequence_index(out, spec, site)
         return check_site_tensor(out[i], site, module, f"[{i}]"), lambda new: _rebuild_sequence(out, i, new)
     if dataclasses.is_dataclass(out) and not isinstance(out, type):
         fields = [f.name for f in dataclasses.fields(out)]
@@ -208,6 +182,46 @@ def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module
         "expected a tensor, a tuple/list, a dict or a transformers ModelOutput (or a dataclass) holding one. "
         "Hook a module whose output is a tensor, or a submodule of this one."
     )
+
+
+def _mapping_key(out: Mapping[Any, Any], spec: int | str | None, site: str, module: nn.Module) -> Any:
+    keys = list(out.keys())
+    if spec is None:
+        key = next((k for k in keys if isinstance(out[k], Tensor)), None)
+        if key is None:
+            raise HookSiteError(f"Site {site!r} ({type(module).__name__}) returned a {type(out).__name__} with no "
+                                f"tensor field (keys {keys}); nothing to mix.")
+        return key
+    if isinstance(spec, int):
+        if not -len(keys) <= spec < len(keys):
+            raise HookSiteError(f"output={spec} is out of range for site {site!r}: it returned a "
+                                f"{type(out).__name__} with {len(keys)} fields {keys}.")
+        return keys[spec]
+    if spec not in keys:
+        raise HookSiteError(f"output={spec!r} is not a field of the {type(out).__name__} returned by site "
+                            f"{site!r}; its fields are {keys}.")
+    return spec
+
+
+def _sequence_index(out: tuple[Any, ...] | list[Any], spec: int | str | None, site: str) -> int:
+    if spec is None:
+        i = 0
+    elif isinstance(spec, int):
+        i = spec
+    elif hasattr(out, "_fields") and spec in out._fields:
+        i = out._fields.index(spec)
+    elif any(v is getattr(out, spec, None) for v in out):
+        i = next(k for k, v in enumerate(out) if v is getattr(out, spec))  # torch.return_types
+    else:
+        fields = getattr(out, "_fields", None)
+        raise HookSiteError(
+            f"output={spec!r} cannot select from the {type(out).__name__} returned by site {site!r}"
+            + (f"; its fields are {list(fields)}." if fields else "; use an int index.")
+        )
+    if not -len(out) <= i < len(out):
+        raise HookSiteError(f"output={spec!r} is out of range for site {site!r}: it returned a "
+                            f"{type(out).__name__} of length {len(out)}.")
+    return i % len(out)
 
 
 def _same(new: Tensor) -> Tensor:
@@ -230,14 +244,13 @@ def describe(x: Any) -> str:
 
 
 def first_tensor(x: Any) -> Tensor | None:
-    if isinstance(x, Tensor):
-        return x
-    values = x.values() if isinstance(x, Mapping) else x if isinstance(x, (tuple, list)) else ()
-    for v in values:
-        t = first_tensor(v)
-        if t is not None:
-            return t
-    return None
+    """The first tensor leaf of a nested batch (functional's walker), or ``None`` if it holds no tensor or
+    a leaf that is not one."""
+    try:
+        leaves = tensor_leaves(x)
+    except MixupError:
+        return None
+    return leaves[0][1] if leaves else None
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,14 +310,8 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
     """
     if not isinstance(model, nn.Module):
         raise MixupError(f"list_sites() needs an nn.Module, got {type(model).__name__}.")
-    args: tuple[Any, ...]
-    if isinstance(example_input, Mapping):
-        args, kwargs = (), dict(example_input)
-    elif isinstance(example_input, tuple):
-        args, kwargs = example_input, {}
-    else:
-        args, kwargs = (example_input,), {}
-    first = first_tensor(args[0]) if args else first_tensor(kwargs)
+    args, kwargs = _as_call(example_input)
+    first = first_tensor(args[0] if args else kwargs)
     batch = first.shape[0] if first is not None and first.ndim else None
     seen: dict[str, SiteInfo] = {}
     calls: dict[str, int] = {}
@@ -318,12 +325,9 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
             if name not in seen:
                 t = _default_tensor(out)
                 seen[name] = SiteInfo(name, type(module).__name__, _shape_of(t))
-                if t is None:
-                    notes[name] = f"returns {type(out).__name__}: no tensor to mix"
-                elif not t.is_floating_point():
-                    notes[name] = f"{t.dtype}: cannot be interpolated"
-                elif batch is not None and (t.ndim == 0 or t.shape[0] != batch):
-                    notes[name] = "dim 0 is not the batch"
+                note = _note(t, out, batch)
+                if note:
+                    notes[name] = note
 
         return hook
 
@@ -349,6 +353,26 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
     result = SiteList(seen.values())
     result.notes = notes
     return result
+
+
+def _as_call(example_input: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``(args, kwargs)`` of ``model(x)``, ``model(*x)`` (a tuple) or ``model(**x)`` (a dict)."""
+    if isinstance(example_input, Mapping):
+        return (), dict(example_input)
+    if isinstance(example_input, tuple):
+        return example_input, {}
+    return (example_input,), {}
+
+
+def _note(t: Tensor | None, out: Any, batch: int | None) -> str:
+    """Why a module's output may not be a good site ("" if it is fine)."""
+    if t is None:
+        return f"returns {type(out).__name__}: no tensor to mix"
+    if not t.is_floating_point():
+        return f"{t.dtype}: cannot be interpolated"
+    if batch is not None and (t.ndim == 0 or t.shape[0] != batch):
+        return "dim 0 is not the batch"
+    return ""
 
 
 def _default_tensor(out: Any) -> Tensor | None:

@@ -130,8 +130,9 @@ def _text(ctx, batch, labels=None, **kw):
     from mixup_any.text import attach_text
 
     model = ctx.track(_TinyText())
-    with attach_text(MixUp(alpha=1.0, seed=0), model, **kw) as tm:
-        tm(batch, labels)
+    with attach_text(MixUp(alpha=1.0, seed=0), model, **kw) as mix:
+        mix.arm(labels)
+        model(**batch)
 
 
 def _ids(b=2, length=3):
@@ -340,12 +341,12 @@ CASES: list[Case] = [
          "already hooked"),
     Case("list_sites", "example input of the wrong width", lambda c: __import__("mixup_any").list_sites(
         _mlp(c), torch.randn(2, 7)), "HookSiteError", "failed on the example input"),
-    Case("MixHandle.arm", "params is a dict", lambda c: _with_handle(c, arm=lambda h: h.arm(params={"lam": 1})),
+    Case("MixHandle.arm", "params is a dict", lambda c: _with_handle(c, arm=lambda h: h.arm(y4, params={"lam": 1})),
          "MixupError", "needs a MixParams"),
-    Case("MixHandle.arm", "0-d labels", lambda c: _with_handle(c, arm=lambda h: h.arm(labels=torch.tensor(1))),
-         "MixupError", r"needs a \(B, ...\) tensor"),
+    Case("MixHandle.arm", "0-d labels", lambda c: _with_handle(c, arm=lambda h: h.arm(torch.tensor(1))),
+         "MixupError", r"needs the batch's targets as a \(B, ...\) tensor"),
     Case("MixHandle forward", "labels with B-1 rows", lambda c: _with_handle(
-        c, arm=lambda h: h.arm(labels=torch.arange(3)), forward=lambda h, m: m(_x())), "HookSiteError",
+        c, arm=lambda h: h.arm(torch.arange(3)), forward=lambda h, m: m(_x())), "HookSiteError",
          "the batch has 3 rows"),
     Case("MixHandle forward", "site runs twice (repeat='raise')", lambda c: _twice(c), "HookSiteError", "ran 2 times"),
     Case("MixHandle forward", "site outputs an integer tensor", lambda c: _int_site(c), "HookSiteError",
@@ -353,7 +354,7 @@ CASES: list[Case] = [
     Case("MixHandle.target", "no armed forward", lambda c: _with_handle(c, forward=lambda h, m: h.target(y4)),
          "HookSiteError", "needs an armed forward"),
     Case("MixHandle.target", "the selected site did not run", lambda c: _with_handle(
-        c, at="2", arm=lambda h: h.arm(labels=y4), forward=lambda h, m: (m[0](_x()), h.target(y4))), "HookSiteError",
+        c, at="2", arm=lambda h: h.arm(y4), forward=lambda h, m: (m[0](_x()), h.target(y4))), "HookSiteError",
          "No selected hook site ran"),
     # ---------------------------------------------------------------- distributed (Lightning: tests/test_lightning.py)
     Case("seed_for_rank", "rank=-1", lambda c: __import__("mixup_any.distributed", fromlist=["x"]).seed_for_rank(0, -1),
@@ -398,18 +399,17 @@ CASES: list[Case] = [
          "MixupError", r"differ from those seen in fit \(missing \['b'\]\); expected \['a', 'b'\]", needs=TAB),
     # ---------------------------------------------------------------- text
     Case("attach_text", "model is a string", lambda c: __import__("mixup_any.text", fromlist=["x"]).attach_text(
-        MixUp(), "bert"), "MixupError", "needs a torch.nn.Module"),
+        MixUp(), "bert"), "MixupError", "needs an nn.Module model"),
     Case("attach_text", "layers= with at='tokens'", lambda c: _text(c, {"input_ids": _ids()}, layers=[1]),
          "MixupError", "layers= is for at='hidden'"),
-    Case("TextMixHandle()", "batch is a tensor", lambda c: _text(c, _ids(), torch.tensor([0, 1])), "MixupError",
-         "must be a dict"),
-    Case("TextMixHandle()", "no labels", lambda c: _text(c, {"input_ids": _ids()}), "MixupError", "No labels"),
-    Case("TextMixHandle()", "input_ids of shape (L,)", lambda c: _text(c, {"input_ids": torch.arange(3)},
-         torch.tensor([0])), "MixupError", r"needs input_ids of shape \(B, L\)"),
-    Case("TextMixHandle()", "labels with B+1 rows", lambda c: _text(c, {"input_ids": _ids()}, torch.tensor([0, 1, 1])),
-         "MixupError", "batch size 2 but the labels have 3"),
-    Case("TextMixHandle()", "attention_mask (B, L+1)", lambda c: _text(c, {"input_ids": _ids(), "attention_mask":
-         torch.ones(2, 4, dtype=torch.long)}, torch.tensor([0, 1])), "MixupError", "attention_mask"),
+    Case("TextMixHandle.arm", "no labels", lambda c: _text(c, {"input_ids": _ids()}), "MixupError",
+         r"arm\(labels\) needs the batch's targets"),
+    Case("TextMixHandle forward", "input_ids of shape (L,)", lambda c: _text(c, {"input_ids": torch.arange(3)},
+         torch.tensor([0])), "MixupError", r"needs input_ids \(B, L\) or inputs_embeds"),
+    Case("TextMixHandle forward", "labels with B+1 rows", lambda c: _text(c, {"input_ids": _ids()},
+         torch.tensor([0, 1, 1])), "MixupError", "batch size 2 but the labels have 3"),
+    Case("TextMixHandle forward", "attention_mask (B, L+1)", lambda c: _text(c, {"input_ids": _ids(), "attention_mask":
+         torch.ones(2, 4, dtype=torch.long)}, torch.tensor([0, 1])), "MixupError", r"attention_mask has shape \(2, 4\)"),
     # ---------------------------------------------------------------- CLI (each run as a subprocess)
     Case("mixup-any", "no command", lambda c: _cli(c), "exit 2", "choose a command", needs=TAB),
     Case("mixup-any", "unknown command", lambda c: _cli(c, "fit"), "exit 2",
@@ -485,14 +485,14 @@ def _double_attach(ctx):
 def _twice(ctx):
     model = ctx.track(_Twice())
     with attach(MixUp(alpha=1.0, seed=0), model, at="block") as h:
-        h.arm(labels=y4)
+        h.arm(y4)
         model(_x())
 
 
 def _int_site(ctx):
     model = ctx.track(_IntOut())
     with attach(MixUp(alpha=1.0, seed=0), model, at="pick") as h:
-        h.arm(labels=y4)
+        h.arm(y4)
         model(_x())
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixup_any import CutMix, HookSiteError, MixParams, MixUp, MixupError, attach
+from mixup_any import CutMix, HookSiteError, MixParams, MixUp, MixupError, attach, mixed_loss
 from mixup_any.calibration import MODES, clean_and_mixed, mode_loss
 from mixup_any.functional import mix
 
@@ -72,7 +72,7 @@ def test_hooks_regmixup_one_forward_equals_the_hand_computation(eta, per_sample)
     mixer = MixUp(alpha=1.0, per_sample=per_sample, num_classes=3, seed=5)
     twin = MixUp(alpha=1.0, per_sample=per_sample, num_classes=3, seed=5)
     with attach(mixer, model, at="0", mode="regmixup", eta=eta) as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(torch.cat([x, x]))
         loss = handle.loss(F.cross_entropy, out, y)
     p = handle.params
@@ -97,11 +97,11 @@ def test_hooks_regmixup_replays_a_given_plan_and_keeps_cutmix_clean_half():
     model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 6 * 6, 3)).train()
     x, y = torch.randn(4, 1, 6, 6), torch.tensor([0, 1, 2, 1])
     with attach(CutMix(alpha=1.0, num_classes=3, seed=2), model, at="0", mode="regmixup") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(torch.cat([x, x]))
         first = handle.params
         handle.loss(F.cross_entropy, out, y)
-        handle.arm(labels=y, params=first)
+        handle.arm(y, params=first)
         again = model(torch.cat([x, x]))
         handle.target(y)
     with torch.no_grad():
@@ -114,7 +114,7 @@ def test_hooks_inputs_only_and_erm():
     x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
     with attach(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=1), model, at="input",
                 mode="inputs_only") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(x)
         loss = handle.loss(F.cross_entropy, out, y)
     p = handle.params
@@ -125,11 +125,11 @@ def test_hooks_inputs_only_and_erm():
     mixer = MixUp(alpha=1.0, num_classes=3, seed=1)
     state = mixer.generator.get_state()
     with attach(mixer, model, at=["0", "2"], mode="erm") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(x)
         loss = handle.loss(F.cross_entropy, out, y)
         with pytest.raises(MixupError, match="mode='erm'"):
-            handle.arm(labels=y, params=MixUp(alpha=1.0, seed=0).sample((6, 4)))
+            handle.arm(y, params=MixUp(alpha=1.0, seed=0).sample((6, 4)))
     assert torch.equal(mixer.generator.get_state(), state) and not handle.params.mixed
     with torch.no_grad():
         torch.testing.assert_close(out, model(x), rtol=0, atol=0)
@@ -145,7 +145,7 @@ def test_hooks_bad_mode_eta_and_forgotten_concatenation():
     assert not model[0]._forward_hooks  # nothing was left installed
     y = torch.tensor([0, 1, 2])
     with attach(mixer, model, at="0", mode="regmixup") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         with pytest.raises(HookSiteError, match=r"torch.cat\(\[x, x\]\)"):
             model(torch.randn(3, 4))
 
@@ -174,18 +174,29 @@ def _text_batch():
     return {"input_ids": ids, "attention_mask": mask}, torch.tensor([0, 1, 2, 1])
 
 
+def _forward_seeing_inputs(model, batch):
+    """``model(**batch)`` and the kwargs its forward received (a pre-hook registered after the handle's)."""
+    seen = {}
+    h = model.register_forward_pre_hook(lambda m, a, kw: seen.update(kw), with_kwargs=True)
+    try:
+        return model(**batch), seen
+    finally:
+        h.remove()
+
+
 @pytest.mark.parametrize("eta", [0.0, 2.0])
 def test_text_regmixup_equals_the_hand_computation(eta):
     from mixup_any.text import attach_text, mix_attention_mask
     model = TinyText().train()
     batch, y = _text_batch()
-    with attach_text(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=3), model, mode="regmixup",
-                     eta=eta) as tm:
-        inputs, target = tm(batch, y)
-        logits = model(**inputs)
-        loss = tm.loss(F.cross_entropy, logits, target)
-        p = tm.params
-    assert inputs["input_ids"].shape == (8, 4) and torch.equal(inputs["input_ids"], torch.cat([batch["input_ids"]] * 2))
+    doubled = {k: torch.cat([v, v]) for k, v in batch.items()}
+    with attach_text(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=3), model, at="tokens", mode="regmixup",
+                     eta=eta) as mix:
+        mix.arm(y)
+        logits, inputs = _forward_seeing_inputs(model, doubled)
+        loss = mix.loss(F.cross_entropy, logits, y)
+        p = mix.params
+    assert torch.equal(inputs["input_ids"], doubled["input_ids"])
     union = mix_attention_mask(batch["attention_mask"], p, "union")
     assert torch.equal(inputs["attention_mask"], torch.cat([batch["attention_mask"], union]))
     with torch.no_grad():
@@ -198,31 +209,41 @@ def test_text_regmixup_equals_the_hand_computation(eta):
     torch.testing.assert_close(logits[:4], clean_out)
     torch.testing.assert_close(logits[4:], mixed_out)
     torch.testing.assert_close(loss, _regmixup_by_hand(clean_out, mixed_out, y, p.lam, p.index, eta))
-    # outside training nothing is doubled and the loss is the plain one
+    # outside training the batch is not doubled and the loss is the plain one
     model.eval()
-    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=3), model, mode="regmixup") as tm:
-        inputs, target = tm(batch, y)
-        logits = model(**inputs)
+    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=3), model, at="tokens", mode="regmixup") as mix, \
+            pytest.warns(UserWarning, match="eval mode"):
+        mix.arm(y)
+        logits = model(**batch)
         assert logits.shape == (4, 3)
-        torch.testing.assert_close(tm.loss(F.cross_entropy, logits, target), F.cross_entropy(logits, y))
+        torch.testing.assert_close(mix.loss(F.cross_entropy, logits, y), F.cross_entropy(logits, y))
+    model.train()
+    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=3), model, at="tokens", mode="regmixup") as mix:
+        mix.arm(y)
+        with pytest.raises(MixupError, match="regmixup.*concatenate every input with itself"):
+            model(**batch)  # B rows, not the doubled batch
 
 
 def test_text_inputs_only_erm_and_bad_input():
     from mixup_any.text import attach_text
     model = TinyText().train()
     batch, y = _text_batch()
-    with attach_text(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=4), model, mode="inputs_only") as tm:
-        inputs, target = tm(batch, y)
-        logits = model(**inputs)
-        p = tm.params
+    with attach_text(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=4), model, at="tokens",
+                     mode="inputs_only") as mix:
+        mix.arm(y)
+        logits = model(**batch)
+        target = mix.target(y)
+        p = mix.params
     dominant = torch.where(p.lam > 0.5, y, y[p.index])
     assert torch.equal(target.y_a, dominant) and not target.mixed
-    torch.testing.assert_close(tm.loss(F.cross_entropy, logits, target), F.cross_entropy(logits, dominant))
-    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=4), model, mode="erm") as tm:
-        inputs, target = tm(batch, y)
-        assert torch.equal(inputs["attention_mask"], batch["attention_mask"]) and not tm.params.mixed
+    mix_loss = mixed_loss(F.cross_entropy, logits, target)
+    torch.testing.assert_close(mix_loss, F.cross_entropy(logits, dominant))
+    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=4), model, at="tokens", mode="erm") as mix:
+        mix.arm(y)
+        out, inputs = _forward_seeing_inputs(model, batch)
+        assert torch.equal(inputs["attention_mask"], batch["attention_mask"]) and not mix.params.mixed
         with torch.no_grad():
-            torch.testing.assert_close(model(**inputs), model(**batch), rtol=0, atol=0)
+            torch.testing.assert_close(out, model(**batch), rtol=0, atol=0)
     with pytest.raises(MixupError, match="Unknown mode 'io' for attach_text"):
         attach_text(MixUp(alpha=1.0), model, mode="io")
     with pytest.raises(MixupError, match="eta"):

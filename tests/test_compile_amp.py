@@ -130,7 +130,7 @@ def test_hook_mixing_compiles_with_fullgraph_when_the_plan_is_pre_drawn():
     x, y = torch.randn(B, D), _targets("index")
     with attach(mixer, model, at="1") as handle:
         for _ in range(2):
-            handle.arm(labels=y, params=mixer.sample((B, 16), labels=y))
+            handle.arm(y, params=mixer.sample((B, 16), labels=y))
             out = compiled(x)
             target = handle.target(y)
             torch.testing.assert_close(out, _hidden_reference(model, x, handle.params))
@@ -146,7 +146,7 @@ def test_hook_mixing_that_draws_inside_the_forward_compiles_and_matches_eager():
     with attach(mixer, model, at="1") as handle:
         compiled = torch.compile(model, backend="aot_eager")
         for _ in range(2):
-            handle.arm(labels=y)
+            handle.arm(y)
             out = compiled(x)
             handle.target(y)
             torch.testing.assert_close(out, _hidden_reference(model, x, handle.params))
@@ -184,7 +184,7 @@ def test_low_and_high_precision_tensors_keep_their_dtype_and_losses_stay_finite(
     for loss in (mixed_loss(F.cross_entropy, out, t), soft_target_cross_entropy(out, t)):
         assert loss.dtype == dtype and torch.isfinite(loss)
     with attach(mixer, model, at="1") as handle:
-        handle.arm(labels=y)
+        handle.arm(y)
         out = model(x)
         loss = mixed_loss(nn.CrossEntropyLoss(), out, handle.target(y))
     assert out.dtype == dtype and torch.isfinite(loss)
@@ -204,7 +204,7 @@ def test_bf16_autocast_on_cpu_keeps_dtypes_and_losses_finite():
         loss = mixed_loss(F.cross_entropy, out, t)
         soft = soft_target_cross_entropy(out, t)
         with attach(mixer, model, at="1") as handle:
-            handle.arm(labels=y)
+            handle.arm(y)
             hidden_out = model(x)
             hidden_loss = mixed_loss(nn.CrossEntropyLoss(), hidden_out, handle.target(y))
             mixed_at = handle.params

@@ -114,7 +114,7 @@ def test_hooks_stay_on_the_device(device, mixer):
     with attach(mixer, model, at=["block1", "block2"]) as handle:
         for _ in range(2):  # the first forward makes the device generator
             with no_sync(device):
-                handle.arm(labels=y)
+                handle.arm(y)
                 loss = mixed_loss(nn.CrossEntropyLoss(), model(x), handle.target(y))
                 loss.backward()
     assert handle.params.lam.device == x.device
@@ -133,13 +133,15 @@ def test_text_token_embeddings_stay_on_the_device(device):
              "attention_mask": torch.ones(6, 9, dtype=torch.int64, device=device)}
     batch["attention_mask"][:3, 6:] = 0
     labels = torch.randint(0, C, (6,), device=device)
-    with attach_text(MixUp(alpha=0.4, num_classes=C, seed=0), model, "tokens") as tm:
+    seen = {}
+    with attach_text(MixUp(alpha=0.4, num_classes=C, seed=0), model, at="tokens") as mix:
+        model.register_forward_pre_hook(lambda m, a, kw: seen.update(kw), with_kwargs=True)  # after the handle's
         for _ in range(2):
             with no_sync(device):
-                inputs, target = tm(batch, labels)
-                loss = mixed_loss(F.cross_entropy, model(**inputs).logits, target)
+                mix.arm(labels)
+                loss = mix.loss(F.cross_entropy, model(**batch).logits, labels)
                 loss.backward()
-    assert inputs["attention_mask"].device == labels.device
+    assert seen["attention_mask"].device == labels.device and mix.params.mixed
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -151,14 +153,14 @@ def test_tabular_continuous_and_embeddings_stay_on_the_device(device):
     model = TabularMLP(3, [4, 3], 2, dropout=0.0).to(device)
     x_cont, x_cat = torch.randn(8, 3, device=device), torch.randint(0, 3, (8, 2), device=device)
     y = torch.randint(0, 2, (8,), device=device)
-    tm = TabularMixer(MixUp(alpha=1.0, per_sample=True, seed=1), embeddings="embeddings.*")
-    with tm.attach(model) as mixing:
+    tm = TabularMixer(MixUp(alpha=1.0, per_sample=True, seed=1))
+    with tm.attach(model, at="embeddings.*") as mix:
         for _ in range(2):
             with no_sync(device):
-                xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y)
-                loss = mixed_loss(F.cross_entropy, model(xc, xk), target)
+                mix.arm(y)
+                loss = mix.loss(F.cross_entropy, model(x_cont, x_cat), y)
                 loss.backward()
-    assert xc.device == x_cont.device
+    assert mix.params.lam.device == x_cont.device and mix.params.mixed
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -103,7 +103,7 @@ def _worker(rank, init_file, out_dir):
         for s in range(STEPS):
             xb, yb = x[s, rank], y[s, rank]
             if mode == "hook":
-                handle.arm(labels=yb)
+                handle.arm(yb)
                 out = ddp(xb)
                 target = handle.target(yb)
                 plans.append(handle.params)
@@ -141,7 +141,7 @@ def _reference_local(mode):
             xb, yb = x[s, r], y[s, r]
             if mode == "hook":
                 with attach(mixers[r], model, at="1") as h:
-                    h.arm(labels=yb)
+                    h.arm(yb)
                     out = model(xb)
                     target = h.target(yb)
             else:

@@ -39,7 +39,7 @@ def _train_with_hook(model, x, y, epochs, seed):
     with attach(MixUp(alpha=1.0, num_classes=3, seed=seed), model, at="backbone") as h:
         for _ in range(epochs):
             for xb, yb in FeatureCache(x, y).batches(8, generator=order):
-                h.arm(labels=yb)
+                h.arm(yb)
                 loss = mixed_loss(F.cross_entropy, model(xb), h.target(yb))
                 opt.zero_grad()
                 loss.backward()

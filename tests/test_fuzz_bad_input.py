@@ -199,7 +199,7 @@ def test_fuzz_hooks(site, choose, repeat, dtype, b, lb, pb, special, train, forw
 
     def run():
         with attach(MixUp(alpha=1.0, num_classes=2, seed=0), model, at=site, choose=choose, repeat=repeat) as h:
-            h.arm(labels=labels, params=params)
+            h.arm(labels, params=params)
             if forward == "model":
                 out = model(x)
                 assert out.shape == (b, 2) and out.dtype == dtype
@@ -235,12 +235,13 @@ def test_fuzz_tabular(policy, x_cont, x_cat, y, forward):
         return
 
     def run():
-        tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy=policy, embeddings="embedded", cardinalities=cards)
-        with tm.attach(model) as h:
-            xc, xk, target = h.mix_tensors(x_cont, x_cat, y)
+        tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy=policy, cardinalities=cards)
+        with tm.attach(model, at="embedded" if policy == "embedding" else None) as h:
+            h.arm(y)
             if forward:
                 # the model's weights are float32: feed it float32 (a dtype mismatch is torch's own error)
-                model(xc.float() if xc is not None and xc.is_floating_point() else xc, xk)
+                model(x_cont.float() if x_cont is not None and x_cont.is_floating_point() else x_cont, x_cat)
+            h.target(y)
 
     _expect_ours(run)
     _no_hooks(model)
@@ -263,12 +264,12 @@ def test_fuzz_text(ids, mask, labels, at, policy, train):
     batch = {"input_ids": ids} if mask is None else {"input_ids": ids, "attention_mask": mask}
 
     def run():
-        with attach_text(MixUp(alpha=1.0, seed=0), model, at=at, mask=policy) as tm:
-            inputs, target = tm(batch, labels)
-            if ids.is_floating_point() or ids.ndim != 2:
+        with attach_text(MixUp(alpha=1.0, seed=0), model, at=at, mask=policy) as mix:
+            mix.arm(labels)
+            if ids.is_floating_point() or ids.ndim > 2:
                 return  # the model itself would reject these ids; the handle's checks are what is fuzzed
-            model(**inputs)
-            tm.verify()
+            model(**batch)
+            mix.target(labels)
 
     _expect_ours(run)
     _no_hooks(model)

@@ -141,7 +141,7 @@ def test_tmix_and_pooled_sites_train(tmp_path):
     for at, layers in (("hidden", [1]), ("pooled", None)):
         mixer = CountingMixUp(alpha=1.0, seed=0)
         tr = MixupTrainer(model=tiny_model(), args=args(tmp_path, max_steps=1), train_dataset=dataset(), mixer=mixer,
-                          mix_at=at, layers=layers)
+                          at=at, layers=layers)
         tr.train()
         assert mixer.draws == 1
 
@@ -157,7 +157,7 @@ def test_bad_construction(tmp_path):
         MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(), mixer=None)
     with pytest.raises(MixupError, match="numbered 1..1"):
         MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(), mixer=MixUp(),
-                     mix_at="hidden", layers=[5])
+                     at="hidden", layers=[5])
     with pytest.raises(MixupError, match="label_smoothing must be one float"):
         MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(),
                      mixer=MixUp(label_smoothing={"labels": 0.1}))

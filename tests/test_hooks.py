@@ -64,7 +64,7 @@ def test_single_site_matches_reference(site, dtype):
     net = Net().to(dtype)
     x, y = data(dtype=dtype)
     with attach(mixer(seed=1), net, at=site) as h:
-        h.arm(labels=y)
+        h.arm(y)
         out = net(x)
         target = h.target(y)
     p = h.params
@@ -86,7 +86,7 @@ def test_manifold_mixup_draws_one_site_per_forward_from_the_generator():
     seen = []
     with attach(mixer(seed=3), net, at=sites) as h:
         for _ in range(60):
-            h.arm(labels=y)
+            h.arm(y)
             out = net(x)
             h.target(y)
             seen.append(h.params.site)
@@ -96,7 +96,7 @@ def test_manifold_mixup_draws_one_site_per_forward_from_the_generator():
     again = []
     with attach(mixer(seed=3), net, at=sites) as h:
         for _ in range(60):
-            h.arm(labels=y)
+            h.arm(y)
             net(x)
             h.target(y)
             again.append(h.params.site)
@@ -110,7 +110,7 @@ def test_site_weights():
     with attach(mixer(seed=0), net, at=["input", "block1", "block2"], weights={"block1": 0.0, "input": 1,
                                                                                 "block2": 3}) as h:
         for _ in range(400):
-            h.arm(labels=y)
+            h.arm(y)
             net(x)
             h.target(y)
             counts[h.params.site] += 1
@@ -130,7 +130,7 @@ def test_choose_all_mixes_every_site_with_one_draw():
     m = Two()
     u, v, y = torch.randn(6, 3), torch.randn(6, 5), torch.randint(0, 3, (6,))
     with attach(mixer(seed=2), m, at=["a", "b"], choose="all") as h:
-        h.arm(labels=y)
+        h.arm(y)
         out = m(u, v)
         h.target(y)
     p = h.params
@@ -144,7 +144,7 @@ def test_pre_drawn_params_are_used_and_replayed():
     p = MixParams(lam=torch.linspace(0.2, 0.9, 8), index=torch.randperm(8, generator=torch.Generator().manual_seed(4)),
                   site="block2")
     with attach(mixer(), net, at=["block1", "block2"]) as h:
-        h.arm(params=p)
+        h.arm(y, params=p)
         out = net(x)
         t = h.target(y)
     assert h.params.site == "block2"
@@ -162,7 +162,7 @@ def test_first_site_draws_from_its_own_shape():
 
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 3), nn.Flatten(), nn.Linear(8, 3))
     with attach(Recording(alpha=1.0, seed=0), net, at=["0", "2"], choose="all") as h:
-        h.arm()
+        h.arm(torch.zeros(5, dtype=torch.long))
         net(torch.randn(5, 1, 6, 6))
         h.target(torch.zeros(5, dtype=torch.long))
     assert shapes == [(5, 4, 4, 4)]  # one draw, from the first site that ran
@@ -202,7 +202,7 @@ def test_input_embeddings_site():
     m = LM()
     with attach(mixer(), m, at="input_embeddings") as h:
         assert h.sites == ["emb"]
-        h.arm()
+        h.arm(torch.zeros(4, dtype=torch.long))
         m(torch.randint(0, 10, (4, 5)))
         h.target(torch.zeros(4, dtype=torch.long))
     assert h.params.site == "emb"
@@ -248,7 +248,7 @@ def test_bad_arguments():
 def test_attaching_twice_is_an_error():
     net = Net()
     with attach(mixer(), net, at="block1"):
-        with pytest.raises(HookSiteError, match="already hooked by a live MixHandle"):
+        with pytest.raises(HookSiteError, match="already hooked by a live handle"):
             attach(mixer(), net, at="block2")
         with pytest.raises(HookSiteError, match="already hooked"):
             attach(mixer(), net.block1, at="0")  # overlaps: block1 is a live site
@@ -312,7 +312,7 @@ def test_outputs_pick_one_tensor_and_pass_the_rest(kind, output, pick):
     clean = m(x)
     p = MixParams(lam=torch.full((6,), 0.3), index=torch.roll(torch.arange(6), 1))
     with attach(mixer(), m, at="site", output=output) as h:
-        h.arm(params=p)
+        h.arm(torch.zeros(6, dtype=torch.long), params=p)
         out = m(x)
         h.target(torch.zeros(6, dtype=torch.long))
     assert type(out) is type(clean)
@@ -328,7 +328,7 @@ def test_dict_default_is_first_tensor_field():
     m = Outer("dict")
     x = torch.randn(4, 4)
     with attach(mixer(), m, at="site") as h:
-        h.arm()
+        h.arm(torch.zeros(4, dtype=torch.long))
         with pytest.raises(HookSiteError, match=r"int64 tensor.*cannot be interpolated"):
             m(x)  # the first tensor field is the integer "ids"
 
@@ -358,7 +358,7 @@ def test_transformers_model_output():
     p = MixParams(lam=torch.tensor([0.5, 1.0, 0.25]), index=torch.tensor([2, 0, 1]))
     for output, field in [(None, "last_hidden_state"), ("pooler_output", "pooler_output")]:
         with attach(mixer(), m, at="enc", output=output) as h:
-            h.arm(params=p)
+            h.arm(torch.zeros(3, dtype=torch.long), params=p)
             out = m(x)
             h.target(torch.zeros(3, dtype=torch.long))
         assert type(out) is type(clean)
@@ -388,19 +388,19 @@ def test_outputs_that_cannot_be_mixed():
 
     x = torch.randn(4, 3, 2)
     with attach(mixer(), M(Obj()), at="inner") as h:
-        h.arm()
+        h.arm(torch.zeros(4, dtype=torch.long))
         with pytest.raises(HookSiteError, match=r"Site 'inner' \(Obj\) returned a object, which cannot be mixed"):
             h.model(x)
     with attach(mixer(), M(Seq()), at="inner") as h:
-        h.arm(labels=torch.zeros(4, dtype=torch.long))
+        h.arm(torch.zeros(4, dtype=torch.long))
         with pytest.raises(HookSiteError, match=r"Site 'inner' \(Seq\) output has shape \(3, 4, 2\).*dim 0"):
             h.model(x)
     with attach(mixer(), Outer("dict"), at="site", output="nope") as h:
-        h.arm()
+        h.arm(torch.zeros(4, dtype=torch.long))
         with pytest.raises(HookSiteError, match=r"'nope' is not a field.*\['ids', 'hidden', 'other'\]"):
             h.model(torch.randn(4, 4))
     with attach(mixer(), Outer("tensor"), at="site", output=1) as h:
-        h.arm()
+        h.arm(torch.zeros(4, dtype=torch.long))
         with pytest.raises(HookSiteError, match="returns a plain tensor; use output=None"):
             h.model(torch.randn(4, 4))
 
@@ -415,7 +415,7 @@ def test_later_site_with_another_batch_size():
             return self.b(self.a(x).reshape(x.shape[0] // 2, -1))
 
     with attach(mixer(), M(), at=["a", "b"], choose="all") as h:
-        h.arm()
+        h.arm(torch.zeros(4, dtype=torch.long))
         with pytest.raises(HookSiteError, match=r"Site 'b' \(Identity\) output has shape \(2, 6\), but the batch has 4"):
             h.model(torch.randn(4, 3))
 
@@ -429,7 +429,7 @@ def test_disarmed_forward_is_untouched_and_arm_covers_one_forward():
     clean = net(x)
     with attach(mixer(), net, at=["input", "block1"]) as h:
         assert torch.equal(net(x), clean)  # never armed
-        h.arm(labels=y)
+        h.arm(y)
         assert not torch.equal(net(x), clean)
         assert not h.armed
         assert torch.equal(net(x), clean)  # the next forward is not mixed again
@@ -443,18 +443,18 @@ def test_eval_mode_and_inactive_mixer_give_identity():
     with attach(mixer(), net, at=["block1", "block2"]) as h:
         net.eval()
         with pytest.warns(UserWarning, match="eval mode"):
-            h.arm(labels=y)
+            h.arm(y)
         assert torch.equal(net(x), clean)
         t = h.target(y)
         assert not t.mixed and not h.params.mixed and h.params.site == "block1"
         net.train()
         h.mixer.enabled = False
-        h.arm(labels=y)
+        h.arm(y)
         assert torch.equal(net(x), clean)
         assert not h.target(y).mixed
         h.mixer.enabled = True
         h.mixer.lam = 1.0  # lam = 1 mixes with weight 0 on the partner: bit-exact identity
-        h.arm(labels=y)
+        h.arm(y)
         assert torch.equal(net(x), clean)
         h.target(y)
 
@@ -469,14 +469,14 @@ def test_an_interrupted_forward_does_not_leave_the_handle_armed(interrupt):
         raise interrupt
 
     with attach(mixer(), net, at="block1") as h:
-        h.arm(labels=y)
+        h.arm(y)
         stopper = net.block2.register_forward_hook(stop)
         with pytest.raises(interrupt):
             net(x)
         stopper.remove()
         assert torch.equal(net(x), clean)  # neither mixed nor "block1 ran 2 times"
         assert not h.armed
-        h.arm(labels=y)  # the next arm mixes as usual
+        h.arm(y)  # the next arm mixes as usual
         assert not torch.equal(net(x), clean)
         h.target(y)
 
@@ -489,7 +489,7 @@ def test_given_plan_is_not_applied_in_eval_mode():
     with attach(mixer(), net, at="block1") as h:
         net.eval()
         with pytest.warns(UserWarning, match="eval mode"):
-            h.arm(labels=y, params=plan)
+            h.arm(y, params=plan)
         assert torch.equal(net(x), clean)
         assert not h.target(y).mixed and not h.params.mixed
 
@@ -498,9 +498,9 @@ def test_target_errors():
     net = Net()
     x, y = data()
     with attach(mixer(), net, at="block1") as h:
-        with pytest.raises(HookSiteError, match=r"call handle.arm\(labels=y\) before each forward"):
+        with pytest.raises(HookSiteError, match=r"call mix.arm\(y\) before each forward"):
             h.target(y)
-        h.arm(labels=y)
+        h.arm(y)
         net(x)
         h.target(y)
         with pytest.raises(HookSiteError, match="can be taken once"):
@@ -519,13 +519,13 @@ def test_no_site_ran_is_an_error_naming_the_sites():
     m = Branchy()
     x = torch.randn(4, 3)
     with attach(mixer(), m, at="right") as h:
-        h.arm()
+        h.arm(torch.zeros(4, dtype=torch.long))
         m(x)
         with pytest.raises(HookSiteError, match=r"No selected hook site ran.*selected \['right'\].*sites that ran: none"):
             h.target(torch.zeros(4, dtype=torch.long))
     with attach(mixer(seed=0), m, at=["left", "right"]) as h:
         for _ in range(20):  # whichever site is drawn, a skipped one must raise
-            h.arm()
+            h.arm(torch.zeros(4, dtype=torch.long))
             m(x)
             if h.params is not None:
                 h.target(torch.zeros(4, dtype=torch.long))
@@ -538,7 +538,7 @@ def test_no_site_ran_is_an_error_naming_the_sites():
 def test_input_site_needs_a_positional_input():
     net = Net()
     with attach(mixer(), net, at="input") as h:
-        h.arm()
+        h.arm(torch.zeros(2, dtype=torch.long))
         with pytest.raises(HookSiteError, match=r"keyword arguments only \(\['x'\]\)"):
             net(x=torch.randn(2, 6))
         assert not h.armed  # disarmed although the forward raised
@@ -553,7 +553,7 @@ def test_input_site_mixes_nested_batches():
     batch = {"a": torch.randn(5, 1), "b": torch.randn(5, 3)}
     p = MixParams(lam=torch.full((5,), 0.6), index=torch.tensor([4, 3, 2, 1, 0]))
     with attach(mixer(), m, at="input") as h:
-        h.arm(params=p)
+        h.arm(torch.zeros(5, dtype=torch.long), params=p)
         out = m(batch, scale=2.0)
         h.target(torch.zeros(5, dtype=torch.long))
     torch.testing.assert_close(out, ref_mix(batch["a"], p) * 2 + ref_mix(batch["b"], p).sum(-1, keepdim=True))
@@ -567,7 +567,7 @@ def test_hooks_removed_and_outputs_bit_identical():
     hooks_before = [(dict(m._forward_hooks), dict(m._forward_pre_hooks)) for m in net.modules()]
     with pytest.raises(RuntimeError, match="boom"):
         with attach(mixer(), net, at=["input", "0", "1"]) as h:
-            h.arm()
+            h.arm(torch.zeros(4, dtype=torch.long))
             net(x)
             h.target(torch.zeros(4, dtype=torch.long))
             raise RuntimeError("boom")
@@ -575,7 +575,7 @@ def test_hooks_removed_and_outputs_bit_identical():
     assert [(dict(m._forward_hooks), dict(m._forward_pre_hooks)) for m in net.modules()] == hooks_before
     assert torch.equal(net(x), before)
     with pytest.raises(HookSiteError, match="was removed"):
-        h.arm()
+        h.arm(torch.zeros(4, dtype=torch.long))
     h.remove()  # idempotent
 
 
@@ -592,7 +592,7 @@ def test_hooks_removed_when_forward_raises():
     m = Boom()
     with pytest.raises(ValueError, match="inside forward"):
         with attach(mixer(), m, at="lin") as h:
-            h.arm()
+            h.arm(torch.zeros(2, dtype=torch.long))
             m(torch.randn(2, 3))
     assert not h.armed and h.removed
     assert not any(mod._forward_hooks or mod._forward_pre_hooks for mod in m.modules())
@@ -616,12 +616,12 @@ def test_reused_module_rules():
     x = torch.randn(5, 4)
     p = MixParams(lam=torch.full((5,), 0.3), index=torch.tensor([1, 2, 3, 4, 0]))
     with attach(mixer(), m, at="block") as h:
-        h.arm(params=p)
+        h.arm(torch.zeros(5, dtype=torch.long), params=p)
         with pytest.raises(HookSiteError, match=r"Site 'block' \(Linear\) ran 2 times.*repeat='first'"):
             m(x)
     for repeat in ("first", "all"):
         with attach(mixer(), m, at="block", repeat=repeat) as h:
-            h.arm(params=p)
+            h.arm(torch.zeros(5, dtype=torch.long), params=p)
             out = m(x)
             h.target(torch.zeros(5, dtype=torch.long))
             assert h.calls == {"block": 2}
@@ -656,7 +656,7 @@ def test_frozen_backbone_still_mixes_and_only_head_learns():
     stats = {k: v.clone() for k, v in m.backbone.state_dict().items()}
     x, y = torch.randn(6, 1, 8, 8), torch.randint(0, 3, (6,))
     with attach(mixer(seed=0), m, at="backbone.5") as h:
-        h.arm(labels=y)
+        h.arm(y)
         out = m(x)
         loss = mixed_loss(F.cross_entropy, out, h.target(y))
     loss.backward()
@@ -676,7 +676,7 @@ def test_gradcheck_through_a_hidden_site():
     with attach(mixer(), net, at="block1") as h:
 
         def f(x):
-            h.arm(params=p)
+            h.arm(torch.zeros(3, dtype=torch.long), params=p)
             out = net(x)
             h.target(torch.zeros(3, dtype=torch.long))
             return out
@@ -691,13 +691,13 @@ def test_property_identity_plans_and_self_pairing(b, site, seed):
     x, y = data(b=b, seed=seed)
     clean = net(x)
     with attach(mixer(seed=seed), net, at=site) as h:
-        h.arm(labels=y)
+        h.arm(y)
         mixed_out = net(x)
         h.target(y)
         p = h.params
         torch.testing.assert_close(mixed_out, reference_forward(net, x, site, p))
         # the same lam with every row paired with itself is bit-exact identity
-        h.arm(params=dataclasses.replace(p, index=torch.arange(b)))
+        h.arm(y, params=dataclasses.replace(p, index=torch.arange(b)))
         assert torch.equal(net(x), clean)
         h.target(y)
 
@@ -748,7 +748,7 @@ def test_cutmix_on_a_feature_map_gets_a_box_that_fits_it():
     x, y = torch.randn(6, 1, 16, 16), torch.randint(0, 3, (6,))
     cut = CutMix(alpha=1.0, num_classes=3, seed=0)
     with attach(cut, net, at="1") as h:
-        h.arm(labels=y)
+        h.arm(y)
         out = net(x)
         h.target(y)
     p = h.params
@@ -767,7 +767,7 @@ def test_activations_are_never_changed_in_place():
     clean = net.block1(x).detach().clone()
     seen.clear()
     with attach(mixer(), net, at="block1") as h:
-        h.arm(labels=y)
+        h.arm(y)
         net(x)
         h.target(y)
     assert h.params.mixed and torch.equal(seen["raw"], clean)  # the module's own output is untouched

@@ -39,15 +39,15 @@ def _run(backend: str, predraw: bool, steps: int = 6):
     with attach(mixer, net, at=["input", "block1", "block2"]) as h:
         for _ in range(steps):
             if predraw:
-                h.arm(params=mixer.sample(x.shape, labels=y))
+                h.arm(y, params=mixer.sample(x.shape, labels=y))
             else:
-                h.arm(labels=y)
+                h.arm(y)
             out = cnet(x)
             loss = mixed_loss(F.cross_entropy, out, h.target(y))
             grads = torch.autograd.grad(loss, list(net.parameters()))
             p = h.params
             sites.add(p.site)
-            h.arm(params=p)  # eager replay of the same draw
+            h.arm(y, params=p)  # eager replay of the same draw
             ref_out = net(x)
             ref = torch.autograd.grad(mixed_loss(F.cross_entropy, ref_out, h.target(y)), list(net.parameters()))
             torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-5)

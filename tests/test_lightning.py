@@ -178,3 +178,21 @@ def test_bad_arguments_raise_library_errors():
     with pytest.raises(HookSiteError, match="No module named 'nope'"):
         _trainer(1, [cb]).fit(HookNet(cb), _loader())
     assert default_labels({"labels": torch.tensor([1])}).tolist() == [1] and default_labels(torch.ones(2)) is None
+
+
+def test_get_labels_gives_the_targets_and_a_batch_without_them_is_a_clear_error():
+    seen = []
+
+    def get_labels(batch):
+        seen.append(batch[1])
+        return batch[1]
+
+    cb = MixupCallback(MixUp(alpha=1.0, num_classes=C, seed=0), at="net.1", get_labels=get_labels)
+    _trainer(1, [cb]).fit(HookNet(cb), _loader())
+    assert len(seen) == BATCHES
+    cb = MixupCallback(MixUp(alpha=1.0, num_classes=C, seed=0), at="net.1", get_labels=lambda batch: None)
+    with pytest.raises(MixupError, match="found no targets in the training batch.*get_labels"):
+        _trainer(1, [cb]).fit(HookNet(cb), _loader())
+    assert cb.handle is None
+    with pytest.raises(MixupError, match="get_labels must be a function"):
+        MixupCallback(MixUp(), at="net.1", get_labels="y")

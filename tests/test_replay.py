@@ -57,7 +57,7 @@ def test_a_plan_replays_bit_for_bit_through_every_entry_point(name):
 
     model = Recorder().train()
     with attach(mixer, model, at="body") as handle:
-        handle.arm(labels=y, params=p)
+        handle.arm(y, params=p)
         model(x)
     assert torch.equal(model.seen[-1], want)
 
@@ -86,10 +86,11 @@ def test_a_plan_replays_at_the_token_embeddings():
     p = mixer.sample((5, 7), labels=labels)
     seen = []
     emb = model.get_input_embeddings()
-    with attach_text(mixer, model, "tokens") as tm:
-        mixed_inputs, target = tm(inputs, labels, params=p)
+    with attach_text(mixer, model, at="tokens") as mix:
+        mix.arm(labels, params=p)
         handle = emb.register_forward_hook(lambda m, a, out: seen.append(out))  # after the mixing hook: sees the mix
-        model(**mixed_inputs)
+        model(**inputs)
+        target = mix.target(labels)
         handle.remove()
     with torch.no_grad():
         plain = emb(ids)

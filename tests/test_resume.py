@@ -54,7 +54,7 @@ def _run(model, opt, mixer, handle, start, stop, log):
             out = model(xm)
             log.append((target.lam.clone(), target.y_b.clone(), None))
         else:
-            handle.arm(labels=y)
+            handle.arm(y)
             out = model(x)
             target = handle.target(y)
             log.append((target.lam.clone(), target.y_b.clone(), handle.params.site))

@@ -13,7 +13,7 @@ from torch import nn
 pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
 
-from mixup_any import MixParams, MixUp, mixed_loss  # noqa: E402
+from mixup_any import MixParams, MixUp  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
 from mixup_any.tabular import TabularMixer, TabularMLP  # noqa: E402
 from mixup_any.tabular.mixer import one_hot_blocks  # noqa: E402
@@ -36,11 +36,18 @@ def _capture(model: TabularMLP) -> tuple[dict[int, torch.Tensor], list]:
     return seen, hs
 
 
-def _output_with_plan(tm: TabularMixer, model: TabularMLP, p: MixParams, x_cont, x_cat, *, mix_inputs: bool = True):
-    """The model's output with ``tm``'s hooks armed with the given plan (inputs mixed by ``tm`` first)."""
-    with tm.attach(model) as mixing:
-        mixing.hooks.arm(params=p)
-        return model(*tm.mix(x_cont, x_cat, p)) if mix_inputs else model(x_cont, x_cat)
+def _output_with_plan(tm: TabularMixer, at, model: TabularMLP, p: MixParams, x_cont, x_cat):
+    """The model's output in a forward armed with the given plan (``model(x_cont, x_cat)``, called unchanged)."""
+    with tm.attach(model, at=at) as mix:
+        mix.arm(torch.zeros(x_cont.shape[0], dtype=torch.long), params=p)
+        return model(x_cont, x_cat)
+
+
+def _inputs_seen(model: nn.Module) -> tuple[dict, object]:
+    """Record the inputs the model's forward receives (a pre-hook registered after the handle's)."""
+    seen: dict = {}
+    h = model.register_forward_pre_hook(lambda m, a, kw: seen.update(args=a, kwargs=kw), with_kwargs=True)
+    return seen, h
 
 
 @pytest.mark.parametrize("at", ["glob", "names", "instances", "type"])
@@ -48,17 +55,20 @@ def test_same_draw_for_continuous_and_every_embedding(at):
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     spec = {"glob": "embeddings.*", "names": [f"embeddings.{j}" for j in range(3)],
             "instances": list(model.embeddings), "type": nn.Embedding}[at]
-    tm = TabularMixer(MixUp(alpha=1.0, per_sample=True, seed=1), embeddings=spec)
+    tm = TabularMixer(MixUp(alpha=1.0, per_sample=True, seed=1))
     x_cont, x_cat, y = _batch()
     with torch.no_grad():
         plain = [emb(x_cat[:, j]) for j, emb in enumerate(model.embeddings)]
-    with tm.attach(model) as mixing:
+    with tm.attach(model, at=spec) as mix:
         seen, hs = _capture(model)  # registered after the mixing hooks, so they see mixed outputs
-        xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y)
-        model(xc, xk)
-        for h in hs:
+        inputs, h_in = _inputs_seen(model)
+        mix.arm(y)
+        model(x_cont, x_cat)
+        target = mix.target(y)
+        for h in [*hs, h_in]:
             h.remove()
-    p = mixing.last_params
+    xc, xk = inputs["args"]
+    p = mix.params
     lam, idx = p.lam, p.index
     assert len(set(lam.tolist())) > 1 and not torch.equal(idx, torch.arange(8))  # a real per-row draw
     w = lam[:, None]
@@ -74,7 +84,7 @@ def test_hooking_the_joined_embeddings_equals_hooking_each():
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, _ = _batch()
     p = MixUp(alpha=1.0, per_sample=True, seed=2).sample((8,))
-    outs = [_output_with_plan(TabularMixer(MixUp(), embeddings=site), model, p, x_cont, x_cat)
+    outs = [_output_with_plan(TabularMixer(MixUp()), site, model, p, x_cont, x_cat)
             for site in ("embeddings.*", "embedded")]
     torch.testing.assert_close(outs[0], outs[1])
 
@@ -85,19 +95,21 @@ def test_hooking_the_joined_input_equals_mixing_the_continuous_input_and_each_em
     x_cont, x_cat, _ = _batch()
     p = MixUp(alpha=1.0, per_sample=per_sample, seed=4).sample((8,))
     # continuous mixed at the input, each embedding hooked
-    ref = _output_with_plan(TabularMixer(MixUp(), embeddings="embeddings.*"), model, p, x_cont, x_cat)
+    ref = _output_with_plan(TabularMixer(MixUp()), "embeddings.*", model, p, x_cont, x_cat)
     # the continuous columns enter unmixed: the joined hook mixes them
-    got = _output_with_plan(TabularMixer(MixUp(), embeddings="joined"), model, p, x_cont, x_cat, mix_inputs=False)
+    got = _output_with_plan(TabularMixer(MixUp(), continuous_at_site=True), "joined", model, p, x_cont, x_cat)
     torch.testing.assert_close(got, ref)
     assert not model.joined._forward_hooks
 
 
 def test_hooks_removed_even_on_error():
     model = TabularMLP(3, CARDS, 3)
-    tm = TabularMixer(MixUp(alpha=1.0, seed=0), embeddings="embeddings.*")
-    with pytest.raises(RuntimeError, match="boom"), tm.attach(model):
-        raise RuntimeError("boom")
-    assert all(not emb._forward_hooks for emb in model.embeddings)
+    tm = TabularMixer(MixUp(alpha=1.0, seed=0))
+    for error in (RuntimeError, KeyboardInterrupt):
+        with pytest.raises(error), tm.attach(model, at="embeddings.*") as mix:
+            mix.arm(torch.zeros(8, dtype=torch.long))
+            raise error
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
 
 def test_onehot_mixing_equals_embedding_mixing():
@@ -106,12 +118,14 @@ def test_onehot_mixing_equals_embedding_mixing():
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, y = _batch()
     p = MixUp(alpha=1.0, per_sample=True, seed=3).sample((8,))
-    out_emb = _output_with_plan(TabularMixer(MixUp(), embeddings="embeddings.*"), model, p, x_cont, x_cat)
+    out_emb = _output_with_plan(TabularMixer(MixUp()), "embeddings.*", model, p, x_cont, x_cat)
     oh_tm = TabularMixer(MixUp(), policy="onehot", cardinalities=CARDS)
     xc2, oh = oh_tm.mix(x_cont, x_cat, p)
     assert oh.is_floating_point() and oh.shape == (8, sum(CARDS))
     torch.testing.assert_close(oh.sum(1), torch.full((8,), 3.0))  # each block still sums to 1
     torch.testing.assert_close(model(xc2, oh), out_emb)
+    # the handle feeds the model the same one-hot blocks inside its forward
+    torch.testing.assert_close(_output_with_plan(oh_tm, None, model, p, x_cont, x_cat), out_emb)
 
 
 @settings(max_examples=25, deadline=None)
@@ -153,14 +167,17 @@ def test_swap_probability_is_one_minus_lam():
 def test_lam_one_is_identity(policy):
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, y = _batch()
-    tm = TabularMixer(MixUp(lam=1.0), policy=policy, embeddings="embeddings.*", cardinalities=CARDS)
+    tm = TabularMixer(MixUp(lam=1.0), policy=policy, cardinalities=CARDS)
     with torch.no_grad():
         ref = model(x_cont, x_cat)
-    with tm.attach(model) as mixing:
-        xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y)
-        out = model(xc, xk)
+    with tm.attach(model, at="embeddings.*" if policy == "embedding" else None) as mix:
+        inputs, h = _inputs_seen(model)
+        mix.arm(y)
+        out = model(x_cont, x_cat)
+        target = mix.target(y)
+        h.remove()
     torch.testing.assert_close(out, ref)
-    assert torch.equal(xc, x_cont)
+    assert torch.equal(inputs["args"][0], x_cont)
     assert torch.equal(target.lam, torch.ones(8))
 
 
@@ -170,8 +187,8 @@ def test_codes_never_interpolated_and_embedding_needs_hooks():
     p = tm.sample(x_cont, x_cat)
     with pytest.raises(MixupError, match="integer category codes, got torch.float32"):
         tm.mix(x_cont, x_cat.float(), p)
-    with tm.attach(TabularMLP(3, CARDS, 3)) as mixing, pytest.raises(MixupError, match="none are attached"):
-        mixing.mix_tensors(x_cont, x_cat, y)
+    with pytest.raises(MixupError, match=r"embedding modules: pass attach\(model, at="):
+        tm.attach(TabularMLP(3, CARDS, 3))
 
 
 def test_same_generator_seed_same_draw():
@@ -206,28 +223,35 @@ class OwnModel(nn.Module):
 
 def test_wrapping_a_users_model():
     model = OwnModel()
-    tm = TabularMixer(MixUp(alpha=1.0, num_classes=2, seed=0), embeddings=["home", model.job],
-                      continuous="num", categorical="cats")
+    tm = TabularMixer(MixUp(alpha=1.0, num_classes=2, seed=0), continuous="num", categorical="cats")
     g = torch.Generator().manual_seed(0)
     batch = {"num": torch.randn(6, 4, generator=g), "cats": torch.randint(0, 5, (6, 2), generator=g)}
     y = torch.randint(0, 2, (6,), generator=g)
-    with tm.attach(model) as mixing:
+    with tm.attach(model, at=["home", model.job]) as mix:
         seen, hs = {}, [model.home.register_forward_hook(lambda m, a, o: seen.__setitem__("home", o))]
-        mixed, target = mixing(batch, y)
-        loss = mixed_loss(nn.functional.cross_entropy, model(**mixed), target)
+        inputs, h = _inputs_seen(model)
+        mix.arm(y)
+        loss = mix.loss(nn.functional.cross_entropy, model(**batch), y)
+        mixed, p, home = inputs["kwargs"], mix.params, seen["home"]
+        mix.arm(y)
+        model(batch["num"], batch["cats"])  # positional call: the same inputs are found by name
+        positional = inputs["args"]
+        mix.target(y)
         hs[0].remove()
+        h.remove()
     loss.backward()
-    p = mixing.last_params
     assert set(mixed) == {"num", "cats"} and torch.equal(mixed["cats"], batch["cats"])
     w = p.lam[:, None]
     torch.testing.assert_close(mixed["num"], w * batch["num"] + (1 - w) * batch["num"][p.index])
+    assert not torch.equal(positional[0], batch["num"]) and torch.equal(positional[1], batch["cats"])
     with torch.no_grad():
         e = model.home(batch["cats"][:, 0])
-    torch.testing.assert_close(seen["home"], w * e + (1 - w) * e[p.index])
+    torch.testing.assert_close(home, w * e + (1 - w) * e[p.index])
     assert model.home.weight.grad is not None
-    wrong = TabularMixer(MixUp(), continuous="x", categorical="cats", policy="swap")
-    with wrong.attach(model) as mixing, pytest.raises(MixupError, match="no continuous input at 'x'"):
-        mixing(batch, y)
+    wrong = TabularMixer(MixUp(), continuous="x", categorical=None, policy="swap")
+    with wrong.attach(model) as mix, pytest.raises(MixupError, match="without the table's inputs.*continuous='x'"):
+        mix.arm(y)
+        model(**batch)
 
 
 def test_replay_given_params():
@@ -250,9 +274,12 @@ def test_bad_arguments():
 def test_continuous_at_site_leaves_the_input_unmixed_and_needs_a_hooked_site():
     x_cont, x_cat, _ = _batch()
     p = MixUp(alpha=1.0, seed=5).sample((8,))
-    tm = TabularMixer(MixUp(), embeddings="joined", continuous_at_site=True)
+    tm = TabularMixer(MixUp(), continuous_at_site=True)
     xc, xk = tm.mix(x_cont, x_cat, p)
     assert xc is x_cont and xk is x_cat  # the hook at the site mixes them
-    for kwargs in ({"policy": "swap", "embeddings": "joined"}, {"policy": "embedding"}):
-        with pytest.raises(MixupError, match="continuous_at_site"):
-            TabularMixer(MixUp(), continuous_at_site=True, **kwargs)
+    with pytest.raises(MixupError, match="continuous_at_site"):
+        TabularMixer(MixUp(), continuous_at_site=True, policy="swap")
+    with pytest.raises(MixupError, match="embedding modules"):
+        tm.attach(TabularMLP(3, CARDS, 3))
+    with pytest.raises(MixupError, match="only policy='embedding' mixes"):
+        TabularMixer(MixUp(), policy="swap").attach(TabularMLP(3, CARDS, 3), at="joined")

@@ -72,6 +72,18 @@ def reference_forward(model: nn.Module, arch: str, batch: dict, mixed_embeds: to
     return model(**kwargs).logits
 
 
+def forward_seeing_mask(model: nn.Module, batch: dict):
+    """``(model(**batch), the attention mask its forward received)``: a pre-hook registered after the handle's."""
+    seen = {}
+    h = model.register_forward_pre_hook(lambda m, a, kw: seen.update(mask=kw.get("attention_mask")),
+                                        with_kwargs=True)
+    try:
+        out = model(**batch)
+    finally:
+        h.remove()
+    return out, seen["mask"]
+
+
 def union_ref(mask: torch.Tensor, p: MixParams) -> torch.Tensor:
     rows = []
     for i in range(mask.shape[0]):
@@ -85,31 +97,32 @@ def test_token_embeddings_are_mixed_as_lerp_and_match_inputs_embeds_route(arch):
     model, batch = make_model(arch), make_batch(arch)
     y = labels_for(6)
     mixer = MixUp(alpha=1.0, per_sample=True, seed=3)
-    with attach_text(mixer, model, "tokens") as tm:
-        inputs, target = tm(batch, y)
-        logits = model(**inputs).logits
-        tm.verify()
-    p = tm.params
-    assert p.site == tm.sites[0] and bool((p.lam < 1).all())
+    with attach_text(mixer, model, at="tokens") as mix:
+        mix.arm(y)
+        out, seen = forward_seeing_mask(model, batch)
+        logits, target = out.logits, mix.target(y)
+    p = mix.params
+    assert p.site == mix.sites[0] and bool((p.lam < 1).all())
     e = model.get_input_embeddings().weight[batch["input_ids"]]
     expected = torch.stack([p.lam[i] * e[i] + (1 - p.lam[i]) * e[int(p.index[i])] for i in range(6)])
     mask = union_ref(batch["attention_mask"], p)
-    torch.testing.assert_close(inputs["attention_mask"], mask, rtol=0, atol=0)
+    torch.testing.assert_close(seen, mask, rtol=0, atol=0)
     torch.testing.assert_close(logits, reference_forward(model, arch, batch, expected, mask))
     assert torch.equal(target.y_b, y[p.index]) and torch.equal(target.lam, p.lam)
-    # the caller's batch is untouched, token types / ids are not changed
-    assert torch.equal(batch["attention_mask"], make_batch(arch)["attention_mask"])
-    assert all(torch.equal(inputs[k], batch[k]) for k in batch if k != "attention_mask")
+    # the caller's batch is untouched
+    assert all(torch.equal(batch[k], v) for k, v in make_batch(arch).items())
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_lam_one_is_bit_for_bit_the_unmixed_forward(arch):
     model, batch = make_model(arch), make_batch(arch)
     plain = model(**batch).logits
-    with attach_text(MixUp(lam=1.0, seed=0), model, "tokens") as tm:
-        inputs, target = tm(batch, labels_for(6))
-        assert tm.params.mixed and torch.equal(inputs["attention_mask"], batch["attention_mask"])
-        assert torch.equal(model(**inputs).logits, plain)
+    with attach_text(MixUp(lam=1.0, seed=0), model, at="tokens") as mix:
+        mix.arm(labels_for(6))
+        out, seen = forward_seeing_mask(model, batch)
+        target = mix.target(labels_for(6))
+        assert mix.params.mixed and torch.equal(seen, batch["attention_mask"])
+        assert torch.equal(out.logits, plain)
     assert torch.equal(target.soft(num_classes=C), F.one_hot(labels_for(6), C).float())
 
 
@@ -122,10 +135,11 @@ def test_padding_side_and_partner_lengths(arch, left):
     index = torch.arange(6)
     index[0], index[short] = short, 0
     p = MixParams(lam=torch.full((6,), 0.3), index=index)
-    with attach_text(MixUp(seed=0), model, "tokens") as tm:
-        inputs, _ = tm(batch, labels_for(6), params=p)
-        logits = model(**inputs).logits
-    assert torch.equal(inputs["attention_mask"][short], batch["attention_mask"][0])
+    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+        mix.arm(labels_for(6), params=p)
+        out, seen = forward_seeing_mask(model, batch)
+        logits = out.logits
+    assert torch.equal(seen[short], batch["attention_mask"][0])
     e = model.get_input_embeddings().weight[batch["input_ids"]]
     expected = torch.lerp(e[index], e, 0.3)
     ref = reference_forward(model, arch, batch, expected, union_ref(batch["attention_mask"], p))
@@ -149,12 +163,12 @@ def test_embeddings_block_site_mixes_after_positions(arch):
     h.remove()
     plain = seen.pop("out")
     p = MixParams(lam=torch.linspace(0.1, 0.9, 6), index=torch.tensor([5, 4, 3, 2, 1, 0]))
-    with attach_text(MixUp(seed=0), model, "embeddings") as tm:
+    with attach_text(MixUp(seed=0), model, at="embeddings") as mix:
         h = block.register_forward_hook(lambda m, a, out: seen.setdefault("out", out))  # runs after the mix
-        inputs, _ = tm(batch, labels_for(6), params=p)
-        model(**inputs)
+        mix.arm(labels_for(6), params=p)
+        model(**batch)
         h.remove()
-    assert tm.sites == [site]
+    assert mix.sites == [site]
     w = p.lam.view(-1, 1, 1)
     torch.testing.assert_close(seen["out"], w * plain + (1 - w) * plain[p.index])
     assert unmixed.logits.shape == (6, C)
@@ -166,18 +180,19 @@ def test_tmix_draws_one_layer_per_batch_and_mixes_its_output(arch):
     hidden = model(**batch, output_hidden_states=True).hidden_states  # hidden_states[k] = output of layer k
     mixer = MixUp(alpha=1.0, seed=1)
     chosen = set()
-    with attach_text(mixer, model, "hidden", layers=[1, 2, 3]) as tm:
+    with attach_text(mixer, model, at="hidden", layers=[1, 2, 3]) as tm:
         assert tm.mask == "own"
         for _ in range(24):
             seen = {}
             hooks = [model.get_submodule(s).register_forward_hook(
                 lambda m, a, out, s=s, seen=seen: seen.setdefault(s, out[0] if isinstance(out, tuple) else out)) for s in tm.sites]
-            inputs, _ = tm(batch, labels_for(6))
-            model(**inputs)
+            tm.arm(labels_for(6))
+            _, mask = forward_seeing_mask(model, batch)
+            tm.target(labels_for(6))
             for hk in hooks:
                 hk.remove()
             p = tm.params
-            assert torch.equal(inputs["attention_mask"], batch["attention_mask"])  # "own" policy
+            assert torch.equal(mask, batch["attention_mask"])  # "own" policy
             k = tm.sites.index(p.site) + 1
             chosen.add(k)
             w = p.lam.view(-1, 1, 1)
@@ -192,9 +207,10 @@ def test_pooled_mixing_mixes_the_vector_the_head_reads(arch):
     model, batch = make_model(arch), make_batch(arch)
     out = model(**batch, output_hidden_states=True)
     p = MixParams(lam=torch.tensor([0.2, 0.5, 0.7, 0.9, 0.4, 0.6]), index=torch.tensor([1, 0, 3, 2, 5, 4]))
-    with attach_text(MixUp(seed=0), model, "pooled") as tm:
-        inputs, target = tm(batch, labels_for(6), params=p)
-        logits = model(**inputs).logits
+    with attach_text(MixUp(seed=0), model, at="pooled") as mix:
+        mix.arm(labels_for(6), params=p)
+        mixed, mask = forward_seeing_mask(model, batch)
+        logits = mixed.logits
     w = p.lam.view(-1, 1)
     last = out.hidden_states[-1]
     if arch == "bert":
@@ -208,7 +224,7 @@ def test_pooled_mixing_mixes_the_vector_the_head_reads(arch):
     else:  # left padded: every row's head reads the last position
         ref = model.score(w * last[:, -1] + (1 - w) * last[p.index, -1])
     torch.testing.assert_close(logits, ref)
-    assert torch.equal(inputs["attention_mask"], batch["attention_mask"])
+    assert torch.equal(mask, batch["attention_mask"])
 
 
 def test_eval_mode_mixes_nothing():
@@ -216,11 +232,13 @@ def test_eval_mode_mixes_nothing():
     model.eval()
     plain = model(**batch).logits
     mixer = MixUp(alpha=1.0, seed=0)
-    with attach_text(mixer, model, "tokens") as tm:
-        inputs, target = tm(batch, labels_for(6))
-        assert not target.mixed and not tm.params.mixed
-        assert inputs["attention_mask"] is batch["attention_mask"]
-        assert torch.equal(model(**inputs).logits, plain)
+    with attach_text(mixer, model, at="tokens") as mix, pytest.warns(UserWarning, match="eval mode"):
+        mix.arm(labels_for(6))
+        out, mask = forward_seeing_mask(model, batch)
+        target = mix.target(labels_for(6))
+        assert not target.mixed and not mix.params.mixed
+        assert mask is batch["attention_mask"]
+        assert torch.equal(out.logits, plain)
 
 
 def test_eval_mode_ignores_a_given_plan():
@@ -228,43 +246,53 @@ def test_eval_mode_ignores_a_given_plan():
     model.eval()
     plain = model(**batch).logits
     plan = MixParams(lam=torch.full((6,), 0.5), index=torch.arange(6).flip(0))
-    with attach_text(MixUp(alpha=1.0, seed=0), model, "tokens") as tm:
-        inputs, target = tm(batch, labels_for(6), params=plan)
-        assert not target.mixed and not tm.params.mixed
-        assert torch.equal(inputs["attention_mask"], batch["attention_mask"])
-        assert torch.equal(model(**inputs).logits, plain)
+    with attach_text(MixUp(alpha=1.0, seed=0), model, at="tokens") as mix, pytest.warns(UserWarning):
+        mix.arm(labels_for(6), params=plan)
+        out, mask = forward_seeing_mask(model, batch)
+        target = mix.target(labels_for(6))
+        assert not target.mixed and not mix.params.mixed
+        assert torch.equal(mask, batch["attention_mask"])
+        assert torch.equal(out.logits, plain)
 
 
 def test_hooks_removed_after_with_block_and_on_error():
     model, batch = make_model("bert"), make_batch("bert")
     before = model(**batch).logits
     with pytest.raises(RuntimeError, match="boom"):
-        with attach_text(MixUp(seed=0), model, "hidden", layers=[1, 3]) as tm:
-            tm(batch, labels_for(6))
+        with attach_text(MixUp(seed=0), model, at="hidden", layers=[1, 3]) as mix:
+            mix.arm(labels_for(6))
             raise RuntimeError("boom")
-    with attach_text(MixUp(seed=0), model, "tokens") as tm:
-        tm(batch, labels_for(6))
-        model(**{k: v for k, v in batch.items()})
+    with pytest.raises(KeyboardInterrupt):
+        with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+            mix.arm(labels_for(6))
+            model(**batch)
+            raise KeyboardInterrupt
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     assert torch.equal(model(**batch).logits, before)
 
 
-def test_labels_taken_from_the_batch_and_removed_from_inputs():
+def test_mask_passed_positionally_is_mixed_too():
     model, batch = make_model("bert"), make_batch("bert")
-    with attach_text(MixUp(seed=0), model) as tm:
-        inputs, target = tm({**batch, "labels": labels_for(6)})
-        model(**inputs)
-    assert "labels" not in inputs and torch.equal(target.y_a, labels_for(6))
+    p = MixParams(lam=torch.full((6,), 0.5), index=torch.tensor([5, 4, 3, 2, 1, 0]))
+    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+        mix.arm(labels_for(6), params=p)
+        by_keyword = model(**batch).logits
+        mix.target(labels_for(6))
+        mix.arm(labels_for(6), params=p)
+        positional = model(batch["input_ids"], batch["attention_mask"], batch["token_type_ids"]).logits
+        mix.target(labels_for(6))
+    torch.testing.assert_close(positional, by_keyword, rtol=0, atol=0)
 
 
 def test_missing_attention_mask_means_all_ones():
     model, batch = make_model("bert"), make_batch("bert")
     batch = {"input_ids": batch["input_ids"].clamp(min=3)}
     p = MixParams(lam=torch.full((6,), 0.25), index=torch.tensor([1, 2, 3, 4, 5, 0]))
-    with attach_text(MixUp(seed=0), model) as tm:
-        inputs, _ = tm(batch, labels_for(6), params=p)
-        logits = model(**inputs).logits
-    assert "attention_mask" not in inputs
+    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+        mix.arm(labels_for(6), params=p)
+        logits, mask = forward_seeing_mask(model, batch)
+        logits = logits.logits
+    assert mask is None
     e = model.get_input_embeddings().weight[batch["input_ids"]]
     ref = reference_forward(model, "bert", batch, torch.lerp(e[p.index], e, 0.25), torch.ones(6, 7, dtype=torch.long))
     torch.testing.assert_close(logits, ref)
@@ -274,9 +302,9 @@ def test_frozen_encoder_token_mixing_trains_only_the_head():
     model, batch = make_model("bert"), make_batch("bert")
     for prm in model.bert.parameters():
         prm.requires_grad_(False)
-    with attach_text(MixUp(alpha=1.0, seed=0), model) as tm:
-        inputs, target = tm(batch, labels_for(6))
-        loss = mixed_loss(F.cross_entropy, model(**inputs).logits, target)
+    with attach_text(MixUp(alpha=1.0, seed=0), model, at="tokens") as mix:
+        mix.arm(labels_for(6))
+        loss = mixed_loss(F.cross_entropy, model(**batch).logits, mix.target(labels_for(6)))
     loss.backward()
     assert model.classifier.weight.grad is not None and model.classifier.weight.grad.abs().sum() > 0
     assert all(prm.grad is None for prm in model.bert.parameters())
@@ -303,25 +331,29 @@ def test_cache_features_matches_mean_pooling_and_feeds_a_plain_mixer():
 
 def test_model_without_get_input_embeddings():
     with pytest.raises(HookSiteError, match="no get_input_embeddings"):
-        attach_text(MixUp(), nn.Sequential(nn.Embedding(5, 2)), "tokens")
+        attach_text(MixUp(), nn.Sequential(nn.Embedding(5, 2)), at="tokens")
 
 
 def test_inputs_embeds_is_refused_for_token_mixing():
     model = make_model("bert")
-    with attach_text(MixUp(seed=0), model) as tm:
+    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+        mix.arm(torch.tensor([0, 1]))
         with pytest.raises(MixupError, match="inputs_embeds.*input_ids instead"):
-            tm({"inputs_embeds": torch.randn(2, 3, H)}, torch.tensor([0, 1]))
+            model(inputs_embeds=torch.randn(2, 3, H))
+        assert not mix.armed
 
 
 def test_batch_sizes_that_disagree():
     model, batch = make_model("bert"), make_batch("bert")
-    with attach_text(MixUp(seed=0), model) as tm:
-        with pytest.raises(MixupError, match="first \\(batch\\) dimension"):
-            tm({**batch, "attention_mask": batch["attention_mask"][:5]}, labels_for(6))
+    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+        mix.arm(labels_for(6))
+        with pytest.raises(MixupError, match=r"attention_mask has shape \(5, 7\), but the inputs are \(6, 7\)"):
+            model(**{**batch, "attention_mask": batch["attention_mask"][:5]})
+        mix.arm(labels_for(5))
         with pytest.raises(MixupError, match="batch size 6 but the labels have 5 rows"):
-            tm(batch, labels_for(5))
-        with pytest.raises(MixupError, match="No labels"):
-            tm(batch)
+            model(**batch)
+        with pytest.raises(MixupError, match=r"arm\(labels\) needs the batch's targets"):
+            mix.arm(None)
 
 
 def test_token_ids_given_to_an_input_mixer_point_to_text_mixing():
@@ -334,15 +366,15 @@ def test_token_ids_given_to_an_input_mixer_point_to_text_mixing():
 def test_bad_site_arguments():
     model = make_model("bert")
     with pytest.raises(HookSiteError, match="numbered 1..3"):
-        attach_text(MixUp(), model, "hidden", layers=[4])
+        attach_text(MixUp(), model, at="hidden", layers=[4])
     with pytest.raises(MixupError, match="needs layers="):
-        attach_text(MixUp(), model, "hidden")
+        attach_text(MixUp(), model, at="hidden")
     with pytest.raises(MixupError, match="layers= is for at='hidden'"):
-        attach_text(MixUp(), model, "tokens", layers=[1])
+        attach_text(MixUp(), model, at="tokens", layers=[1])
     with pytest.raises(MixupError, match="Unknown attention-mask policy"):
-        attach_text(MixUp(), model, "tokens", mask="both")
+        attach_text(MixUp(), model, at="tokens", mask="both")
     with pytest.raises(MixupError, match="cannot apply"):
-        attach_text(MixUp(), model, "pooled", mask="union")
+        attach_text(MixUp(), model, at="pooled", mask="union")
     assert all(not m._forward_hooks for m in model.modules())
 
 
@@ -351,7 +383,7 @@ def test_pooled_site_of_unknown_model_type_asks_for_at():
         config = type("C", (), {"model_type": "odd"})()
 
     with pytest.raises(HookSiteError, match="No known pooled site for model_type='odd'"):
-        attach_text(MixUp(), Odd(), "pooled")
+        attach_text(MixUp(), Odd(), at="pooled")
 
 
 def test_custom_mask_policy_is_used():
@@ -362,8 +394,8 @@ def test_custom_mask_policy_is_used():
         calls.append(params)
         return torch.ones_like(mask)
 
-    with attach_text(MixUp(alpha=1.0, seed=0), model, mask=ones) as tm:
-        inputs, _ = tm(batch, labels_for(6))
-        model(**inputs)
-    assert len(calls) == 1 and bool((inputs["attention_mask"] == 1).all())
+    with attach_text(MixUp(alpha=1.0, seed=0), model, at="tokens", mask=ones) as mix:
+        mix.arm(labels_for(6))
+        _, mask = forward_seeing_mask(model, batch)
+    assert len(calls) == 1 and bool((mask == 1).all())
     assert mix_attention_mask(batch["attention_mask"], calls[0], "own") is batch["attention_mask"]

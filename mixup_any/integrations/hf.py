@@ -14,12 +14,14 @@ import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._imports import require
 from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
+from ..handle import mixes
 from ..mixers.base import Mixer
 from ..text.masks import MaskPolicy
 from ..text.mixing import attach_text
@@ -36,16 +38,16 @@ class MixupTrainer(transformers.Trainer):
     """A ``transformers.Trainer`` whose training batches are mixed inside the unmodified model.
 
     Each training step draws one plan from ``mixer``, sets the mixed pairs' attention mask, mixes at
-    ``mix_at`` (see :func:`mixup_any.text.attach_text`) and returns the mixed loss
+    ``at`` (see :func:`mixup_any.text.attach_text`) and returns the mixed loss
     ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)`` (or the loss of ``mode``). Hooks are attached for the step
     only and removed after.
 
     Args:
         *args: the ``Trainer``'s arguments (``model``, ``args``, ``train_dataset``, ...).
         mixer: the :class:`~mixup_any.mixers.base.Mixer` that draws each batch's plan (required).
-        mix_at: ``"tokens"`` (default), ``"embeddings"``, ``"hidden"`` (with ``layers``), ``"pooled"``, or a
+        at: ``"tokens"`` (default), ``"embeddings"``, ``"hidden"`` (with ``layers``), ``"pooled"``, or a
             site spec for :func:`mixup_any.hooks.attach`.
-        layers: TMix layer set for ``mix_at="hidden"``, e.g. ``[7, 9, 12]``.
+        layers: TMix layer set for ``at="hidden"``, e.g. ``[7, 9, 12]``.
         mask: attention-mask policy (default per site, see :func:`mixup_any.text.attach_text`).
         criterion: a loss ``criterion(logits, labels)``; default as the model's own head does from
             ``config.problem_type`` / ``num_labels``: cross-entropy, MSE (``num_labels == 1``) or
@@ -76,7 +78,7 @@ class MixupTrainer(transformers.Trainer):
         self,
         *args: Any,
         mixer: Mixer,
-        mix_at: Any = "tokens",
+        at: Any = "tokens",
         layers: int | Iterable[int] | None = None,
         mask: MaskPolicy | None = None,
         criterion: Callable[..., Tensor] | None = None,
@@ -91,7 +93,7 @@ class MixupTrainer(transformers.Trainer):
         check_eta(eta)
         super().__init__(*args, **kwargs)
         self.mixer = mixer
-        self.mix_at = mix_at
+        self.at = at
         self.layers = layers
         self.mask = mask
         self.criterion = criterion
@@ -111,7 +113,7 @@ class MixupTrainer(transformers.Trainer):
             )
         self._smoothing = eps or float(mixer.label_smoothing or 0.0)
         # fail at construction, not at the first step, if the site cannot be found
-        with attach_text(mixer, self._unwrapped(self.model), mix_at, layers=layers, mask=mask):
+        with attach_text(mixer, self._unwrapped(self.model), at, layers=layers, mask=mask):
             pass
 
     def _unwrapped(self, model: nn.Module) -> nn.Module:
@@ -132,6 +134,15 @@ class MixupTrainer(transformers.Trainer):
             return lambda out, y: F.binary_cross_entropy_with_logits(out, y.to(out.dtype), reduction="none").mean(-1)
         return functools.partial(F.cross_entropy, label_smoothing=self._smoothing)
 
+    def _model_inputs(self, inputs: Mapping[str, Any], b: int) -> dict[str, Any]:
+        """The forward's inputs: without ``labels`` (the model's own loss would be unmixed); for RegMixup the
+        clean batch followed by its copy to mix (every ``(B, ...)`` tensor concatenated with itself)."""
+        batch = {k: v for k, v in inputs.items() if k != "labels"}
+        if self.mode != "regmixup":
+            return batch
+        return {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim and v.shape[0] == b else v
+                for k, v in batch.items()}
+
     def compute_loss(
         self,
         model: nn.Module,
@@ -140,7 +151,7 @@ class MixupTrainer(transformers.Trainer):
         num_items_in_batch: Tensor | int | None = None,
     ) -> Tensor | tuple[Tensor, Any]:
         """The mixed loss while training; the stock ``Trainer.compute_loss`` otherwise (evaluation)."""
-        if not model.training:
+        if not mixes(model):
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
         if "labels" not in inputs:
@@ -150,19 +161,20 @@ class MixupTrainer(transformers.Trainer):
             )
         base = self._unwrapped(model)
         labels = inputs["labels"]
-        with attach_text(self.mixer, base, self.mix_at, layers=self.layers, mask=self.mask, mode=self.mode,
-                         eta=self.eta) as tm:
-            mixed_inputs, target = tm(inputs, labels)
-            outputs = model(**mixed_inputs)
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        batch = self._model_inputs(inputs, labels.shape[0])
         criterion = self._criterion(base, labels)
         rows = num_items_in_batch if labels.ndim == 1 else None  # the accumulated batch's rows, if counted
-        if rows is not None:  # RegMixup: each of its two terms is normalised over the accumulated batch's rows
-            loss = tm.loss(criterion, logits, target, reduction="sum") / rows
-            if self.args.average_tokens_across_devices and self.args.world_size > 1:
-                loss = loss * self.accelerator.num_processes
-        else:
-            loss = tm.loss(criterion, logits, target, reduction="mean")
+        with attach_text(self.mixer, base, self.at, layers=self.layers, mask=self.mask, mode=self.mode,
+                         eta=self.eta) as mix:
+            mix.arm(labels)
+            outputs = model(**batch)
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+            if rows is not None:  # RegMixup: each of its two terms is normalised over the accumulated batch's rows
+                loss = mix.loss(criterion, logits, labels, reduction="sum") / rows
+                if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                    loss = loss * self.accelerator.num_processes
+            else:
+                loss = mix.loss(criterion, logits, labels, reduction="mean")
         # tell training_step whether the loss is already normalized over the accumulated batch
         self.loss_is_scaled_for_ga = rows is not None
         return (loss, outputs) if return_outputs else loss

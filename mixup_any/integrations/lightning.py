@@ -21,14 +21,15 @@ saves the mixer's state (generator, schedule) in Lightning checkpoints, so a res
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from torch import Tensor, nn
 
 from .._imports import require
 from ..calibration import check_eta, check_mode
 from ..exceptions import HookSiteError, MixupError
-from ..hooks import MixHandle, attach
+from ..handle import MixHandle, mixes
+from ..hooks import attach
 from ..losses import mixed_loss
 from ..schedule import MixSchedule
 
@@ -63,8 +64,8 @@ class MixupCallback(pl.Callback):
         module: the attribute of the LightningModule to hook (e.g. ``"model"``), or ``None`` for the
             LightningModule itself. The hooks disarm when that module's forward returns.
         off_epoch: turn mixing off from this epoch on (0-based, as ``trainer.current_epoch``).
-        labels: ``fn(batch) -> y`` giving the targets passed to ``handle.arm`` (class-aware pairings need
-            them); :func:`default_labels` by default.
+        get_labels: ``fn(batch) -> y`` giving the batch's targets, passed to ``handle.arm(y)``;
+            :func:`default_labels` by default.
         choose, weights, output, repeat: passed to :func:`mixup_any.hooks.attach`.
         mode, eta: the calibration-safe mode at the hook sites (``"mixup"``, ``"erm"``, ``"regmixup"``,
             ``"inputs_only"``; see :mod:`mixup_any.calibration`), passed to :func:`~mixup_any.hooks.attach`.
@@ -89,7 +90,7 @@ class MixupCallback(pl.Callback):
         *,
         module: str | None = None,
         off_epoch: int | None = None,
-        labels: Callable[[Any], Tensor | None] = default_labels,
+        get_labels: Callable[[Any], Tensor | None] = default_labels,
         choose: str = "one",
         weights: Sequence[float] | Mapping[str, float] | None = None,
         output: int | str | None = None,
@@ -117,13 +118,13 @@ class MixupCallback(pl.Callback):
                     f"off_epoch={off_epoch} conflicts with the mixer's schedule (off_after_epoch="
                     f"{mixer.schedule.off_after_epoch}); set it in one place."
                 )
-        if not callable(labels):
-            raise MixupError(f"labels must be a function batch -> targets, got {type(labels).__name__}.")
+        if not callable(get_labels):
+            raise MixupError(f"get_labels must be a function batch -> targets, got {type(get_labels).__name__}.")
         self.mixer = mixer
         self.at = at
         self.module = module
         self.off_epoch = off_epoch
-        self.labels = labels
+        self.get_labels = get_labels
         self.mode, self.eta = mode, eta
         self.attach_kwargs: dict[str, Any] = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
                               "mode": mode, "eta": eta}
@@ -170,7 +171,13 @@ class MixupCallback(pl.Callback):
                              batch_idx: int) -> None:
         if self.handle is None:
             return
-        self.handle.arm(labels=self.labels(batch))
+        labels = self.get_labels(batch)
+        if not isinstance(labels, Tensor):
+            raise MixupError(
+                f"MixupCallback found no targets in the training batch (a {type(batch).__name__}): get_labels "
+                f"returned {type(labels).__name__}. Pass get_labels=fn(batch) -> the (B, ...) targets tensor."
+            )
+        self.handle.arm(labels)
         self._in_batch, self._taken = True, False
 
     def target(self, y: Any) -> Any:
@@ -252,7 +259,7 @@ class MixupModuleMixin:
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         batch = super().on_after_batch_transfer(batch, dataloader_idx)  # type: ignore[misc]
         trainer = getattr(self, "_trainer", None)
-        if trainer is not None and trainer.training and getattr(self, "mixer", None) is not None:
+        if trainer is not None and mixes(cast(nn.Module, self)) and getattr(self, "mixer", None) is not None:
             return self.mix_batch(batch)
         return batch
 

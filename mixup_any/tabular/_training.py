@@ -133,7 +133,7 @@ def train(model: TabularMLP, tm: TabularMixer, loss_fn: LossFn, data: tuple[Tens
                                                                                     leave=False)
     stopper = _EarlyStopping(opts.n_iter_no_change) if opts.early_stopping and val_idx is not None else None
     log: list[dict[str, float]] = []
-    with tm.attach(model) as mixing:
+    with tm.attach(model, at="joined" if tm.policy == "embedding" else None) as mixing:
         for epoch in epochs:
             model.train()
             tm.mixer.set_epoch(epoch)
@@ -193,8 +193,9 @@ def _step(model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, loss_fn: L
     x_cont, x_cat, y = batch
     n = x_cont.shape[0] if n_rows is None else n_rows
     clean = model(x_cont[:n], x_cat[:n]) if opts.mode == "regmixup" else None
-    xc, xk, target = mixing.mix_tensors(x_cont, x_cat, y, generator=g)
-    out = model(xc, xk)
+    mixing.arm(y, params=mixing.tabular.sample(x_cont, x_cat, labels=y, generator=g))
+    out = model(x_cont, x_cat)
+    target = mixing.target(y)
     if n_rows is not None:
         out = out[:n]
         target = dataclasses.replace(target, y_a=target.y_a[:n], y_b=target.y_b[:n], lam=target.lam[:n])

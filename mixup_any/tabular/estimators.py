@@ -179,12 +179,10 @@ class _MixupTabularBase(BaseEstimator):
         """The embedding policy hooks the model's ``joined`` input (continuous columns and every variable's
         embedding side by side): one draw mixes the continuous columns directly and each variable in its own
         space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking each
-        embedding). The other policies mix the inputs (and the ``embedded`` block for none)."""
+        embedding; the training loop attaches it there). The other policies mix the inputs."""
         if self.policy == "embedding":
-            return TabularMixer(mixer, policy="embedding", embeddings="joined", cardinalities=cardinalities,
-                                continuous_at_site=True)
-        return TabularMixer(mixer, policy=self.policy,
-                            embeddings="embedded" if len(model.embeddings) else None, cardinalities=cardinalities)
+            return TabularMixer(mixer, policy="embedding", cardinalities=cardinalities, continuous_at_site=True)
+        return TabularMixer(mixer, policy=self.policy, cardinalities=cardinalities)
 
     def _loop_options(self) -> LoopOptions:
         return LoopOptions(

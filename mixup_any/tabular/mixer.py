@@ -21,17 +21,18 @@ rounding the average of two codes gives a third, unrelated one. The three polici
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+import inspect
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..functional import rebuild_mapping
+from ..handle import MixHandle, mixes
+from ..hooks import check_attach, free_sites
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..params import MixParams
@@ -43,31 +44,6 @@ POLICIES = ("embedding", "onehot", "swap")
 Key = str | int
 
 
-def _get(batch: Any, key: Key | None, what: str) -> Tensor | None:
-    if key is None:
-        return None
-    try:
-        return batch[key]
-    except (KeyError, IndexError, TypeError) as err:
-        raise MixupError(f"The batch has no {what} input at {key!r} (batch is a {type(batch).__name__}); "
-                         f"set TabularMixer({what}=...) to the key or position that holds it.") from err
-
-
-def _put(batch: Any, updates: dict[Key, Tensor]) -> Any:
-    if isinstance(batch, Mapping):
-        return rebuild_mapping(batch, {**batch, **updates})
-    if isinstance(batch, (tuple, list)):
-        items = list(batch)
-        for k, v in updates.items():
-            if not isinstance(k, int):
-                raise MixupError(f"A {type(batch).__name__} batch is indexed by position, not by {k!r}.")
-            items[k] = v
-        if isinstance(batch, tuple) and hasattr(batch, "_fields"):
-            return type(batch)(*items)
-        return type(batch)(items)
-    raise MixupError(f"A table batch must be a dict, tuple or list of tensors, got {type(batch).__name__}.")
-
-
 class TabularMixer:
     """One draw per batch for a table: continuous tensor, categorical variables and targets.
 
@@ -75,11 +51,9 @@ class TabularMixer:
         mixer: the policy for λ and pairing (default ``MixUp(alpha=0.4)``); its ``alpha``, ``p``,
             ``pairing`` (e.g. ``"label_distance"`` for C-Mixup) etc. all apply.
         policy: ``"embedding"``, ``"onehot"`` or ``"swap"`` (see the module docstring).
-        embeddings: for ``"embedding"``: the model's per-variable embedding modules, by name, glob,
-            type or instance (anything :func:`mixup_any.hooks.attach` accepts).
-        continuous: key (dict batch) or position (tuple batch) of the continuous ``(B, D)`` float
-            input; ``None`` if the model has none.
-        categorical: key or position of the ``(B, K)`` integer codes; ``None`` if there are none.
+        continuous: parameter name or position, in ``model.forward``, of the continuous ``(B, D)``
+            float input; ``None`` if the model has none.
+        categorical: parameter name or position of the ``(B, K)`` integer codes; ``None`` if none.
         cardinalities: number of codes of each variable, needed by ``"onehot"``.
         continuous_at_site: for ``"embedding"``: the hooked site also holds the continuous columns
             (e.g. :class:`TabularMLP`'s ``joined`` input), so they are mixed there, not at the input.
@@ -98,7 +72,6 @@ class TabularMixer:
         mixer: Mixer | None = None,
         *,
         policy: str = "embedding",
-        embeddings: Any = None,
         continuous: Key | None = "x_cont",
         categorical: Key | None = "x_cat",
         cardinalities: Sequence[int] | None = None,
@@ -112,11 +85,10 @@ class TabularMixer:
             raise MixupError(f"Unknown categorical policy {policy!r}; expected one of {POLICIES}.")
         if policy == "onehot" and cardinalities is None:
             raise MixupError("policy='onehot' needs cardinalities=[number of codes of each categorical variable].")
-        if continuous_at_site and (policy != "embedding" or embeddings is None):
-            raise MixupError("continuous_at_site=True needs policy='embedding' and the hooked site(s) in embeddings=.")
+        if continuous_at_site and policy != "embedding":
+            raise MixupError("continuous_at_site=True needs policy='embedding' (the hooked site holds the columns).")
         self.mixer = mixer
         self.policy = policy
-        self.embeddings = embeddings
         self.continuous = continuous
         self.categorical = categorical
         self.cardinalities = list(cardinalities) if cardinalities is not None else None
@@ -178,64 +150,110 @@ class TabularMixer:
         return self.mixer.mix_target(y, params)
 
     # ------------------------------------------------------------------ with a model
-    @contextlib.contextmanager
-    def attach(self, model: nn.Module) -> Iterator[TabularMixHandle]:
-        """Attach to ``model``: hooks on the embedding modules (policy ``"embedding"``), removed on exit."""
-        if self.policy != "embedding" or self.embeddings is None:
-            yield TabularMixHandle(self, None)
-            return
-        from ..hooks import attach
+    def attach(self, model: nn.Module, at: Any = None) -> TabularMixHandle:
+        """Attach to ``model``; returns a :class:`TabularMixHandle` (a context manager: hooks removed on exit).
 
-        with attach(self.mixer, model, at=self.embeddings, choose="all") as handle:
-            yield TabularMixHandle(self, handle)
+        Args:
+            model: called unchanged as ``model(x_cont, x_cat)`` (or with those keyword arguments).
+            at: for ``"embedding"``: the model's per-variable embedding modules, by name, glob, type or
+                instance (anything :func:`mixup_any.hooks.attach` accepts); ``None`` for the other policies.
+
+        Example:
+            >>> from mixup_any.tabular import TabularMLP
+            >>> model = TabularMLP(n_continuous=3, cardinalities=[4, 5], out_features=2)
+            >>> x_cont, x_cat, y = torch.randn(6, 3), torch.randint(0, 4, (6, 2)), torch.randint(0, 2, (6,))
+            >>> tm = TabularMixer(MixUp(alpha=1.0, seed=0), cardinalities=[4, 5])
+            >>> with tm.attach(model, at="embeddings.*") as mix:
+            ...     mix.arm(y)
+            ...     loss = mix.loss(F.cross_entropy, model(x_cont, x_cat), y)
+            >>> mix.params.mixed, mix.calls
+            (True, {'embeddings.0': 1, 'embeddings.1': 1})
+        """
+        check_attach(self.mixer, model, "TabularMixer.attach()")
+        if at is not None and self.policy != "embedding":
+            raise MixupError(f"at= names embedding sites, which only policy='embedding' mixes; policy={self.policy!r} "
+                             "mixes the model's inputs.")
+        if at is None and self.policy == "embedding" and (self.categorical is not None or self.continuous_at_site):
+            raise MixupError(
+                "policy='embedding' mixes categorical variables through hooks on their embedding modules: pass "
+                "attach(model, at=<the embedding modules>), or choose policy='swap' / 'onehot' for models without "
+                "embeddings."
+            )
+        return TabularMixHandle(self, model, free_sites(model, at) if at is not None else [])
 
     def __repr__(self) -> str:
-        return f"TabularMixer({self.mixer!r}, policy={self.policy!r}, embeddings={self.embeddings!r})"
+        return f"TabularMixer({self.mixer!r}, policy={self.policy!r})"
 
 
-class TabularMixHandle:
-    """Mixes whole batches for one attached model: ``batch, target = handle(batch, y)``.
+class TabularMixHandle(MixHandle):
+    """The handle of :meth:`TabularMixer.attach`: one draw per armed forward for the whole table.
 
-    Draws one plan, mixes the continuous input with it, arms the embedding hooks with the same plan
-    (they mix during the *next* forward only), and returns the mixed target.
+    In the armed forward a pre-hook on the model draws the plan (:meth:`TabularMixer.sample`), mixes the
+    continuous input and, for ``"swap"`` / ``"onehot"``, the categorical one (:meth:`TabularMixer.mix`);
+    the embedding hooks (``"embedding"``) mix every variable with the same plan. The model is called
+    unchanged, ``model(x_cont, x_cat)``; the inputs are found by the keys ``continuous`` /
+    ``categorical`` (parameter names of ``model.forward``, or positions).
     """
 
-    def __init__(self, tabular: TabularMixer, hooks: Any) -> None:
+    def __init__(self, tabular: TabularMixer, model: nn.Module, sites: list[tuple[str, nn.Module]]) -> None:
         self.tabular = tabular
-        self.hooks = hooks
-        self.last_params: MixParams | None = None
+        self._keys = {key: _locate(model, key) for key in (tabular.continuous, tabular.categorical) if key is not None}
+        super().__init__(tabular.mixer, model, sites, choose="all")
 
-    def mix_tensors(
-        self, x_cont: Tensor | None, x_cat: Tensor | None, y: Tensor, *, generator: torch.Generator | None = None,
-        labels: Tensor | None = None,
-    ) -> tuple[Tensor | None, Any, MixedTarget]:
-        """Tensor form: ``x_cont, x_cat, target = handle.mix_tensors(x_cont, x_cat, y)``."""
+    def _get(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: Key | None) -> Tensor | None:
+        if key is None:
+            return None
+        name, pos = self._keys[key]
+        if name is not None and name in kwargs:
+            return kwargs[name]
+        return args[pos] if pos is not None and pos < len(args) else None
+
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         tm = self.tabular
-        p = tm.sample(x_cont, x_cat, labels=y if labels is None else labels, generator=generator)
-        self.last_params = p
-        site_mixes = tm.continuous_at_site or (x_cat is not None and x_cat.shape[-1] > 0)
-        if p.mixed and tm.policy == "embedding" and site_mixes:
-            if self.hooks is None:
-                raise MixupError(
-                    "policy='embedding' mixes categorical variables through hooks on their embedding modules, "
-                    "but none are attached: pass TabularMixer(embeddings=[...]) and use `with tm.attach(model)`, "
-                    "or choose policy='swap' / 'onehot' for models without embeddings."
-                )
-            self.hooks.arm(params=p)
+        x_cont = self._get(args, kwargs, tm.continuous)
+        x_cat = self._get(args, kwargs, tm.categorical)
+        ref = x_cont if x_cont is not None else x_cat
+        if ref is None:
+            raise MixupError(f"The model was called without the table's inputs: looked for continuous={tm.continuous!r} "
+                             f"and categorical={tm.categorical!r} among its arguments.")
+        labels = cast(Tensor, self._labels)  # arm() set them
+        if ref.shape[0] != labels.shape[0]:
+            raise MixupError(f"The table batch has {ref.shape[0]} rows but the labels have {labels.shape[0]}.")
+        if not mixes(self.model, self.mode):
+            p = self._use_plan(MixParams.identity(ref.shape[0], ref.device))
+        else:
+            p = self._use_plan(self._given or tm.sample(x_cont, x_cat, labels=labels))
+        # the embedding sites must run when they hold something to mix
+        self._need_site = p.mixed and bool(self.sites) and (
+            tm.continuous_at_site or (x_cat is not None and x_cat.shape[-1] > 0))
         xc, xk = tm.mix(x_cont, x_cat, p)
-        return xc, xk, tm.mix_target(y, p)
+        return self._put(args, kwargs, {tm.continuous: xc, tm.categorical: xk})
 
-    def __call__(self, batch: Any, y: Tensor, *, generator: torch.Generator | None = None) -> tuple[Any, MixedTarget]:
-        tm = self.tabular
-        x_cont = _get(batch, tm.continuous, "continuous")
-        x_cat = _get(batch, tm.categorical, "categorical")
-        xc, xk, target = self.mix_tensors(x_cont, x_cat, y, generator=generator)
-        updates: dict[Key, Tensor] = {}
-        if tm.continuous is not None and xc is not None:
-            updates[tm.continuous] = xc
-        if tm.categorical is not None:
-            updates[tm.categorical] = xk
-        return _put(batch, updates), target
+    def _put(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+             values: dict[Key | None, Tensor | None]) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` with the inputs at ``values``' keys replaced, where they were passed."""
+        new_args, new_kwargs = list(args), dict(kwargs)
+        for key, value in values.items():
+            if key is None or value is None:
+                continue
+            name, pos = self._keys[key]
+            if name is not None and name in kwargs:
+                new_kwargs[name] = value
+            elif pos is not None and pos < len(args):
+                new_args[pos] = value
+        return tuple(new_args), new_kwargs
+
+
+def _locate(model: nn.Module, key: Key) -> tuple[str | None, int | None]:
+    """``(keyword, position)`` of the input ``key`` in ``model.forward``: a parameter name or a position."""
+    try:
+        names = [n for n, prm in inspect.signature(model.forward).parameters.items()
+                 if prm.kind in (prm.POSITIONAL_ONLY, prm.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        names = []
+    if isinstance(key, int):
+        return (names[key] if key < len(names) else None), key
+    return key, (names.index(key) if key in names else None)
 
 
 def one_hot_blocks(x_cat: Tensor, cardinalities: Sequence[int] | None) -> Tensor:

@@ -24,8 +24,8 @@ class TabularMLP(nn.Module):
     """Per-variable embeddings + MLP: ``forward(x_cont (B, D), x_cat (B, K) int64) -> (B, out_features)``.
 
     ``self.embeddings[j]`` is variable ``j``'s own ``nn.Embedding``, so
-    ``TabularMixer(embeddings="embeddings.*")`` mixes each variable in its own space;
-    ``TabularMixer(embeddings="embedded")`` hooks ``self.embedded``, whose output is every variable's
+    ``tm.attach(model, at="embeddings.*")`` mixes each variable in its own space;
+    ``tm.attach(model, at="embedded")`` hooks ``self.embedded``, whose output is every variable's
     embedding side by side ``(B, sum(d_j))``: the same result in one kernel call. ``self.joined`` is
     the MLP's input, the continuous columns and the embeddings side by side ``(B, D + sum(d_j))``:
     hooking it (with the continuous columns left unmixed at the input) mixes both with one draw in one

@@ -1,180 +1,116 @@
-"""Mix a Hugging Face model's batch inside the model, on the unmodified model: token embeddings,
-the embeddings block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup).
+"""Mix a Hugging Face model's batch inside the unmodified model: token embeddings, the embeddings
+block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup).
 
-The plan is drawn *before* the forward pass, from the batch's ``(B, L)``, so the attention mask can be
-changed for the mixed pairs; the hook at the chosen site then applies that same plan
-(:func:`mixup_any.hooks.attach` with ``arm(params=...)``), and the targets are paired with it.
+:func:`attach_text` returns a :class:`TextMixHandle`, a :class:`~mixup_any.hooks.MixHandle` with the
+same verbs (``arm``, ``target``, ``loss``, ``remove``). In the armed forward a pre-hook on the model draws
+the plan from the batch's ``(B, L)`` and rewrites ``attention_mask`` for the mixed pairs (by the mask
+policy), so ``model(**batch)`` is called unchanged; the hooked site then applies that same plan.
 
-Calibration-safe modes (``mode=``, ``eta=``; see :mod:`mixup_any.calibration`): with ``"regmixup"``
-the handle returns the clean batch followed by its copy to mix (``2B`` rows, the copy's attention mask
-set by the policy) and the site mixes only the copy, so one forward gives RegMixup's two terms;
-``handle.loss(criterion, logits, target)`` computes it.
+Calibration-safe modes (``mode=``, ``eta=``; see :mod:`mixup_any.calibration`): with ``"regmixup"`` the
+training forward takes the clean batch followed by its copy (every ``(B, ...)`` input concatenated with
+itself, ``2B`` rows); the pre-hook sets the copy's attention mask, the site mixes only the copy, and
+``mix.loss(criterion, logits, y)`` computes RegMixup's loss.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+import inspect
+from collections.abc import Iterable
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
-from ..calibration import check_eta, check_mode, mode_loss, mode_target
+from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
-from ..functional import batch_size_of
-from ..hooks import attach
+from ..handle import MixHandle
+from ..hooks import check_attach, free_sites
 from ..mixers.base import Mixer
-from ..params import MixParams
-from ..targets import MixedTarget
+from ..sites import describe
 from .masks import MaskPolicy, check_mask_policy, mix_attention_mask
 from .sites import embeddings_block_site, layer_sites, pooled_site, token_embedding_site
 
 __all__ = ["TEXT_SITES", "TextMixHandle", "attach_text"]
 
 TEXT_SITES = ("tokens", "embeddings", "hidden", "pooled")
+_MASK = "attention_mask"
 
 
-class TextMixHandle:
-    """Hooks on a text model plus the per-batch step: draw, fix the attention mask, arm, pair the targets.
+def _position(model: nn.Module, name: str) -> int | None:
+    """Position of parameter ``name`` in ``model.forward`` (for an input passed positionally)."""
+    try:
+        names = list(inspect.signature(model.forward).parameters)
+    except (TypeError, ValueError):  # a builtin or C-implemented forward: keyword arguments only
+        return None
+    return names.index(name) if name in names else None
 
-    Made by :func:`attach_text`; use it as a context manager so the hooks are always removed.
-    Call it on each training batch: ``inputs, target = handle(batch, labels)`` then ``model(**inputs)``.
+
+class TextMixHandle(MixHandle):
+    """The handle of :func:`attach_text`: a :class:`~mixup_any.hooks.MixHandle` whose armed forward also
+    mixes the attention mask of the pairs it mixes.
 
     Attributes:
-        sites: qualified module names that may mix.
-        kind: ``"tokens"``, ``"embeddings"``, ``"hidden"``, ``"pooled"`` or ``"custom"``.
+        at: ``"tokens"``, ``"embeddings"``, ``"hidden"``, ``"pooled"`` or ``"custom"``.
         mask: the attention-mask policy (see :mod:`mixup_any.text.masks`).
-        params: the plan of the last call, or ``None``.
-        mode, eta: the training mode and RegMixup's weight (see :mod:`mixup_any.calibration`).
     """
 
-    def __init__(self, mixer: Mixer, model: nn.Module, sites: list[str], *, kind: str, mask: MaskPolicy,
-                 choose: str = "one", output: Any = None, mode: str = "mixup", eta: float = 1.0) -> None:
-        self.mode = check_mode(mode, where="attach_text()")
-        self.eta = check_eta(eta)
-        self.mixer = mixer
-        self.model = model
-        self.sites = sites
-        self.kind = kind
+    def __init__(self, mixer: Mixer, model: nn.Module, sites: list[tuple[str, nn.Module]], *, at: str,
+                 mask: MaskPolicy, output: Any = None, mode: str = "mixup", eta: float = 1.0) -> None:
+        self.at = at
         self.mask = mask
-        self._drawn: MixParams | None = None
-        self._doubled = False
-        self._labels: Any = None
-        self._hooks = attach(mixer, model, at=sites, choose=choose, output=output, mode=mode, eta=eta)
+        self._mask_position = _position(model, _MASK)
+        super().__init__(mixer, model, sites, choose="one", output=output, mode=mode, eta=eta)
 
-    # context manager: the hooks are removed on exit, even if the body raises
-    def __enter__(self) -> TextMixHandle:
-        self._hooks.__enter__()
-        return self
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        """Draw the plan from ``(B, L)`` and set the mixed pairs' attention mask, before the forward runs."""
+        ref, b = self._tokens(args, kwargs)
+        p = self._use_plan(self._draw((b, ref.shape[1]), ref.device, self._selected_site() or self.sites[0]))
+        mask, positional = self._find_mask(args, kwargs)
+        if mask is None or not p.mixed:  # no mask means every token is attended: every policy keeps it
+            return None
+        if not isinstance(mask, Tensor) or mask.ndim != 2 or mask.shape != ref.shape[:2]:
+            got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+            raise MixupError(f"attention_mask has shape {got}, but the inputs are {tuple(ref.shape[:2])} (B, L); "
+                             "a (B, L) mask is needed to mix it (custom 3-D/4-D masks: pass mask='own').")
+        plan = self.params
+        assert plan is not None
+        mixed = mix_attention_mask(mask[b:] if self._doubled else mask, plan, self.mask)
+        mixed = torch.cat([mask[:b], mixed]) if self._doubled else mixed
+        if positional:
+            k = cast(int, self._mask_position)
+            return (*args[:k], mixed, *args[k + 1:]), kwargs
+        return args, {**kwargs, _MASK: mixed}
 
-    def __exit__(self, *exc: Any) -> None:
-        self._hooks.__exit__(*exc)
-
-    def remove(self) -> None:
-        """Remove the hooks now (``__exit__`` does this)."""
-        self._hooks.remove()
-
-    def __call__(self, batch: Mapping[str, Any], labels: Tensor | None = None, *,
-                 params: MixParams | None = None) -> tuple[dict[str, Any], MixedTarget | Any]:
-        """Prepare one batch: returns ``(inputs, target)``; call ``model(**inputs)`` next.
-
-        Args:
-            batch: tokenized batch (dict or ``BatchEncoding``) with ``input_ids`` and usually
-                ``attention_mask`` (``(B, L)``); a missing mask means every token is attended, as in
-                transformers, and is then left missing (every policy of all-ones is all ones).
-                ``labels`` in the batch are used when ``labels`` is not given.
-            labels: ``(B, ...)`` targets.
-            params: replay a given plan instead of drawing one.
-
-        Returns:
-            ``inputs``: a new dict without ``labels`` (the caller's batch is not modified) whose
-            ``attention_mask`` follows the policy for mixed rows; ``target``: the
-            :class:`~mixup_any.targets.MixedTarget` (identity when the model is in eval mode).
-            With ``mode="regmixup"`` (while training) every ``(B, ...)`` input is the clean batch
-            followed by its copy (``2B`` rows; only the copy's mask follows the policy) and ``target``
-            is the copy's; with ``"inputs_only"`` it is the dominant input's hard target.
-        """
-        if not isinstance(batch, Mapping):
-            raise MixupError(f"A text batch must be a dict (or BatchEncoding) of model inputs, got "
-                             f"{type(batch).__name__}.")
-        inputs = {k: v for k, v in batch.items() if k != "labels"}
-        if labels is None:
-            labels = batch.get("labels")
-        if labels is None:
-            raise MixupError("No labels: pass handle(batch, labels) or put 'labels' in the batch; mixing pairs "
-                             "the targets with the inputs.")
-        if "inputs_embeds" in inputs and self.kind == "tokens":
+    def _tokens(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Tensor, int]:
+        """The ``(B, L)`` ids or ``(B, L, H)`` embeddings of the call, checked against the labels; and ``B``."""
+        if self.at == "tokens" and kwargs.get("inputs_embeds") is not None:
             raise MixupError(
-                "The batch holds inputs_embeds, so the model never calls its input embedding and the token "
+                "The model was called with inputs_embeds, so it never calls its input embedding and the token "
                 "site cannot mix. Pass input_ids instead, mix your embeddings directly with "
                 "mixer(inputs_embeds, labels), or use at='embeddings' (the block after the token embedding)."
             )
-        ref = inputs.get("input_ids", inputs.get("inputs_embeds"))
+        ref = next((kwargs[k] for k in ("input_ids", "inputs_embeds") if kwargs.get(k) is not None),
+                   args[0] if args else None)
         if not isinstance(ref, Tensor) or ref.ndim < 2:
-            raise MixupError("A text batch needs input_ids of shape (B, L) (or inputs_embeds (B, L, H)), got "
-                             f"{type(ref).__name__ if not isinstance(ref, Tensor) else tuple(ref.shape)}.")
-        b = batch_size_of({k: v for k, v in inputs.items() if isinstance(v, Tensor)}, "batch")
-        yb = batch_size_of(labels, "labels")
-        if yb != b:
-            raise MixupError(f"The inputs have batch size {b} but the labels have {yb} rows "
-                             f"(shape {tuple(labels.shape) if isinstance(labels, Tensor) else '?'}).")
-        if params is None:
-            if self.model.training and self.mode != "erm":
-                params = self.mixer.sample(tuple(ref.shape[:2]), labels=labels if isinstance(labels, Tensor) else None,
-                                           device=ref.device)
-            else:
-                params = MixParams.identity(b, ref.device)
-        elif params.batch_size != b:
-            raise MixupError(f"The given params are for batch size {params.batch_size}, but the batch has {b} rows.")
-        elif not self.model.training:  # eval mode mixes nothing, also with a given plan
-            params = MixParams.identity(b, ref.device)
-        mask = inputs.get("attention_mask")
-        if isinstance(mask, Tensor) and mask.ndim == 2 and mask.shape != ref.shape[:2]:
-            raise MixupError(f"attention_mask has shape {tuple(mask.shape)}, but the inputs are "
-                             f"{tuple(ref.shape[:2])} (B, L); they must match.")
-        mixed_mask = mix_attention_mask(mask, params, self.mask) if mask is not None and params.mixed else mask
-        self._doubled = self.mode == "regmixup" and self.model.training
-        if self._doubled:  # [clean; copy to mix]: one forward, the site mixes the copy only
-            inputs = {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim and v.shape[0] == b else v
-                      for k, v in inputs.items()}
-            if mask is not None and mixed_mask is not None:
-                inputs["attention_mask"] = torch.cat([mask, mixed_mask])
-        elif mask is not None:
-            inputs["attention_mask"] = mixed_mask
-        if params.mixed:
-            self._hooks.arm(params=params)
-        else:
-            self._hooks.disarm()
-        self._drawn, self._labels = params, labels
-        return inputs, mode_target(self.mixer.mix_target(labels, params), self.mode)
+            raise MixupError(f"A text model's forward needs input_ids (B, L) or inputs_embeds (B, L, H) to be "
+                             f"mixed, got {describe(ref)}.")
+        b = cast(Tensor, self._labels).shape[0]  # arm() set them
+        if ref.shape[0] != (2 * b if self._doubled else b):
+            hint = (" mode='regmixup' forwards the clean batch and its copy: concatenate every input with itself."
+                    if self._doubled else "")
+            raise MixupError(f"The inputs have batch size {ref.shape[0]} but the labels have {b} rows.{hint}")
+        return ref, b
 
-    def loss(self, criterion: Any, output: Tensor, target: Any, *, reduction: str | None = None) -> Tensor:
-        """The mode's training loss of the last call (:func:`mixup_any.calibration.mode_loss`).
-
-        ``output``: the logits of ``model(**inputs)``, ``(2B, ...)`` for RegMixup while training (clean
-        rows first). Outside training (no doubled batch) it is the plain loss for every mode.
-        """
-        mode = "mixup" if self.mode == "regmixup" and not self._doubled else self.mode
-        return mode_loss(criterion, output, target, mode=mode, eta=self.eta, reduction=reduction)
-
-    @property
-    def params(self) -> MixParams | None:
-        """The plan of the last call; after the forward, ``.site`` names the site that mixed."""
-        ran = self._hooks.params
-        if self._drawn is not None and ran is not None and ran.lam is self._drawn.lam:
-            return ran
-        return self._drawn
-
-    def verify(self) -> None:
-        """After the forward: raise :class:`~mixup_any.exceptions.HookSiteError` if the armed forward
-        never reached a site (so nothing was mixed while the targets say it was)."""
-        if self._drawn is not None and self._drawn.mixed:
-            self._hooks.target(self._labels)  # raises, naming the sites, if none ran
+    def _find_mask(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, bool]:
+        """The attention mask of the call and whether it was passed positionally."""
+        if _MASK in kwargs:
+            return kwargs[_MASK], False
+        k = self._mask_position
+        return (args[k], True) if k is not None and k < len(args) else (None, False)
 
     def __repr__(self) -> str:
         mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
-        return (f"TextMixHandle(kind={self.kind!r}, sites={self.sites}, mask={self.mask!r}, "
-                f"mixer={self.mixer!r}{mode})")
+        return f"TextMixHandle(at={self.at!r}, sites={self.sites}, mask={self.mask!r}, mixer={self.mixer!r}{mode})"
 
 
 def attach_text(
@@ -210,7 +146,7 @@ def attach_text(
             is always ``"own"``.
         output: which element of a tuple/dict output to mix (see :func:`mixup_any.hooks.attach`).
         mode: ``"mixup"`` (default), ``"erm"``, ``"regmixup"`` or ``"inputs_only"`` (see
-            :mod:`mixup_any.calibration`); train with ``handle.loss(criterion, logits, target)``.
+            :mod:`mixup_any.calibration`); train with ``mix.loss(criterion, logits, y)``.
         eta: RegMixup's weight of the mixed term, ``>= 0``.
 
     Returns:
@@ -225,23 +161,23 @@ def attach_text(
         ...     def get_input_embeddings(self):
         ...         return self.emb
         ...     def forward(self, input_ids, attention_mask=None):
+        ...         self.seen_mask = attention_mask
         ...         return self.head(self.emb(input_ids).mean(1))
-        >>> model = Tiny()
+        >>> model, y = Tiny(), torch.tensor([0, 1])
         >>> batch = {"input_ids": torch.tensor([[1, 2], [3, 0]]), "attention_mask": torch.tensor([[1, 1], [1, 0]])}
-        >>> with attach_text(MixUp(alpha=1.0, pairing="flip", seed=0), model) as tm:
-        ...     inputs, target = tm(batch, torch.tensor([0, 1]))
-        ...     logits = model(**inputs)
-        >>> inputs["attention_mask"], tm.params.site
+        >>> with attach_text(MixUp(alpha=1.0, pairing="flip", seed=0), model, at="tokens") as mix:
+        ...     mix.arm(y)
+        ...     loss = mix.loss(torch.nn.functional.cross_entropy, model(**batch), y)
+        >>> model.seen_mask, mix.params.site
         (tensor([[1, 1],
                 [1, 1]]), 'emb')
     """
-    if not isinstance(model, nn.Module):
-        raise MixupError(f"attach_text needs a torch.nn.Module, got {type(model).__name__}.")
+    check_attach(mixer, model, "attach_text()")
     check_mode(mode, where="attach_text()")
     check_eta(eta)
     if layers is not None and at != "hidden":
         raise MixupError(f"layers= is for at='hidden' (TMix), but at={at!r}.")
-    choose, kind = "one", at if isinstance(at, str) and at in TEXT_SITES else "custom"
+    kind = at if isinstance(at, str) and at in TEXT_SITES else "custom"
     if at == "tokens":
         sites = [token_embedding_site(model)]
     elif at == "embeddings":
@@ -262,4 +198,4 @@ def attach_text(
     if mask is None:
         mask = "own" if kind in ("hidden", "pooled") else "union"
     check_mask_policy(mask)
-    return TextMixHandle(mixer, model, sites, kind=kind, mask=mask, choose=choose, output=output, mode=mode, eta=eta)
+    return TextMixHandle(mixer, model, free_sites(model, sites), at=kind, mask=mask, output=output, mode=mode, eta=eta)

@@ -1,0 +1,448 @@
+"""One handle protocol for every place a model is mixed: :class:`MixHandle`.
+
+Hooks (:func:`mixup_any.hooks.attach`), text (:func:`mixup_any.text.attach_text`), tables
+(:meth:`mixup_any.tabular.TabularMixer.attach`), Lightning and the ``Trainer`` all use it, with the
+same verbs: ``arm(y)`` before a forward, the model called unchanged, then ``loss`` or ``target``.
+
+In the armed forward the first selected site that runs draws one :class:`~mixup_any.params.MixParams`
+from its own output's shape (so CutMix on a feature map gets a valid box), mixes its output out of
+place, and later selected sites reuse the draw. Adapters (text, tabular) draw the plan in a forward
+pre-hook on the model instead, where they also rewrite the inputs the plan touches (the attention
+mask, the continuous columns); their sites then reuse that plan.
+
+Rules (conventions, all tested):
+
+* **Disarmed hooks do nothing**, so validation forwards are never mixed by accident. Whether an armed
+  forward mixes is decided in one place, :func:`mixes`: the attached model's ``training`` flag (not its
+  children's: a backbone kept in eval inside a model in train mode is still mixed) and the mode. In eval
+  mode the plan is the identity (``params.mixed is False``), also for ``arm(params=p)``; ``target()``
+  still works.
+* **One forward per arm.** The hooks disarm when the attached model's forward returns or raises (a
+  forward stopped by ``KeyboardInterrupt`` or ``SystemExit`` is disarmed when the next forward starts).
+* **A module that runs twice in one armed forward** raises :class:`HookSiteError` by default
+  (``repeat="raise"``); ``repeat="first"`` mixes its first call only, ``repeat="all"`` every call.
+* **No silent no-op**: if no selected site ran, ``target()`` raises :class:`HookSiteError` naming them.
+* **Hooks are always removed** by :meth:`MixHandle.remove` / the ``with`` block, whatever is raised;
+  afterwards the model computes bit for bit what it computed before.
+
+Calibration-safe modes (``mode=``, ``eta=``, see :mod:`mixup_any.calibration`): ``"inputs_only"`` makes
+``target()`` the dominant input's hard target; ``"regmixup"`` expects one training forward on the
+concatenated batch ``model(torch.cat([x, x]))``: the plan is drawn for the ``B`` rows of the second half
+and the first half pairs with itself, so it stays clean; ``loss()`` is then RegMixup's loss. ``"erm"``
+never mixes.
+
+Activation checkpointing re-runs a segment's forward during backward with the handle disarmed, so a
+mix site must not sit inside a checkpointed segment.
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar, cast
+
+import torch
+from torch import Tensor, nn
+
+from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
+from .exceptions import HookSiteError, MixupError
+from .functional import tensor_leaves
+from .params import MixParams
+from .sites import INPUT, describe, select_output
+
+__all__ = ["MixHandle", "mixes"]
+
+_H = TypeVar("_H", bound="MixHandle")
+
+# module -> the live handle that hooks it (as root or as a site); guards against double attachment
+LIVE: weakref.WeakKeyDictionary[nn.Module, MixHandle] = weakref.WeakKeyDictionary()
+
+
+def mixes(model: nn.Module, mode: str = "mixup") -> bool:
+    """Whether an armed forward of ``model`` mixes: the one place that decides it for every handle.
+
+    The attached model's own ``training`` flag decides (the mixer follows the model), and
+    ``mode="erm"`` never mixes. Hooks, text, tabular, Lightning and the ``Trainer`` all ask this.
+    """
+    return model.training and mode != "erm"
+
+
+class MixHandle:
+    """Owns the forward hooks of one :func:`attach` call; arm it before a forward to mix that forward.
+
+    Use :func:`attach` (or :func:`mixup_any.text.attach_text`, :meth:`mixup_any.tabular.TabularMixer.attach`)
+    to make one. The handle is a context manager: leaving the ``with`` block removes every hook,
+    whatever the block raises.
+
+    Attributes:
+        sites: qualified names of the hooked sites (``"input"`` for the model's first input).
+        params: the :class:`MixParams` of the last armed forward (``.site`` names the site that mixed),
+            or ``None`` before any; with ``mode="regmixup"`` the plan of the ``B`` mixed rows.
+        mode, eta: the training mode and RegMixup's weight (see :mod:`mixup_any.calibration`).
+        calls: how many times each site ran during the last armed forward.
+
+    Example:
+        >>> from mixup_any import MixUp, attach
+        >>> model, y = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)), torch.tensor([0, 1, 2, 1])
+        >>> with attach(MixUp(alpha=2.0, seed=0), model, at=["input", "1"]) as mix:
+        ...     mix.arm(y)
+        ...     out = model(torch.randn(4, 4))
+        ...     target = mix.target(y)
+        >>> mix.params.site in ("input", "1"), target.lam.shape
+        (True, torch.Size([4]))
+    """
+
+    def __init__(
+        self,
+        mixer: Any,
+        model: nn.Module,
+        sites: list[tuple[str, nn.Module]],
+        *,
+        choose: str = "one",
+        weights: Tensor | None = None,
+        output: int | str | None = None,
+        repeat: str = "raise",
+        mode: str = "mixup",
+        eta: float = 1.0,
+    ) -> None:
+        self.mixer = mixer
+        self.model = model
+        self.mode = check_mode(mode, where="attach()")
+        self.eta = check_eta(eta)
+        self.sites = [name for name, _ in sites]
+        self.choose = choose
+        self.output = output
+        self.repeat = repeat
+        self._modules = [m for _, m in sites]
+        self._weights = weights
+        self._hooks: list[Any] = []
+        self._armed = False
+        self._started = False  # an armed forward of the model has begun
+        self._doubled = False  # RegMixup while training: the forward holds [clean; copy to mix]
+        self._selected: list[bool] = [True] * len(sites)
+        self._labels: Tensor | None = None
+        self._given: MixParams | None = None
+        self._params: MixParams | None = None
+        self._need_site = True  # target() checks that a selected site ran (adapters may clear it)
+        self._calls = [0] * len(sites)
+        self._consumed = True
+        self._warned_eval = False
+        self.params: MixParams | None = None
+        self._install()
+
+    # ---------------------------------------------------------------- hooks
+    def _install(self) -> None:
+        try:
+            # runs first: ends a forward that never returned, and lets adapters rewrite the inputs
+            self._hooks.append(self.model.register_forward_pre_hook(self._before_forward, prepend=True,
+                                                                    with_kwargs=True))
+            for i, (name, module) in enumerate(zip(self.sites, self._modules, strict=True)):
+                if name == INPUT:
+                    hook = self._input_hook(i)
+                    self._hooks.append(module.register_forward_pre_hook(hook, with_kwargs=True))
+                else:
+                    self._hooks.append(module.register_forward_hook(self._output_hook(i, name)))
+            # runs after the forward returns or raises an Exception: one arm covers exactly one forward
+            self._hooks.append(self.model.register_forward_hook(self._after_forward, always_call=True))
+        except BaseException:
+            self.remove()
+            raise
+        for m in {id(m): m for m in [self.model, *self._modules]}.values():
+            LIVE[m] = self
+
+    def _before_forward(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self._started:  # the armed forward before this one never returned (KeyboardInterrupt)
+            self._armed = False
+        self._started = self._armed
+        return self._prepare(args, kwargs) if self._armed else None
+
+    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        """Adapters: draw the plan up front (:meth:`_use_plan`) and return rewritten ``(args, kwargs)``."""
+        return None
+
+    def _after_forward(self, module: nn.Module, args: Any, output: Any) -> None:
+        self._armed = self._started = False
+
+    def _enter_site(self, i: int, name: str, module: nn.Module) -> bool:
+        """Count the call; whether this call of site ``i`` must mix."""
+        self._calls[i] += 1
+        if not self._selected[i]:
+            return False
+        if self._calls[i] > 1:
+            if self.repeat == "first":
+                return False
+            if self.repeat == "raise":
+                self._armed = False
+                raise HookSiteError(
+                    f"Site {name!r} ({type(module).__name__}) ran {self._calls[i]} times in one armed forward "
+                    "(a reused module). Choose a rule: attach(..., repeat='first') mixes only its first call, "
+                    "repeat='all' mixes every call with the same draw; or hook a module that runs once."
+                )
+        return True
+
+    def _draw(self, shape: torch.Size | tuple[int, ...], device: torch.device, name: str) -> MixParams:
+        """The plan of this forward: identity outside training, else the given one or a fresh draw."""
+        b = shape[0]
+        if not mixes(self.model, self.mode):  # eval mode: identity, also for a given plan
+            return MixParams.identity(b, device).at_site(name)
+        if self._given is not None:
+            return self._given if self._given.site is not None else self._given.at_site(name)
+        try:
+            p = _sample(self.mixer, torch.Size(shape), self._labels, device)
+        except MixupError as err:
+            raise HookSiteError(f"Drawing the mix at site {name!r}: {err}") from err
+        return p if p.site == name else p.at_site(name)
+
+    def _use_plan(self, p: MixParams) -> MixParams:
+        """Record ``p`` as this forward's plan; the plan the sites apply (RegMixup: its ``2B`` extension)."""
+        self.params = p
+        self._params = clean_and_mixed(p) if self._doubled else p
+        return self._params
+
+    def _params_for(self, t: Any, name: str, module: nn.Module) -> MixParams:
+        """The plan applied at this site; the first site to run draws it."""
+        if not isinstance(t, Tensor) or t.ndim == 0:
+            raise HookSiteError(
+                f"Site {name!r} ({type(module).__name__}) produced a {describe(t)}; a batch of shape (B, ...) "
+                "is needed to mix."
+            )
+        p = self._params
+        copies = 2 if self._doubled else 1
+        b = p.batch_size // copies if p is not None else cast(Tensor, self._labels).shape[0]  # arm() set them
+        if t.shape[0] != copies * b:
+            raise HookSiteError(self._batch_message(t, name, module, b))
+        if p is None:
+            p = self._use_plan(self._draw((b, *t.shape[1:]), t.device, name))
+        return p
+
+    def _batch_message(self, t: Tensor, name: str, module: nn.Module, b: int) -> str:
+        if self._doubled:
+            return (
+                f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but mode='regmixup' "
+                f"needs the clean batch and its copy to mix, 2B = {2 * b} rows (B = {b} from the labels or "
+                "params): call model(torch.cat([x, x])) and mix.loss(criterion, output, y)."
+            )
+        return (
+            f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but the batch has {b} "
+            "rows: dim 0 of a mixed activation must be the batch. Sequence modules with batch_first=False put "
+            "time first; hook a module whose output is batch-first, or pick another output with output=."
+        )
+
+    def _mix(self, x: Any, p: MixParams, name: str, module: nn.Module) -> Any:
+        if isinstance(x, Tensor) and not x.is_floating_point():
+            raise HookSiteError(
+                f"Site {name!r} ({type(module).__name__}) output is a {x.dtype} tensor of shape {tuple(x.shape)}; "
+                "integer outputs (token ids, category codes) cannot be interpolated. Hook the embedding "
+                "that consumes them instead."
+            )
+        try:
+            return self.mixer.mix(x, p)
+        except MixupError as err:
+            raise HookSiteError(f"Mixing at site {name!r} ({type(module).__name__}): {err}") from err
+
+    def _output_hook(self, i: int, name: str) -> Callable[..., Any]:
+        def hook(module: nn.Module, args: Any, output: Any) -> Any:
+            if not self._armed or not self._enter_site(i, name, module):
+                return None
+            t, rebuild = select_output(output, self.output, name, module)
+            p = self._params_for(t, name, module)
+            if not p.mixed:
+                return None
+            return rebuild(self._mix(t, p, name, module))
+
+        return hook
+
+    def _input_hook(self, i: int) -> Callable[..., Any]:
+        def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if not self._armed or not self._enter_site(i, INPUT, module):
+                return None
+            if not args:
+                raise HookSiteError(
+                    f"Site 'input' mixes the model's first positional argument, but {type(module).__name__} was "
+                    f"called with keyword arguments only ({sorted(kwargs)}). Pass the input positionally, or "
+                    "hook the module that consumes it (e.g. the embedding)."
+                )
+            try:
+                first = tensor_leaves(args[0], "the model's first argument")[0][1]
+            except (MixupError, IndexError) as err:
+                raise HookSiteError(f"Site 'input' mixes the model's first argument, a batch of tensors: "
+                                    f"{err or 'it holds no tensor'}.") from err
+            p = self._params_for(first, INPUT, module)
+            if not p.mixed:
+                return None
+            return (self._mix(args[0], p, INPUT, module), *args[1:]), kwargs
+
+        return hook
+
+    # ---------------------------------------------------------------- public
+    @property
+    def armed(self) -> bool:
+        """Whether the next forward will be mixed."""
+        return self._armed
+
+    def arm(self, labels: Tensor, *, params: MixParams | None = None) -> None:
+        """Mix the next forward of the model (only that one).
+
+        Args:
+            labels: the batch's targets ``(B, ...)``: they give the batch size, class-aware pairings
+                draw from them, and the plan is drawn on their device.
+            params: a pre-drawn plan to use instead of drawing one (shared with another mixer, or
+                replayed from a log); if ``params.site`` names one of the sites and ``choose="one"``,
+                that site mixes. Ignored (identity) while the model is not training.
+        """
+        self._check_arm(labels, params)
+        if not mixes(self.model) and not self._warned_eval:
+            self._warned_eval = True
+            warnings.warn(
+                f"arm() on {type(self.model).__name__} in eval mode: its forwards are not mixed (identity plan). "
+                "To mix through a frozen backbone kept in eval, attach to the whole model in train mode.",
+                stacklevel=2,
+            )
+        self._labels = labels
+        self._params = self.params = None  # never report the previous forward's draw for this one
+        self._calls = [0] * len(self.sites)
+        self._doubled = self.mode == "regmixup" and mixes(self.model, self.mode)
+        self._need_site = bool(self.sites)
+        self._selected = self._draw_selection(params)
+        if params is not None and self.choose == "one":
+            # name the site here, outside the forward (a dataclass rebuild inside it breaks torch.compile graphs)
+            site = self.sites[self._selected.index(True)] if self._selected.count(True) == 1 else params.site
+            params = params.at_site(site)
+        self._given = params
+        _prepare_compile()
+        self._consumed = False
+        self._started = False
+        self._armed = True
+
+    def _check_arm(self, labels: Any, params: Any) -> None:
+        if not self._hooks:
+            raise HookSiteError("This handle was removed; attach again to mix.")
+        if not isinstance(labels, Tensor) or labels.ndim == 0:
+            raise MixupError(f"arm(labels) needs the batch's targets as a (B, ...) tensor, got {describe(labels)}.")
+        if params is None:
+            return
+        if not isinstance(params, MixParams):
+            raise MixupError(f"arm(params=...) needs a MixParams, got {type(params).__name__}.")
+        if params.mixed and self.mode == "erm":
+            raise MixupError("arm(params=...) with a mixing plan, but this handle has mode='erm' (no mixing); "
+                             "attach with another mode, or drop params=.")
+        if params.batch_size != labels.shape[0]:
+            raise MixupError(f"arm(labels, params=...): the plan is for {params.batch_size} rows but the labels "
+                             f"have {labels.shape[0]} (shape {tuple(labels.shape)}).")
+
+    def _draw_selection(self, params: MixParams | None) -> list[bool]:
+        n = len(self.sites)
+        if self.choose == "all" or n <= 1:
+            return [True] * n
+        if params is not None and params.site in self.sites:
+            k = self.sites.index(params.site)
+        elif params is None and not (mixes(self.model, self.mode) and self.mixer.active()):
+            return [True] * n  # identity plan: any site that runs provides the batch size
+        elif self._weights is None:
+            k = int(torch.randint(n, (1,), generator=self.mixer.generator))
+        else:
+            k = int(torch.multinomial(self._weights, 1, generator=self.mixer.generator))
+        sel = [False] * n
+        sel[k] = True
+        return sel
+
+    def _selected_site(self) -> str | None:
+        """The one selected site (``None`` with several)."""
+        return self.sites[self._selected.index(True)] if self._selected.count(True) == 1 else None
+
+    def disarm(self) -> None:
+        """Cancel an arm() whose forward has not run."""
+        self._armed = False
+
+    def target(self, y: Tensor | Mapping[str, Tensor]) -> Any:
+        """The targets of the last armed forward: ``mixer.mix_target(y, mix.params)``; disarms.
+
+        With ``mode="inputs_only"`` the dominant input's hard target
+        (:func:`mixup_any.calibration.inputs_only_target`); with ``mode="regmixup"`` the target of the
+        ``B`` mixed rows (its ``y_a`` are the clean targets).
+
+        Raises:
+            HookSiteError: if no selected site ran in the armed forward, if ``arm()`` was not called,
+                or if this draw's target was already taken.
+        """
+        self._armed = False
+        if self._consumed:
+            raise HookSiteError(
+                "target() needs an armed forward: call mix.arm(y) before each forward "
+                "(a draw's target can be taken once)."
+            )
+        self._consumed = True
+        ran = [s for s, c in zip(self.sites, self._calls, strict=True) if c]
+        hit = any(c and sel for c, sel in zip(self._calls, self._selected, strict=True))
+        if self.params is None or (self._need_site and not hit):
+            selected = [s for s, sel in zip(self.sites, self._selected, strict=True) if sel]
+            raise HookSiteError(
+                f"No selected hook site ran during the armed forward: selected {selected} "
+                f"(choose={self.choose!r}, sites {self.sites}); sites that ran: {ran or 'none'}. "
+                "Make sure the forward reaches these modules (list_sites(model, x) lists what runs), "
+                "and that the model was called after arm()."
+            )
+        return mode_target(self.mixer.mix_target(y, self.params), self.mode)
+
+    def loss(self, criterion: Callable[..., Tensor], output: Tensor, y: Tensor, *,
+             reduction: str | None = None) -> Tensor:
+        """The mode's training loss of the last armed forward; takes the target (as :meth:`target`).
+
+        ``mode="regmixup"`` while training: ``criterion(output[:B], y) + eta · mixed_loss(criterion,
+        output[B:], target)`` on the ``(2B, ...)`` output of ``model(torch.cat([x, x]))``; otherwise
+        ``mixed_loss(criterion, output, target)`` (see :func:`mixup_any.calibration.mode_loss`).
+        """
+        mode = "mixup" if self.mode == "regmixup" and not self._doubled else self.mode
+        return mode_loss(criterion, output, self.target(y), mode=mode, eta=self.eta, reduction=reduction)
+
+    @property
+    def calls(self) -> dict[str, int]:
+        """How many times each site ran during the last armed forward."""
+        return dict(zip(self.sites, self._calls, strict=True))
+
+    def remove(self) -> None:
+        """Remove every hook (idempotent). The model then computes exactly what it did before attach()."""
+        for h in self._hooks:
+            h.remove()
+        self._hooks.clear()
+        self._armed = False
+        for m in [self.model, *self._modules]:
+            if LIVE.get(m) is self:
+                del LIVE[m]
+
+    @property
+    def removed(self) -> bool:
+        return not self._hooks
+
+    def __enter__(self: _H) -> _H:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def __repr__(self) -> str:
+        state = "removed" if self.removed else ("armed" if self._armed else "disarmed")
+        mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
+        return f"{type(self).__name__}(sites={self.sites}, choose={self.choose!r}, mixer={self.mixer!r}{mode}, {state})"
+
+
+_SAMPLE_DISABLED: Callable[..., MixParams] | None = None
+
+
+def _sample_eager(mixer: Any, shape: torch.Size, labels: Tensor | None, device: torch.device) -> MixParams:
+    return cast(MixParams, mixer.sample(shape, labels=labels, device=device))
+
+
+def _prepare_compile() -> None:
+    """Once torch.compile is in use, run the draw outside dynamo's trace (one clean graph break per draw):
+    sampling calls ``torch.Generator`` methods, which dynamo cannot trace. ``torch._dynamo`` is only
+    touched when already imported (importing it costs seconds)."""
+    global _SAMPLE_DISABLED
+    if _SAMPLE_DISABLED is None and "torch._dynamo" in sys.modules:
+        _SAMPLE_DISABLED = sys.modules["torch._dynamo"].disable(_sample_eager, recursive=True)
+
+
+def _sample(mixer: Any, shape: torch.Size, labels: Tensor | None, device: torch.device) -> MixParams:
+    return (_SAMPLE_DISABLED or _sample_eager)(mixer, shape, labels, device)
