@@ -340,9 +340,3 @@ def sample_index(
         ok = eligible & eligible[index]
         index = torch.where(ok, index, rows)
     return index
-
-
-def check_pairing(pairing: Any) -> None:
-    """Raise :class:`MixupError` early for an unknown pairing name."""
-    if not callable(pairing) and pairing not in PAIRINGS:
-        raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
