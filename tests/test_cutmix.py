@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from mixup_any import CutMix, MixParams, MixupError
 from mixup_any.mixers.cutmix import box_mask, sample_boxes
+from mixup_any.params import Box
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -35,7 +36,7 @@ def test_images_match_per_sample_loop_and_lam_is_kept_area(b, h, w, seed, per_sa
         x = x.contiguous(memory_format=torch.channels_last)
     mixer = CutMix(alpha=1.0, per_sample=per_sample, same_box=same_box, p=p, per_sample_p=True)
     params = mixer.sample(x.shape, generator=gen(seed + 1))
-    box = params.extras["box"]
+    box = params.extra.bounds
     assert box.shape == (b, 4) and box.dtype == torch.int64
     assert bool((box[:, 0] <= box[:, 1]).all() & (box[:, 1] <= h).all() & (box[:, 3] <= w).all())
     torch.testing.assert_close(params.lam.double(), 1 - box_area(box) / (h * w), rtol=0, atol=1e-6)
@@ -53,7 +54,7 @@ def test_sequence_segments(shape, axis, ref_axes, per_sample):
     x = torch.randn(*shape, generator=gen(3))
     mixer = CutMix(axis=axis, per_sample=per_sample)
     params = mixer.sample(x.shape, generator=gen(4))
-    seg = params.extras["box"]
+    seg = params.extra.bounds
     assert seg.shape == (shape[0], 2)
     length = shape[ref_axes[0]]
     torch.testing.assert_close(params.lam.double(), 1 - (seg[:, 1] - seg[:, 0]).double() / length, rtol=0, atol=1e-6)
@@ -63,7 +64,7 @@ def test_sequence_segments(shape, axis, ref_axes, per_sample):
 def test_empty_box_and_self_pairing_are_the_identity():
     x = torch.randn(4, 3, 9, 9)
     p = CutMix().sample(x.shape, generator=gen())
-    empty = replace(p, extras={"box": torch.zeros(4, 4, dtype=torch.long)})
+    empty = replace(p, extra=Box(torch.zeros(4, 4, dtype=torch.long)))
     assert torch.equal(CutMix().mix(x, empty), x)
     assert torch.equal(CutMix().mix(x, replace(p, index=torch.arange(4))), x)
 
@@ -75,26 +76,26 @@ def test_unmixed_rows_get_an_empty_box():
     out = mixer.mix(x, params)
     keep = params.lam == 1
     assert 0 < int(keep.sum()) < 64
-    assert torch.equal(box_area(params.extras["box"])[keep], torch.zeros(int(keep.sum()), dtype=torch.float64))
+    assert torch.equal(box_area(params.extra.bounds)[keep], torch.zeros(int(keep.sum()), dtype=torch.float64))
     assert torch.equal(out[keep], x[keep])
 
 
 def test_per_batch_box_mode_gives_one_box():
     params = CutMix(same_box=True).sample((16, 3, 20, 20), generator=gen(6))
-    box = params.extras["box"]
+    box = params.extra.bounds
     assert bool((box == box[0]).all()) and bool((params.lam == params.lam[0]).all())
 
 
 def test_per_sample_boxes_differ():
     params = CutMix(per_sample=True).sample((16, 3, 20, 20), generator=gen(7))
-    assert len({tuple(r) for r in params.extras["box"].tolist()}) > 8
+    assert len({tuple(r) for r in params.extra.bounds.tolist()}) > 8
 
 
 @pytest.mark.parametrize("lo,hi", [(0.2, 0.3), (0.0, 0.1), (0.5, 0.5)])
 def test_min_max_area(lo, hi):
     h = w = 40
     params = CutMix(min_area=lo, max_area=hi, per_sample=True).sample((400, 1, h, w), generator=gen(8))
-    box = params.extras["box"]
+    box = params.extra.bounds
     cut = 1 - params.lam.double()
     assert bool((cut <= hi + 1e-9).all())
     inside = (box[:, 0] > 0) & (box[:, 1] < h) & (box[:, 2] > 0) & (box[:, 3] < w)  # not clipped

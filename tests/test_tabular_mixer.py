@@ -151,7 +151,7 @@ def test_swap_never_interpolates_and_lam_is_kept_fraction(lam, seed, d):
         assert torch.equal(xk, x_cat)
         return
     own = (xk == x_cat) | (p.index == torch.arange(b))[:, None]
-    swapped = p.extras["swap"]
+    swapped = p.extra.mask
     assert torch.equal(xk, torch.where(swapped, partner, x_cat))
     kept = (~swapped).float().sum(1)
     torch.testing.assert_close(p.lam, (d * lam + kept) / (d + k))
@@ -164,7 +164,7 @@ def test_swap_probability_is_one_minus_lam():
     x_cat = torch.zeros(4000, 5, dtype=torch.long)
     tm = TabularMixer(MixUp(lam=0.3), policy="swap")
     p = tm.sample(None, x_cat, generator=torch.Generator().manual_seed(0))
-    kept = 1 - p.extras["swap"].float().mean()
+    kept = 1 - p.extra.mask.float().mean()
     assert abs(float(kept) - 0.3) < 0.02  # 20,000 Bernoulli draws: sd ≈ 0.003
     torch.testing.assert_close(p.lam.mean(), kept)
 
@@ -200,7 +200,7 @@ def test_same_generator_seed_same_draw():
     a = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
     b = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a.lam, b.lam) and torch.equal(a.index, b.index)
-    assert torch.equal(a.extras["swap"], b.extras["swap"])
+    assert torch.equal(a.extra.mask, b.extra.mask)
 
 
 def test_one_hot_blocks_reference():

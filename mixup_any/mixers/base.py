@@ -70,6 +70,7 @@ class Mixer(abc.ABC):
     seed: int | None = None
     _integer_hint = INTEGER_LEAF_HINT
 
+    @abc.abstractmethod
     def _build(self) -> None:
         """Build (and so validate) the policies from the stored arguments; called again by :meth:`set_params`."""
 

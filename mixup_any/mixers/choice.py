@@ -148,7 +148,7 @@ class RandomChoice(Mixer):
         lam = torch.ones(b, device=dev)
         index = torch.arange(b, device=dev)
         box = None
-        for k, (m, pk) in enumerate(zip(self.mixers, plans, strict=True)):
+        for k, pk in enumerate(plans):
             rows = choice == k
             if not pk.mixed:
                 continue
