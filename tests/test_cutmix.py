@@ -16,6 +16,10 @@ from mixup_any.mixers.cutmix import box_mask, sample_boxes
 from mixup_any.params import Box
 
 
+Y4 = torch.tensor([0, 1, 2, 3])
+Y6 = torch.arange(6)
+
+
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
@@ -119,14 +123,14 @@ def test_box_mask_and_sample_boxes_helpers():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64], ids=str)
 def test_dtype_kept(dtype):
     x = torch.randn(4, 3, 8, 8).to(dtype)
-    assert CutMix(seed=0)(x).dtype == dtype
+    assert CutMix(seed=0)(x, Y4)[0].dtype == dtype
 
 
 def test_same_seed_same_output_and_pickle():
     x = torch.randn(6, 3, 16, 16)
     m = CutMix(per_sample=True, seed=11)
-    a = CutMix(per_sample=True, seed=11)(x)
-    b = pickle.loads(pickle.dumps(m))(x)
+    a = CutMix(per_sample=True, seed=11)(x, Y6)[0]
+    b = pickle.loads(pickle.dumps(m))(x, Y6)[0]
     assert torch.equal(a, b)
 
 
@@ -150,25 +154,25 @@ def test_nested_batch_uses_one_box():
 
 def test_errors():
     with pytest.raises(MixupError, match="axis 3 does not exist"):
-        CutMix(axis=3)(torch.randn(4, 2, 10))
+        CutMix(axis=3)(torch.randn(4, 2, 10), Y4)
     with pytest.raises(MixupError, match="needs float inputs"):
-        CutMix()(torch.zeros(4, 3, 8, 8, dtype=torch.uint8))
+        CutMix()(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), Y4)
     with pytest.raises(MixupError, match="smaller than the minimum box"):
-        CutMix(min_area=0.1)(torch.randn(4, 3, 2, 2))
+        CutMix(min_area=0.1)(torch.randn(4, 3, 2, 2), Y4)
     with pytest.raises(MixupError, match="min_area .* must not exceed max_area"):
         CutMix(min_area=0.5, max_area=0.2)
     with pytest.raises(MixupError, match="fraction of the area"):
         CutMix(max_area=2.0)
     with pytest.raises(MixupError, match="int .* or a pair of ints"):
         CutMix(axis=(1, 2, 3))
-    with pytest.raises(MixupError, match="no 'box'"):
+    with pytest.raises(MixupError, match="CutMix replays plans with Box, but this plan carries no record"):
         CutMix().mix(torch.randn(2, 1, 4, 4), MixParams(lam=torch.tensor([0.5, 0.5]), index=torch.tensor([1, 0])))
 
 
 def test_eval_and_p_zero_are_exact():
     x = torch.randn(4, 3, 8, 8)
-    assert CutMix().eval()(x) is x
-    assert CutMix(p=0.0)(x) is x
+    assert CutMix().eval()(x, Y4)[0] is x
+    assert CutMix(p=0.0)(x, Y4)[0] is x
 
 
 @pytest.mark.parametrize("dtype,bits", [(torch.float32, torch.int32), (torch.bfloat16, torch.int16),

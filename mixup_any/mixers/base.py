@@ -3,7 +3,7 @@
 The base fixes the order of work (:meth:`Mixer.sample` → :meth:`Mixer.mix` → :meth:`Mixer.mix_target`)
 and owns what every mixer shares: the training phase, the schedule, the generators, the state and the
 scikit-learn style parameters. A subclass is built from small policies (:mod:`mixup_any.policies`)
-and implements :meth:`Mixer.sample` (the draw) and :meth:`Mixer.mix` (the kernel that understands the
+and implements :attr:`Mixer.target_spec`, :meth:`Mixer.sample` (the draw) and :meth:`Mixer.mix` (the kernel that understands the
 plans it draws).
 """
 
@@ -61,18 +61,22 @@ class Mixer(abc.ABC):
     """Base of all mixers: one random plan per batch, shared by inputs, hooks and targets.
 
     Subclasses store their constructor arguments under their own names (so :meth:`get_params`,
-    ``sklearn.clone`` and pickling work), build their policies in :meth:`_build` and call
-    :meth:`_start` at the end of ``__init__``.
+    ``sklearn.clone`` and pickling work), validate them in :meth:`_check` and call :meth:`_start` at
+    the end of ``__init__``.
     """
 
-    target_spec: TargetSpec
     schedule: MixSchedule | None = None
     seed: int | None = None
     _integer_hint = INTEGER_LEAF_HINT
 
+    @property
     @abc.abstractmethod
-    def _build(self) -> None:
-        """Build (and so validate) the policies from the stored arguments; called again by :meth:`set_params`."""
+    def target_spec(self) -> TargetSpec:
+        """How the targets are read and paired with a plan."""
+
+    @abc.abstractmethod
+    def _check(self) -> None:
+        """Validate the stored arguments (a clear :class:`MixupError`); called again by :meth:`set_params`."""
 
     def _start(self) -> None:
         self.training = True
@@ -280,7 +284,7 @@ class Mixer(abc.ABC):
                 raise MixupError(f"Unknown parameter {k!r} for {type(self).__name__}; valid: {sorted(valid)}.")
         for k, v in params.items():
             setattr(self, k, v)
-        self._build()
+        self._check()
         return self
 
     def __repr__(self) -> str:

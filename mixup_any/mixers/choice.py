@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ..exceptions import MixupError
 from ..functional import mix_batch
 from ..params import Box, Choice, MixParams, check_extra
+from ..policies import TargetSpec
 from .base import Mixer, check_draw, check_lifecycle
 from .cutmix import CutMix, _map_float_leaves, cut_mix
 from .mixup import MixUp
@@ -61,10 +62,15 @@ class RandomChoice(Mixer):
         self.weights = weights
         self.per_sample = per_sample
         self.seed = seed
-        self._build()
+        self._check()
         self._start()
 
-    def _build(self) -> None:
+    @property
+    def target_spec(self) -> TargetSpec:
+        """The members' shared target spec (checked equal on construction)."""
+        return self.mixers[0].target_spec
+
+    def _check(self) -> None:
         if not isinstance(self.mixers, (list, tuple)) or not self.mixers:
             raise MixupError(f"RandomChoice needs a non-empty list of mixers, got {self.mixers!r}.")
         for m in self.mixers:
@@ -77,7 +83,6 @@ class RandomChoice(Mixer):
             if m.target_spec != first.target_spec:
                 raise MixupError(f"All members must agree on their targets: {first!r} has {first.target_spec}, "
                                  f"{m!r} has {m.target_spec}.")
-        self.target_spec = first.target_spec
         if self.per_sample:
             cut_axes = {tuple(m.axis) if not isinstance(m.axis, int) else (m.axis,)
                         for m in self.mixers if isinstance(m, CutMix)}

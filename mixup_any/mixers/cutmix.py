@@ -230,8 +230,8 @@ class CutMix(MixUp):
                          num_classes=num_classes, target=target, label_smoothing=label_smoothing,
                          schedule=schedule, seed=seed)
 
-    def _build(self) -> None:
-        super()._build()
+    def _check(self) -> None:
+        super()._check()
         axes = (self.axis,) if isinstance(self.axis, int) else self.axis
         if (isinstance(self.axis, bool) or not isinstance(axes, (tuple, list)) or len(axes) not in (1, 2)
                 or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes)):

@@ -86,24 +86,33 @@ class MixUp(Mixer):
         self.label_smoothing = label_smoothing
         self.schedule = schedule
         self.seed = seed
-        self._build()
+        self._check()
         self._start()
 
-    def _build(self) -> None:
-        self.lam_policy = LamPolicy(self.alpha, self.beta, self.lam, self.fold, self.per_sample, self.p,
-                                    self.per_sample_p)
-        if isinstance(self.pairing, Pairing):
-            if self.bandwidth != 1.0 or self.exclude_classes is not None:
-                raise MixupError("pairing is a Pairing: set bandwidth and exclude_classes on it, not on the mixer.")
-            self.pairing_policy = self.pairing
-        else:
-            self.pairing_policy = Pairing(self.pairing, self.bandwidth, self.exclude_classes)
-        if isinstance(self.target, TargetSpec):
-            if self.num_classes is not None or self.label_smoothing != 0.0:
-                raise MixupError("target is a TargetSpec: set num_classes and label_smoothing on it, not on the mixer.")
-            self.target_spec = self.target
-        else:
-            self.target_spec = TargetSpec(self.target, self.num_classes, self.label_smoothing)
+    # The policies are built from the stored arguments on each use, so a changed attribute
+    # (``mixer.alpha = 0.2``, ``set_params``) is never stale; each build validates itself.
+    @property
+    def lam_policy(self) -> LamPolicy:
+        return LamPolicy(self.alpha, self.beta, self.lam, self.fold, self.per_sample, self.p, self.per_sample_p)
+
+    @property
+    def pairing_policy(self) -> Pairing:
+        if not isinstance(self.pairing, Pairing):
+            return Pairing(self.pairing, self.bandwidth, self.exclude_classes)
+        if self.bandwidth != 1.0 or self.exclude_classes is not None:
+            raise MixupError("pairing is a Pairing: set bandwidth and exclude_classes on it, not on the mixer.")
+        return self.pairing
+
+    @property
+    def target_spec(self) -> TargetSpec:
+        if not isinstance(self.target, TargetSpec):
+            return TargetSpec(self.target, self.num_classes, self.label_smoothing)
+        if self.num_classes is not None or self.label_smoothing != 0.0:
+            raise MixupError("target is a TargetSpec: set num_classes and label_smoothing on it, not on the mixer.")
+        return self.target
+
+    def _check(self) -> None:
+        _ = (self.lam_policy, self.pairing_policy, self.target_spec)  # building each one validates it
         check_lifecycle(self.schedule, self.seed)
 
     def needs_labels(self) -> bool:
@@ -127,7 +136,8 @@ class MixUp(Mixer):
         off, and for ``alpha=0`` or ``p=0``.
         """
         b, dev = check_draw(shape, labels, device)
-        active = self.active()
+        lam_policy = self.lam_policy
+        active = super().active() and lam_policy.mixes
         scale = 1.0
         if self.schedule is not None and self.enabled and self.is_training:
             scale = self.schedule.alpha_scale()
@@ -135,7 +145,7 @@ class MixUp(Mixer):
         if not active or (self.lam is None and self.alpha * scale == 0):
             return MixParams.identity(b, dev)
         gen = generator if generator is not None else self.generator_for(dev)
-        lam = self.lam_policy.draw(b, alpha_scale=scale, generator=gen, device=dev)
+        lam = lam_policy.draw(b, alpha_scale=scale, generator=gen, device=dev)
         lam, index = self.pairing_policy.draw(lam, labels=labels, generator=gen)
         return self._extend(tuple(shape), MixParams(lam=lam, index=index), gen)
 
