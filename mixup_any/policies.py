@@ -28,6 +28,14 @@ def _is_real(v: Any) -> bool:
     return isinstance(v, Real) and not isinstance(v, bool)
 
 
+def _check_fixed_lam(lam: Any) -> None:
+    lams = list(lam) if isinstance(lam, (tuple, list)) else [lam]
+    if len(lams) not in (1, 2) or not all(_is_real(v) and 0 <= v <= 1 for v in lams) or (
+        len(lams) == 2 and lams[0] > lams[1]
+    ):
+        raise MixupError(f"lam must be a float in [0, 1] or a (low, high) range inside [0, 1], got {lam!r}.")
+
+
 @dataclass(frozen=True)
 class LamPolicy:
     """How λ is drawn: Beta(α, β), a fixed value or a uniform range, folded or not, per batch or per row,
@@ -64,13 +72,7 @@ class LamPolicy:
         if self.beta is not None and (not _is_real(self.beta) or not 0 < self.beta < math.inf):
             raise MixupError(f"beta must be a float > 0 and finite, or None (meaning beta = alpha), got {self.beta!r}.")
         if self.lam is not None:
-            lams = list(self.lam) if isinstance(self.lam, (tuple, list)) else [self.lam]
-            if len(lams) not in (1, 2) or not all(_is_real(v) and 0 <= v <= 1 for v in lams) or (
-                len(lams) == 2 and lams[0] > lams[1]
-            ):
-                raise MixupError(
-                    f"lam must be a float in [0, 1] or a (low, high) range inside [0, 1], got {self.lam!r}."
-                )
+            _check_fixed_lam(self.lam)
         if not _is_real(self.p) or not 0 <= self.p <= 1:
             raise MixupError(f"p must be a probability in [0, 1], got {self.p!r}.")
 

@@ -84,14 +84,7 @@ class RandomChoice(Mixer):
                 raise MixupError(f"All members must agree on their targets: {first!r} has {first.target_spec}, "
                                  f"{m!r} has {m.target_spec}.")
         if self.per_sample:
-            cut_axes = {tuple(m.axis) if not isinstance(m.axis, int) else (m.axis,)
-                        for m in self.mixers if isinstance(m, CutMix)}
-            bad = [m for m in self.mixers if type(m) not in (MixUp, CutMix)]
-            if bad or len(cut_axes) > 1:
-                raise MixupError(
-                    "per_sample=True combines MixUp and CutMix members (CutMix members with one shared axis) "
-                    f"in one pass; got {self.mixers!r}. Use per_sample=False to switch between other mixers."
-                )
+            _check_row_members(self.mixers)
         check_lifecycle(None, self.seed)
 
     def needs_labels(self) -> bool:
@@ -211,6 +204,16 @@ class RandomChoice(Mixer):
         extra += ", per_sample=True" if self.per_sample else ""
         extra += f", seed={self.seed!r}" if self.seed is not None else ""
         return f"RandomChoice([{', '.join(map(repr, self.mixers))}]{extra})"
+
+
+def _check_row_members(mixers: Sequence[Mixer]) -> None:
+    """Rows can combine MixUp and CutMix members only (one pass: a lerp outside a shared kind of box)."""
+    cut_axes = {tuple(m.axis) if not isinstance(m.axis, int) else (m.axis,) for m in mixers if isinstance(m, CutMix)}
+    if any(type(m) not in (MixUp, CutMix) for m in mixers) or len(cut_axes) > 1:
+        raise MixupError(
+            "per_sample=True combines MixUp and CutMix members (CutMix members with one shared axis) "
+            f"in one pass; got {mixers!r}. Use per_sample=False to switch between other mixers."
+        )
 
 
 def _check_weights(weights: Any, n: int) -> None:

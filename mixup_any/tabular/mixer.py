@@ -159,20 +159,19 @@ class TabularMixer:
         if x_cat is not None and x_cat.is_floating_point():
             raise MixupError(f"x_cat must hold integer category codes, got {x_cat.dtype}; category codes are "
                              "never interpolated.")
-        swap = self.policy == "swap" and params.mixed and x_cat is not None and x_cat.shape[-1] > 0
-        if params.mixed:
-            check_extra(params, (Swap,) if swap else (type(None),), f"TabularMixer(policy={self.policy!r})")
+        onehot = self.policy == "onehot"
+        if not params.mixed:
+            return x_cont, one_hot_blocks(x_cat, self.cardinalities) if onehot and x_cat is not None else x_cat
+        swap = self.policy == "swap" and x_cat is not None and x_cat.shape[-1] > 0
+        check_extra(params, (Swap,) if swap else (type(None),), f"TabularMixer(policy={self.policy!r})")
         # the continuous columns and one-hot blocks are lerped with lam (the swap record is for the codes)
         plain = replace(params, extra=None)
-        cont = x_cont
-        if x_cont is not None and params.mixed and not self.continuous_at_site:
-            cont = self.mixer.mix(x_cont, plain)
+        cont = x_cont if x_cont is None or self.continuous_at_site else self.mixer.mix(x_cont, plain)
         if x_cat is None:
             return cont, None
-        if self.policy == "onehot":
-            oh = one_hot_blocks(x_cat, self.cardinalities)
-            return cont, self.mixer.mix(oh, plain) if params.mixed else oh
-        if swap and isinstance(params.extra, Swap):
+        if onehot:
+            return cont, self.mixer.mix(one_hot_blocks(x_cat, self.cardinalities), plain)
+        if isinstance(params.extra, Swap):
             partner = x_cat.index_select(0, params.index.to(x_cat.device))
             return cont, torch.where(params.extra.mask.to(x_cat.device), partner, x_cat)
         return cont, x_cat
