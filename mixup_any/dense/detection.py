@@ -252,7 +252,7 @@ class DetectionMix:
             return images, [self._out(t, t["boxes"], {f: t[f] for f in self.fields},
                                       torch.ones(len(t["boxes"]), device=t["boxes"].device)) for t in targets]
         if isinstance(params.extra, Box):
-            out, boxes, fields, weights = self._cutmix(imgs, targets, xyxy, params)
+            out, boxes, fields, weights = self._cutmix(imgs, targets, xyxy, params, params.extra.bounds)
         else:
             out, boxes, fields, weights = self._mixup(imgs, targets, xyxy, params)
         sizes = [(x.shape[-2], x.shape[-1]) for x in out]
@@ -294,11 +294,10 @@ class DetectionMix:
         return out, boxes, fields, weights
 
     # ------------------------------------------------------------------ CutMix: paste and clip
-    def _cutmix(self, imgs: list[Tensor], targets: Any, xyxy: list[Tensor], params: MixParams) -> tuple:
+    def _cutmix(self, imgs: list[Tensor], targets: Any, xyxy: list[Tensor], params: MixParams,
+                box: Tensor) -> tuple:
         dev = imgs[0].device
         b = len(imgs)
-        assert isinstance(params.extra, Box)  # __call__ chose this route for a Box
-        box = params.extra.bounds
         if box.shape != (b, 4):
             raise MixupError(f"The plan's box has shape {tuple(box.shape)}; expected ({b}, 4) (y0, y1, x0, x1).")
         idx = params.index.tolist()
