@@ -131,3 +131,12 @@ def test_the_call_needs_targets_and_always_returns_a_pair():
         out = m(x, torch.zeros(4))
         assert isinstance(out, tuple) and len(out) == 2
         assert isinstance(m.eval()(x, torch.zeros(4)), tuple)  # eval: still a pair, the input unchanged
+
+
+def test_sklearn_clone_keeps_policy_objects():
+    base = pytest.importorskip("sklearn.base")
+    m = MixUp(alpha=0.3, pairing=Pairing("flip"), target=TargetSpec(num_classes=3), seed=0)
+    c = base.clone(m)
+    assert c.pairing_policy == m.pairing_policy and c.target_spec == m.target_spec
+    x, y = torch.randn(4, 2), torch.tensor([0, 1, 2, 0])
+    assert torch.equal(c(x, y)[1].y_b, y.flip(0))
