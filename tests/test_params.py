@@ -234,6 +234,14 @@ RECORDS = {
 }
 
 
+def _tensors(record: dict) -> list[torch.Tensor]:
+    """The tensors of a record (as ``dataclasses.asdict`` gives it), nested records included, in field order."""
+    out: list[torch.Tensor] = []
+    for v in record.values():
+        out += _tensors(v) if isinstance(v, dict) else [v] if isinstance(v, torch.Tensor) else []
+    return out
+
+
 @pytest.mark.parametrize("name", list(RECORDS))
 def test_a_record_round_trips_through_state_dict_and_to(name):
     extra = RECORDS[name]
@@ -246,15 +254,13 @@ def test_a_record_round_trips_through_state_dict_and_to(name):
     buf.seek(0)
     q = MixParams.from_state_dict(torch.load(buf, weights_only=True))  # plain data: no pickled classes
     assert type(q.extra) is type(extra) and q.site == "s" and torch.equal(q.target_lam, p.target_lam)
-    flat_p = [t for t in torch.utils._pytree.tree_leaves(dataclasses.asdict(p.extra)) if isinstance(t, torch.Tensor)]
-    flat_q = [t for t in torch.utils._pytree.tree_leaves(dataclasses.asdict(q.extra)) if isinstance(t, torch.Tensor)]
-    assert len(flat_p) == len(flat_q) > 0 and all(torch.equal(a, b) for a, b in zip(flat_p, flat_q))
+    flat_p, flat_q = _tensors(dataclasses.asdict(p.extra)), _tensors(dataclasses.asdict(q.extra))
+    assert len(flat_p) == len(flat_q) > 0 and all(torch.equal(a, b) for a, b in zip(flat_p, flat_q, strict=True))
     if isinstance(extra, Choice) and isinstance(extra.member, int):
         assert q.extra.member == extra.member
     r = p.to("meta")
     assert r.lam.is_meta and r.target_lam.is_meta
-    assert all(t.is_meta for t in torch.utils._pytree.tree_leaves(dataclasses.asdict(r.extra))
-               if isinstance(t, torch.Tensor))
+    assert all(t.is_meta for t in _tensors(dataclasses.asdict(r.extra)))
 
 
 def test_mixparams_validation_repr_and_roundtrip():

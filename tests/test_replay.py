@@ -122,7 +122,7 @@ def test_a_plan_replays_bit_for_bit_through_every_entry_point(name, entry):
 @pytest.mark.parametrize("name", list(MIXERS))
 def test_collate_applies_the_plan_its_mixer_draws(name):
     x, y = batch()
-    out, target = MixupCollate(MIXERS[name]())(list(zip(x, y)))
+    out, target = MixupCollate(MIXERS[name]())(list(zip(x, y, strict=True)))
     reference = MIXERS[name]()  # same seed: the same stream of plans
     p = reference.sample(x.shape, labels=y)
     assert torch.equal(out, reference.mix(x, p)) and torch.equal(target.lam, p.target_weight)
