@@ -15,7 +15,6 @@ from mixup_any import CutMix, MixParams, MixupError
 from mixup_any.mixers.cutmix import box_mask, sample_boxes
 from mixup_any.params import Box
 
-
 Y4 = torch.tensor([0, 1, 2, 3])
 Y6 = torch.arange(6)
 

@@ -14,8 +14,8 @@ pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
 
 from mixup_any import MixParams, MixUp, mixed_loss  # noqa: E402
-from mixup_any.params import Swap  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
+from mixup_any.params import Swap  # noqa: E402
 from mixup_any.tabular import TabularMixer, TabularMLP  # noqa: E402
 from mixup_any.tabular.mixer import one_hot_blocks  # noqa: E402
 
