@@ -13,6 +13,7 @@ from .hooks import MixHandle, attach, list_sites
 from .losses import MixedLoss, mixed_loss, soft_target_cross_entropy
 from .mixers import CutMix, Mixer, MixUp, RandomChoice
 from .params import MixParams
+from .policies import LamPolicy, Pairing, TargetSpec
 from .sampling import sample_beta, sample_index, sample_lambda
 from .schedule import MixSchedule
 from .targets import MixedTarget, mix_target
@@ -21,6 +22,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "HookSiteError",
+    "LamPolicy",
+    "Pairing",
+    "TargetSpec",
     "MixHandle",
     "MixParams",
     "MixSchedule",

@@ -46,7 +46,7 @@ from torch import Tensor
 
 from .exceptions import MixupError
 from .losses import mixed_loss
-from .params import MixParams
+from .params import MixParams, map_extra
 from .targets import MixedTarget
 
 __all__ = ["MODES", "mode_loss", "regmixup_loss", "inputs_only_target", "warp_params"]
@@ -81,7 +81,7 @@ def clean_and_mixed(params: MixParams) -> MixParams:
 
     Row ``i < B`` pairs with itself with ``lam = 1`` (a row mixed with itself is itself, exactly, for
     interpolation and for cut-and-paste alike); row ``B + i`` pairs with ``B + index[i]`` with ``lam[i]``.
-    Per-row tensor extras (a CutMix box, a choice) are repeated for the clean rows, where pairing with
+    The per-row tensors of the plan's record (a CutMix box, a choice) are repeated for the clean rows, where pairing with
     themselves makes them inert. An identity plan gives the identity plan of ``2B`` rows.
 
     Example:
@@ -96,12 +96,13 @@ def clean_and_mixed(params: MixParams) -> MixParams:
     if not params.mixed:
         return dataclasses.replace(MixParams.identity(2 * b, params.device), lam=params.lam.new_ones(2 * b),
                                    site=params.site)
-    extras = {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim and v.shape[0] == b else v
-              for k, v in params.extras.items()}
+    extra = map_extra(params.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v)
+    tl = params.target_lam
     index = params.index
     return dataclasses.replace(params, lam=torch.cat([torch.ones_like(params.lam), params.lam]),
                                index=torch.cat([torch.arange(b, device=index.device, dtype=index.dtype), index + b]),
-                               extras=extras)
+                               target_lam=torch.cat([torch.ones_like(tl), tl]) if tl is not None else None,
+                               extra=extra)
 
 
 @overload
@@ -287,7 +288,7 @@ def warp_lambda(lam: Tensor, tau: Tensor | float) -> Tensor:
 def warp_params(params: MixParams, features: Tensor, *, tau_max: float = 1.0, tau_std: float = 0.5) -> MixParams:
     """The same plan with ``lam`` warped by each pair's distance in ``features`` (kernel-warping mixup).
 
-    Partners, extras and every other field are kept; only ``lam`` changes, so inputs, hooked sites and
+    Partners, the record and every other field are kept; only ``lam`` changes, so inputs, hooked sites and
     targets that use the returned plan all see the warped weight. Identity plans are returned as they are.
 
     Example:

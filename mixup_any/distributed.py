@@ -36,7 +36,7 @@ from torch import Tensor
 
 from .exceptions import MixupError
 from .functional import batch_size_of, rebuild_mapping, tensor_leaves
-from .params import MixParams
+from .params import MixParams, map_extra
 
 __all__ = ["seed_for_rank", "seed_mixer", "CrossRankMixer"]
 
@@ -159,13 +159,16 @@ class CrossRankMixer:
     def __init__(self, mixer: Any, *, group: Any = None) -> None:
         if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix", "mix_target")):
             raise MixupError(f"CrossRankMixer needs a Mixer (sample/mix/mix_target), got {type(mixer).__name__}.")
-        if getattr(mixer, "pairing", "permute") != "permute":
-            raise MixupError(
-                f"CrossRankMixer supports pairing='permute' only, got pairing={mixer.pairing!r}: class-aware "
-                "pairings need a global plan. Use local mixing (the plain mixer) for them."
-            )
-        if getattr(mixer, "exclude_classes", None):
-            raise MixupError("CrossRankMixer does not support exclude_classes; use local mixing (the plain mixer).")
+        for m in getattr(mixer, "mixers", [mixer]):  # a RandomChoice's members, or the mixer itself
+            pairing = getattr(m, "pairing_policy", None)
+            if pairing is not None and pairing.strategy != "permute":
+                raise MixupError(
+                    f"CrossRankMixer supports pairing='permute' only, got pairing={pairing.strategy!r}: class-aware "
+                    "pairings need a global plan. Use local mixing (the plain mixer) for them."
+                )
+            if pairing is not None and pairing.exclude_classes:
+                raise MixupError("CrossRankMixer does not support exclude_classes; use local mixing (the plain "
+                                 "mixer).")
         self.mixer = mixer
         self.group = group
         self.params: MixParams | None = None
@@ -184,6 +187,8 @@ class CrossRankMixer:
 
     def __call__(self, x: Any, y: Tensor | Mapping[str, Tensor] | None = None, *,
                  generator: torch.Generator | None = None) -> Any:
+        if y is None:
+            raise MixupError("CrossRankMixer(x, y) needs the targets y: it returns (x_mixed, target).")
         d = _dist()
         world = d.get_world_size(self.group) if d is not None else 1
         if world == 1:
@@ -197,15 +202,14 @@ class CrossRankMixer:
                     f"{path} is a {t.dtype} tensor of shape {tuple(t.shape)}; integer and bool leaves are never "
                     "interpolated. Leave them out of the batch given to the mixer."
                 )
-        if y is not None and batch_size_of(y, "y") != b:
+        if batch_size_of(y, "y") != b:
             raise MixupError(f"The inputs have batch size {b} but the targets have {batch_size_of(y, 'y')} rows.")
         first = leaves[0][1]
         labels = y if isinstance(y, Tensor) else None
         local = self.mixer.sample(first.shape, labels=labels, device=first.device, generator=generator)
         if not local.mixed:  # identical on every rank (same phase and schedule), so no rank waits
             self.params = local
-            out = self.mixer.mix(x, local)
-            return out if y is None else (out, self.mixer.mix_target(y, local))
+            return self.mixer.mix(x, local), self.mixer.mix_target(y, local)
         sizes = self._gather_sizes(b, first.device, d, world)
         bmax = max(sizes)
         # global row g of the unpadded concatenation lives at padded position pos[g]
@@ -219,16 +223,16 @@ class CrossRankMixer:
         arange = torch.arange(b, device=first.device)
         # Rows b..2b-1 of the stacked batch are the partners, paired with themselves (lam = 1), so any
         # mixer's kernel (CutMix boxes included) is exact on rows 0..b-1 and the identity on the rest.
+        tl = local.target_lam
         stacked = MixParams(
             lam=torch.cat([local.lam, torch.ones_like(local.lam)]),
             index=torch.cat([arange + b, arange + b]).to(local.index.dtype),
-            extras={k: _stack_extra(v, b) for k, v in local.extras.items()},
+            target_lam=torch.cat([tl, torch.ones_like(tl)]) if tl is not None else None,
+            extra=map_extra(local.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v),
             site=local.site,
         )
         out = _map(x, lambda t: self.mixer.mix(torch.cat([t, partners(t)]), stacked)[:b])
-        self.params = MixParams(lam=local.lam, index=gidx.to(local.index.dtype), extras=local.extras, site=local.site)
-        if y is None:
-            return out
+        self.params = dataclasses.replace(local, index=gidx.to(local.index.dtype))
         y_cat = _map(y, lambda t: torch.cat([t, partners(t)]))
         target = self.mixer.mix_target(y_cat, stacked)
         return out, _map_targets(target, b)
@@ -256,13 +260,6 @@ class CrossRankMixer:
 
     def __repr__(self) -> str:
         return f"CrossRankMixer({self.mixer!r})"
-
-
-def _stack_extra(v: Any, b: int) -> Any:
-    """Extend a per-row extra (``(B, ...)`` tensor) to the stacked ``2B`` rows; other values are kept."""
-    if isinstance(v, Tensor) and v.ndim >= 1 and v.shape[0] == b:
-        return torch.cat([v, v])
-    return v
 
 
 def _map_targets(target: Any, b: int) -> Any:

@@ -1,14 +1,18 @@
 """One draw of mixing parameters (:class:`MixParams`), shared by every site of a batch.
 
 Convention, fixed for the whole library: ``lam`` is the weight of each row's *own* sample,
-``x̃[i] = lam[i] * x[i] + (1 - lam[i]) * x[index[i]]`` (as in timm and torchvision). The samplers that
-draw a plan are in :mod:`mixup_any.sampling`.
+``x̃[i] = lam[i] * x[i] + (1 - lam[i]) * x[index[i]]`` (as in timm and torchvision). The plan is
+closed: what a mixer draws beyond λ and partners is one typed record in ``extra`` (:class:`Box`,
+:class:`Choice`, :class:`Swap`), and a plan is applied by the mixer that understands it,
+``mixer.mix(x, plan)``. The samplers that draw a plan are in :mod:`mixup_any.sampling` and
+:mod:`mixup_any.policies`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -16,7 +20,82 @@ from torch import Tensor
 
 from .exceptions import MixupError
 
-__all__ = ["MixParams"]
+__all__ = ["Box", "Choice", "MixParams", "Swap"]
+
+
+@dataclass(frozen=True)
+class Box:
+    """A CutMix box (images) or segment (sequences) per row.
+
+    Attributes:
+        bounds: ``(B, 2k)`` int64 ``(start_0, end_0, start_1, end_1, ...)`` along the ``k`` cut axes;
+            an empty box (``start == end``) leaves its row unchanged.
+    """
+
+    bounds: Tensor
+
+
+@dataclass(frozen=True)
+class Swap:
+    """Tabular feature swap: row ``i`` takes its partner's category where ``mask[i, j]`` is true.
+
+    Attributes:
+        mask: ``(B, K)`` bool, one entry per categorical variable.
+    """
+
+    mask: Tensor
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which member of a :class:`~mixup_any.RandomChoice` mixed.
+
+    Attributes:
+        member: the member's position: an ``int`` for the whole batch, or ``(B,)`` int64 per row.
+        inner: the chosen member's own record (per batch), or the rows' boxes (per row); ``None`` if
+            the member draws only λ and partners.
+    """
+
+    member: int | Tensor
+    inner: Extra | None = None
+
+
+Extra = Box | Choice | Swap
+_RECORDS: dict[str, type] = {"Box": Box, "Choice": Choice, "Swap": Swap}
+
+
+def map_extra(extra: Extra | None, fn: Callable[[Tensor], Tensor]) -> Extra | None:
+    """``extra`` with ``fn`` applied to each of its tensors (nested records included)."""
+    if extra is None:
+        return None
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(extra):
+        v = getattr(extra, f.name)
+        if isinstance(v, Tensor):
+            changes[f.name] = fn(v)
+        elif isinstance(v, (Box, Choice, Swap)):
+            changes[f.name] = map_extra(v, fn)
+    return replace(extra, **changes)
+
+
+def _extra_state(extra: Extra | None) -> dict[str, Any] | None:
+    if extra is None:
+        return None
+    state: dict[str, Any] = {"type": type(extra).__name__}
+    for f in dataclasses.fields(extra):
+        v = getattr(extra, f.name)
+        state[f.name] = _extra_state(v) if isinstance(v, (Box, Choice, Swap)) else v
+    return state
+
+
+def _extra_from_state(state: Mapping[str, Any] | None) -> Extra | None:
+    if state is None:
+        return None
+    kind = _RECORDS.get(state.get("type", ""))
+    if kind is None:
+        raise MixupError(f"Unknown plan record {state.get('type')!r}; expected one of {sorted(_RECORDS)}.")
+    fields = {k: _extra_from_state(v) if isinstance(v, Mapping) else v for k, v in state.items() if k != "type"}
+    return kind(**fields)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -26,24 +105,29 @@ class MixParams:
     ``x̃[i] = lam[i] * x[i] + (1 - lam[i]) * x[index[i]]``: ``lam`` weighs the row's own sample.
 
     Attributes:
-        lam: ``(B,)`` float32 weight of each row's own sample, in ``[0, 1]``; a per-batch draw
-            is one value repeated, so every consumer handles one shape.
+        lam: ``(B,)`` float32 weight of each row's own inputs, in ``[0, 1]``; a per-batch draw is
+            one value repeated, so every consumer handles one shape.
         index: ``(B,)`` int64; row ``i`` is mixed with row ``index[i]``.
-        extras: mixer-specific draws, e.g. ``{"box": (B, 4) tensor}`` for CutMix.
+        target_lam: ``(B,)`` weight of each row's own target where it differs from ``lam`` (the
+            tabular swap policy); ``None`` means ``lam``.
+        extra: what the mixer drew beyond λ and partners: a :class:`Box`, :class:`Choice` or
+            :class:`Swap`, or ``None``.
         site: name of the site that mixes (hooks), or ``None`` for the input.
         mixed: ``False`` when the plan is known to be the identity (eval mode, ``alpha=0``,
             ``p=0``, schedule off); mixers then return their input untouched.
 
     Example:
+        >>> from mixup_any import MixUp
         >>> p = MixParams(lam=torch.tensor([0.7, 1.0]), index=torch.tensor([1, 0]))
-        >>> p.mix(torch.tensor([[10.0], [20.0]]))
+        >>> MixUp().mix(torch.tensor([[10.0], [20.0]]), p)
         tensor([[13.],
                 [20.]])
     """
 
     lam: Tensor
     index: Tensor
-    extras: Mapping[str, Any] = field(default_factory=dict)
+    target_lam: Tensor | None = None
+    extra: Extra | None = None
     site: str | None = None
     mixed: bool = True
 
@@ -62,6 +146,13 @@ class MixParams:
             raise MixupError(f"MixParams.lam must be a float tensor, got {self.lam.dtype}.")
         if self.index.dtype not in (torch.int64, torch.int32):
             raise MixupError(f"MixParams.index must be an integer tensor, got {self.index.dtype}.")
+        tl = self.target_lam
+        if tl is not None and (not isinstance(tl, Tensor) or tl.shape != self.lam.shape or not tl.is_floating_point()):
+            got = f"{tl.dtype} of shape {tuple(tl.shape)}" if isinstance(tl, Tensor) else type(tl).__name__
+            raise MixupError(f"MixParams.target_lam must be None or a float tensor shaped like lam "
+                             f"{tuple(self.lam.shape)}, got {got}.")
+        if self.extra is not None and not isinstance(self.extra, (Box, Choice, Swap)):
+            raise MixupError(f"MixParams.extra must be a Box, Choice, Swap or None, got {type(self.extra).__name__}.")
 
     @property
     def batch_size(self) -> int:
@@ -70,6 +161,11 @@ class MixParams:
     @property
     def device(self) -> torch.device:
         return self.lam.device
+
+    @property
+    def target_weight(self) -> Tensor:
+        """``(B,)`` weight of each row's own target: ``target_lam`` where set, else ``lam``."""
+        return self.lam if self.target_lam is None else self.target_lam
 
     @classmethod
     def identity(cls, batch_size: int, device: torch.device | str | None = None) -> MixParams:
@@ -80,39 +176,24 @@ class MixParams:
             mixed=False,
         )
 
-    def mix(self, x: Tensor, *, out: Tensor | None = None, inplace: bool = False) -> Tensor:
-        """Mix ``x`` of shape ``(B, ...)`` with this plan (see :func:`mixup_any.functional.mix`).
-
-        Only plans that are a λ and a pairing: a plan with extras (a CutMix box, a RandomChoice choice) is
-        replayed by the mixer that drew it, ``mixer.mix(x, params)``; a lerp would silently ignore the box.
-        """
-        from .functional import mix
-
-        if self.extras:
-            raise MixupError(
-                f"This plan has extras {sorted(self.extras)}: replay it with the mixer that drew it "
-                "(mixer.mix(x, params)); MixParams.mix only interpolates with lam and index."
-            )
-        if not self.mixed:
-            return x
-        return mix(x, self.lam, self.index, out=out, inplace=inplace)
-
     def at_site(self, site: str | None) -> MixParams:
         """This plan labelled with ``site`` (a copy; the tensors are shared)."""
         return self if site == self.site else replace(self, site=site)
 
     def to(self, device: torch.device | str) -> MixParams:
-        """This plan on ``device`` (extras that are tensors move too)."""
-        extras = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in self.extras.items()}
-        return replace(self, lam=self.lam.to(device), index=self.index.to(device), extras=extras)
+        """This plan on ``device`` (the record's tensors move too)."""
+        tl = self.target_lam.to(device) if self.target_lam is not None else None
+        return replace(self, lam=self.lam.to(device), index=self.index.to(device), target_lam=tl,
+                       extra=map_extra(self.extra, lambda t: t.to(device)))
 
     def state_dict(self) -> dict[str, Any]:
         """A plain dict (CPU tensors) for logging or saving; :meth:`from_state_dict` replays it."""
-        extras = {k: v.detach().cpu() if isinstance(v, Tensor) else v for k, v in self.extras.items()}
+        cpu = self.to("cpu")
         return {
-            "lam": self.lam.detach().cpu(),
-            "index": self.index.detach().cpu(),
-            "extras": extras,
+            "lam": cpu.lam.detach(),
+            "index": cpu.index.detach(),
+            "target_lam": cpu.target_lam.detach() if cpu.target_lam is not None else None,
+            "extra": _extra_state(cpu.extra),
             "site": self.site,
             "mixed": self.mixed,
         }
@@ -122,7 +203,8 @@ class MixParams:
         p = cls(
             lam=state["lam"],
             index=state["index"],
-            extras=dict(state.get("extras", {})),
+            target_lam=state.get("target_lam"),
+            extra=_extra_from_state(state.get("extra")),
             site=state.get("site"),
             mixed=state.get("mixed", True),
         )
@@ -136,6 +218,19 @@ class MixParams:
             lam_s = "[" + ", ".join(f"{v:.3f}" for v in lam[:8].tolist()) + (", ...]" if lam.numel() > 8 else "]")
         idx = self.index.detach().cpu().tolist()
         idx_s = str(idx[:8])[:-1] + (", ...]" if len(idx) > 8 else "]")
-        extras = f", extras={sorted(self.extras)}" if self.extras else ""
+        extra = f", extra={type(self.extra).__name__}" if self.extra is not None else ""
+        tl = ", target_lam=..." if self.target_lam is not None else ""
         site = f", site={self.site!r}" if self.site is not None else ""
-        return f"MixParams(B={self.batch_size}, lam={lam_s}, index={idx_s}{extras}{site}, mixed={self.mixed})"
+        return f"MixParams(B={self.batch_size}, lam={lam_s}, index={idx_s}{tl}{extra}{site}, mixed={self.mixed})"
+
+
+def check_extra(params: MixParams, expected: tuple[type, ...], who: str) -> None:
+    """Raise a :class:`MixupError` when ``params.extra`` is not one of ``expected`` (``NoneType`` for none)."""
+    if not isinstance(params.extra, expected):
+        got = type(params.extra).__name__ if params.extra is not None else "no record"
+        want = " or ".join("no record" if t is type(None) else t.__name__ for t in expected)
+        raise MixupError(
+            f"{who} replays plans with {want}, but this plan carries {got}: replay a plan with the mixer that "
+            "drew it (mixer.mix(x, plan)), e.g. a Box with CutMix, a Choice with RandomChoice, a Swap with "
+            "TabularMixer(policy='swap')."
+        )

@@ -301,38 +301,9 @@ def sample_index(
         device = labels.device
     device = _device(generator, device)
     if callable(pairing):
-        index = pairing(batch_size, labels=labels, generator=generator, device=device)
-        if not isinstance(index, Tensor) or index.shape != (batch_size,):
-            raise MixupError(
-                f"A pairing callable must return an index tensor of shape ({batch_size},), got "
-                f"{tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__}."
-            )
-        index = index.long()
-        check_partner_index(index, batch_size)
-    elif pairing == "permute":
-        if eligible is None:
-            index = torch.randperm(batch_size, generator=generator, device=device)
-        else:
-            index = _cycle_within_groups((~eligible).long(), generator)
-    elif pairing == "flip":
-        index = torch.arange(batch_size - 1, -1, -1, device=device)
-    elif pairing == "roll":
-        index = (torch.arange(batch_size, device=device) - 1) % max(batch_size, 1)
-    elif pairing in ("same_class", "different_class"):
-        if labels is None:
-            raise MixupError(f"pairing={pairing!r} needs the targets: call mixer(x, y) or sample(..., labels=y).")
-        cls = class_ids(labels)
-        if pairing == "same_class":
-            index = _cycle_within_groups(cls, generator)
-        else:
-            elig = eligible if eligible is not None else torch.ones_like(cls, dtype=torch.bool)
-            index = _other_group_uniform(cls, elig, generator)
-    elif pairing == "label_distance":
-        if labels is None:
-            raise MixupError("pairing='label_distance' needs the targets: call mixer(x, y).")
-        if not (bandwidth > 0):
-            raise MixupError(f"pairing='label_distance' needs bandwidth > 0, got {bandwidth!r}.")
-        index = _label_distance(labels, bandwidth, generator)
+        index = _from_callable(pairing, batch_size, labels, generator, device)
+    elif pairing in _STRATEGIES:
+        index = _STRATEGIES[pairing](batch_size, labels, eligible, bandwidth, generator, device)
     else:
         raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
     if eligible is not None:
@@ -342,7 +313,61 @@ def sample_index(
     return index
 
 
-def check_pairing(pairing: Any) -> None:
-    """Raise :class:`MixupError` early for an unknown pairing name."""
-    if not callable(pairing) and pairing not in PAIRINGS:
-        raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
+def _from_callable(pairing: PairingFn, b: int, labels: Tensor | None, generator: torch.Generator | None,
+                   device: torch.device) -> Tensor:
+    index = pairing(b, labels=labels, generator=generator, device=device)
+    if not isinstance(index, Tensor) or index.shape != (b,):
+        raise MixupError(
+            f"A pairing callable must return an index tensor of shape ({b},), got "
+            f"{tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__}."
+        )
+    index = index.long()
+    check_partner_index(index, b)
+    return index
+
+
+def _needs(labels: Tensor | None, pairing: str) -> Tensor:
+    if labels is None:
+        raise MixupError(f"pairing={pairing!r} needs the targets: call mixer(x, y) or sample(..., labels=y).")
+    return labels
+
+
+# each strategy: (batch_size, labels, eligible, bandwidth, generator, device) -> index (B,)
+_Strategy = Callable[[int, "Tensor | None", "Tensor | None", float, "torch.Generator | None", torch.device], Tensor]
+
+
+def _permute(b: int, labels: Tensor | None, eligible: Tensor | None, bandwidth: float,
+             generator: torch.Generator | None, device: torch.device) -> Tensor:
+    if eligible is None:
+        return torch.randperm(b, generator=generator, device=device)
+    return _cycle_within_groups((~eligible).long(), generator)
+
+
+def _same_class(b: int, labels: Tensor | None, eligible: Tensor | None, bandwidth: float,
+                generator: torch.Generator | None, device: torch.device) -> Tensor:
+    return _cycle_within_groups(class_ids(_needs(labels, "same_class")), generator)
+
+
+def _different_class(b: int, labels: Tensor | None, eligible: Tensor | None, bandwidth: float,
+                     generator: torch.Generator | None, device: torch.device) -> Tensor:
+    cls = class_ids(_needs(labels, "different_class"))
+    elig = eligible if eligible is not None else torch.ones_like(cls, dtype=torch.bool)
+    return _other_group_uniform(cls, elig, generator)
+
+
+def _by_label_distance(b: int, labels: Tensor | None, eligible: Tensor | None, bandwidth: float,
+                       generator: torch.Generator | None, device: torch.device) -> Tensor:
+    y = _needs(labels, "label_distance")
+    if not (bandwidth > 0):
+        raise MixupError(f"pairing='label_distance' needs bandwidth > 0, got {bandwidth!r}.")
+    return _label_distance(y, bandwidth, generator)
+
+
+_STRATEGIES: dict[str, _Strategy] = {
+    "permute": _permute,
+    "flip": lambda b, labels, eligible, bandwidth, generator, device: torch.arange(b - 1, -1, -1, device=device),
+    "roll": lambda b, labels, eligible, bandwidth, generator, device: (torch.arange(b, device=device) - 1) % max(b, 1),
+    "same_class": _same_class,
+    "different_class": _different_class,
+    "label_distance": _by_label_distance,
+}

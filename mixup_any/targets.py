@@ -166,10 +166,10 @@ def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label
     if kind == "multilabel" and y.dtype == torch.bool:
         y = y.float()
     if not params.mixed:
-        return MixedTarget(y, y, params.lam, kind, num_classes, label_smoothing, mixed=False)
+        return MixedTarget(y, y, params.target_weight, kind, num_classes, label_smoothing, mixed=False)
     check_same_device(y, params.index, name)
     y_b = y.index_select(0, params.index)
-    return MixedTarget(y, y_b, params.lam, kind, num_classes, label_smoothing)
+    return MixedTarget(y, y_b, params.target_weight, kind, num_classes, label_smoothing)
 
 
 def _pick(option: Any, key: str) -> Any:
@@ -200,6 +200,8 @@ def mix_target(
     label_smoothing: float | Mapping[str, float] = 0.0,
 ) -> MixedTarget | dict[str, MixedTarget]:
     """Pair targets with ``params``; a dict of targets (multi-task) gives a dict of :class:`MixedTarget`.
+
+    Each row's own target weighs ``params.target_weight`` (``target_lam`` where the plan sets it, else ``lam``).
 
     ``kind``, ``num_classes`` and ``label_smoothing`` may be dicts keyed like ``y``.
 

@@ -242,7 +242,8 @@ def explain(
     params = mixer.sample(x.shape, labels=y, device=x.device, generator=generator)
     x_mix = mixer.mix(x, params)
     t = mixer.mix_target(y, params)
-    k = num_classes if num_classes is not None else getattr(mixer, "num_classes", None)
+    nc = mixer.target_spec.num_classes
+    k = num_classes if num_classes is not None else nc if isinstance(nc, int) else None
     soft = t.soft(num_classes=k) if t.kind == "index" else t.dense()
     j = int(params.index[row])
     if t.kind == "index":

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import torch
 
-from mixup_any.params import MixParams
+from mixup_any.params import Box, Choice, MixParams
 
 
-def loop_reference(x: torch.Tensor, params: MixParams, axes: tuple[int, ...] = (2, 3)) -> torch.Tensor:
-    """Row by row: lerp with the row's own weight outside its box, the partner's values inside it."""
+def loop_reference(x: torch.Tensor, params: MixParams, axes: tuple[int, ...] = (2, 3),
+                   cut_members: tuple[int, ...] = (1,)) -> torch.Tensor:
+    """Row by row: lerp with the row's own weight outside its box, the partner's values inside it.
+
+    For a per-row :class:`Choice`, rows whose member is in ``cut_members`` are CutMix rows (pure paste).
+    """
     if not params.mixed:
         return x
     b = x.shape[0]
-    box = params.extras.get("box")
-    cut = params.extras.get("cut")
-    if cut is None:
-        cut = torch.full((b,), box is not None)
+    extra, member = params.extra, None
+    if isinstance(extra, Choice):
+        extra, member = extra.inner, extra.member
+    box = extra.bounds if isinstance(extra, Box) else None
     out = torch.empty_like(x)
     for i in range(b):
         j = int(params.index[i])
-        w = 1.0 if bool(cut[i]) else float(params.lam[i])
+        per_row = isinstance(member, torch.Tensor)
+        cut = box is not None and (not per_row or int(member[i]) in cut_members)
+        w = 1.0 if cut else float(params.lam[i])
         row = torch.lerp(x[j], x[i], torch.tensor(w, dtype=x.dtype)) if w != 1.0 else x[i].clone()
         if box is not None:
             sl = [slice(None)] * (x.ndim - 1)

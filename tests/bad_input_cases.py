@@ -277,7 +277,7 @@ CASES: list[Case] = [
     Case("CutMix()", "min_area=0.5 with 1x2 images", lambda c: __import__("mixup_any").CutMix(min_area=0.5)(
         _x(4, 1, 1, 2), y4), "MixupError", "min_area"),
     Case("RandomChoice()", "p does not sum to 1", lambda c: __import__("mixup_any").RandomChoice(
-        [MixUp(), MixUp()], p=[0.5, 0.2]), "MixupError", "sum"),
+        [MixUp(), MixUp()], weights=[0.5, 0.2]), "MixupError", "sum"),
     Case("MixupCollate()", "empty list of samples", lambda c: __import__("mixup_any").MixupCollate(MixUp())([]),
          "MixupError", "non-empty list"),
     Case("MixupCollate()", "samples of different shapes", lambda c: __import__("mixup_any").MixupCollate(MixUp())(
@@ -286,7 +286,8 @@ CASES: list[Case] = [
     Case("MixUp()(x, y)", "y with B-1 rows", lambda c: MixUp()(_x(), torch.arange(3)), "MixupError",
          "batch size 4 but the targets have 3"),
     Case("MixUp()(x, y)", "empty batch (0, D)", lambda c: MixUp()(_x(0), torch.arange(0)), "MixupError", "empty batch"),
-    Case("MixUp()(x, y)", "x is None", lambda c: MixUp()(None), "MixupError", "no tensor"),
+    Case("MixUp()(x, y)", "x is None", lambda c: MixUp()(None, y4), "MixupError", "no tensor"),
+    Case("MixUp()(x, y)", "y missing", lambda c: MixUp()(_x()), "MixupError", "needs the targets y"),
     Case("MixUp()(x, y)", "integer x", lambda c: MixUp()(torch.ones(4, 3, dtype=torch.long), y4), "MixupError",
          "never interpolated"),
     Case("MixUp()(x, y)", "class index >= num_classes", lambda c: MixUp(num_classes=2)(_x(), y4), "MixupError",

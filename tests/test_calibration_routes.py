@@ -11,6 +11,7 @@ from torch import nn
 from mixup_any import CutMix, HookSiteError, MixParams, MixUp, MixupError, attach, mixed_loss
 from mixup_any.calibration import MODES, clean_and_mixed, mode_loss
 from mixup_any.functional import mix
+from mixup_any.params import Box, Choice
 
 
 def _ce(logits: torch.Tensor, y: int) -> torch.Tensor:
@@ -34,11 +35,11 @@ def _mlp():
 # ------------------------------------------------------------------ the 2B plan
 def test_clean_and_mixed_plan():
     p = MixParams(lam=torch.tensor([0.3, 0.8, 0.5]), index=torch.tensor([2, 0, 1]),
-                  extras={"box": torch.arange(12).view(3, 4), "choice": 1})
+                  extra=Choice(1, Box(torch.arange(12).view(3, 4))))
     q = clean_and_mixed(p)
     assert q.lam.tolist() == pytest.approx([1, 1, 1, 0.3, 0.8, 0.5])
     assert q.index.tolist() == [0, 1, 2, 5, 3, 4]
-    assert torch.equal(q.extras["box"], torch.cat([p.extras["box"]] * 2)) and q.extras["choice"] == 1
+    assert torch.equal(q.extra.inner.bounds, torch.cat([p.extra.inner.bounds] * 2)) and q.extra.member == 1
     x = torch.randn(3, 2)
     xx = mix(torch.cat([x, x]), q.lam, q.index)  # the lerp the plan's lam and index describe
     torch.testing.assert_close(xx[:3], x, rtol=0, atol=0)                    # the clean half is untouched

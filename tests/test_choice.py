@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from _mix_reference import loop_reference
 
 from mixup_any import CutMix, MixUp, MixupError, RandomChoice
+from mixup_any.params import Box, Choice
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -18,41 +21,42 @@ def pair(**kw):
 
 
 def test_per_batch_frequencies_follow_p():
-    m = pair(p=[0.25, 0.75], seed=0)
-    choices = [m.sample((4, 3, 8, 8)).extras["choice"] for _ in range(800)]
+    m = pair(weights=[0.25, 0.75], seed=0)
+    choices = [m.sample((4, 3, 8, 8)).extra.member for _ in range(800)]
     frac = sum(c == 1 for c in choices) / 800
     assert abs(frac - 0.75) < 5 * (0.75 * 0.25 / 800) ** 0.5
 
 
 def test_per_batch_applies_the_chosen_members_plan():
-    m = pair(p=[0.5, 0.5], seed=1)
+    m = pair(weights=[0.5, 0.5], seed=1)
     x = torch.randn(6, 3, 8, 8)
     seen = set()
     for _ in range(20):
         p = m.sample(x.shape)
-        k = p.extras["choice"]
+        assert isinstance(p.extra, Choice)
+        k = p.extra.member
         seen.add(k)
-        assert ("box" in p.extras) == (k == 1)
-        assert torch.equal(m.mix(x, p), m.mixers[k].mix(x, p))
+        assert isinstance(p.extra.inner, Box) == (k == 1)
+        assert torch.equal(m.mix(x, p), m.mixers[k].mix(x, replace(p, extra=p.extra.inner)))
         assert torch.equal(m.mix(x, p), loop_reference(x, p))
     assert seen == {0, 1}
 
 
 @pytest.mark.parametrize("shape,axis,ref_axes", [((32, 3, 8, 8), (-2, -1), (2, 3)), ((32, 2, 40), -1, (2,))])
 def test_per_sample_combines_rows_in_one_plan(shape, axis, ref_axes):
-    m = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0, axis=axis)], p=[0.4, 0.6], per_sample=True, seed=2)
+    m = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0, axis=axis)], weights=[0.4, 0.6], per_sample=True, seed=2)
     x = torch.randn(*shape)
     p = m.sample(x.shape)
-    choice, cut = p.extras["choice"], p.extras["cut"]
-    assert torch.equal(cut, choice == 1) and 0 < int(cut.sum()) < 32
-    area = (p.extras["box"][:, 1] - p.extras["box"][:, 0])
+    cut = p.extra.member == 1
+    assert 0 < int(cut.sum()) < 32
+    area = (p.extra.inner.bounds[:, 1] - p.extra.inner.bounds[:, 0])
     assert bool((area[~cut] == 0).all())
     assert torch.allclose(m.mix(x, p), loop_reference(x, p, ref_axes), atol=1e-6, rtol=0)
 
 
 def test_per_sample_frequencies():
-    m = pair(p=[0.3, 0.7], per_sample=True, seed=3)
-    cut = m.sample((4000, 1, 4, 4)).extras["cut"]
+    m = pair(weights=[0.3, 0.7], per_sample=True, seed=3)
+    cut = m.sample((4000, 1, 4, 4)).extra.member == 1
     assert abs(float(cut.float().mean()) - 0.7) < 0.04
 
 
@@ -75,7 +79,7 @@ def test_soft_targets_sum_to_one_and_seed_replays():
 def test_eval_is_identity_and_train_propagates():
     m = pair(seed=0).eval()
     x = torch.randn(4, 3, 8, 8)
-    assert m(x) is x and not any(c.training for c in m.mixers)
+    assert m(x, torch.zeros(4, dtype=torch.long))[0] is x and not any(c.training for c in m.mixers)
     m.train()
     assert all(c.training for c in m.mixers)
 
@@ -90,25 +94,25 @@ def test_state_dict_resumes():
 
 
 def test_repr_and_params():
-    m = pair(p=[0.5, 0.5])
+    m = pair(weights=[0.5, 0.5])
     assert repr(m) == ("RandomChoice([MixUp(alpha=0.8, num_classes=5), CutMix(alpha=1.0, num_classes=5)], "
-                       "p=[0.5, 0.5])")
-    assert set(m.get_params()) == {"mixers", "p", "per_sample", "seed"}
+                       "weights=[0.5, 0.5])")
+    assert set(m.get_params()) == {"mixers", "weights", "per_sample", "seed"}
     assert repr(RandomChoice(**m.get_params())) == repr(m)
 
 
 def test_errors():
     with pytest.raises(MixupError, match="sum to 1"):
-        pair(p=[0.5, 0.6])
+        pair(weights=[0.5, 0.6])
     with pytest.raises(MixupError, match="sum to 1"):
-        pair(p=[-0.5, 1.5])
+        pair(weights=[-0.5, 1.5])
     with pytest.raises(MixupError, match="2 probabilities for 3 mixers"):
-        RandomChoice([MixUp(), CutMix(), MixUp()], p=[0.5, 0.5])
+        RandomChoice([MixUp(), CutMix(), MixUp()], weights=[0.5, 0.5])
     with pytest.raises(MixupError, match="non-empty list"):
         RandomChoice([])
     with pytest.raises(MixupError, match="must be Mixer instances"):
         RandomChoice([MixUp(), "cutmix"])
-    with pytest.raises(MixupError, match="agree on num_classes"):
+    with pytest.raises(MixupError, match="agree on their targets"):
         RandomChoice([MixUp(num_classes=3), CutMix(num_classes=4)])
     with pytest.raises(MixupError, match="one shared axis"):
         RandomChoice([CutMix(axis=-1), CutMix()], per_sample=True)
@@ -116,10 +120,10 @@ def test_errors():
 
 def test_sklearn_clone_and_set_params():
     base = pytest.importorskip("sklearn.base")
-    m = RandomChoice((MixUp(alpha=0.8), CutMix(min_area=0.1)), p=(0.3, 0.7), per_sample=True, seed=1)
+    m = RandomChoice((MixUp(alpha=0.8), CutMix(min_area=0.1)), weights=(0.3, 0.7), per_sample=True, seed=1)
     c = base.clone(m)
     assert repr(c) == repr(m) and c.mixers[0] is not m.mixers[0]
-    m.set_params(p=[0.5, 0.5])
+    m.set_params(weights=[0.5, 0.5])
     with pytest.raises(MixupError, match="sum to 1"):
-        m.set_params(p=[0.5, 0.6])
+        m.set_params(weights=[0.5, 0.6])
     assert repr(base.clone(CutMix(axis=1, same_box=True))) == "CutMix(alpha=1.0, axis=1, same_box=True)"

@@ -13,6 +13,10 @@ from hypothesis import strategies as st
 
 from mixup_any import CutMix, MixParams, MixupError
 from mixup_any.mixers.cutmix import box_mask, sample_boxes
+from mixup_any.params import Box
+
+Y4 = torch.tensor([0, 1, 2, 3])
+Y6 = torch.arange(6)
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -35,7 +39,7 @@ def test_images_match_per_sample_loop_and_lam_is_kept_area(b, h, w, seed, per_sa
         x = x.contiguous(memory_format=torch.channels_last)
     mixer = CutMix(alpha=1.0, per_sample=per_sample, same_box=same_box, p=p, per_sample_p=True)
     params = mixer.sample(x.shape, generator=gen(seed + 1))
-    box = params.extras["box"]
+    box = params.extra.bounds
     assert box.shape == (b, 4) and box.dtype == torch.int64
     assert bool((box[:, 0] <= box[:, 1]).all() & (box[:, 1] <= h).all() & (box[:, 3] <= w).all())
     torch.testing.assert_close(params.lam.double(), 1 - box_area(box) / (h * w), rtol=0, atol=1e-6)
@@ -53,7 +57,7 @@ def test_sequence_segments(shape, axis, ref_axes, per_sample):
     x = torch.randn(*shape, generator=gen(3))
     mixer = CutMix(axis=axis, per_sample=per_sample)
     params = mixer.sample(x.shape, generator=gen(4))
-    seg = params.extras["box"]
+    seg = params.extra.bounds
     assert seg.shape == (shape[0], 2)
     length = shape[ref_axes[0]]
     torch.testing.assert_close(params.lam.double(), 1 - (seg[:, 1] - seg[:, 0]).double() / length, rtol=0, atol=1e-6)
@@ -63,7 +67,7 @@ def test_sequence_segments(shape, axis, ref_axes, per_sample):
 def test_empty_box_and_self_pairing_are_the_identity():
     x = torch.randn(4, 3, 9, 9)
     p = CutMix().sample(x.shape, generator=gen())
-    empty = replace(p, extras={"box": torch.zeros(4, 4, dtype=torch.long)})
+    empty = replace(p, extra=Box(torch.zeros(4, 4, dtype=torch.long)))
     assert torch.equal(CutMix().mix(x, empty), x)
     assert torch.equal(CutMix().mix(x, replace(p, index=torch.arange(4))), x)
 
@@ -75,26 +79,26 @@ def test_unmixed_rows_get_an_empty_box():
     out = mixer.mix(x, params)
     keep = params.lam == 1
     assert 0 < int(keep.sum()) < 64
-    assert torch.equal(box_area(params.extras["box"])[keep], torch.zeros(int(keep.sum()), dtype=torch.float64))
+    assert torch.equal(box_area(params.extra.bounds)[keep], torch.zeros(int(keep.sum()), dtype=torch.float64))
     assert torch.equal(out[keep], x[keep])
 
 
 def test_per_batch_box_mode_gives_one_box():
     params = CutMix(same_box=True).sample((16, 3, 20, 20), generator=gen(6))
-    box = params.extras["box"]
+    box = params.extra.bounds
     assert bool((box == box[0]).all()) and bool((params.lam == params.lam[0]).all())
 
 
 def test_per_sample_boxes_differ():
     params = CutMix(per_sample=True).sample((16, 3, 20, 20), generator=gen(7))
-    assert len({tuple(r) for r in params.extras["box"].tolist()}) > 8
+    assert len({tuple(r) for r in params.extra.bounds.tolist()}) > 8
 
 
 @pytest.mark.parametrize("lo,hi", [(0.2, 0.3), (0.0, 0.1), (0.5, 0.5)])
 def test_min_max_area(lo, hi):
     h = w = 40
     params = CutMix(min_area=lo, max_area=hi, per_sample=True).sample((400, 1, h, w), generator=gen(8))
-    box = params.extras["box"]
+    box = params.extra.bounds
     cut = 1 - params.lam.double()
     assert bool((cut <= hi + 1e-9).all())
     inside = (box[:, 0] > 0) & (box[:, 1] < h) & (box[:, 2] > 0) & (box[:, 3] < w)  # not clipped
@@ -118,14 +122,14 @@ def test_box_mask_and_sample_boxes_helpers():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64], ids=str)
 def test_dtype_kept(dtype):
     x = torch.randn(4, 3, 8, 8).to(dtype)
-    assert CutMix(seed=0)(x).dtype == dtype
+    assert CutMix(seed=0)(x, Y4)[0].dtype == dtype
 
 
 def test_same_seed_same_output_and_pickle():
     x = torch.randn(6, 3, 16, 16)
     m = CutMix(per_sample=True, seed=11)
-    a = CutMix(per_sample=True, seed=11)(x)
-    b = pickle.loads(pickle.dumps(m))(x)
+    a = CutMix(per_sample=True, seed=11)(x, Y6)[0]
+    b = pickle.loads(pickle.dumps(m))(x, Y6)[0]
     assert torch.equal(a, b)
 
 
@@ -149,25 +153,25 @@ def test_nested_batch_uses_one_box():
 
 def test_errors():
     with pytest.raises(MixupError, match="axis 3 does not exist"):
-        CutMix(axis=3)(torch.randn(4, 2, 10))
+        CutMix(axis=3)(torch.randn(4, 2, 10), Y4)
     with pytest.raises(MixupError, match="needs float inputs"):
-        CutMix()(torch.zeros(4, 3, 8, 8, dtype=torch.uint8))
+        CutMix()(torch.zeros(4, 3, 8, 8, dtype=torch.uint8), Y4)
     with pytest.raises(MixupError, match="smaller than the minimum box"):
-        CutMix(min_area=0.1)(torch.randn(4, 3, 2, 2))
+        CutMix(min_area=0.1)(torch.randn(4, 3, 2, 2), Y4)
     with pytest.raises(MixupError, match="min_area .* must not exceed max_area"):
         CutMix(min_area=0.5, max_area=0.2)
     with pytest.raises(MixupError, match="fraction of the area"):
         CutMix(max_area=2.0)
     with pytest.raises(MixupError, match="int .* or a pair of ints"):
         CutMix(axis=(1, 2, 3))
-    with pytest.raises(MixupError, match="no 'box'"):
+    with pytest.raises(MixupError, match="CutMix replays plans with Box, but this plan carries no record"):
         CutMix().mix(torch.randn(2, 1, 4, 4), MixParams(lam=torch.tensor([0.5, 0.5]), index=torch.tensor([1, 0])))
 
 
 def test_eval_and_p_zero_are_exact():
     x = torch.randn(4, 3, 8, 8)
-    assert CutMix().eval()(x) is x
-    assert CutMix(p=0.0)(x) is x
+    assert CutMix().eval()(x, Y4)[0] is x
+    assert CutMix(p=0.0)(x, Y4)[0] is x
 
 
 @pytest.mark.parametrize("dtype,bits", [(torch.float32, torch.int32), (torch.bfloat16, torch.int16),

@@ -12,11 +12,11 @@ from mixup_any import CutMix, MixParams, MixUp, MixupError
 from mixup_any.dense import DetectionMix, MixedMask, SegmentationMix, box_weighted_loss, mixed_mask_loss
 from mixup_any.dense.boxes import BoxFormat, from_xyxy, to_xyxy
 from mixup_any.dense.masks import classmix_region
+from mixup_any.params import Box
 
 
 def plan(lam, index, box=None):
-    extras = {} if box is None else {"box": torch.tensor(box)}
-    return MixParams(torch.tensor(lam), torch.tensor(index), extras)
+    return MixParams(torch.tensor(lam), torch.tensor(index), extra=None if box is None else Box(torch.tensor(box)))
 
 
 def det_batch():
@@ -199,11 +199,11 @@ def test_cutmix_list_of_sizes_draws_inside_the_smallest_image():
     dm = DetectionMix(CutMix(alpha=1.0, seed=0))
     for _ in range(5):
         p = dm.sample(images)
-        assert (p.extras["box"][:, 1] <= 20).all() and (p.extras["box"][:, 3] <= 16).all()
+        assert (p.extra.bounds[:, 1] <= 20).all() and (p.extra.bounds[:, 3] <= 16).all()
         out, tg = dm(images, targets, params=p)
         assert [tuple(o.shape) for o in out] == [(3, 20, 30), (3, 24, 16)]
         for i, j in enumerate(p.index.tolist()):
-            y0, y1, x0, x1 = p.extras["box"][i].tolist()
+            y0, y1, x0, x1 = p.extra.bounds[i].tolist()
             ref = images[i].clone()
             ref[:, y0:y1, x0:x1] = images[j][:, y0:y1, x0:x1]
             torch.testing.assert_close(out[i], ref)
@@ -304,7 +304,7 @@ def test_mixed_mask_loss_against_a_hand_loop():
     x, m = seg_batch()
     logits = torch.randn(3, 4, 6, 5, generator=torch.Generator().manual_seed(2))
     for p in (plan([0.3, 0.6, 1.0], [1, 2, 0]), plan([0.5, 1.0, 0.4], [2, 0, 1], [[1, 4, 0, 2], [0, 0, 0, 0], [0, 6, 2, 5]])):
-        mixer = SegmentationMix(CutMix() if "box" in p.extras else MixUp())
+        mixer = SegmentationMix(CutMix() if isinstance(p.extra, Box) else MixUp())
         _, t = mixer(x, m, params=p)
         num = den = 0.0
         logp = logits.log_softmax(1)

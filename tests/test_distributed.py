@@ -18,6 +18,7 @@ from torch import nn
 
 from mixup_any import MixUp, MixupError, mixed_loss
 from mixup_any.distributed import CrossRankMixer, get_rank, get_world_size, seed_for_rank, seed_mixer
+from mixup_any.params import Box
 
 SEED, STEPS, B, D, C, WORLD = 123, 3, 5, 6, 3, 2   # B odd on purpose
 
@@ -279,12 +280,12 @@ def test_cross_rank_mixer_equals_the_kernel_on_the_global_batch(monkeypatch, kin
         lam[start:start + x.shape[0]] = p.lam
         index = torch.arange(n)
         index[start:start + x.shape[0]] = p.index
-        extras = {}
-        if "box" in p.extras:
-            box = torch.zeros(n, p.extras["box"].shape[1], dtype=p.extras["box"].dtype)
-            box[start:start + x.shape[0]] = p.extras["box"]
-            extras["box"] = box
-        ref = make().mix(xg, MixParams(lam=lam, index=index, extras=extras))[start:start + x.shape[0]]
+        extra = None
+        if isinstance(p.extra, Box):
+            box = torch.zeros(n, p.extra.bounds.shape[1], dtype=p.extra.bounds.dtype)
+            box[start:start + x.shape[0]] = p.extra.bounds
+            extra = Box(box)
+        ref = make().mix(xg, MixParams(lam=lam, index=index, extra=extra))[start:start + x.shape[0]]
         torch.testing.assert_close(xm, ref)
         if kind == "mixup":
             w = p.lam.view(-1, 1, 1, 1)

@@ -752,7 +752,7 @@ def test_cutmix_on_a_feature_map_gets_a_box_that_fits_it():
         out = net(x)
         h.target(y)
     p = h.params
-    box = p.extras["box"]
+    box = p.extra.bounds
     assert box.min() >= 0 and box.max() <= 4  # boxes drawn for the 4x4 feature map, not the 16x16 input
     with torch.no_grad():
         feat = net[1](net[0](x))

@@ -52,7 +52,7 @@ class HookNet(pl.LightningModule):
         handle = (self.callback or self.trainer.callbacks[0]).handle
         p = handle.params
         with torch.no_grad():  # independent replay of the plan at the hidden site "net.1"
-            ref = self.net[2](p.mix(self.net[1](self.net[0](x))))
+            ref = self.net[2](MixUp().mix(self.net[1](self.net[0](x)), p))
         self.log_.append((self.current_epoch, p.lam.clone(), p.site, torch.allclose(out, ref), target))
         return mixed_loss(F.cross_entropy, out, target)
 

@@ -199,11 +199,13 @@ def test_bad_batches():
     with pytest.raises(MixupError, match="empty batch"):
         mixer(torch.randn(0, 2), torch.zeros(0, dtype=torch.long))
     with pytest.raises(MixupError, match="never interpolated"):
-        mixer(torch.ones(3, 2, dtype=torch.long))
+        mixer(torch.ones(3, 2, dtype=torch.long), torch.zeros(3, dtype=torch.long))
     with pytest.raises(MixupError, match="params are for batch size 2"):
-        mixer(torch.randn(3, 2), params=MixParams.identity(2))
+        mixer(torch.randn(3, 2), torch.zeros(3, dtype=torch.long), params=MixParams.identity(2))
     with pytest.raises(MixupError, match="exclude_classes needs the targets"):
-        MixUp(exclude_classes=[1])(torch.randn(3, 2))
+        MixUp(exclude_classes=[1]).sample((3, 2))
+    with pytest.raises(MixupError, match=r"needs the targets y.*mixer\.mix\(x, mixer\.sample\(x\.shape"):
+        mixer(torch.randn(3, 2))
 
 
 def test_batch_size_one_and_odd():

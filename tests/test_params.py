@@ -1,11 +1,15 @@
 """λ sampling, probability and pairing: distributions, determinism, no global RNG, edge sizes."""
 
+import dataclasses
+import io
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixup_any import MixParams, MixupError, sample_beta, sample_index, sample_lambda
+from mixup_any.params import Box, Choice, Swap
 from mixup_any.sampling import apply_probability
 
 scipy_stats = pytest.importorskip("scipy.stats")
@@ -222,11 +226,53 @@ def test_callable_pairing_and_errors():
         sample_index(3, pairing="same_class", labels=torch.randn(3))
 
 
+RECORDS = {
+    "box": Box(torch.ones(3, 4, dtype=torch.long)),
+    "swap": Swap(torch.tensor([[True, False], [False, False], [True, True]])),
+    "choice per batch": Choice(1, Box(torch.ones(3, 2, dtype=torch.long))),
+    "choice per row": Choice(torch.tensor([0, 1, 1]), None),
+}
+
+
+def _tensors(record: dict) -> list[torch.Tensor]:
+    """The tensors of a record (as ``dataclasses.asdict`` gives it), nested records included, in field order."""
+    out: list[torch.Tensor] = []
+    for v in record.values():
+        out += _tensors(v) if isinstance(v, dict) else [v] if isinstance(v, torch.Tensor) else []
+    return out
+
+
+@pytest.mark.parametrize("name", list(RECORDS))
+def test_a_record_round_trips_through_state_dict_and_to(name):
+    extra = RECORDS[name]
+    p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]),
+                  target_lam=torch.tensor([0.5, 1.0, 0.75]), extra=extra, site="s")
+    assert type(extra).__name__ in repr(p)
+    state = p.state_dict()
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    q = MixParams.from_state_dict(torch.load(buf, weights_only=True))  # plain data: no pickled classes
+    assert type(q.extra) is type(extra) and q.site == "s" and torch.equal(q.target_lam, p.target_lam)
+    flat_p, flat_q = _tensors(dataclasses.asdict(p.extra)), _tensors(dataclasses.asdict(q.extra))
+    assert len(flat_p) == len(flat_q) > 0 and all(torch.equal(a, b) for a, b in zip(flat_p, flat_q, strict=True))
+    if isinstance(extra, Choice) and isinstance(extra.member, int):
+        assert q.extra.member == extra.member
+    r = p.to("meta")
+    assert r.lam.is_meta and r.target_lam.is_meta
+    assert all(t.is_meta for t in _tensors(dataclasses.asdict(r.extra)))
+
+
 def test_mixparams_validation_repr_and_roundtrip():
-    p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]), extras={"box": torch.ones(3, 4)})
-    assert "MixParams(B=3" in repr(p) and "box" in repr(p)
+    p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]), extra=Box(torch.ones(3, 4)))
+    assert "MixParams(B=3" in repr(p) and "Box" in repr(p)
     q = MixParams.from_state_dict(p.state_dict())
-    assert torch.equal(q.lam, p.lam) and torch.equal(q.index, p.index) and torch.equal(q.extras["box"], p.extras["box"])
+    assert torch.equal(q.lam, p.lam) and torch.equal(q.index, p.index) and torch.equal(q.extra.bounds, p.extra.bounds)
+    assert q.target_lam is None and torch.equal(q.target_weight, q.lam)
+    with pytest.raises(MixupError, match="extra must be a Box, Choice, Swap or None, got dict"):
+        MixParams(lam=torch.ones(3), index=torch.arange(3), extra={"box": torch.ones(3, 4)})
+    with pytest.raises(MixupError, match="target_lam must be None or a float tensor shaped like lam"):
+        MixParams(lam=torch.ones(3), index=torch.arange(3), target_lam=torch.ones(2))
     with pytest.raises(MixupError, match="same shape"):
         MixParams(lam=torch.ones(3), index=torch.arange(2))
     with pytest.raises(MixupError, match="float tensor"):
@@ -282,8 +328,8 @@ def test_per_sample_uniform_lambda_is_uniform(fold):
 
 
 def test_a_plan_with_a_box_is_not_silently_lerped():
-    from mixup_any import CutMix
+    from mixup_any import CutMix, MixUp
 
     p = CutMix(seed=0).sample((4, 3, 8, 8))
-    with pytest.raises(MixupError, match=r"extras \['box'\]: replay it with the mixer that drew it"):
-        p.mix(torch.randn(4, 3, 8, 8))
+    with pytest.raises(MixupError, match="MixUp replays plans with no record, but this plan carries Box"):
+        MixUp().mix(torch.randn(4, 3, 8, 8), p)

@@ -1,18 +1,26 @@
 """A plan is closed: a plan of every mixer replays bit for bit through every entry point that accepts one, and
 an entry point that cannot replay it says so.
 
-Entry points: ``mixer.mix(x, p)`` (the reference), ``mixer(x, y, params=p)``, a hooked site armed with
-``handle.arm(params=p)``, the text handle at the token embeddings, a ``state_dict`` round trip, and
-``MixParams.mix`` (plans without extras only).
+Entry points: ``mixer.mix(x, p)`` (the reference), ``mixer(x, y, params=p)``, a ``state_dict`` round trip (through
+``torch.save``), a hooked site armed with ``handle.arm(y, params=p)``, :class:`DetectionMix` and
+:class:`SegmentationMix` (``params=``), :class:`TabularMixer`, the text handle at the token embeddings; the
+collate function draws its own plan with the mixer's generator and applies it the same way. A mixer given a
+plan whose record it does not understand raises a :class:`MixupError`.
 """
 
 from __future__ import annotations
+
+import dataclasses
+import io
 
 import pytest
 import torch
 from torch import nn
 
-from mixup_any import CutMix, MixParams, MixUp, MixupError, RandomChoice, attach
+from mixup_any import CutMix, MixParams, MixUp, MixupCollate, MixupError, RandomChoice, attach
+from mixup_any.dense import DetectionMix, SegmentationMix
+from mixup_any.params import Box, Choice, Swap
+from mixup_any.tabular import TabularMixer
 
 C = 4
 MIXERS = {
@@ -23,11 +31,24 @@ MIXERS = {
     "choice per batch": lambda: RandomChoice([MixUp(num_classes=C), CutMix(num_classes=C)], seed=0),
     "choice per sample": lambda: RandomChoice([MixUp(num_classes=C), CutMix(num_classes=C)], per_sample=True, seed=0),
 }
+RECORD = {"mixup": type(None), "mixup per sample": type(None), "cutmix": Box, "cutmix per sample": Box,
+          "choice per batch": Choice, "choice per sample": Choice}
 
 
 def batch():
     g = torch.Generator().manual_seed(3)
     return torch.randn(6, 3, 8, 8, generator=g), torch.randint(0, C, (6,), generator=g)
+
+
+def drawn(name):
+    """A mixer and a real (non-identity) plan it drew for :func:`batch`."""
+    mixer = MIXERS[name]()
+    x, y = batch()
+    for _ in range(10):  # a per-batch choice may draw either member: any draw that mixes will do
+        p = mixer.sample(x.shape, labels=y)
+        if not torch.equal(mixer.mix(x, p), x):
+            return mixer, p
+    raise AssertionError(f"{name} drew only identity plans")
 
 
 class Recorder(nn.Module):
@@ -44,31 +65,95 @@ class Recorder(nn.Module):
         return out
 
 
-@pytest.mark.parametrize("name", list(MIXERS))
-def test_a_plan_replays_bit_for_bit_through_every_entry_point(name):
-    mixer = MIXERS[name]()
-    x, y = batch()
-    p = mixer.sample(x.shape, labels=y)
-    want = mixer.mix(x, p)
-    assert not torch.equal(want, x)  # a real mix, not the identity
-
+def _call(mixer, p, x, y):
     got, target = mixer(x, y, params=p)
-    assert torch.equal(got, want) and torch.equal(target.lam, p.lam) and torch.equal(target.y_b, y[p.index])
+    assert torch.equal(target.lam, p.target_weight) and torch.equal(target.y_b, y[p.index])
+    return got
 
+
+def _state_dict(mixer, p, x, y):
+    buf = io.BytesIO()
+    torch.save(p.state_dict(), buf)
+    buf.seek(0)
+    return mixer.mix(x, MixParams.from_state_dict(torch.load(buf, weights_only=True)))
+
+
+def _hook(mixer, p, x, y):
     model = Recorder().train()
     with attach(mixer, model, at="body") as handle:
         handle.arm(y, params=p)
         model(x)
-    assert torch.equal(model.seen[-1], want)
+    return model.seen[-1]
 
-    replayed = MixParams.from_state_dict(p.state_dict())
-    assert torch.equal(mixer.mix(x, replayed), want)
 
-    if p.extras:  # a box or a choice: only the mixer that drew it can replay it
-        with pytest.raises(MixupError, match="replay it with the mixer that drew it"):
-            p.mix(x)
-    else:
-        assert torch.equal(p.mix(x), want)
+def _segmentation(mixer, p, x, y):
+    if not isinstance(mixer, (MixUp, CutMix)):
+        with pytest.raises(MixupError, match="SegmentationMix .* replays plans with no record or Box"):
+            SegmentationMix(MIXERS["mixup"]())(x, torch.zeros(6, 8, 8, dtype=torch.long), params=p)
+        return None
+    return SegmentationMix(mixer)(x, torch.zeros(6, 8, 8, dtype=torch.long), params=p)[0]
+
+
+def _detection(mixer, p, x, y):
+    targets = [{"boxes": torch.tensor([[0.0, 0.0, 4.0, 4.0]]), "labels": torch.tensor([int(c)])} for c in y]
+    if not isinstance(mixer, (MixUp, CutMix)):
+        with pytest.raises(MixupError, match="DetectionMix .* replays plans with no record or Box"):
+            DetectionMix(MIXERS["mixup"]())(x, targets, params=p)
+        return None
+    return DetectionMix(mixer)(x, targets, params=p)[0]
+
+
+ENTRY_POINTS = {"mixer(x, y, params=)": _call, "state_dict": _state_dict, "hook arm(params=)": _hook,
+                "SegmentationMix": _segmentation, "DetectionMix": _detection}
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+@pytest.mark.parametrize("name", list(MIXERS))
+def test_a_plan_replays_bit_for_bit_through_every_entry_point(name, entry):
+    mixer, p = drawn(name)
+    x, y = batch()
+    assert isinstance(p.extra, RECORD[name])
+    want = mixer.mix(x, p)
+    got = ENTRY_POINTS[entry](mixer, p, x, y)
+    if got is not None:  # None: the entry point refused the plan with a clear error (checked inside)
+        assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("name", list(MIXERS))
+def test_collate_applies_the_plan_its_mixer_draws(name):
+    x, y = batch()
+    out, target = MixupCollate(MIXERS[name]())(list(zip(x, y, strict=True)))
+    reference = MIXERS[name]()  # same seed: the same stream of plans
+    p = reference.sample(x.shape, labels=y)
+    assert torch.equal(out, reference.mix(x, p)) and torch.equal(target.lam, p.target_weight)
+
+
+@pytest.mark.parametrize(("owner", "other"), [(a, b) for a in MIXERS for b in MIXERS if RECORD[a] is not RECORD[b]])
+def test_a_mixer_refuses_a_plan_whose_record_it_does_not_understand(owner, other):
+    _, p = drawn(owner)
+    x, _ = batch()
+    with pytest.raises(MixupError, match="replays plans with .* but this plan carries"):
+        MIXERS[other]().mix(x, p)
+
+
+def test_a_swap_plan_replays_through_the_tabular_mixer_and_nowhere_else():
+    g = torch.Generator().manual_seed(0)
+    x_cont, x_cat = torch.randn(8, 3, generator=g), torch.randint(0, 5, (8, 4), generator=g)
+    tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy="swap")
+    p = tm.sample(x_cont, x_cat)
+    assert isinstance(p.extra, Swap) and p.target_lam is not None
+    want = tm.mix(x_cont, x_cat, p)
+    q = MixParams.from_state_dict(p.state_dict())
+    for a, b in zip(tm.mix(x_cont, x_cat, q), want, strict=True):
+        assert torch.equal(a, b)
+    assert torch.equal(q.target_lam, p.target_lam)
+    for mixer in (MixUp(), CutMix(axis=-1), RandomChoice([MixUp(), MixUp()])):
+        with pytest.raises(MixupError, match="but this plan carries Swap"):
+            mixer.mix(x_cont, p)
+    with pytest.raises(MixupError, match="replays plans with no record, but this plan carries Swap"):
+        TabularMixer(MixUp(), policy="onehot", cardinalities=[5] * 4).mix(x_cont, x_cat, p)
+    with pytest.raises(MixupError, match="replays plans with Swap, but this plan carries no record"):
+        tm.mix(x_cont, x_cat, dataclasses.replace(p, extra=None))
 
 
 def test_a_plan_replays_at_the_token_embeddings():

@@ -15,6 +15,7 @@ pytest.importorskip("sklearn")
 
 from mixup_any import MixParams, MixUp  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
+from mixup_any.params import Swap  # noqa: E402
 from mixup_any.tabular import TabularMixer, TabularMLP  # noqa: E402
 from mixup_any.tabular.mixer import one_hot_blocks  # noqa: E402
 
@@ -145,10 +146,12 @@ def test_swap_never_interpolates_and_lam_is_kept_fraction(lam, seed, d):
         assert torch.equal(xk, x_cat)
         return
     own = (xk == x_cat) | (p.index == torch.arange(b))[:, None]
-    swapped = p.extras["swap"]
+    swapped = p.extra.mask
     assert torch.equal(xk, torch.where(swapped, partner, x_cat))
     kept = (~swapped).float().sum(1)
-    torch.testing.assert_close(p.lam, (d * lam + kept) / (d + k))
+    torch.testing.assert_close(p.target_lam, (d * lam + kept) / (d + k))
+    torch.testing.assert_close(p.lam, torch.full((b,), float(lam)))  # the weight of the continuous columns
+    assert torch.equal(tm.mix_target(y, p).lam, p.target_lam)  # targets weigh the kept share, not lam
     if d:
         torch.testing.assert_close(xc, lam * x_cont + (1 - lam) * x_cont[p.index])
     assert bool(own[~swapped].all())
@@ -158,9 +161,9 @@ def test_swap_probability_is_one_minus_lam():
     x_cat = torch.zeros(4000, 5, dtype=torch.long)
     tm = TabularMixer(MixUp(lam=0.3), policy="swap")
     p = tm.sample(None, x_cat, generator=torch.Generator().manual_seed(0))
-    kept = 1 - p.extras["swap"].float().mean()
+    kept = 1 - p.extra.mask.float().mean()
     assert abs(float(kept) - 0.3) < 0.02  # 20,000 Bernoulli draws: sd ≈ 0.003
-    torch.testing.assert_close(p.lam.mean(), kept)
+    torch.testing.assert_close(p.target_lam.mean(), kept)
 
 
 @pytest.mark.parametrize("policy", ["embedding", "onehot", "swap"])
@@ -197,7 +200,7 @@ def test_same_generator_seed_same_draw():
     a = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
     b = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a.lam, b.lam) and torch.equal(a.index, b.index)
-    assert torch.equal(a.extras["swap"], b.extras["swap"])
+    assert torch.equal(a.extra.mask, b.extra.mask)
 
 
 def test_one_hot_blocks_reference():
@@ -257,9 +260,16 @@ def test_wrapping_a_users_model():
 def test_replay_given_params():
     x_cont, x_cat, _ = _batch()
     p = MixParams(lam=torch.full((8,), 0.25), index=torch.arange(8).flip(0))
-    xc, xk = TabularMixer(MixUp(), policy="swap").mix(x_cont, x_cat, dataclasses.replace(p))
+    swap = TabularMixer(MixUp(), policy="swap")
+    with pytest.raises(MixupError, match=r"TabularMixer\(policy='swap'\) replays plans with Swap"):
+        swap.mix(x_cont, x_cat, p)  # no mask: a swap plan cannot be replayed without it
+    mask = torch.zeros_like(x_cat, dtype=torch.bool)
+    mask[:, 0] = True
+    xc, xk = swap.mix(x_cont, x_cat, dataclasses.replace(p, extra=Swap(mask)))
     torch.testing.assert_close(xc, 0.25 * x_cont + 0.75 * x_cont.flip(0))
-    assert torch.equal(xk, x_cat)  # no swap mask drawn: codes kept
+    assert torch.equal(xk[:, 0], x_cat.flip(0)[:, 0]) and torch.equal(xk[:, 1:], x_cat[:, 1:])
+    with pytest.raises(MixupError, match="MixUp replays plans with no record, but this plan carries Swap"):
+        MixUp().mix(x_cont, dataclasses.replace(p, extra=Swap(mask)))
 
 
 def test_bad_arguments():

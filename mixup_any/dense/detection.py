@@ -44,7 +44,7 @@ from torch import Tensor
 from ..exceptions import MixupError
 from ..mixers import CutMix, Mixer, MixUp
 from ..mixers.cutmix import box_mask
-from ..params import MixParams
+from ..params import Box, MixParams, check_extra
 from ._tv import plain, rewrap
 from .boxes import BoxFormat, check_boxes, check_shape, from_xyxy, to_xyxy
 
@@ -56,10 +56,9 @@ Targets = list[dict[str, Any]]
 def _check_plan(params: MixParams, b: int) -> None:
     if params.batch_size != b:
         raise MixupError(f"The given params are for batch size {params.batch_size}, but there are {b} images.")
-    other = sorted(set(params.extras) - {"box"})
-    if other:
-        raise MixupError(f"DetectionMix mixes MixUp and CutMix plans; this plan has extras {other} "
-                         "(e.g. RandomChoice): wrap each mixer in its own DetectionMix instead.")
+    if params.mixed:
+        check_extra(params, (type(None), Box), "DetectionMix (MixUp and CutMix plans; wrap each mixer of a "
+                    "RandomChoice in its own DetectionMix)")
 
 
 def _clip_outside(b: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
@@ -252,8 +251,8 @@ class DetectionMix:
         if not params.mixed:
             return images, [self._out(t, t["boxes"], {f: t[f] for f in self.fields},
                                       torch.ones(len(t["boxes"]), device=t["boxes"].device)) for t in targets]
-        if "box" in params.extras:
-            out, boxes, fields, weights = self._cutmix(imgs, targets, xyxy, params)
+        if isinstance(params.extra, Box):
+            out, boxes, fields, weights = self._cutmix(imgs, targets, xyxy, params, params.extra.bounds)
         else:
             out, boxes, fields, weights = self._mixup(imgs, targets, xyxy, params)
         sizes = [(x.shape[-2], x.shape[-1]) for x in out]
@@ -295,10 +294,10 @@ class DetectionMix:
         return out, boxes, fields, weights
 
     # ------------------------------------------------------------------ CutMix: paste and clip
-    def _cutmix(self, imgs: list[Tensor], targets: Any, xyxy: list[Tensor], params: MixParams) -> tuple:
+    def _cutmix(self, imgs: list[Tensor], targets: Any, xyxy: list[Tensor], params: MixParams,
+                box: Tensor) -> tuple:
         dev = imgs[0].device
         b = len(imgs)
-        box = params.extras["box"]
         if box.shape != (b, 4):
             raise MixupError(f"The plan's box has shape {tuple(box.shape)}; expected ({b}, 4) (y0, y1, x0, x1).")
         idx = params.index.tolist()

@@ -27,7 +27,7 @@ from ..exceptions import MixupError
 from ..functional import check_same_device, gather_rows
 from ..mixers import CutMix, Mixer, MixUp
 from ..mixers.cutmix import box_mask
-from ..params import MixParams
+from ..params import Box, MixParams, check_extra
 from ._tv import plain, rewrap
 
 __all__ = ["MixedMask", "SegmentationMix", "classmix_region", "mixed_mask_loss"]
@@ -228,9 +228,8 @@ class SegmentationMix:
             params = self.mixer.sample(x.shape, device=x.device, generator=generator)
         if params.batch_size != b:
             raise MixupError(f"The given params are for batch size {params.batch_size}, but images have {b} rows.")
-        other = sorted(set(params.extras) - {"box"})
-        if other:
-            raise MixupError(f"SegmentationMix mixes MixUp and CutMix plans; this plan has extras {other}.")
+        if params.mixed:
+            check_extra(params, (type(None), Box), "SegmentationMix (MixUp and CutMix plans)")
         if not params.mixed:
             return images, MixedMask(m, m, torch.ones(b, 1, 1, device=m.device), self.ignore_index)
         check_same_device(x, params.lam)
@@ -241,8 +240,8 @@ class SegmentationMix:
             gen = generator if generator is not None else self.mixer.generator_for(x.device)
             region = classmix_region(m, index, self.num_classes, ignore_index=self.ignore_index, generator=gen)
             region = region & (lam < 1).view(-1, 1, 1)  # rows the plan leaves unmixed stay unmixed
-        elif "box" in params.extras:
-            region = box_mask(params.extras["box"], m.shape, (1, 2))
+        elif isinstance(params.extra, Box):
+            region = box_mask(params.extra.bounds, m.shape, (1, 2))
         else:
             out = torch.lerp(x[index], x, lam.to(x.dtype).view(-1, 1, 1, 1))
             return rewrap(out, images), MixedMask(m, m[index], lam.view(-1, 1, 1), self.ignore_index)

@@ -99,19 +99,19 @@ class MixupTrainer(transformers.Trainer):
         self.criterion = criterion
         self.mode = mode
         self.eta = eta
-        if isinstance(mixer.label_smoothing, Mapping):
+        if isinstance(mixer.target_spec.label_smoothing, Mapping):
             raise MixupError(
                 "MixupTrainer mixes the one 'labels' tensor of a batch, so mixer.label_smoothing must be one float, "
-                f"got {mixer.label_smoothing!r}."
+                f"got {mixer.target_spec.label_smoothing!r}."
             )
         eps = float(self.args.label_smoothing_factor or 0.0)
-        if eps and mixer.label_smoothing:
+        if eps and mixer.target_spec.label_smoothing:
             raise MixupError(
                 f"Label smoothing is set twice: TrainingArguments.label_smoothing_factor={eps} and "
-                f"mixer.label_smoothing={mixer.label_smoothing!r}. Set one of them (both mean: smooth each side "
-                "before mixing)."
+                f"mixer.label_smoothing={mixer.target_spec.label_smoothing!r}. Set one of them (both mean: smooth "
+                "each side before mixing)."
             )
-        self._smoothing = eps or float(mixer.label_smoothing or 0.0)
+        self._smoothing = eps or float(mixer.target_spec.label_smoothing or 0.0)
         # fail at construction, not at the first step, if the site cannot be found
         with attach_text(mixer, self._unwrapped(self.model), at, layers=layers, mask=mask):
             pass

@@ -13,8 +13,10 @@ import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..params import MixParams
-from .base import Mixer
+from ..functional import mix_batch
+from ..params import Box, Choice, MixParams, check_extra
+from ..policies import TargetSpec
+from .base import Mixer, check_draw, check_lifecycle
 from .cutmix import CutMix, _map_float_leaves, cut_mix
 from .mixup import MixUp
 
@@ -22,120 +24,75 @@ __all__ = ["RandomChoice"]
 
 
 class RandomChoice(Mixer):
-    """Apply one of several mixers, chosen at random with probabilities ``p``.
+    """Apply one of several mixers, chosen at random with probabilities ``weights``.
 
     Per batch (``per_sample=False``, timm's and torchvision's switch): one member is drawn for the
     batch and its own plan is used. Per sample (``per_sample=True``): every member draws a plan for the
     whole batch and each row takes the plan of the member it drew, so one batch holds CutMix rows (a box,
     pure paste) and MixUp rows (a ``lerp``), applied in one pass. Per-sample choice supports
-    :class:`MixUp` and :class:`CutMix` members (CutMix members must share ``axis``).
+    :class:`MixUp` and :class:`CutMix` members (CutMix members must share ``axis``). The plan records
+    the choice as a :class:`~mixup_any.params.Choice`.
 
     Each member keeps its own policy (``alpha``, ``p``, pairing, ``min_area`` ...); all randomness comes
-    from this mixer's generator, so one seed replays everything. Targets (``num_classes``, ``target``,
-    ``label_smoothing``) must agree between members; they are taken from the first one.
+    from this mixer's generator, so one seed replays everything. The members must agree on their
+    targets (``target_spec``); the first one's is used.
 
     Args:
         mixers: the members, e.g. ``[MixUp(alpha=0.8), CutMix(alpha=1.0)]``.
-        p: probability of each member (must sum to 1); ``None`` means uniform.
-        per_sample: choose per row instead of per batch.
+        weights: probability of each member (must sum to 1); ``None`` means uniform.
+        per_sample: choose a member per row instead of per batch.
         seed: seed of this mixer's generator (the members' own generators are not used).
 
     Example:
-        >>> mixer = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0)], p=[0.5, 0.5], seed=0)
+        >>> mixer = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0)], weights=[0.5, 0.5], seed=0)
         >>> x, target = mixer(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3]))
         >>> x.shape, target.lam.shape
         (torch.Size([4, 3, 8, 8]), torch.Size([4]))
     """
 
-    # RandomChoice bends the Mixer contract: ``p`` holds one probability per member (Mixer: one apply
-    # probability) and the target settings are read-only views of the first member's.
-    p: Sequence[float] | None  # type: ignore[assignment]
-
     def __init__(
         self,
         mixers: Sequence[Mixer],
-        p: Sequence[float] | None = None,
+        weights: Sequence[float] | None = None,
         *,
         per_sample: bool = False,
         seed: int | None = None,
     ) -> None:
         self.mixers = mixers  # stored as given, so sklearn.clone sees its own arguments back
-        self.p = p
+        self.weights = weights
         self.per_sample = per_sample
         self.seed = seed
-        self.schedule = None
-        self._validate()
-        self.training = True
-        self.enabled = True
-        self._model_ref = None
-        self._seed = None
-        self._generators = {}
+        self._check()
+        self._start()
 
-    @classmethod
-    def _param_names(cls) -> list[str]:
-        return ["mixers", "p", "per_sample", "seed"]
+    @property
+    def target_spec(self) -> TargetSpec:
+        """The members' shared target spec (checked equal on construction)."""
+        return self.mixers[0].target_spec
 
-    def _validate(self) -> None:
+    def _check(self) -> None:
         if not isinstance(self.mixers, (list, tuple)) or not self.mixers:
             raise MixupError(f"RandomChoice needs a non-empty list of mixers, got {self.mixers!r}.")
         for m in self.mixers:
             if not isinstance(m, Mixer):
                 raise MixupError(f"RandomChoice members must be Mixer instances, got {type(m).__name__}.")
-        if self.p is not None:
-            if not isinstance(self.p, (list, tuple)) or not all(isinstance(v, Real) and not isinstance(v, bool)
-                                                       for v in self.p):
-                raise MixupError(f"p must be a list of probabilities, one per mixer, got {self.p!r}.")
-            if len(self.p) != len(self.mixers):
-                raise MixupError(f"p has {len(self.p)} probabilities for {len(self.mixers)} mixers; give one each.")
-            if any(v < 0 for v in self.p) or not math.isclose(sum(self.p), 1.0, rel_tol=0, abs_tol=1e-6):
-                raise MixupError(
-                    f"p must be non-negative probabilities that sum to 1, got {self.p} (sum {sum(self.p):.6g}). "
-                    "Normalise them, e.g. p=[w / sum(w) for w in w]."
-                )
+        if self.weights is not None:
+            _check_weights(self.weights, len(self.mixers))
         first = self.mixers[0]
         for m in self.mixers[1:]:
-            for name in ("num_classes", "target", "label_smoothing"):
-                if getattr(m, name) != getattr(first, name):
-                    raise MixupError(
-                        f"All members must agree on {name}: {first!r} has {getattr(first, name)!r}, "
-                        f"{m!r} has {getattr(m, name)!r}."
-                    )
+            if m.target_spec != first.target_spec:
+                raise MixupError(f"All members must agree on their targets: {first!r} has {first.target_spec}, "
+                                 f"{m!r} has {m.target_spec}.")
         if self.per_sample:
-            cut_axes = {tuple(m.axis) if not isinstance(m.axis, int) else (m.axis,)
-                        for m in self.mixers if isinstance(m, CutMix)}
-            bad = [m for m in self.mixers if type(m) not in (MixUp, CutMix)]
-            if bad or len(cut_axes) > 1:
-                raise MixupError(
-                    "per_sample=True combines MixUp and CutMix members (CutMix members with one shared axis) "
-                    f"in one pass; got {self.mixers!r}. Use per_sample=False to switch between other mixers."
-                )
-        if self.seed is not None and (not isinstance(self.seed, int) or isinstance(self.seed, bool)):
-            raise MixupError(f"seed must be an int or None, got {self.seed!r}.")
+            _check_row_members(self.mixers)
+        check_lifecycle(None, self.seed)
 
-    # targets are configured on the members
-    @property
-    def num_classes(self) -> Any:  # type: ignore[override]  # read-only: see the class comment
-        return self.mixers[0].num_classes
-
-    @property
-    def target(self) -> Any:  # type: ignore[override]  # read-only: see the class comment
-        return self.mixers[0].target
-
-    @property
-    def label_smoothing(self) -> Any:  # type: ignore[override]  # read-only: see the class comment
-        return self.mixers[0].label_smoothing
-
-    @property
-    def pairing(self) -> Any:
-        return self.mixers[0].pairing
-
-    @property
-    def exclude_classes(self) -> Any:  # type: ignore[override]  # read-only: see the class comment
-        return None
+    def needs_labels(self) -> bool:
+        return any(m.needs_labels() for m in self.mixers)
 
     def _weights(self) -> list[float]:
         n = len(self.mixers)
-        return [float(v) for v in self.p] if self.p is not None else [1.0 / n] * n
+        return [float(v) for v in self.weights] if self.weights is not None else [1.0 / n] * n
 
     def train(self, mode: bool = True) -> RandomChoice:
         self.training = mode
@@ -166,12 +123,10 @@ class RandomChoice(Mixer):
     ) -> MixParams:
         """Draw the plan: the chosen member's plan (per batch) or a row-wise combination (per sample).
 
-        The plan records the choice in ``extras["choice"]``: an int (per batch) or a ``(B,)`` tensor.
+        The plan's :class:`~mixup_any.params.Choice` holds the member: an int (per batch, with the
+        member's own record) or a ``(B,)`` tensor (per sample, with the rows' boxes).
         """
-        if len(shape) == 0 or int(shape[0]) == 0:
-            raise MixupError(f"Cannot mix a batch of shape {tuple(shape)}; expected (B, ...) with B >= 1.")
-        b = int(shape[0])
-        dev = torch.device(labels.device if labels is not None else (device if device is not None else "cpu"))
+        b, dev = check_draw(shape, labels, device)
         if not self.active():
             return MixParams.identity(b, dev)
         gen = generator if generator is not None else self.generator_for(dev)
@@ -181,7 +136,7 @@ class RandomChoice(Mixer):
             host = generator if generator is not None and generator.device.type == "cpu" else self.generator
             k = int(torch.multinomial(torch.tensor(self._weights()), 1, generator=host))
             params = self.mixers[k].sample(shape, labels=labels, device=dev, generator=gen)
-            return replace(params, extras={**params.extras, "choice": k})
+            return replace(params, extra=Choice(k, params.extra))
         # member k for rows whose uniform draw falls in [P(<k), P(<=k)); thresholds are Python floats, nothing is copied
         u = torch.rand(b, generator=gen, device=dev, dtype=torch.float64)
         choice = torch.zeros(b, dtype=torch.int64, device=dev)
@@ -190,39 +145,44 @@ class RandomChoice(Mixer):
         plans = [m.sample(shape, labels=labels, device=dev, generator=gen) for m in self.mixers]
         lam = torch.ones(b, device=dev)
         index = torch.arange(b, device=dev)
-        cut = torch.zeros(b, dtype=torch.bool, device=dev)
         box = None
-        for k, (m, pk) in enumerate(zip(self.mixers, plans, strict=True)):
+        for k, pk in enumerate(plans):
             rows = choice == k
             if not pk.mixed:
                 continue
             lam = torch.where(rows, pk.lam, lam)
             index = torch.where(rows, pk.index, index)
-            if isinstance(m, CutMix):
-                bk = pk.extras["box"]
+            if isinstance(pk.extra, Box):
+                bk = pk.extra.bounds
                 box = torch.zeros_like(bk) if box is None else box
                 box = torch.where(rows[:, None], bk, box)
-                cut = cut | rows
-        extras: dict[str, Any] = {"choice": choice, "cut": cut}
-        if box is not None:
-            extras["box"] = box
-        return MixParams(lam=lam, index=index, extras=extras)
+        return MixParams(lam=lam, index=index, extra=Choice(choice, Box(box) if box is not None else None))
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Apply a plan from :meth:`sample` to a tensor ``(B, ...)`` or a nested batch."""
         if not params.mixed:
             return self.mixers[0]._unmixed(x)
-        choice = params.extras.get("choice")
-        if choice is None:
-            raise MixupError("These params were not drawn by RandomChoice.sample (no 'choice' in extras).")
-        if isinstance(choice, int):
-            return self.mixers[choice].mix(x, params, inplace=inplace)
+        check_extra(params, (Choice,), "RandomChoice")
+        choice = params.extra
+        assert isinstance(choice, Choice)  # for mypy: check_extra raised otherwise
+        if isinstance(choice.member, int):
+            if not 0 <= choice.member < len(self.mixers):
+                raise MixupError(f"The plan chose member {choice.member}, but this RandomChoice has "
+                                 f"{len(self.mixers)} members.")
+            return self.mixers[choice.member].mix(x, replace(params, extra=choice.inner), inplace=inplace)
+        if choice.inner is None:  # no CutMix row: a plain per-row lerp
+            return mix_batch(x, params.lam, params.index, inplace=inplace, path="x")
         cutmix = next((m for m in self.mixers if isinstance(m, CutMix)), None)
-        box = params.extras.get("box")
-        if cutmix is None or box is None:  # only MixUp members: a plain per-row lerp
-            return Mixer.mix(self, x, params, inplace=inplace)
+        if cutmix is None or not isinstance(choice.inner, Box):
+            raise MixupError("A per-row Choice with boxes needs a CutMix member to paste them; this RandomChoice "
+                             f"has {self.mixers!r}.")
+        cut = torch.zeros_like(params.index, dtype=torch.bool)
+        for k, m in enumerate(self.mixers):  # a few members, compared as scalars
+            if isinstance(m, CutMix):
+                cut |= choice.member == k
         # CutMix rows: blend weight 1 outside the box (pure paste); MixUp rows: an empty box and their lam
-        blend = torch.where(params.extras["cut"], torch.ones_like(params.lam), params.lam)
+        blend = torch.where(cut, torch.ones_like(params.lam), params.lam)
+        box = choice.inner.bounds
 
         def one(t: Tensor, path: str) -> Tensor:
             return cut_mix(t, params.index, box, cutmix.axes_for(t.shape), blend=blend, inplace=inplace)
@@ -240,7 +200,30 @@ class RandomChoice(Mixer):
             m.load_state_dict(s)
 
     def __repr__(self) -> str:
-        extra = f", p={self.p!r}" if self.p is not None else ""
+        extra = f", weights={self.weights!r}" if self.weights is not None else ""
         extra += ", per_sample=True" if self.per_sample else ""
         extra += f", seed={self.seed!r}" if self.seed is not None else ""
         return f"RandomChoice([{', '.join(map(repr, self.mixers))}]{extra})"
+
+
+def _check_row_members(mixers: Sequence[Mixer]) -> None:
+    """Rows can combine MixUp and CutMix members only (one pass: a lerp outside a shared kind of box)."""
+    cut_axes = {tuple(m.axis) if not isinstance(m.axis, int) else (m.axis,) for m in mixers if isinstance(m, CutMix)}
+    if any(type(m) not in (MixUp, CutMix) for m in mixers) or len(cut_axes) > 1:
+        raise MixupError(
+            "per_sample=True combines MixUp and CutMix members (CutMix members with one shared axis) "
+            f"in one pass; got {mixers!r}. Use per_sample=False to switch between other mixers."
+        )
+
+
+def _check_weights(weights: Any, n: int) -> None:
+    if not isinstance(weights, (list, tuple)) or not all(isinstance(v, Real) and not isinstance(v, bool)
+                                                         for v in weights):
+        raise MixupError(f"weights must be a list of probabilities, one per mixer, got {weights!r}.")
+    if len(weights) != n:
+        raise MixupError(f"weights has {len(weights)} probabilities for {n} mixers; give one each.")
+    if any(v < 0 for v in weights) or not math.isclose(sum(weights), 1.0, rel_tol=0, abs_tol=1e-6):
+        raise MixupError(
+            f"weights must be non-negative probabilities that sum to 1, got {weights} (sum {sum(weights):.6g}). "
+            "Normalise them, e.g. weights=[w / sum(w) for w in w]."
+        )

@@ -13,7 +13,7 @@ partners; there is no Python loop over the rows.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from numbers import Real
 from typing import Any
@@ -23,9 +23,11 @@ from torch import Tensor
 
 from ..exceptions import MixupError
 from ..functional import check_same_device, gather_rows, map_float_leaves
-from ..params import MixParams
+from ..params import Box, MixParams, check_extra
+from ..policies import Pairing, TargetSpec
 from ..sampling import check_generator
-from .base import Mixer
+from ..schedule import MixSchedule
+from .mixup import MixUp
 
 __all__ = ["CutMix", "box_mask", "cut_mix", "sample_boxes"]
 
@@ -159,15 +161,18 @@ def _map_float_leaves(batch: Any, fn: Any, path: str) -> Any:
     return map_float_leaves(batch, fn, path, integer_hint=_CUTMIX_INTEGER_HINT)
 
 
-class CutMix(Mixer):
+class CutMix(MixUp):
     """CutMix: each row gets a box of its partner pasted in; ``lam`` is the area it keeps.
 
-    Images ``(B, C, H, W)`` (``axis=(-2, -1)``, the default; channels_last inputs stay channels_last)
-    get a rectangle per row; sequences get a segment along one axis: ``axis=-1`` for ``(B, C, L)``
-    (audio, multichannel time series), ``axis=1`` for ``(B, L, D)`` (token embeddings, features per step).
-    The drawn cut fraction ``1 - lam`` sets the box (each side ``sqrt(1 - lam)`` of its extent for
-    images), the box is clipped at the border, and ``lam`` is corrected to ``1 - box_area / area``.
-    Rows with ``lam = 1`` (not selected by ``p``, excluded classes) get an empty box and stay exact.
+    λ and partners are drawn as :class:`MixUp` draws them (same policies, same keywords); the kernel
+    pastes a box instead of interpolating. Images ``(B, C, H, W)`` (``axis=(-2, -1)``, the default;
+    channels_last inputs stay channels_last) get a rectangle per row; sequences get a segment along
+    one axis: ``axis=-1`` for ``(B, C, L)`` (audio, multichannel time series), ``axis=1`` for
+    ``(B, L, D)`` (token embeddings, features per step). The drawn cut fraction ``1 - lam`` sets the
+    box (each side ``sqrt(1 - lam)`` of its extent for images), the box is clipped at the border, and
+    ``lam`` is corrected to ``1 - box_area / area``. Rows with ``lam = 1`` (not selected by ``p``,
+    excluded classes) get an empty box and stay exact. The plan carries the boxes as a
+    :class:`~mixup_any.params.Box`.
 
     Args:
         alpha: Beta(α, α) concentration of ``lam`` before correction (1.0 in the paper).
@@ -176,9 +181,10 @@ class CutMix(Mixer):
             with a per-batch ``lam`` every mixed row then gets the same box.
         min_area: the cut fraction of a mixed row is at least this (``0 <= min_area <= max_area``).
         max_area: and at most this.
-        **kwargs: every other :class:`~mixup_any.mixers.base.Mixer` argument (``p``, ``per_sample``,
-            ``pairing``, ``num_classes``, ``seed``, ...). ``per_sample=True`` draws one ``lam`` (hence
-            one box size) per row; the box position is per row unless ``same_box=True``.
+        beta, lam, fold, per_sample, p, per_sample_p, pairing, bandwidth, exclude_classes,
+            num_classes, target, label_smoothing, schedule, seed: as for :class:`MixUp`.
+            ``per_sample=True`` draws one ``lam`` (hence one box size) per row; the box position is
+            per row unless ``same_box=True``.
 
     Raises:
         MixupError: for an axis the input lacks, non-float inputs, or an input too small for a box of
@@ -188,7 +194,7 @@ class CutMix(Mixer):
         >>> mixer = CutMix(alpha=1.0, num_classes=10, seed=0)
         >>> x, target = mixer(torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]))
         >>> params = mixer.sample((4, 3, 32, 32))
-        >>> params.extras["box"].shape, bool((params.lam <= 1).all())
+        >>> params.extra.bounds.shape, bool((params.lam <= 1).all())
         (torch.Size([4, 4]), True)
     """
 
@@ -200,16 +206,32 @@ class CutMix(Mixer):
         same_box: bool = False,
         min_area: float = 0.0,
         max_area: float = 1.0,
-        **kwargs: Any,
+        beta: float | None = None,
+        lam: float | tuple[float, float] | None = None,
+        fold: bool = False,
+        per_sample: bool = False,
+        p: float = 1.0,
+        per_sample_p: bool = False,
+        pairing: str | Callable[..., Tensor] | Pairing = "permute",
+        bandwidth: float = 1.0,
+        exclude_classes: Sequence[int] | None = None,
+        num_classes: int | Mapping[str, int] | None = None,
+        target: str | Mapping[str, str] | TargetSpec = "auto",
+        label_smoothing: float | Mapping[str, float] = 0.0,
+        schedule: MixSchedule | None = None,
+        seed: int | None = None,
     ) -> None:
         self.axis = axis
         self.same_box = same_box
         self.min_area = min_area
         self.max_area = max_area
-        super().__init__(alpha, **kwargs)
+        super().__init__(alpha, beta=beta, lam=lam, fold=fold, per_sample=per_sample, p=p, per_sample_p=per_sample_p,
+                         pairing=pairing, bandwidth=bandwidth, exclude_classes=exclude_classes,
+                         num_classes=num_classes, target=target, label_smoothing=label_smoothing,
+                         schedule=schedule, seed=seed)
 
-    def _validate(self) -> None:
-        super()._validate()
+    def _check(self) -> None:
+        super()._check()
         axes = (self.axis,) if isinstance(self.axis, int) else self.axis
         if (isinstance(self.axis, bool) or not isinstance(axes, (tuple, list)) or len(axes) not in (1, 2)
                 or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes)):
@@ -230,7 +252,7 @@ class CutMix(Mixer):
         """The positive dims the box spans for an input of ``shape`` (raises if they do not exist)."""
         return _norm_axes(self.axis, len(shape))
 
-    def _sample_extras(self, shape: tuple[int, ...], params: MixParams, generator: torch.Generator) -> MixParams:
+    def _extend(self, shape: tuple[int, ...], params: MixParams, generator: torch.Generator) -> MixParams:
         axes = self.axes_for(shape)
         sizes = [int(shape[a]) for a in axes]
         if min(sizes) == 0:
@@ -249,18 +271,15 @@ class CutMix(Mixer):
         if self.min_area > 0 or self.max_area < 1:
             cut = cut.clamp_(self.min_area, self.max_area).masked_fill_(lam >= 1, 0.0)
         box, kept = _draw_boxes(cut, sizes, self.same_box, generator)
-        return replace(params, lam=kept, extras={**params.extras, "box": box})
+        return replace(params, lam=kept, extra=Box(box))
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Paste each row's partner box into ``x`` (a tensor ``(B, ...)`` or a nested batch of them)."""
         if not params.mixed:
             return self._unmixed(x)
-        box = params.extras.get("box")
-        if box is None:
-            raise MixupError(
-                "These params have no 'box': draw them with CutMix.sample (MixUp plans cannot be replayed "
-                "by CutMix)."
-            )
+        check_extra(params, (Box,), "CutMix")
+        assert isinstance(params.extra, Box)  # for mypy: check_extra raised otherwise
+        box = params.extra.bounds
 
         def one(t: Tensor, path: str) -> Tensor:
             axes = self.axes_for(t.shape)

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from .base import Mixer
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..exceptions import MixupError
+from ..functional import mix_batch
+from ..params import MixParams, check_extra
+from ..policies import LamPolicy, Pairing, TargetSpec
+from ..schedule import MixSchedule
+from .base import Mixer, check_draw, check_lifecycle
 
 __all__ = ["MixUp"]
 
@@ -11,8 +22,28 @@ class MixUp(Mixer):
     """Mixup: ``x̃ = λ·x + (1-λ)·x[index]`` and the same for targets, λ ~ Beta(α, α).
 
     Works on any float batch ``(B, ...)`` — images, audio, time series, continuous features,
-    embeddings — and on dicts / tuples / lists of them (every float leaf shares one draw).
-    All arguments are those of :class:`mixup_any.mixers.base.Mixer`.
+    embeddings — and on dicts / tuples / lists of them (every float leaf shares one draw). The
+    keywords build three policies (:mod:`mixup_any.policies`): ``lam_policy`` (the λ keywords),
+    ``pairing_policy`` and ``target_spec``; ``pairing`` and ``target`` also take the policy objects.
+
+    Args:
+        alpha: Beta(α, α) concentration. ``alpha=0`` is exactly no mixing (ERM).
+        beta: second concentration: Beta(α, beta); ``None`` means ``alpha``.
+        lam: fixed λ (float) or ``(low, high)`` for a uniform draw; overrides ``alpha``.
+        fold: use ``max(λ, 1-λ)`` so each row's own sample dominates.
+        per_sample: one λ per row instead of one per batch.
+        p: probability of mixing (the only probability knob); ``p=0`` is exactly ERM.
+        per_sample_p: apply ``p`` to each row (unmixed rows have λ = 1) instead of to the batch.
+        pairing: ``"permute"``, ``"flip"``, ``"roll"``, ``"same_class"``, ``"different_class"``,
+            ``"label_distance"`` (C-Mixup), a callable, or a :class:`~mixup_any.policies.Pairing`.
+        bandwidth: σ of the ``"label_distance"`` kernel.
+        exclude_classes: class ids whose samples are never mixed nor used as partners.
+        num_classes: ``C``, needed to turn class indices into soft targets.
+        target: target kind (``"auto"``, ``"index"``, ``"soft"``, ``"multilabel"``, ``"regression"``),
+            a dict per key for multi-task targets, or a :class:`~mixup_any.policies.TargetSpec`.
+        label_smoothing: explicit smoothing applied to each side before mixing (off by default).
+        schedule: a :class:`MixSchedule` (off after epoch/step, α warm-up).
+        seed: seed of the mixer's own ``torch.Generator``; ``None`` draws one from the OS.
 
     Example:
         >>> mixer = MixUp(alpha=0.4, num_classes=3, seed=0)
@@ -20,3 +51,111 @@ class MixUp(Mixer):
         >>> x.shape, target.lam.shape, target.soft().shape
         (torch.Size([4, 3, 8, 8]), torch.Size([4]), torch.Size([4, 3]))
     """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        *,
+        beta: float | None = None,
+        lam: float | tuple[float, float] | None = None,
+        fold: bool = False,
+        per_sample: bool = False,
+        p: float = 1.0,
+        per_sample_p: bool = False,
+        pairing: str | Callable[..., Tensor] | Pairing = "permute",
+        bandwidth: float = 1.0,
+        exclude_classes: Sequence[int] | None = None,
+        num_classes: int | Mapping[str, int] | None = None,
+        target: str | Mapping[str, str] | TargetSpec = "auto",
+        label_smoothing: float | Mapping[str, float] = 0.0,
+        schedule: MixSchedule | None = None,
+        seed: int | None = None,
+    ) -> None:
+        self.alpha = alpha
+        self.beta = beta
+        self.lam = lam
+        self.fold = fold
+        self.per_sample = per_sample
+        self.p = p
+        self.per_sample_p = per_sample_p
+        self.pairing = pairing
+        self.bandwidth = bandwidth
+        self.exclude_classes = exclude_classes
+        self.num_classes = num_classes
+        self.target = target
+        self.label_smoothing = label_smoothing
+        self.schedule = schedule
+        self.seed = seed
+        self._check()
+        self._start()
+
+    # The policies are built from the stored arguments on each use, so a changed attribute
+    # (``mixer.alpha = 0.2``, ``set_params``) is never stale; each build validates itself.
+    @property
+    def lam_policy(self) -> LamPolicy:
+        return LamPolicy(self.alpha, self.beta, self.lam, self.fold, self.per_sample, self.p, self.per_sample_p)
+
+    @property
+    def pairing_policy(self) -> Pairing:
+        if not isinstance(self.pairing, Pairing):
+            return Pairing(self.pairing, self.bandwidth, self.exclude_classes)
+        if self.bandwidth != 1.0 or self.exclude_classes is not None:
+            raise MixupError("pairing is a Pairing: set bandwidth and exclude_classes on it, not on the mixer.")
+        return self.pairing
+
+    @property
+    def target_spec(self) -> TargetSpec:
+        if not isinstance(self.target, TargetSpec):
+            return TargetSpec(self.target, self.num_classes, self.label_smoothing)
+        if self.num_classes is not None or self.label_smoothing != 0.0:
+            raise MixupError("target is a TargetSpec: set num_classes and label_smoothing on it, not on the mixer.")
+        return self.target
+
+    def _check(self) -> None:
+        _ = (self.lam_policy, self.pairing_policy, self.target_spec)  # building each one validates it
+        check_lifecycle(self.schedule, self.seed)
+
+    def needs_labels(self) -> bool:
+        return self.pairing_policy.needs_labels
+
+    def active(self) -> bool:
+        """Whether the next draw may mix: training, enabled, the schedule on, and ``alpha``/``p`` not zero."""
+        return super().active() and self.lam_policy.mixes
+
+    def sample(
+        self,
+        shape: torch.Size | Sequence[int],
+        *,
+        labels: Tensor | None = None,
+        device: torch.device | str | None = None,
+        generator: torch.Generator | None = None,
+    ) -> MixParams:
+        """Draw λ ``(B,)`` and partners ``(B,)`` for inputs of ``shape`` ``(B, ...)``, on ``device``.
+
+        Identity plans (``mixed=False``) come back in eval mode, when disabled, when the schedule is
+        off, and for ``alpha=0`` or ``p=0``.
+        """
+        b, dev = check_draw(shape, labels, device)
+        lam_policy = self.lam_policy
+        active = super().active() and lam_policy.mixes
+        scale = 1.0
+        if self.schedule is not None and self.enabled and self.is_training:
+            scale = self.schedule.alpha_scale()
+            self.schedule.step()
+        if not active or (self.lam is None and self.alpha * scale == 0):
+            return MixParams.identity(b, dev)
+        gen = generator if generator is not None else self.generator_for(dev)
+        lam = lam_policy.draw(b, alpha_scale=scale, generator=gen, device=dev)
+        lam, index = self.pairing_policy.draw(lam, labels=labels, generator=gen)
+        return self._extend(tuple(shape), MixParams(lam=lam, index=index), gen)
+
+    def _extend(self, shape: tuple[int, ...], params: MixParams, generator: torch.Generator) -> MixParams:
+        """What a subclass draws beyond λ and partners (a CutMix box); MixUp draws nothing more."""
+        return params
+
+    def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
+        """Lerp a tensor ``(B, ...)`` or a nested batch of float tensors with its partners: plans without a record."""
+        if not params.mixed:
+            return self._unmixed(x)
+        check_extra(params, (type(None),), type(self).__name__)
+        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x")

@@ -35,7 +35,7 @@ from ..handle import MixHandle, mixes
 from ..hooks import check_attach, free_sites
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
-from ..params import MixParams
+from ..params import MixParams, Swap, check_extra
 from ..targets import MixedTarget
 
 __all__ = ["TabularMixer", "TabularMixHandle", "POLICIES"]
@@ -118,8 +118,8 @@ class TabularMixer:
         u = torch.rand(ref.shape[0], k, generator=gen, device=ref.device)
         swap = u >= p.lam.unsqueeze(1)  # P(swap) = 1 - lam for each variable
         kept = (~swap).sum(1).to(p.lam.dtype)
-        lam_eff = (d * p.lam + kept) / (d + k)
-        return replace(p, lam=lam_eff, extras={**p.extras, "swap": swap, "feature_lam": p.lam})
+        # lam stays the weight of the continuous columns; the target weighs the share of own features kept
+        return replace(p, target_lam=(d * p.lam + kept) / (d + k), extra=Swap(swap))
 
     # ------------------------------------------------------------------ applying it
     def mix(self, x_cont: Tensor | None, x_cat: Tensor | None, params: MixParams) -> tuple[Tensor | None, Any]:
@@ -131,19 +131,21 @@ class TabularMixer:
         if x_cat is not None and x_cat.is_floating_point():
             raise MixupError(f"x_cat must hold integer category codes, got {x_cat.dtype}; category codes are "
                              "never interpolated.")
-        # the swap policy keeps the drawn lam for features apart from the effective lam of the row
-        per_feature = replace(params, lam=params.extras["feature_lam"]) if "feature_lam" in params.extras else params
-        cont = x_cont
-        if x_cont is not None and params.mixed and not self.continuous_at_site:
-            cont = self.mixer.mix(x_cont, per_feature)
+        onehot = self.policy == "onehot"
+        if not params.mixed:
+            return x_cont, one_hot_blocks(x_cat, self.cardinalities) if onehot and x_cat is not None else x_cat
+        swap = self.policy == "swap" and x_cat is not None and x_cat.shape[-1] > 0
+        check_extra(params, (Swap,) if swap else (type(None),), f"TabularMixer(policy={self.policy!r})")
+        # the continuous columns and one-hot blocks are lerped with lam (the swap record is for the codes)
+        plain = replace(params, extra=None)
+        cont = x_cont if x_cont is None or self.continuous_at_site else self.mixer.mix(x_cont, plain)
         if x_cat is None:
             return cont, None
-        if self.policy == "onehot":
-            oh = one_hot_blocks(x_cat, self.cardinalities)
-            return cont, self.mixer.mix(oh, per_feature) if params.mixed else oh
-        if self.policy == "swap" and params.mixed and "swap" in params.extras:
+        if onehot:
+            return cont, self.mixer.mix(one_hot_blocks(x_cat, self.cardinalities), plain)
+        if isinstance(params.extra, Swap):
             partner = x_cat.index_select(0, params.index.to(x_cat.device))
-            return cont, torch.where(params.extras["swap"].to(x_cat.device), partner, x_cat)
+            return cont, torch.where(params.extra.mask.to(x_cat.device), partner, x_cat)
         return cont, x_cat
 
     def mix_target(self, y: Tensor, params: MixParams) -> MixedTarget:

@@ -1,0 +1,189 @@
+"""The small policies a mixer is built from: how λ is drawn, how partners are paired, how targets are read.
+
+Each is a frozen dataclass that validates itself on construction (a clear :class:`MixupError`) and has
+one method. ``MixUp(alpha=0.4, pairing="same_class", num_classes=10)`` builds them from keywords;
+they can also be built, tested and passed on their own.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any, overload
+
+import torch
+from torch import Tensor
+
+from .exceptions import MixupError
+from .params import MixParams
+from .sampling import PAIRINGS, apply_probability, class_ids, sample_index, sample_lambda
+from .targets import TARGET_KINDS, MixedTarget, mix_target
+
+__all__ = ["LamPolicy", "Pairing", "TargetSpec"]
+
+
+def _is_real(v: Any) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _check_fixed_lam(lam: Any) -> None:
+    lams = list(lam) if isinstance(lam, (tuple, list)) else [lam]
+    if len(lams) not in (1, 2) or not all(_is_real(v) and 0 <= v <= 1 for v in lams) or (
+        len(lams) == 2 and lams[0] > lams[1]
+    ):
+        raise MixupError(f"lam must be a float in [0, 1] or a (low, high) range inside [0, 1], got {lam!r}.")
+
+
+@dataclass(frozen=True)
+class LamPolicy:
+    """How λ is drawn: Beta(α, β), a fixed value or a uniform range, folded or not, per batch or per row,
+    applied with probability ``p``.
+
+    Args:
+        alpha: Beta(α, α) concentration; ``alpha=0`` is exactly no mixing (ERM).
+        beta: second concentration, Beta(α, beta); ``None`` means ``alpha``.
+        lam: fixed λ (float) or ``(low, high)`` for a uniform draw; overrides ``alpha``.
+        fold: use ``max(λ, 1-λ)`` so each row's own sample dominates.
+        per_sample: one λ per row instead of one per batch.
+        p: probability of mixing (the only probability knob); ``p=0`` is exactly ERM.
+        per_sample_p: apply ``p`` to each row (unmixed rows have λ = 1) instead of to the batch.
+
+    Example:
+        >>> LamPolicy(lam=0.25).draw(3)
+        tensor([0.2500, 0.2500, 0.2500])
+    """
+
+    alpha: float = 1.0
+    beta: float | None = None
+    lam: float | tuple[float, float] | None = None
+    fold: bool = False
+    per_sample: bool = False
+    p: float = 1.0
+    per_sample_p: bool = False
+
+    def __post_init__(self) -> None:
+        if not _is_real(self.alpha) or not 0 <= self.alpha < math.inf:
+            raise MixupError(
+                f"alpha must be a float >= 0 and finite (the Beta(alpha, alpha) concentration), got {self.alpha!r}. "
+                "alpha=0 disables mixing."
+            )
+        if self.beta is not None and (not _is_real(self.beta) or not 0 < self.beta < math.inf):
+            raise MixupError(f"beta must be a float > 0 and finite, or None (meaning beta = alpha), got {self.beta!r}.")
+        if self.lam is not None:
+            _check_fixed_lam(self.lam)
+        if not _is_real(self.p) or not 0 <= self.p <= 1:
+            raise MixupError(f"p must be a probability in [0, 1], got {self.p!r}.")
+
+    @property
+    def mixes(self) -> bool:
+        """``False`` when every draw is λ = 1 (``p=0``, or ``alpha=0`` without a fixed ``lam``)."""
+        return not (self.p == 0 or (self.lam is None and self.alpha == 0))
+
+    def draw(self, batch_size: int, *, alpha_scale: float = 1.0, generator: torch.Generator | None = None,
+             device: torch.device | str | None = None) -> Tensor:
+        """``(B,)`` float32 λ on ``device`` (rows not selected by ``p`` get λ = 1).
+
+        ``alpha_scale`` multiplies ``alpha`` (a schedule's warm-up).
+        """
+        lam = sample_lambda(batch_size, alpha=self.alpha * alpha_scale, beta=self.beta, lam=self.lam,
+                            fold=self.fold, per_sample=self.per_sample, generator=generator, device=device)
+        return apply_probability(lam, self.p, per_sample=self.per_sample_p, generator=generator)
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """How partners are chosen: the ``index`` of a plan, and rows that are never mixed.
+
+    Args:
+        strategy: ``"permute"``, ``"flip"``, ``"roll"``, ``"same_class"``, ``"different_class"``,
+            ``"label_distance"`` (C-Mixup) or a callable (see :func:`mixup_any.sampling.sample_index`).
+        bandwidth: σ of the ``"label_distance"`` kernel, in label units.
+        exclude_classes: class ids whose samples are never mixed nor used as partners.
+
+    Example:
+        >>> lam, index = Pairing("flip").draw(torch.full((4,), 0.7))
+        >>> index
+        tensor([3, 2, 1, 0])
+    """
+
+    strategy: str | Callable[..., Tensor] = "permute"
+    bandwidth: float = 1.0
+    exclude_classes: Sequence[int] | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.strategy) and self.strategy not in PAIRINGS:
+            raise MixupError(f"Unknown pairing {self.strategy!r}; expected one of {PAIRINGS} or a callable.")
+        if not _is_real(self.bandwidth) or not self.bandwidth > 0:
+            raise MixupError(f"bandwidth must be > 0, got {self.bandwidth!r}.")
+        ex = self.exclude_classes
+        if ex is not None:
+            if isinstance(ex, (str, bytes)) or not isinstance(ex, Iterable):
+                raise MixupError(f"exclude_classes must be a list of class ids, got {ex!r}.")
+            if not all(isinstance(c, int) and not isinstance(c, bool) for c in ex):
+                raise MixupError(f"exclude_classes must hold int class ids, got {ex!r}.")
+
+    @property
+    def needs_labels(self) -> bool:
+        """Whether drawing needs the targets (class-aware or label-distance pairing, excluded classes)."""
+        return self.strategy in ("same_class", "different_class", "label_distance") or bool(self.exclude_classes)
+
+    def draw(self, lam: Tensor, *, labels: Tensor | None = None,
+             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """``(lam, index)`` for a batch whose λ is ``lam`` ``(B,)``: rows of excluded classes get λ = 1."""
+        eligible = None
+        if self.exclude_classes:
+            if labels is None:
+                raise MixupError("exclude_classes needs the targets: call mixer(x, y) or sample(..., labels=y).")
+            cls = class_ids(labels)
+            eligible = torch.ones_like(cls, dtype=torch.bool)
+            for c in self.exclude_classes:  # a few configured classes; compared as scalars, nothing is copied
+                eligible &= cls != c
+            lam = lam.where(eligible, 1.0)
+        index = sample_index(lam.shape[0], pairing=self.strategy, labels=labels, eligible=eligible,
+                             bandwidth=self.bandwidth, generator=generator, device=lam.device)
+        return lam, index
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """How targets are read and paired with a plan.
+
+    Args:
+        kind: ``"auto"``, ``"index"``, ``"soft"``, ``"multilabel"`` or ``"regression"`` (see
+            :mod:`mixup_any.targets`), or a dict per key for multi-task targets.
+        num_classes: ``C``, needed to turn class indices into soft targets (a dict per key too).
+        label_smoothing: smoothing applied to each side before mixing, in ``[0, 1)``.
+
+    Example:
+        >>> p = MixParams(lam=torch.tensor([0.75, 1.0]), index=torch.tensor([1, 0]))
+        >>> TargetSpec(num_classes=3).pair(torch.tensor([0, 2]), p).soft()
+        tensor([[0.7500, 0.0000, 0.2500],
+                [0.0000, 0.0000, 1.0000]])
+    """
+
+    kind: str | Mapping[str, str] = "auto"
+    num_classes: int | Mapping[str, int] | None = None
+    label_smoothing: float | Mapping[str, float] = 0.0
+
+    def __post_init__(self) -> None:
+        nc = self.num_classes.values() if isinstance(self.num_classes, Mapping) else [self.num_classes]
+        if not all(c is None or (isinstance(c, int) and not isinstance(c, bool) and c >= 1) for c in nc):
+            raise MixupError(f"num_classes must be a positive int (or None), got {self.num_classes!r}.")
+        kinds = self.kind.values() if isinstance(self.kind, Mapping) else [self.kind]
+        for k in kinds:
+            if k not in TARGET_KINDS:
+                raise MixupError(f"Unknown target kind {k!r}; expected one of {TARGET_KINDS}.")
+        ls = self.label_smoothing.values() if isinstance(self.label_smoothing, Mapping) else [self.label_smoothing]
+        if not all(_is_real(v) and 0 <= v < 1 for v in ls):
+            raise MixupError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}.")
+
+    @overload
+    def pair(self, y: Tensor, params: MixParams) -> MixedTarget: ...
+    @overload
+    def pair(self, y: Mapping[str, Tensor], params: MixParams) -> dict[str, MixedTarget]: ...
+    def pair(self, y: Tensor | Mapping[str, Tensor], params: MixParams) -> MixedTarget | dict[str, MixedTarget]:
+        """Pair targets ``(B, ...)`` (or a dict of them) with ``params``; lazy :class:`MixedTarget`."""
+        return mix_target(y, params, kind=self.kind, num_classes=self.num_classes,
+                          label_smoothing=self.label_smoothing)
