@@ -8,43 +8,36 @@ optional dependencies lazily.
 
 from .collate import MixupCollate
 from .exceptions import HookSiteError, MixupError
-from .functional import mix, mix_batch
-from .hooks import MixHandle, attach, list_sites
-from .losses import MixedLoss, mixed_loss, soft_target_cross_entropy
+from .handle import MixHandle
+from .hooks import attach, list_sites
+from .losses import mixed_loss
 from .mixers import CutMix, Mixer, MixUp, RandomChoice
-from .params import MixParams
+from .params import Box, Choice, MixParams, Swap
 from .policies import LamPolicy, Pairing, TargetSpec
-from .sampling import sample_beta, sample_index, sample_lambda
 from .schedule import MixSchedule
-from .targets import MixedTarget, mix_target
+from .targets import MixedTarget
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Box",
+    "Choice",
+    "CutMix",
     "HookSiteError",
     "LamPolicy",
-    "Pairing",
-    "TargetSpec",
     "MixHandle",
     "MixParams",
     "MixSchedule",
-    "CutMix",
     "MixUp",
-    "MixupCollate",
-    "RandomChoice",
-    "MixedLoss",
     "MixedTarget",
     "Mixer",
+    "MixupCollate",
     "MixupError",
+    "Pairing",
+    "RandomChoice",
+    "Swap",
+    "TargetSpec",
     "attach",
     "list_sites",
-    "mix",
-    "mix_batch",
-    "mix_target",
     "mixed_loss",
-    "sample_beta",
-    "sample_index",
-    "sample_lambda",
-    "soft_target_cross_entropy",
-    "__version__",
 ]

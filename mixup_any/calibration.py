@@ -49,7 +49,7 @@ from .losses import mixed_loss
 from .params import MixParams, map_extra
 from .targets import MixedTarget
 
-__all__ = ["MODES", "mode_loss", "regmixup_loss", "inputs_only_target", "warp_params"]
+__all__ = ["mode_loss", "warp_params"]
 
 #: Training modes, one vocabulary for every route: ``"erm"`` no mixing; ``"mixup"`` mixed inputs and
 #: targets; ``"regmixup"`` clean loss + ``eta`` × mixup loss (Pinto et al., 2022); ``"inputs_only"`` mixed

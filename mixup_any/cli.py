@@ -32,7 +32,7 @@ from ._cli_report import recommend, render, summarise
 from ._imports import is_available, require
 from .exceptions import MixupError
 
-__all__ = ["main"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 METHODS = ("erm", "mixup", "regmixup", "inputs_only")
 CLASS_METRICS = ["accuracy", "log_loss", "log_loss_ts", "ece", "ece_ts", "brier"]

@@ -38,7 +38,7 @@ from .exceptions import MixupError
 from .functional import batch_size_of, rebuild_mapping, tensor_leaves
 from .params import MixParams, map_extra
 
-__all__ = ["seed_for_rank", "seed_mixer", "CrossRankMixer"]
+__all__ = ["seed_mixer", "CrossRankMixer"]
 
 _MASK64 = (1 << 64) - 1
 

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from .exceptions import MixupError
 from .sites import select_output
 
-__all__ = ["FeatureCache", "cache_features"]
+__all__ = ["cache_features"]
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from torch import Tensor
 
 from .exceptions import MixupError
 
-__all__ = ["mix", "mix_batch"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 
 def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x", *, check_index: bool = True) -> None:

@@ -52,7 +52,7 @@ from .functional import tensor_leaves
 from .params import MixParams
 from .sites import INPUT, describe, select_output
 
-__all__ = ["MixHandle", "mixes"]
+__all__ = ["MixHandle"]
 
 _H = TypeVar("_H", bound="MixHandle")
 

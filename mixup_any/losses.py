@@ -14,45 +14,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .exceptions import MixupError
 from .targets import MixedTarget
 
-__all__ = ["soft_target_cross_entropy", "mixed_loss", "MixedLoss"]
+__all__ = ["mixed_loss"]
 
 _REDUCTIONS = ("mean", "sum", "none")
-
-
-def soft_target_cross_entropy(logits: Tensor, target: Tensor | MixedTarget, *, reduction: str = "mean") -> Tensor:
-    """Cross-entropy against soft targets: ``-Σ_c t_c · log softmax(logits)_c``.
-
-    Args:
-        logits: ``(B, C)`` unnormalized scores.
-        target: ``(B, C)`` probabilities, or a :class:`MixedTarget` (its ``soft()`` is used).
-        reduction: ``"mean"`` over rows, ``"sum"`` or ``"none"`` (``(B,)``).
-
-    Example:
-        >>> logits = torch.tensor([[2.0, 0.0]])
-        >>> torch.allclose(soft_target_cross_entropy(logits, torch.tensor([[1.0, 0.0]])),
-        ...                F.cross_entropy(logits, torch.tensor([0])))
-        True
-    """
-    if not isinstance(logits, Tensor) or not logits.is_floating_point() or logits.ndim == 0:
-        got = f"{logits.dtype} tensor of shape {tuple(logits.shape)}" if isinstance(logits, Tensor) else type(logits).__name__
-        raise MixupError(f"soft_target_cross_entropy needs float logits of shape (B, C), got a {got}.")
-    if isinstance(target, MixedTarget):
-        target = target.soft(num_classes=logits.shape[-1])
-    if not isinstance(target, Tensor):
-        raise MixupError(f"soft_target_cross_entropy needs a (B, C) tensor or a MixedTarget, got {type(target).__name__}.")
-    if target.shape != logits.shape:
-        raise MixupError(
-            f"soft_target_cross_entropy needs targets shaped like the logits {tuple(logits.shape)}, "
-            f"got {tuple(target.shape)}."
-        )
-    per_row = -(target.to(logits.dtype) * F.log_softmax(logits, dim=-1)).sum(-1)
-    return _reduce(per_row, reduction)
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
@@ -196,27 +165,3 @@ def _call(fn: Callable[..., Tensor], output: Tensor, y: Tensor) -> Tensor:
             f"{tuple(y.shape)}: {str(err).splitlines()[0] if str(err) else type(err).__name__}. Check that the model's "
             "output matches the targets (number of classes, target kind) and the criterion."
         ) from err
-
-
-class MixedLoss(nn.Module):
-    """A criterion that accepts :class:`MixedTarget` as well as plain targets.
-
-    Args:
-        criterion: the loss to mix, e.g. ``nn.CrossEntropyLoss(label_smoothing=0.1)``.
-        reduction: override the criterion's reduction.
-
-    Example:
-        >>> loss_fn = MixedLoss(nn.CrossEntropyLoss())
-        >>> float(loss_fn(torch.zeros(1, 2), torch.tensor([1]))) > 0
-        True
-    """
-
-    def __init__(self, criterion: Callable[..., Tensor], reduction: str | None = None) -> None:
-        super().__init__()
-        if reduction is not None and reduction not in _REDUCTIONS:
-            raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
-        self.criterion = criterion
-        self.reduction = reduction
-
-    def forward(self, output: Tensor, target: MixedTarget | Tensor) -> Tensor:
-        return mixed_loss(self.criterion, output, target, reduction=self.reduction)

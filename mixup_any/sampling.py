@@ -18,7 +18,7 @@ from torch import Tensor
 from .exceptions import MixupError
 from .functional import check_partner_index
 
-__all__ = ["sample_beta", "sample_lambda", "sample_index"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 PAIRINGS = ("permute", "flip", "roll", "same_class", "different_class", "label_distance")
 PairingFn = Callable[..., Tensor]

@@ -22,7 +22,7 @@ from .exceptions import MixupError
 from .functional import check_class_indices, check_same_device, smooth
 from .params import MixParams
 
-__all__ = ["MixedTarget", "TARGET_KINDS", "mix_target", "resolve_kind"]
+__all__ = ["MixedTarget"]
 
 TARGET_KINDS = ("auto", "index", "soft", "multilabel", "regression")
 

@@ -25,7 +25,7 @@ from ._imports import require
 from .exceptions import MixupError
 from .mixers.base import Mixer
 
-__all__ = ["plot_mix", "explain", "plot_mixed_batch", "plot_lambda_hist", "plot_dense_batch"]
+__all__ = ["explain", "plot_mixed_batch", "plot_dense_batch"]
 
 KINDS = ("auto", "image", "series", "tabular", "text")
 

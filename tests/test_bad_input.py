@@ -42,7 +42,8 @@ def test_committed_table_matches_the_generated_one():
 
 def test_every_public_entry_point_family_is_in_the_matrix():
     entries = {c.entry.split("(")[0].split(".")[0] for c in cases.CASES}
-    for name in ("mix", "mix_batch", "MixParams", "sample_lambda", "sample_index", "MixUp", "mix_target",
-                 "MixedTarget", "mixed_loss", "soft_target_cross_entropy", "attach", "MixHandle", "TabularMixer",
-                 "MixupTabularClassifier", "attach_text", "TextMixHandle", "mixup-any"):
+    public = ("MixParams", "MixUp", "CutMix", "RandomChoice", "LamPolicy", "Pairing", "TargetSpec", "MixedTarget",
+              "mixed_loss", "MixSchedule", "MixupCollate", "attach", "list_sites", "MixHandle", "TabularMixer",
+              "MixupTabularClassifier", "MixupTabularRegressor", "attach_text", "CrossRankMixer", "mixup-any")
+    for name in public:
         assert name in entries, name

@@ -187,7 +187,8 @@ def _forward_seeing_inputs(model, batch):
 
 @pytest.mark.parametrize("eta", [0.0, 2.0])
 def test_text_regmixup_equals_the_hand_computation(eta):
-    from mixup_any.text import attach_text, mix_attention_mask
+    from mixup_any.text import attach_text
+    from mixup_any.text.masks import mix_attention_mask
     model = TinyText().train()
     batch, y = _text_batch()
     doubled = {k: torch.cat([v, v]) for k, v in batch.items()}

@@ -21,10 +21,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixup_any import MixParams, MixUp, mix, mix_target, mixed_loss, soft_target_cross_entropy
+from mixup_any import MixParams, MixUp, mixed_loss
+from mixup_any.functional import mix
 from mixup_any.hooks import attach
+from mixup_any.targets import mix_target
 
 B, D, C = 6, 8, 3
+
+
+def soft_ce(out, target):
+    """Cross-entropy against the mixed soft targets (torch takes class probabilities)."""
+    return F.cross_entropy(out, target.soft(num_classes=out.shape[-1], dtype=out.dtype))
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +53,7 @@ CRITERIA = {
     "partial(none)": (functools.partial(F.cross_entropy, reduction="none"), "index"),
     "F.binary_cross_entropy_with_logits": (F.binary_cross_entropy_with_logits, "multilabel"),
     "F.mse_loss": (F.mse_loss, "regression"),
-    "soft_target_cross_entropy": (soft_target_cross_entropy, "soft"),
+    "F.cross_entropy(out, target.soft())": (soft_ce, "soft"),
 }
 # loss modules: mixed_loss copies the module to set reduction="none", which dynamo does not trace (a graph break)
 MODULE_CRITERIA = {
@@ -78,7 +85,7 @@ def test_input_target_and_loss_mixing_compile(backend, name, fullgraph):
         p = MixParams(lam=lam, index=index)
         out = model(mix(x, lam, index))
         target = mix_target(y, p, kind=kind, num_classes=C)
-        if criterion is soft_target_cross_entropy:
+        if criterion is soft_ce:
             return criterion(out, target)
         return mixed_loss(criterion, out, target)
 
@@ -181,7 +188,7 @@ def test_low_and_high_precision_tensors_keep_their_dtype_and_losses_stay_finite(
     torch.testing.assert_close(xm, torch.lerp(x[p.index], x, p.lam.to(dtype).view(-1, 1)))
     assert t.soft(dtype=dtype).dtype == dtype
     out = model(xm)
-    for loss in (mixed_loss(F.cross_entropy, out, t), soft_target_cross_entropy(out, t)):
+    for loss in (mixed_loss(F.cross_entropy, out, t), soft_ce(out, t)):
         assert loss.dtype == dtype and torch.isfinite(loss)
     with attach(mixer, model, at="1") as handle:
         handle.arm(y)
@@ -202,7 +209,7 @@ def test_bf16_autocast_on_cpu_keeps_dtypes_and_losses_finite():
         out = model(xm)
         assert out.dtype == torch.bfloat16
         loss = mixed_loss(F.cross_entropy, out, t)
-        soft = soft_target_cross_entropy(out, t)
+        soft = soft_ce(out, t)
         with attach(mixer, model, at="1") as handle:
             handle.arm(y)
             hidden_out = model(x)

@@ -7,8 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixup_any import MixupError, mix, mix_batch
-from mixup_any.functional import batch_size_of
+from mixup_any import MixupError
+from mixup_any.functional import batch_size_of, mix, mix_batch
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
 

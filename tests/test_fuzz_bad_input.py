@@ -21,18 +21,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mixup_any import (
-    MixedTarget,
-    MixParams,
-    MixUp,
-    attach,
-    mix,
-    mix_target,
-    mixed_loss,
-    soft_target_cross_entropy,
-)
+from mixup_any import MixedTarget, MixParams, MixUp, attach, mixed_loss
 from mixup_any.exceptions import MixupError
+from mixup_any.functional import mix
 from mixup_any.sampling import PAIRINGS
+from mixup_any.targets import mix_target
 
 sys.path.insert(0, os.path.dirname(__file__))
 from bad_input_cases import _TinyText  # noqa: E402  (the same tiny text model as the named cases)
@@ -148,21 +141,18 @@ def test_fuzz_kernel_mix(x, lam, index, inplace):
 @FUZZ
 @given(y=tensors(max_dims=3), output=tensors(max_dims=3), kind=st.sampled_from(["auto", "index", "soft", "regression"]),
        num_classes=st.sampled_from([None, 1, 3, 5, 0, -1]), b=st.integers(0, 6),
-       criterion=st.sampled_from(["ce", "ce_module", "bce", "mse", "soft", "reduced", "nll_weighted"]))
+       criterion=st.sampled_from(["ce", "ce_module", "bce", "mse", "reduced", "nll_weighted"]))
 def test_fuzz_targets_and_losses(y, output, kind, num_classes, b, criterion):
     crit = {"ce": F.cross_entropy, "ce_module": nn.CrossEntropyLoss(), "bce": nn.BCEWithLogitsLoss(),
-            "mse": nn.MSELoss(), "soft": soft_target_cross_entropy, "reduced": lambda o, t: F.mse_loss(o, t),
+            "mse": nn.MSELoss(), "reduced": lambda o, t: F.mse_loss(o, t),
             "nll_weighted": nn.NLLLoss(weight=torch.ones(3))}[criterion]
     params = MixUp(alpha=1.0, seed=0).sample((max(b, 1),))
     ok, target = _expect_ours(lambda: mix_target(y, params, kind=kind, num_classes=num_classes))
     if ok:
         _expect_ours(lambda: target.soft(num_classes=num_classes))
     t = target if ok else y
-    if criterion == "soft":
-        _expect_ours(lambda: soft_target_cross_entropy(output, t))
-    else:
-        _expect_ours(lambda: mixed_loss(crit, output, t))
-        _expect_ours(lambda: mixed_loss(crit, output, t, reduction="none"))
+    _expect_ours(lambda: mixed_loss(crit, output, t))
+    _expect_ours(lambda: mixed_loss(crit, output, t, reduction="none"))
 
 
 @FUZZ

@@ -8,9 +8,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixup_any import MixParams, MixupError, sample_beta, sample_index, sample_lambda
+from mixup_any import MixParams, MixupError
 from mixup_any.params import Box, Choice, Swap
-from mixup_any.sampling import apply_probability
+from mixup_any.sampling import apply_probability, sample_beta, sample_index, sample_lambda
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

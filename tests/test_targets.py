@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixup_any import MixedTarget, MixParams, MixupError, mix_target
+from mixup_any import MixedTarget, MixParams, MixupError
+from mixup_any.targets import mix_target
 
 
 def plan(b, seed=0, per_sample=True):

@@ -12,7 +12,8 @@ transformers = pytest.importorskip("transformers")
 
 from mixup_any import HookSiteError, MixUp, MixupError, mixed_loss  # noqa: E402
 from mixup_any.params import MixParams  # noqa: E402
-from mixup_any.text import attach_text, cache_sentence_features, mix_attention_mask  # noqa: E402
+from mixup_any.text import attach_text, cache_sentence_features  # noqa: E402
+from mixup_any.text.masks import mix_attention_mask  # noqa: E402
 
 V, H, NL, C, PAD = 50, 16, 3, 3, 1
 ARCHS = ["bert", "roberta", "distilbert", "gpt2"]

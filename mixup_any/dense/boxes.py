@@ -17,7 +17,7 @@ from torch import Tensor
 from ..exceptions import MixupError
 from ._tv import is_tv_tensor, plain, rewrap
 
-__all__ = ["BOX_FORMATS", "BoxFormat", "to_xyxy", "from_xyxy", "check_shape", "check_boxes"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
 

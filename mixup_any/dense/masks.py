@@ -30,7 +30,7 @@ from ..mixers.cutmix import box_mask
 from ..params import Box, MixParams, check_extra
 from ._tv import plain, rewrap
 
-__all__ = ["MixedMask", "SegmentationMix", "classmix_region", "mixed_mask_loss"]
+__all__ = ["MixedMask", "SegmentationMix", "mixed_mask_loss"]
 
 
 def _check_ids(masks: Tensor, num_classes: int, ignore_index: int) -> None:

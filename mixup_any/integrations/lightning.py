@@ -33,7 +33,7 @@ from ..hooks import attach
 from ..losses import mixed_loss
 from ..schedule import MixSchedule
 
-__all__ = ["MixupCallback", "MixupModuleMixin", "default_labels"]
+__all__ = ["MixupCallback", "MixupModuleMixin"]
 
 if TYPE_CHECKING:
     import lightning.pytorch as pl

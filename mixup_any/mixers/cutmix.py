@@ -29,7 +29,7 @@ from ..sampling import check_generator
 from ..schedule import MixSchedule
 from .mixup import MixUp
 
-__all__ = ["CutMix", "box_mask", "cut_mix", "sample_boxes"]
+__all__ = ["CutMix"]
 
 
 def _norm_axes(axis: int | Sequence[int], ndim: int) -> tuple[int, ...]:

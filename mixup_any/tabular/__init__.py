@@ -15,9 +15,9 @@ require("sklearn", "tabular", feature="mixup_any.tabular")
 
 from .datasets import load_credit_data  # noqa: E402
 from .estimators import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
-from .mixer import TabularMixer, TabularMixHandle  # noqa: E402
+from .mixer import TabularMixer  # noqa: E402
 from .model import TabularMLP  # noqa: E402
 from .preprocess import TabularPreprocessor  # noqa: E402
 
-__all__ = ["load_credit_data", "MixupTabularClassifier", "MixupTabularRegressor", "TabularMLP", "TabularMixHandle",
-           "TabularMixer", "TabularPreprocessor"]
+__all__ = ["load_credit_data", "MixupTabularClassifier", "MixupTabularRegressor", "TabularMLP", "TabularMixer",
+           "TabularPreprocessor"]

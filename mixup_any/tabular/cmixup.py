@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["label_distance_partners"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 
 def label_distance_partners(y_batch: Tensor, y_train: Tensor, batch_rows: Tensor, train_rows: Tensor,

@@ -38,7 +38,7 @@ from ..mixers.mixup import MixUp
 from ..params import MixParams, Swap, check_extra
 from ..targets import MixedTarget
 
-__all__ = ["TabularMixer", "TabularMixHandle", "POLICIES"]
+__all__ = ["TabularMixer"]
 
 POLICIES = ("embedding", "onehot", "swap")
 Key = str | int

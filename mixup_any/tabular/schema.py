@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..exceptions import MixupError
 
-__all__ = ["TabularSchema", "infer_schema"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 
 @dataclass(frozen=True)

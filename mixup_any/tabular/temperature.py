@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-__all__ = ["fit_temperature"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 #: misclassified held-out rows (label decisions, for multilabel) needed to fit a temperature
 MIN_ERRORS = 2

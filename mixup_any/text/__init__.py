@@ -2,7 +2,7 @@
 
 * :func:`attach_text` — mix token embeddings (default, attention mask = union of the pair), the
   embeddings block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup).
-* :func:`mix_attention_mask` — the mask policies (``"union"``, ``"own"``, ``"intersection"``).
+* :func:`mixup_any.text.masks.mix_attention_mask` — the mask policies (``"union"``, ``"own"``, ``"intersection"``).
 * :func:`cache_sentence_features` / :class:`SentenceEncoder` / :func:`pool` — pooled features of a frozen
   encoder, computed once (through :func:`mixup_any.frozen.cache_features`).
 * :class:`mixup_any.integrations.hf.MixupTrainer` — the ``transformers.Trainer`` integration.
@@ -13,7 +13,6 @@ This subpackage duck-types the models and never imports transformers itself; it 
 from __future__ import annotations
 
 from .features import SentenceEncoder, cache_sentence_features, pool
-from .masks import mix_attention_mask
-from .mixing import TextMixHandle, attach_text
+from .mixing import attach_text
 
-__all__ = ["SentenceEncoder", "TextMixHandle", "attach_text", "cache_sentence_features", "mix_attention_mask", "pool"]
+__all__ = ["SentenceEncoder", "attach_text", "cache_sentence_features", "pool"]

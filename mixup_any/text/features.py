@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from ..exceptions import MixupError
 from ..frozen import FeatureCache, cache_features
 
-__all__ = ["POOLINGS", "SentenceEncoder", "cache_sentence_features", "pool"]
+__all__ = ["SentenceEncoder", "cache_sentence_features", "pool"]
 
 POOLINGS = ("mean", "cls", "last")
 

@@ -22,7 +22,7 @@ from torch import Tensor
 from ..exceptions import MixupError
 from ..params import MixParams
 
-__all__ = ["MASK_POLICIES", "MaskPolicy", "mix_attention_mask"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 MASK_POLICIES = ("union", "own", "intersection")
 MaskPolicy = str | Callable[[Tensor, MixParams], Tensor]

@@ -30,7 +30,7 @@ from ..sites import describe
 from .masks import MaskPolicy, check_mask_policy, mix_attention_mask
 from .sites import embeddings_block_site, layer_sites, pooled_site, token_embedding_site
 
-__all__ = ["TEXT_SITES", "TextMixHandle", "attach_text"]
+__all__ = ["attach_text"]
 
 TEXT_SITES = ("tokens", "embeddings", "hidden", "pooled")
 _MASK = "attention_mask"

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..exceptions import HookSiteError
 
-__all__ = ["token_embedding_site", "embeddings_block_site", "layer_sites", "pooled_site", "POOLED_SITES"]
+__all__: list[str] = []  # internal: the public names are re-exported by the package
 
 # model_type -> (module under the base model, output element) whose output is the vector the
 # classification head reads: BERT's pooler output (B, H); for RoBERTa / DistilBERT the head reads
