@@ -102,23 +102,40 @@ def mixed_loss(
     if reduction is not None and reduction not in _REDUCTIONS:
         raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
     if not isinstance(target, MixedTarget):
-        if not callable(criterion):
-            raise MixupError(f"criterion must be a callable loss, got {type(criterion).__name__}.")
-        if reduction is None:
-            return _call(criterion, output, target)
-        return _reduce_rows(criterion, _losses(_call(_per_sample(criterion)[0], output, target)), target, reduction)
-    if not callable(criterion):
-        raise MixupError(f"criterion must be a callable loss (e.g. nn.CrossEntropyLoss()), got {type(criterion).__name__}.")
-    b = target.batch_size
-    if not isinstance(output, Tensor) or output.ndim == 0 or output.shape[0] != b:
-        got = f"shape {tuple(output.shape)}" if isinstance(output, Tensor) else type(output).__name__
-        raise MixupError(f"output must be a (B={b}, ...) tensor, one row per target, got {got}.")
+        return _plain_loss(criterion, output, target, reduction)
+    _check_mixed_args(criterion, output, target.batch_size)
     fn, user_reduction = _per_sample(criterion)
     red = reduction or user_reduction
     if not target.mixed and fn is not criterion and red == user_reduction:
         # an identity plan with a criterion of known reduction: its own value, bit for bit (ERM)
         return _call(criterion, output, target.y_a)
-    la = _losses(_call(fn, output, target.y_a))
+    la = _row_losses(fn, output, target.y_a, target.batch_size)
+    if not target.mixed:
+        return _reduce_rows(criterion, la, target.y_a, red)
+    return _mix_rows(criterion, la, _call(fn, output, target.y_b), target, red)
+
+
+def _plain_loss(criterion: Callable[..., Tensor], output: Tensor, target: Tensor, reduction: str | None) -> Tensor:
+    """``criterion(output, target)`` for plain targets, reduced as asked."""
+    if not callable(criterion):
+        raise MixupError(f"criterion must be a callable loss, got {type(criterion).__name__}.")
+    if reduction is None:
+        return _call(criterion, output, target)
+    return _reduce_rows(criterion, _losses(_call(_per_sample(criterion)[0], output, target)), target, reduction)
+
+
+def _check_mixed_args(criterion: Callable[..., Tensor], output: Tensor, b: int) -> None:
+    """Raise MixupError unless ``criterion`` is callable and ``output`` is ``(B, ...)``."""
+    if not callable(criterion):
+        raise MixupError(f"criterion must be a callable loss (e.g. nn.CrossEntropyLoss()), got {type(criterion).__name__}.")
+    if not isinstance(output, Tensor) or output.ndim == 0 or output.shape[0] != b:
+        got = f"shape {tuple(output.shape)}" if isinstance(output, Tensor) else type(output).__name__
+        raise MixupError(f"output must be a (B={b}, ...) tensor, one row per target, got {got}.")
+
+
+def _row_losses(fn: Callable[..., Tensor], output: Tensor, y: Tensor, b: int) -> Tensor:
+    """Per-sample losses ``(B, ...)`` of ``fn(output, y)``; MixupError if ``fn`` reduced them."""
+    la = _losses(_call(fn, output, y))
     if la.ndim == 0 or la.shape[0] != b:
         shape = tuple(la.shape) if isinstance(la, Tensor) else type(la).__name__
         raise MixupError(
@@ -126,9 +143,11 @@ def mixed_loss(
             "to weight each row by its own lam. Use a criterion with reduction='none' (or a torch loss "
             "module / function, whose reduction mixed_loss sets for you) and let mixed_loss reduce."
         )
-    if not target.mixed:
-        return _reduce_rows(criterion, la, target.y_a, red)
-    lb = _call(fn, output, target.y_b)
+    return la
+
+
+def _mix_rows(criterion: Callable[..., Tensor], la: Tensor, lb: Tensor, target: MixedTarget, red: str) -> Tensor:
+    """``λ·la + (1-λ)·lb`` per row ``(B, ...)``, reduced; ``"mean"`` divides by mixed class weights if any."""
     lam = target.lam.to(device=la.device, dtype=la.dtype).view(-1, *([1] * (la.ndim - 1)))
     loss = torch.lerp(lb, la, lam)
     if red == "mean":

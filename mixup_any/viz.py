@@ -347,10 +347,7 @@ def plot_dense_batch(
         >>> len(fig.axes[0].patches), fig.axes[0].texts[0].get_text()
         (1, '3 (0.60)')
     """
-    imgs = list(images.unbind(0)) if isinstance(images, Tensor) else list(images)
-    if not imgs or not all(isinstance(x, Tensor) and x.ndim in (2, 3) for x in imgs):
-        raise MixupError("plot_dense_batch needs images (B, C, H, W) or a list of (C, H, W) tensors.")
-    imgs = [x.mean(0) if x.ndim == 3 and x.shape[0] not in (1, 3) else x for x in imgs]  # other channel counts: grey
+    imgs = _dense_images(images)
     ignore = 255
     if masks is not None and hasattr(masks, "mask_a"):  # a MixedMask
         ignore = masks.ignore_index
@@ -359,8 +356,6 @@ def plot_dense_batch(
     ncols = max(1, min(ncols, n))
     nrows = (n + ncols - 1) // ncols
     fig = _figure(figsize=figsize or (2.4 * ncols, 2.4 * nrows), layout="constrained")
-    from matplotlib.patches import Rectangle
-
     axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
     for i, ax in enumerate(axes):
         if i >= n:
@@ -368,18 +363,37 @@ def plot_dense_batch(
             continue
         _draw_images([ax], [imgs[i]])
         if masks is not None:
-            m = masks[i].detach().cpu().long()
-            shown = m.float().masked_fill(m == ignore, float("nan"))
-            ax.imshow(_np(shown), cmap="tab20", alpha=0.45, interpolation="nearest",
-                      vmin=0, vmax=max(1.0, float(m[m != ignore].max()) if bool((m != ignore).any()) else 1.0))
+            _draw_mask(ax, masks[i], ignore)
         if targets is not None:
-            t = targets[i]
-            boxes = t["boxes"].detach().float().cpu()
-            w = t.get("weights", torch.ones(len(boxes))).detach().float().cpu()
-            labels = t.get("labels", torch.full((len(boxes),), -1)).detach().cpu()
-            for (x1, y1, x2, y2), wk, lab in zip(boxes.tolist(), w.tolist(), labels.tolist(), strict=False):
-                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor="C1",
-                                       lw=1.5, alpha=max(0.15, min(1.0, wk))))
-                ax.text(x1 - 0.5, y1 - 0.5, f"{lab} ({wk:.2f})", color="C1", fontsize=6, va="bottom",
-                        alpha=max(0.3, min(1.0, wk)))
+            _draw_boxes(ax, targets[i])
     return fig
+
+
+def _dense_images(images: Tensor | Sequence[Tensor]) -> list[Tensor]:
+    """``(B, C, H, W)`` or a list of ``(C, H, W)`` as a list of drawable images (other channel counts: grey)."""
+    imgs = list(images.unbind(0)) if isinstance(images, Tensor) else list(images)
+    if not imgs or not all(isinstance(x, Tensor) and x.ndim in (2, 3) for x in imgs):
+        raise MixupError("plot_dense_batch needs images (B, C, H, W) or a list of (C, H, W) tensors.")
+    return [x.mean(0) if x.ndim == 3 and x.shape[0] not in (1, 3) else x for x in imgs]
+
+
+def _draw_mask(ax: Any, mask: Tensor, ignore: int) -> None:
+    """Class ids ``(H, W)`` over the image, ``ignore`` left clear."""
+    m = mask.detach().cpu().long()
+    shown = m.float().masked_fill(m == ignore, float("nan"))
+    ax.imshow(_np(shown), cmap="tab20", alpha=0.45, interpolation="nearest",
+              vmin=0, vmax=max(1.0, float(m[m != ignore].max()) if bool((m != ignore).any()) else 1.0))
+
+
+def _draw_boxes(ax: Any, t: dict) -> None:
+    """XYXY pixel ``"boxes"`` ``(N, 4)``, each with the opacity of its weight and titled with its label."""
+    from matplotlib.patches import Rectangle
+
+    boxes = t["boxes"].detach().float().cpu()
+    w = t.get("weights", torch.ones(len(boxes))).detach().float().cpu()
+    labels = t.get("labels", torch.full((len(boxes),), -1)).detach().cpu()
+    for (x1, y1, x2, y2), wk, lab in zip(boxes.tolist(), w.tolist(), labels.tolist(), strict=False):
+        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor="C1",
+                               lw=1.5, alpha=max(0.15, min(1.0, wk))))
+        ax.text(x1 - 0.5, y1 - 0.5, f"{lab} ({wk:.2f})", color="C1", fontsize=6, va="bottom",
+                alpha=max(0.3, min(1.0, wk)))

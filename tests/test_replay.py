@@ -3,9 +3,9 @@ an entry point that cannot replay it says so.
 
 Entry points: ``mixer.mix(x, p)`` (the reference), ``mixer(x, y, params=p)``, a ``state_dict`` round trip (through
 ``torch.save``), a hooked site armed with ``handle.arm(y, params=p)``, :class:`DetectionMix` and
-:class:`SegmentationMix` (``params=``), :class:`TabularMixer`, the text handle at the token embeddings; the
-collate function draws its own plan with the mixer's generator and applies it the same way. A mixer given a
-plan whose record it does not understand raises a :class:`MixupError`.
+:class:`SegmentationMix` (``params=``), :class:`TabularMixer`, the text handle at the token embeddings (the same
+mixers, a CutMix cutting along the sequence); the collate function draws its own plan with the mixer's generator
+and applies it the same way. A mixer given a plan whose record it does not understand raises a :class:`MixupError`.
 """
 
 from __future__ import annotations
@@ -156,7 +156,20 @@ def test_a_swap_plan_replays_through_the_tabular_mixer_and_nowhere_else():
         tm.mix(x_cont, x_cat, dataclasses.replace(p, extra=None))
 
 
-def test_a_plan_replays_at_the_token_embeddings():
+# the same mixers configured for token embeddings (B, L, H): a CutMix cuts a span of the sequence (axis 1)
+TEXT_MIXERS = {
+    "mixup": lambda: MixUp(alpha=1.0, num_classes=C, seed=0),
+    "mixup per sample": lambda: MixUp(alpha=0.4, per_sample=True, num_classes=C, seed=0),
+    "cutmix": lambda: CutMix(axis=1, num_classes=C, seed=0),
+    "cutmix per sample": lambda: CutMix(axis=1, per_sample=True, num_classes=C, seed=0),
+    "choice per batch": lambda: RandomChoice([MixUp(num_classes=C), CutMix(axis=1, num_classes=C)], seed=0),
+    "choice per sample": lambda: RandomChoice([MixUp(num_classes=C), CutMix(axis=1, num_classes=C)], per_sample=True,
+                                              seed=0),
+}
+
+
+@pytest.mark.parametrize("name", list(TEXT_MIXERS))
+def test_a_plan_replays_at_the_token_embeddings(name):
     transformers = pytest.importorskip("transformers")
     from mixup_any.text import attach_text
 
@@ -164,20 +177,24 @@ def test_a_plan_replays_at_the_token_embeddings():
                                   intermediate_size=16, num_labels=C)
     torch.manual_seed(0)
     model = transformers.BertForSequenceClassification(cfg).train()
-    ids = torch.randint(0, 30, (5, 7))
-    inputs = {"input_ids": ids, "attention_mask": torch.ones(5, 7, dtype=torch.int64)}
-    labels = torch.randint(0, C, (5,))
-    mixer = MixUp(alpha=1.0, per_sample=True, num_classes=C, seed=0)
-    p = mixer.sample((5, 7), labels=labels)
-    seen = []
+    ids = torch.randint(0, 30, (6, 7))
+    inputs = {"input_ids": ids, "attention_mask": torch.ones(6, 7, dtype=torch.int64)}
+    labels = torch.randint(0, C, (6,))
     emb = model.get_input_embeddings()
+    with torch.no_grad():
+        plain = emb(ids)
+    mixer = TEXT_MIXERS[name]()
+    for _ in range(10):  # a plan that changes the embeddings (a per-batch choice may draw either member)
+        p = mixer.sample((6, 7), labels=labels)
+        if not torch.equal(mixer.mix(plain, p), plain):
+            break
+    assert isinstance(p.extra, RECORD[name]) and not torch.equal(mixer.mix(plain, p), plain)
+    seen = []
     with attach_text(mixer, model, at="tokens") as mix:
         mix.arm(labels, params=p)
         handle = emb.register_forward_hook(lambda m, a, out: seen.append(out))  # after the mixing hook: sees the mix
         model(**inputs)
         target = mix.target(labels)
         handle.remove()
-    with torch.no_grad():
-        plain = emb(ids)
-    torch.testing.assert_close(seen[0], mixer.mix(plain, p), rtol=0, atol=0)
-    assert torch.equal(target.lam, p.lam)
+    assert len(seen) == 1 and torch.equal(seen[0], mixer.mix(plain, p))
+    assert torch.equal(target.lam, p.target_weight) and torch.equal(target.y_b, labels[p.index])

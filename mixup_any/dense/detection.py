@@ -177,42 +177,53 @@ class DetectionMix:
         fmt = None
         xyxy = []
         for i, (t, x) in enumerate(zip(targets, images, strict=True)):
-            if not isinstance(t, Mapping) or "boxes" not in t:
-                got = type(t).__name__ if not isinstance(t, Mapping) else f"a dict with keys {sorted(t)}"
-                raise MixupError(f"targets[{i}] is {got}; every target of a detection batch must be a dict "
-                                 "with 'boxes' (N, 4) and 'labels' (N,). A batch cannot mix boxes with other "
-                                 "kinds of targets (class indices, masks).")
-            if "masks" in t:
-                raise MixupError(f"targets[{i}] has instance 'masks', which DetectionMix does not mix; drop them, "
-                                 "or mix semantic masks with SegmentationMix.")
-            boxes = t["boxes"]
-            check_shape(boxes, f"targets[{i}]['boxes']")
-            n = boxes.shape[0]
-            for f in self.fields:
-                v = t.get(f)
-                if not isinstance(v, Tensor) or v.ndim < 1 or v.shape[0] != n:
-                    got = f"shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
-                    raise MixupError(f"targets[{i}][{f!r}] must be a tensor with one row per box ({n},), "
-                                     f"got {got}. Set fields= to the per-box keys your targets have.")
-            if boxes.device != x.device:
-                raise MixupError(f"targets[{i}]['boxes'] is on {boxes.device} but images[{i}] on {x.device}.")
-            f_i = BoxFormat.of(boxes, self.format)
-            if fmt is not None and f_i != fmt:
-                raise MixupError(f"targets[{i}]['boxes'] are {f_i}, but targets[0]['boxes'] are {fmt}; one "
-                                 "box format per batch.")
-            fmt = f_i
-            size = (x.shape[-2], x.shape[-1])
-            canvas = getattr(boxes, "canvas_size", None)
-            if canvas is not None and tuple(canvas) != size:
-                raise MixupError(f"targets[{i}]['boxes'] has canvas_size {tuple(canvas)}, but images[{i}] is "
-                                 f"H x W = {size[0]} x {size[1]}.")
-            xyxy.append(to_xyxy(boxes, f_i, size))
+            boxes, fmt = self._target(i, t, x, fmt)
+            xyxy.append(boxes)
         assert fmt is not None
         if self.check:
             counts = torch.tensor([len(v) for v in xyxy], device=images[0].device)
             owner = torch.repeat_interleave(torch.arange(b, device=images[0].device), counts)
             check_boxes(torch.cat(xyxy), owner, [(x.shape[-2], x.shape[-1]) for x in images], fmt)
         return xyxy, fmt
+
+    def _target(self, i: int, t: Any, x: Tensor, fmt: BoxFormat | None) -> tuple[Tensor, BoxFormat]:
+        """Validate ``targets[i]`` of image ``x`` ``(C, H, W)``; its boxes ``(N, 4)`` as XYXY pixels, and its format.
+
+        ``fmt`` is the format of the targets before it (``None`` for the first): one format per batch.
+        """
+        self._check_fields(i, t)
+        boxes = t["boxes"]
+        if boxes.device != x.device:
+            raise MixupError(f"targets[{i}]['boxes'] is on {boxes.device} but images[{i}] on {x.device}.")
+        f_i = BoxFormat.of(boxes, self.format)
+        if fmt is not None and f_i != fmt:
+            raise MixupError(f"targets[{i}]['boxes'] are {f_i}, but targets[0]['boxes'] are {fmt}; one "
+                             "box format per batch.")
+        size = (x.shape[-2], x.shape[-1])
+        canvas = getattr(boxes, "canvas_size", None)
+        if canvas is not None and tuple(canvas) != size:
+            raise MixupError(f"targets[{i}]['boxes'] has canvas_size {tuple(canvas)}, but images[{i}] is "
+                             f"H x W = {size[0]} x {size[1]}.")
+        return to_xyxy(boxes, f_i, size), f_i
+
+    def _check_fields(self, i: int, t: Any) -> None:
+        """Raise MixupError unless ``targets[i]`` is a dict with ``"boxes"`` ``(N, 4)`` and the ``fields`` ``(N, ...)``."""
+        if not isinstance(t, Mapping) or "boxes" not in t:
+            got = type(t).__name__ if not isinstance(t, Mapping) else f"a dict with keys {sorted(t)}"
+            raise MixupError(f"targets[{i}] is {got}; every target of a detection batch must be a dict "
+                             "with 'boxes' (N, 4) and 'labels' (N,). A batch cannot mix boxes with other "
+                             "kinds of targets (class indices, masks).")
+        if "masks" in t:
+            raise MixupError(f"targets[{i}] has instance 'masks', which DetectionMix does not mix; drop them, "
+                             "or mix semantic masks with SegmentationMix.")
+        check_shape(t["boxes"], f"targets[{i}]['boxes']")
+        n = t["boxes"].shape[0]
+        for f in self.fields:
+            v = t.get(f)
+            if not isinstance(v, Tensor) or v.ndim < 1 or v.shape[0] != n:
+                got = f"shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
+                raise MixupError(f"targets[{i}][{f!r}] must be a tensor with one row per box ({n},), "
+                                 f"got {got}. Set fields= to the per-box keys your targets have.")
 
     # ------------------------------------------------------------------ the plan
     def sample(self, images: Any, *, generator: torch.Generator | None = None) -> MixParams:
@@ -296,29 +307,26 @@ class DetectionMix:
     # ------------------------------------------------------------------ CutMix: paste and clip
     def _cutmix(self, imgs: list[Tensor], targets: Any, xyxy: list[Tensor], params: MixParams,
                 box: Tensor) -> tuple:
-        dev = imgs[0].device
         b = len(imgs)
         if box.shape != (b, 4):
             raise MixupError(f"The plan's box has shape {tuple(box.shape)}; expected ({b}, 4) (y0, y1, x0, x1).")
-        idx = params.index.tolist()
         box_h = box.tolist()
         hs, ws = [x.shape[-2] for x in imgs], [x.shape[-1] for x in imgs]
         if max(r[1] for r in box_h) > min(hs) or max(r[3] for r in box_h) > min(ws):
             raise MixupError(f"The plan's boxes reach beyond the smallest image ({min(hs)} x {min(ws)}); draw "
                              "the plan with DetectionMix.sample(images).")
-        if len(set(zip(hs, ws, strict=True))) == 1:  # one vectorized select for the whole batch
-            x = torch.stack([plain(v) for v in imgs])
-            inside = box_mask(box.to(dev), x.shape, (2, 3))
-            out = list(torch.where(inside, x[params.index.to(dev)], x).unbind(0))
-        else:
-            out = []
-            for i, j in enumerate(idx):
-                y0, y1, x0, x1 = box_h[i]
-                o = plain(imgs[i]).clone()
-                o[:, y0:y1, x0:x1] = plain(imgs[j])[:, y0:y1, x0:x1]
-                out.append(o)
-        # all boxes of the batch at once: own boxes minus the paste, partner boxes inside it
-        paste = box.to(dev)[:, [2, 0, 3, 1]]  # (y0, y1, x0, x1) -> XYXY
+        out = _paste(imgs, params.index, box, box_h)
+        return (out, *self._cut_boxes(targets, xyxy, params.index.tolist(), box.to(imgs[0].device)))
+
+    def _cut_boxes(self, targets: Any, xyxy: list[Tensor], idx: list[int], box: Tensor) -> tuple:
+        """Own boxes minus the paste, partner boxes inside it: per image boxes, fields and weights (all 1).
+
+        Args:
+            xyxy: each image's boxes ``(N_i, 4)`` XYXY pixels. idx: the partner of each image.
+            box: the pasted region of each image ``(B, 4)`` as ``(y0, y1, x0, x1)``, on the boxes' device.
+        """
+        dev, b = box.device, len(xyxy)
+        paste = box[:, [2, 0, 3, 1]]  # (y0, y1, x0, x1) -> XYXY
         n_own = [len(v) for v in xyxy]
         n_par = [n_own[j] for j in idx]
         rows = torch.arange(b, device=dev)
@@ -341,7 +349,23 @@ class DetectionMix:
         boxes = [torch.cat(pair) for pair in zip(own_split, par_split, strict=True)]
         fields = [{f: torch.cat((own_f[f][i], par_f[f][i])) for f in self.fields} for i in range(b)]
         weights = [torch.ones(len(bx), device=dev) for bx in boxes]
-        return out, boxes, fields, weights
+        return boxes, fields, weights
+
+
+def _paste(imgs: list[Tensor], index: Tensor, box: Tensor, box_h: list[list[int]]) -> list[Tensor]:
+    """Each image ``(C, H_i, W_i)`` with its partner's ``box`` region ``(B, 4)`` (``box_h`` on the host) pasted in."""
+    dev = imgs[0].device
+    if len({tuple(x.shape[-2:]) for x in imgs}) == 1:  # one vectorized select for the whole batch
+        x = torch.stack([plain(v) for v in imgs])
+        inside = box_mask(box.to(dev), x.shape, (2, 3))
+        return list(torch.where(inside, x[index.to(dev)], x).unbind(0))
+    out = []
+    for i, j in enumerate(index.tolist()):
+        y0, y1, x0, x1 = box_h[i]
+        o = plain(imgs[i]).clone()
+        o[:, y0:y1, x0:x1] = plain(imgs[j])[:, y0:y1, x0:x1]
+        out.append(o)
+    return out
 
 
 def box_weighted_loss(losses: Tensor | Sequence[Tensor], weights: Tensor | Sequence[Tensor], *,

@@ -150,12 +150,17 @@ def train(model: TabularMLP, tm: TabularMixer, loss_fn: LossFn, data: tuple[Tens
                 break
     if bar is not None:
         bar.close()
-    best_epoch = len(log) - 1
+    return log, _keep_best(model, stopper, len(log) - 1)
+
+
+def _keep_best(model: TabularMLP, stopper: _EarlyStopping | None, last_epoch: int) -> int:
+    """Load the early-stopping's best weights into ``model`` (if any) and set it to eval; the epoch kept."""
+    best_epoch = last_epoch
     if stopper is not None and stopper.best_state is not None:
         model.load_state_dict(stopper.best_state)
         best_epoch = stopper.best_epoch
     model.eval()
-    return log, best_epoch
+    return best_epoch
 
 
 def _epoch(model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, loss_fn: LossFn,

@@ -37,6 +37,7 @@ from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..params import MixParams, Swap, check_extra
 from ..targets import MixedTarget
+from .model import check_codes
 
 __all__ = ["TabularMixer"]
 
@@ -267,8 +268,7 @@ def one_hot_blocks(x_cat: Tensor, cardinalities: Sequence[int] | None) -> Tensor
     """
     if cardinalities is None or len(cardinalities) != x_cat.shape[-1]:
         raise MixupError(f"x_cat has {x_cat.shape[-1]} variables but cardinalities is {cardinalities!r}.")
-    if x_cat.device.type == "cpu" and x_cat.numel() and bool(((x_cat < 0) | (x_cat >= torch.tensor(cardinalities))).any()):
-        raise MixupError(f"x_cat holds a code outside [0, cardinality) for cardinalities {list(cardinalities)}.")
+    check_codes(x_cat, cardinalities)
     # one block per variable (a few columns, not rows): no host list is copied to the device
     return torch.cat([F.one_hot(x_cat[:, k].long(), int(c)) for k, c in enumerate(cardinalities)], dim=1).float()
 

@@ -15,6 +15,15 @@ from ..exceptions import MixupError
 __all__ = ["TabularMLP"]
 
 
+def check_codes(x_cat: Tensor, cardinalities: Sequence[int]) -> None:
+    """Raise MixupError if a ``(B, K)`` integer code is outside ``[0, cardinalities[k])``.
+
+    Checked on CPU tensors only: on an accelerator the check would sync the host every batch.
+    """
+    if x_cat.device.type == "cpu" and x_cat.numel() and bool(((x_cat < 0) | (x_cat >= torch.tensor(cardinalities))).any()):
+        raise MixupError(f"x_cat holds a code outside [0, cardinality) for cardinalities {list(cardinalities)}.")
+
+
 def default_embedding_dim(cardinality: int) -> int:
     """A common rule of thumb: ``min(16, ceil(1.6 · cardinality ** 0.56))``."""
     return int(min(16, math.ceil(1.6 * cardinality**0.56)))
@@ -109,11 +118,8 @@ class TabularMLP(nn.Module):
                 width if x_cat.is_floating_point() else k):
             raise MixupError(f"x_cat must be (B, {k}) integer codes (or (B, {width}) float one-hot blocks), "
                              f"got {_describe(x_cat)}.")
-        if not x_cat.is_floating_point() and x_cat.device.type == "cpu" and x_cat.numel():
-            cards = torch.tensor(self.cardinalities)
-            if bool(((x_cat < 0) | (x_cat >= cards)).any()):
-                raise MixupError(f"x_cat holds a code outside [0, cardinality) for cardinalities "
-                                 f"{self.cardinalities}.")
+        if not x_cat.is_floating_point():
+            check_codes(x_cat, self.cardinalities)
         return int(x_cat.shape[0])
 
     def forward(self, x_cont: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
