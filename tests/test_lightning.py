@@ -72,7 +72,7 @@ class MixinHookNet(MixupModuleMixin, HookNet):
 
 
 def test_callback_arms_hook_site_per_batch_and_schedule_turns_mixing_off_at_epoch():
-    cb = MixupCallback(MixUp(alpha=1.0, num_classes=C, seed=0), at="net.1", off_epoch=2)
+    cb = MixupCallback(MixUp(alpha=1.0, num_classes=C, seed=0), at="net.1", off_after_epoch=2)
     model = HookNet(cb)
     _trainer(3, [cb], limit_val_batches=1).fit(model, _loader(), _loader())
     assert len(model.log_) == 3 * BATCHES
@@ -126,7 +126,7 @@ class InputNet(MixupModuleMixin, pl.LightningModule):
 
 def test_mixin_mixes_training_batches_and_callback_turns_it_off_at_epoch():
     mixer = MixUp(alpha=1.0, num_classes=C, seed=0)
-    cb = MixupCallback(mixer, off_epoch=1)
+    cb = MixupCallback(mixer, off_after_epoch=1)
     model = InputNet(mixer)
     _trainer(2, [cb], limit_val_batches=1).fit(model, _loader(), _loader())
     xs, ys = next(iter(DataLoader(_loader().dataset, batch_size=B * BATCHES)))
@@ -168,10 +168,10 @@ def test_mixer_state_is_saved_in_checkpoints_and_a_resumed_fit_draws_the_same_pl
 def test_bad_arguments_raise_library_errors():
     with pytest.raises(MixupError, match="needs a Mixer"):
         MixupCallback(nn.Linear(2, 2))
-    with pytest.raises(MixupError, match="off_epoch must be"):
-        MixupCallback(MixUp(), off_epoch=-1)
+    with pytest.raises(MixupError, match="off_after_epoch must be"):
+        MixupCallback(MixUp(), off_after_epoch=-1)
     with pytest.raises(MixupError, match="conflicts with the mixer's schedule"):
-        MixupCallback(MixUp(schedule=MixSchedule(off_after_epoch=3)), off_epoch=2)
+        MixupCallback(MixUp(schedule=MixSchedule(off_after_epoch=3)), off_after_epoch=2)
     with pytest.raises(MixupError, match=r"mixes \(x, y\) batches"):
         InputNet(MixUp()).mix_batch((torch.randn(2, D),))
     cb = MixupCallback(MixUp(), at="nope")

@@ -14,7 +14,7 @@ Two routes, one callback:
   ``(x_mixed, MixedTarget)``). Keep a ``MixupCallback(mixer)`` (no ``at``) for the schedule and checkpoints.
 
 In both, the callback tells the mixer the epoch (``mixer.set_epoch``) so its schedule can turn mixing off
-(``off_epoch=`` creates ``MixSchedule(off_after_epoch=off_epoch)`` when the mixer has no schedule), and it
+(``off_after_epoch=`` creates ``MixSchedule(off_after_epoch=off_after_epoch)`` when the mixer has no schedule), and it
 saves the mixer's state (generator, schedule) in Lightning checkpoints, so a resumed fit draws the same plans.
 """
 
@@ -63,7 +63,7 @@ class MixupCallback(pl.Callback):
             schedule and saves the mixer's state.
         module: the attribute of the LightningModule to hook (e.g. ``"model"``), or ``None`` for the
             LightningModule itself. The hooks disarm when that module's forward returns.
-        off_epoch: turn mixing off from this epoch on (0-based, as ``trainer.current_epoch``).
+        off_after_epoch: turn mixing off from this epoch on (0-based, as ``trainer.current_epoch``).
         get_labels: ``fn(batch) -> y`` giving the batch's targets, passed to ``handle.arm(y)``;
             :func:`default_labels` by default.
         choose, weights, output, repeat: passed to :func:`mixup_any.hooks.attach`.
@@ -78,7 +78,7 @@ class MixupCallback(pl.Callback):
 
     Example:
         >>> from mixup_any import MixUp
-        >>> cb = MixupCallback(MixUp(alpha=0.4, num_classes=3), at="net.1", off_epoch=5)
+        >>> cb = MixupCallback(MixUp(alpha=0.4, num_classes=3), at="net.1", off_after_epoch=5)
         >>> cb.mixer.schedule
         MixSchedule(off_after_epoch=5, off_after_step=None, warmup_steps=0)
     """
@@ -89,7 +89,7 @@ class MixupCallback(pl.Callback):
         at: Any = None,
         *,
         module: str | None = None,
-        off_epoch: int | None = None,
+        off_after_epoch: int | None = None,
         get_labels: Callable[[Any], Tensor | None] = default_labels,
         choose: str = "one",
         weights: Sequence[float] | Mapping[str, float] | None = None,
@@ -108,14 +108,14 @@ class MixupCallback(pl.Callback):
             )
         if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix", "mix_target", "set_epoch")):
             raise MixupError(f"MixupCallback needs a Mixer, got {type(mixer).__name__}.")
-        if off_epoch is not None:
-            if not isinstance(off_epoch, int) or isinstance(off_epoch, bool) or off_epoch < 0:
-                raise MixupError(f"off_epoch must be a non-negative int or None, got {off_epoch!r}.")
+        if off_after_epoch is not None:
+            if not isinstance(off_after_epoch, int) or isinstance(off_after_epoch, bool) or off_after_epoch < 0:
+                raise MixupError(f"off_after_epoch must be a non-negative int or None, got {off_after_epoch!r}.")
             if mixer.schedule is None:
-                mixer.schedule = MixSchedule(off_after_epoch=off_epoch)
-            elif mixer.schedule.off_after_epoch != off_epoch:
+                mixer.schedule = MixSchedule(off_after_epoch=off_after_epoch)
+            elif mixer.schedule.off_after_epoch != off_after_epoch:
                 raise MixupError(
-                    f"off_epoch={off_epoch} conflicts with the mixer's schedule (off_after_epoch="
+                    f"off_after_epoch={off_after_epoch} conflicts with the mixer's schedule (off_after_epoch="
                     f"{mixer.schedule.off_after_epoch}); set it in one place."
                 )
         if not callable(get_labels):
@@ -123,7 +123,7 @@ class MixupCallback(pl.Callback):
         self.mixer = mixer
         self.at = at
         self.module = module
-        self.off_epoch = off_epoch
+        self.off_after_epoch = off_after_epoch
         self.get_labels = get_labels
         self.mode, self.eta = mode, eta
         self.attach_kwargs: dict[str, Any] = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
@@ -230,7 +230,7 @@ class MixupCallback(pl.Callback):
     def __repr__(self) -> str:
         at = f", at={self.at!r}" if self.at is not None else ""
         mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
-        return f"MixupCallback({self.mixer!r}{at}, off_epoch={self.off_epoch}{mode})"
+        return f"MixupCallback({self.mixer!r}{at}, off_after_epoch={self.off_after_epoch}{mode})"
 
 
 class MixupModuleMixin:
