@@ -133,7 +133,7 @@ def main() -> None:
                             for s in ("wd=0.01", "wd=0.1", "dropout=0.3")], keys))
     md.append("\n## Mixing targets vs mixing losses (digits, α=1, every training batch)\n")
     gap = max(r["route_gap"] for r in S(name="digits", alpha=1.0, check_routes=True))
-    md.append(f"Largest |mixed_loss - soft-target CE| over all batches and seeds: {gap:.2e} (float32 rounding).\n")
+    md.append(f"Largest |mixed_loss - F.cross_entropy on the soft targets| over all batches and seeds: {gap:.2e} (float32 rounding).\n")
     md.append("\n## Beyond images: small tables bundled with scikit-learn\n")
     rows = {f"{n}, {'mixup α=0.4' if al else 'ERM'}": S(name=n, alpha=al)
             for n in ("wine", "breast_cancer") for al in (0.0, 0.4)}
