@@ -14,7 +14,8 @@ Rules (conventions, all tested):
 
 * **Disarmed hooks do nothing**, so validation forwards are never mixed by accident. Whether an armed
   forward mixes is decided in one place, :func:`mixes`: the attached model's ``training`` flag (not its
-  children's: a backbone kept in eval inside a model in train mode is still mixed) and the mode. In eval
+  children's: a backbone kept in eval inside a model in train mode is still mixed) and the mode; while
+  attached, the mixer follows the model (its own ``train()``/``eval()`` flag is not consulted). In eval
   mode the plan is the identity (``params.mixed is False``), also for ``arm(params=p)``; ``target()``
   still works.
 * **One forward per arm.** The hooks disarm when the attached model's forward returns or raises (a
@@ -131,6 +132,10 @@ class MixHandle:
         self._warned_eval = False
         self.params: MixParams | None = None
         self._install()
+        # while attached, the mixer follows the model, so the model's training flag is the one decision
+        self._previous_ref = getattr(mixer, "_model_ref", None)
+        if hasattr(mixer, "follow"):
+            mixer.follow(model)
 
     # ---------------------------------------------------------------- hooks
     def _install(self) -> None:
@@ -404,6 +409,8 @@ class MixHandle:
 
     def remove(self) -> None:
         """Remove every hook (idempotent). The model then computes exactly what it did before attach()."""
+        if self._hooks and hasattr(self.mixer, "_model_ref"):
+            self.mixer._model_ref = getattr(self, "_previous_ref", None)  # follow what it followed before
         for h in self._hooks:
             h.remove()
         self._hooks.clear()

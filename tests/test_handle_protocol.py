@@ -135,3 +135,23 @@ def test_labels_are_a_tensor_with_the_batch_rows(name):
         with pytest.raises(MixupError, match="4"):
             call(model)
         assert not mix.armed
+
+
+def test_the_attached_model_alone_decides_whether_to_mix():
+    """A mixer left in eval mode (or following another model) still mixes while the attached model trains,
+    and follows what it followed before once the handle is removed."""
+    model = nn.Sequential(nn.Linear(4, 3)).train()
+    other = nn.Linear(1, 1).eval()
+    mixer = MixUp(alpha=1.0, num_classes=3, seed=0).follow(other)
+    x, y = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    with attach(mixer, model, at="input") as mix:
+        mix.arm(y)
+        model(x)
+        assert mix.params is not None and mix.params.mixed
+        model.eval()
+        mix.arm(y)
+        model(x)
+        assert not mix.params.mixed
+    assert not mixer.is_training  # following `other` again, which is in eval mode
+    other.train()
+    assert mixer.is_training
