@@ -155,3 +155,43 @@ def test_the_attached_model_alone_decides_whether_to_mix():
     assert not mixer.is_training  # following `other` again, which is in eval mode
     other.train()
     assert mixer.is_training
+
+
+class TinyTextWithLoss(TinyText):
+    """A model that computes its own loss when given labels, as Hugging Face models do."""
+
+    def forward(self, input_ids, attention_mask, labels=None):
+        logits = super().forward(input_ids, attention_mask)
+        return logits if labels is None else (F.cross_entropy(logits, labels), logits)
+
+
+def test_text_armed_forward_refuses_labels_the_model_would_use_unmixed():
+    model = TinyTextWithLoss().train()
+    ids, mask = torch.randint(0, 12, (B, 5)), torch.ones(B, 5, dtype=torch.long)
+    y = torch.arange(B) % 3
+    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=0), model, at="tokens") as mix:
+        mix.arm(y)
+        with pytest.raises(MixupError, match="labels="):
+            model(input_ids=ids, attention_mask=mask, labels=y)
+        mix.arm(y)
+        out = model(input_ids=ids, attention_mask=mask)  # without labels: mixed, the handle's loss
+        assert mix.params is not None and mix.params.mixed and torch.isfinite(mix.loss(F.cross_entropy, out, y))
+        model.eval()
+        mix.arm(y)
+        loss, _ = model(input_ids=ids, attention_mask=mask, labels=y)  # eval: nothing mixed, labels are fine
+        assert torch.isfinite(loss)
+
+
+def test_text_cutmix_needs_a_token_axis_and_says_so():
+    from mixup_any import CutMix
+
+    model = TinyText().train()
+    ids, mask = torch.randint(0, 12, (B, 5)), torch.ones(B, 5, dtype=torch.long)
+    with attach_text(CutMix(num_classes=3, seed=0), model, at="tokens") as mix:
+        mix.arm(torch.arange(B) % 3)
+        with pytest.raises(MixupError, match=r"CutMix\(axis=1\)"):
+            model(input_ids=ids, attention_mask=mask)
+    with attach_text(CutMix(axis=1, num_classes=3, seed=0), model, at="tokens") as mix:
+        mix.arm(torch.arange(B) % 3)
+        model(input_ids=ids, attention_mask=mask)
+        assert mix.params is not None and mix.params.mixed

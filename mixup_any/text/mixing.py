@@ -64,7 +64,15 @@ class TextMixHandle(MixHandle):
     def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         """Draw the plan from ``(B, L)`` and set the mixed pairs' attention mask, before the forward runs."""
         ref, b = self._tokens(args, kwargs)
-        p = self._use_plan(self._draw((b, ref.shape[1]), ref.device, self._selected_site() or self.sites[0]))
+        try:
+            p = self._use_plan(self._draw((b, ref.shape[1]), ref.device, self._selected_site() or self.sites[0]))
+        except MixupError as err:
+            raise type(err)(f"{err} (The text route draws one plan per batch from the (B, L) token shape; CutMix "
+                            "cuts a span of tokens with CutMix(axis=1).)") from err
+        if p.mixed and kwargs.get("labels") is not None:
+            raise MixupError("The armed forward was called with labels=, so the model would compute its own loss "
+                             "against the unmixed labels. Call the model without them (batch.pop('labels')) and "
+                             "use mix.loss(criterion, out.logits, labels); MixupTrainer does this for you.")
         mask, positional = self._find_mask(args, kwargs)
         if mask is None or not p.mixed:  # no mask means every token is attended: every policy keeps it
             return None
