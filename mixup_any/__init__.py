@@ -9,12 +9,13 @@ optional dependencies lazily.
 from .collate import MixupCollate
 from .exceptions import HookSiteError, MixupError
 from .handle import MixHandle
-from .hooks import attach, list_sites
+from .hooks import attach
 from .losses import mixed_loss
 from .mixers import CutMix, Mixer, MixUp, RandomChoice
 from .params import Box, Choice, MixParams, Swap
 from .policies import LamPolicy, Pairing, TargetSpec
 from .schedule import MixSchedule
+from .sites import list_sites
 from .targets import MixedTarget
 
 __version__ = "0.1.0"

@@ -38,7 +38,6 @@ mix site must not sit inside a checkpointed segment.
 
 from __future__ import annotations
 
-import sys
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
@@ -47,6 +46,7 @@ from typing import Any, TypeVar, cast
 import torch
 from torch import Tensor, nn
 
+from ._eager import draw_eagerly, prepare_compile
 from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
 from .exceptions import HookSiteError, MixupError
 from .functional import tensor_leaves
@@ -195,7 +195,7 @@ class MixHandle:
         if self._given is not None:
             return self._given if self._given.site is not None else self._given.at_site(name)
         try:
-            p = _sample(self.mixer, torch.Size(shape), self._labels, device)
+            p = draw_eagerly(self.mixer, torch.Size(shape), self._labels, device)
         except MixupError as err:
             raise HookSiteError(f"Drawing the mix at site {name!r}: {err}") from err
         return p if p.site == name else p.at_site(name)
@@ -316,7 +316,7 @@ class MixHandle:
             site = self.sites[self._selected.index(True)] if self._selected.count(True) == 1 else params.site
             params = params.at_site(site)
         self._given = params
-        _prepare_compile()
+        prepare_compile()
         self._consumed = False
         self._started = False
         self._armed = True
@@ -433,23 +433,3 @@ class MixHandle:
         state = "removed" if self.removed else ("armed" if self._armed else "disarmed")
         mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
         return f"{type(self).__name__}(sites={self.sites}, choose={self.choose!r}, mixer={self.mixer!r}{mode}, {state})"
-
-
-_SAMPLE_DISABLED: Callable[..., MixParams] | None = None
-
-
-def _sample_eager(mixer: Any, shape: torch.Size, labels: Tensor | None, device: torch.device) -> MixParams:
-    return cast(MixParams, mixer.sample(shape, labels=labels, device=device))
-
-
-def _prepare_compile() -> None:
-    """Once torch.compile is in use, run the draw outside dynamo's trace (one clean graph break per draw):
-    sampling calls ``torch.Generator`` methods, which dynamo cannot trace. ``torch._dynamo`` is only
-    touched when already imported (importing it costs seconds)."""
-    global _SAMPLE_DISABLED
-    if _SAMPLE_DISABLED is None and "torch._dynamo" in sys.modules:
-        _SAMPLE_DISABLED = sys.modules["torch._dynamo"].disable(_sample_eager, recursive=True)
-
-
-def _sample(mixer: Any, shape: torch.Size, labels: Tensor | None, device: torch.device) -> MixParams:
-    return (_SAMPLE_DISABLED or _sample_eager)(mixer, shape, labels, device)

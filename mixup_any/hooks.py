@@ -20,9 +20,9 @@ from torch import Tensor, nn
 
 from .exceptions import HookSiteError, MixupError
 from .handle import LIVE, MixHandle
-from .sites import INPUT, SiteSpec, list_sites, resolve_sites
+from .sites import INPUT, SiteSpec, resolve_sites
 
-__all__ = ["attach", "list_sites", "MixHandle"]
+__all__ = ["attach"]
 
 _CHOOSE = ("one", "all")
 _REPEAT = ("raise", "first", "all")

@@ -12,9 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from mixup_any import HookSiteError, MixParams, MixUp, mixed_loss
+from mixup_any import HookSiteError, MixHandle, MixParams, MixUp, attach, list_sites, mixed_loss
 from mixup_any.exceptions import MixupError
-from mixup_any.hooks import MixHandle, attach, list_sites
 
 
 class Net(nn.Module):

@@ -293,3 +293,47 @@ def test_continuous_at_site_leaves_the_input_unmixed_and_needs_a_hooked_site():
         tm.attach(TabularMLP(3, CARDS, 3))
     with pytest.raises(MixupError, match="only policy='embedding' mixes"):
         TabularMixer(MixUp(), policy="swap").attach(TabularMLP(3, CARDS, 3), at="joined")
+
+
+@pytest.mark.parametrize("policy", ["swap", "onehot", "embedding"])
+def test_regmixup_on_the_tabular_route_keeps_the_clean_half_and_replays_the_mixed_half(policy):
+    """mode='regmixup': the first half of model(cat([x, x])) is the clean forward, the second half the forward
+    of the same batch mixed by the plan alone (same plan replayed without RegMixup), and the loss is RegMixup's."""
+    import torch.nn.functional as F
+
+    from mixup_any.calibration import regmixup_loss
+
+    torch.manual_seed(0)
+    model = TabularMLP(3, CARDS, 3, dropout=0.0)
+    x_cont, x_cat, y = _batch()
+    at = "embeddings.*" if policy == "embedding" else None
+    tm = TabularMixer(MixUp(alpha=1.0, num_classes=3, seed=0), policy=policy, cardinalities=CARDS)
+    with tm.attach(model, at=at, mode="regmixup", eta=0.7) as mix:
+        mix.arm(y)
+        out = model(torch.cat([x_cont, x_cont]), torch.cat([x_cat, x_cat]))
+        plan, target = mix.params, mix.target(y)
+        loss = regmixup_loss(F.cross_entropy, out, target, eta=0.7)
+    torch.testing.assert_close(out[:8], model(x_cont, x_cat))  # clean half: no hook mixed it
+    with tm.attach(model, at=at) as mix:
+        mix.arm(y, params=plan)
+        mixed_out = model(x_cont, x_cat)
+        torch.testing.assert_close(out[8:], mixed_out)
+        mixed_target = mix.target(y)
+    from mixup_any import mixed_loss
+
+    expected = F.cross_entropy(out[:8], y) + 0.7 * mixed_loss(F.cross_entropy, mixed_out, mixed_target)
+    torch.testing.assert_close(loss, expected)
+    with tm.attach(model, at=at, mode="regmixup") as mix:
+        mix.arm(y)
+        with pytest.raises(MixupError, match="concatenated with itself"):
+            model(x_cont, x_cat)
+
+
+def test_a_swap_plan_on_another_device_is_refused_not_copied():
+    x_cont, x_cat, y = _batch()
+    tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy="swap", cardinalities=CARDS)
+    p = tm.sample(x_cont, x_cat, labels=y)
+    meta = dataclasses.replace(p, lam=p.lam.to("meta"), index=p.index.to("meta"),
+                               extra=Swap(p.extra.mask.to("meta")), target_lam=p.target_lam.to("meta"))
+    with pytest.raises(MixupError, match="is on meta"):
+        tm.mix(None, x_cat, meta)

@@ -36,6 +36,7 @@ from ..hooks import check_attach, free_sites
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..params import MixParams, Swap, check_extra
+from ..sampling import same_device
 from ..targets import MixedTarget
 from .model import check_codes
 
@@ -145,21 +146,26 @@ class TabularMixer:
         if onehot:
             return cont, self.mixer.mix(one_hot_blocks(x_cat, self.cardinalities), plain)
         if isinstance(params.extra, Swap):
-            partner = x_cat.index_select(0, params.index.to(x_cat.device))
-            return cont, torch.where(params.extra.mask.to(x_cat.device), partner, x_cat)
+            if not same_device(params.device, x_cat.device):
+                raise MixupError(f"The plan is on {params.device} but x_cat is on {x_cat.device}: draw the plan where "
+                                 "the batch lives (a plan is never copied between devices).")
+            partner = x_cat.index_select(0, params.index)
+            return cont, torch.where(params.extra.mask, partner, x_cat)
         return cont, x_cat
 
     def mix_target(self, y: Tensor, params: MixParams) -> MixedTarget:
         return self.mixer.mix_target(y, params)
 
     # ------------------------------------------------------------------ with a model
-    def attach(self, model: nn.Module, at: Any = None) -> TabularMixHandle:
+    def attach(self, model: nn.Module, at: Any = None, *, mode: str = "mixup", eta: float = 1.0) -> TabularMixHandle:
         """Attach to ``model``; returns a :class:`TabularMixHandle` (a context manager: hooks removed on exit).
 
         Args:
             model: called unchanged as ``model(x_cont, x_cat)`` (or with those keyword arguments).
             at: for ``"embedding"``: the model's per-variable embedding modules, by name, glob, type or
                 instance (anything :func:`mixup_any.hooks.attach` accepts); ``None`` for the other policies.
+            mode, eta: as for :func:`mixup_any.hooks.attach` (``"regmixup"``: call the model on both inputs
+                concatenated with themselves, ``model(cat([x_cont, x_cont]), cat([x_cat, x_cat]))``).
 
         Example:
             >>> from mixup_any.tabular import TabularMLP
@@ -182,7 +188,7 @@ class TabularMixer:
                 "attach(model, at=<the embedding modules>), or choose policy='swap' / 'onehot' for models without "
                 "embeddings."
             )
-        return TabularMixHandle(self, model, free_sites(model, at) if at is not None else [])
+        return TabularMixHandle(self, model, free_sites(model, at) if at is not None else [], mode=mode, eta=eta)
 
     def __repr__(self) -> str:
         return f"TabularMixer({self.mixer!r}, policy={self.policy!r})"
@@ -198,10 +204,11 @@ class TabularMixHandle(MixHandle):
     ``categorical`` (parameter names of ``model.forward``, or positions).
     """
 
-    def __init__(self, tabular: TabularMixer, model: nn.Module, sites: list[tuple[str, nn.Module]]) -> None:
+    def __init__(self, tabular: TabularMixer, model: nn.Module, sites: list[tuple[str, nn.Module]], *,
+                 mode: str = "mixup", eta: float = 1.0) -> None:
         self.tabular = tabular
         self._keys = {key: _locate(model, key) for key in (tabular.continuous, tabular.categorical) if key is not None}
-        super().__init__(tabular.mixer, model, sites, choose="all")
+        super().__init__(tabular.mixer, model, sites, choose="all", mode=mode, eta=eta)
 
     def _get(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: Key | None) -> Tensor | None:
         if key is None:
@@ -220,12 +227,16 @@ class TabularMixHandle(MixHandle):
             raise MixupError(f"The model was called without the table's inputs: looked for continuous={tm.continuous!r} "
                              f"and categorical={tm.categorical!r} among its arguments.")
         labels = cast(Tensor, self._labels)  # arm() set them
-        if ref.shape[0] != labels.shape[0]:
-            raise MixupError(f"The table batch has {ref.shape[0]} rows but the labels have {labels.shape[0]}.")
+        b = labels.shape[0]
+        if ref.shape[0] != (2 * b if self._doubled else b):
+            hint = " mode='regmixup' forwards each input concatenated with itself." if self._doubled else ""
+            raise MixupError(f"The table batch has {ref.shape[0]} rows but the labels have {b}.{hint}")
         if not mixes(self.model, self.mode):
             p = self._use_plan(MixParams.identity(ref.shape[0], ref.device))
-        else:
-            p = self._use_plan(self._given or tm.sample(x_cont, x_cat, labels=labels))
+        else:  # RegMixup: drawn for the second half; _use_plan extends it to the clean first half
+            start = b if self._doubled else 0
+            p = self._use_plan(self._given or tm.sample(None if x_cont is None else x_cont[start:],
+                                                        None if x_cat is None else x_cat[start:], labels=labels))
         # the embedding sites must run when they hold something to mix
         self._need_site = p.mixed and bool(self.sites) and (
             tm.continuous_at_site or (x_cat is not None and x_cat.shape[-1] > 0))
