@@ -67,7 +67,7 @@ def test_sequence_segments(shape, axis, ref_axes, per_sample):
 def test_empty_box_and_self_pairing_are_the_identity():
     x = torch.randn(4, 3, 9, 9)
     p = CutMix().sample(x.shape, generator=gen())
-    empty = replace(p, extra=Box(torch.zeros(4, 4, dtype=torch.long)))
+    empty = replace(p, extra=Box(torch.zeros(4, 4, dtype=torch.long), (9, 9)))
     assert torch.equal(CutMix().mix(x, empty), x)
     assert torch.equal(CutMix().mix(x, replace(p, index=torch.arange(4))), x)
 

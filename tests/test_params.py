@@ -227,9 +227,9 @@ def test_callable_pairing_and_errors():
 
 
 RECORDS = {
-    "box": Box(torch.ones(3, 4, dtype=torch.long)),
+    "box": Box(torch.ones(3, 4, dtype=torch.long), (8, 8)),
     "swap": Swap(torch.tensor([[True, False], [False, False], [True, True]])),
-    "choice per batch": Choice(1, Box(torch.ones(3, 2, dtype=torch.long))),
+    "choice per batch": Choice(1, Box(torch.ones(3, 2, dtype=torch.long), (5,))),
     "choice per row": Choice(torch.tensor([0, 1, 1]), None),
 }
 
@@ -264,7 +264,7 @@ def test_a_record_round_trips_through_state_dict_and_to(name):
 
 
 def test_mixparams_validation_repr_and_roundtrip():
-    p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]), extra=Box(torch.ones(3, 4)))
+    p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]), extra=Box(torch.ones(3, 4, dtype=torch.long), (4, 4)))
     assert "MixParams(B=3" in repr(p) and "Box" in repr(p)
     q = MixParams.from_state_dict(p.state_dict())
     assert torch.equal(q.lam, p.lam) and torch.equal(q.index, p.index) and torch.equal(q.extra.bounds, p.extra.bounds)
