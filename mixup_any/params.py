@@ -120,6 +120,15 @@ def _record_rows(extra: Extra | None) -> list[tuple[str, int]]:
         own = [("Choice.member", extra.member.shape[0])] if isinstance(extra.member, Tensor) else []
         return own + _record_rows(extra.inner)
     return []
+
+
+def _check_record(extra: Any, batch_size: int) -> None:
+    """Raise a :class:`MixupError` unless ``extra`` is a record (or ``None``) for ``batch_size`` rows."""
+    if extra is not None and not isinstance(extra, (Box, Choice, Swap)):
+        raise MixupError(f"MixParams.extra must be a Box, Choice, Swap or None, got {type(extra).__name__}.")
+    for name, rows in _record_rows(extra):
+        if rows != batch_size:
+            raise MixupError(f"The plan is for {batch_size} rows (lam and index), but its {name} has {rows} rows.")
 _RECORDS: dict[str, type] = {"Box": Box, "Choice": Choice, "Swap": Swap}
 
 
@@ -216,12 +225,7 @@ class MixParams:
             got = f"{tl.dtype} of shape {tuple(tl.shape)}" if isinstance(tl, Tensor) else type(tl).__name__
             raise MixupError(f"MixParams.target_lam must be None or a float tensor shaped like lam "
                              f"{tuple(self.lam.shape)}, got {got}.")
-        if self.extra is not None and not isinstance(self.extra, (Box, Choice, Swap)):
-            raise MixupError(f"MixParams.extra must be a Box, Choice, Swap or None, got {type(self.extra).__name__}.")
-        for name, rows in _record_rows(self.extra):
-            if rows != self.lam.shape[0]:
-                raise MixupError(f"The plan is for {self.lam.shape[0]} rows (lam and index), but its {name} has "
-                                 f"{rows} rows.")
+        _check_record(self.extra, self.lam.shape[0])
 
     @property
     def batch_size(self) -> int:
