@@ -290,6 +290,8 @@ def warp_params(params: MixParams, features: Tensor, *, tau_max: float = 1.0, ta
 
     Partners and every other field are kept; only ``lam`` changes, so inputs, hooked sites and
     targets that use the returned plan all see the warped weight. Identity plans are returned as they are.
+    Only interpolation (MixUp) plans can be warped: a plan with a record (a CutMix box, a tabular swap, a
+    RandomChoice) or a ``target_lam`` fixes its own weights, and is refused with a :class:`MixupError`.
 
     Example:
         >>> p = MixParams(lam=torch.tensor([0.3, 0.3]), index=torch.tensor([1, 0]))
