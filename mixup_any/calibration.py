@@ -288,8 +288,10 @@ def warp_lambda(lam: Tensor, tau: Tensor | float) -> Tensor:
 def warp_params(params: MixParams, features: Tensor, *, tau_max: float = 1.0, tau_std: float = 0.5) -> MixParams:
     """The same plan with ``lam`` warped by each pair's distance in ``features`` (kernel-warping mixup).
 
-    Partners, the record and every other field are kept; only ``lam`` changes, so inputs, hooked sites and
+    Partners and every other field are kept; only ``lam`` changes, so inputs, hooked sites and
     targets that use the returned plan all see the warped weight. Identity plans are returned as they are.
+    Only interpolation (MixUp) plans can be warped: a plan with a record (a CutMix box, a tabular swap, a
+    RandomChoice) or a ``target_lam`` fixes its own weights, and is refused with a :class:`MixupError`.
 
     Example:
         >>> p = MixParams(lam=torch.tensor([0.3, 0.3]), index=torch.tensor([1, 0]))
@@ -300,5 +302,10 @@ def warp_params(params: MixParams, features: Tensor, *, tau_max: float = 1.0, ta
         raise MixupError(f"warp_params needs a MixParams, got {type(params).__name__}.")
     if not params.mixed:
         return params
+    if params.extra is not None or params.target_lam is not None:
+        what = f"a {type(params.extra).__name__} record" if params.extra is not None else "a target_lam"
+        raise MixupError(f"warp_params warps the lam of interpolation (MixUp) plans, but this plan carries {what}: "
+                         "a box, swap or choice fixes its own weights, so warping lam alone would mismatch inputs "
+                         "and targets.")
     tau = warp_tau(features, params.index, tau_max=tau_max, tau_std=tau_std)
     return dataclasses.replace(params, lam=warp_lambda(params.lam, tau.to(params.lam.device)))

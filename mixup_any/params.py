@@ -11,7 +11,7 @@ closed: what a mixer draws beyond λ and partners is one typed record in ``extra
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -30,9 +30,35 @@ class Box:
     Attributes:
         bounds: ``(B, 2k)`` int64 ``(start_0, end_0, start_1, end_1, ...)`` along the ``k`` cut axes;
             an empty box (``start == end``) leaves its row unchanged.
+        size: the extent of the ``k`` cut axes the boxes were drawn for, e.g. ``(H, W)``: a box is in
+            pixels of that shape, so it is applied only to tensors of that extent.
     """
 
     bounds: Tensor
+    size: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        size = tuple(self.size) if isinstance(self.size, (tuple, list)) else self.size
+        if not isinstance(size, tuple) or not size or not all(
+                isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in size):
+            raise MixupError(f"Box.size must be the extent of the cut axes, a tuple of positive ints such as "
+                             f"(H, W), got {self.size!r}.")
+        object.__setattr__(self, "size", size)
+        b = self.bounds
+        if not isinstance(b, Tensor) or b.is_floating_point() or b.is_complex() or b.dtype == torch.bool or (
+                b.ndim != 2 or b.shape[1] != 2 * len(size)):
+            got = f"{b.dtype} of shape {tuple(b.shape)}" if isinstance(b, Tensor) else type(b).__name__
+            raise MixupError(f"Box.bounds must be an integer tensor of shape (B, {2 * len(size)}) (start, end per "
+                             f"cut axis of size {size}), got {got}.")
+
+    def check_fits(self, sizes: Sequence[int], who: str) -> None:
+        """Raise a :class:`MixupError` when the cut axes of a tensor have ``sizes`` other than :attr:`size`."""
+        if tuple(int(n) for n in sizes) != self.size:
+            raise MixupError(
+                f"{who}: this box was drawn for {'x'.join(map(str, self.size))} but the tensor is "
+                f"{'x'.join(map(str, sizes))} along its cut axes: draw the plan from this tensor's shape "
+                "(mixer.sample(x.shape))."
+            )
 
 
 @dataclass(frozen=True)
@@ -44,6 +70,13 @@ class Swap:
     """
 
     mask: Tensor
+
+    def __post_init__(self) -> None:
+        m = self.mask
+        if not isinstance(m, Tensor) or m.dtype != torch.bool or m.ndim != 2:
+            got = f"{m.dtype} of shape {tuple(m.shape)}" if isinstance(m, Tensor) else type(m).__name__
+            raise MixupError(f"Swap.mask must be a bool tensor of shape (B, K), one entry per categorical "
+                             f"variable, got {got}.")
 
 
 @dataclass(frozen=True)
@@ -59,8 +92,43 @@ class Choice:
     member: int | Tensor
     inner: Extra | None = None
 
+    def __post_init__(self) -> None:
+        m = self.member
+        if isinstance(m, Tensor):
+            if m.ndim != 1 or m.dtype not in (torch.int64, torch.int32):
+                raise MixupError(f"Choice.member must be an int or an integer tensor of shape (B,), got {m.dtype} "
+                                 f"of shape {tuple(m.shape)}.")
+            if self.inner is not None and not isinstance(self.inner, Box):
+                raise MixupError(f"A per-row Choice carries the rows' boxes (a Box) or None, got "
+                                 f"{type(self.inner).__name__}.")
+        elif not isinstance(m, int) or isinstance(m, bool):
+            raise MixupError(f"Choice.member must be an int or an integer tensor of shape (B,), got {m!r}.")
+        if self.inner is not None and not isinstance(self.inner, (Box, Choice, Swap)):
+            raise MixupError(f"Choice.inner must be a Box, Choice, Swap or None, got {type(self.inner).__name__}.")
+
 
 Extra = Box | Choice | Swap
+
+
+def _record_rows(extra: Extra | None) -> list[tuple[str, int]]:
+    """The batch dim of each tensor a record holds (nested records included), with its name."""
+    if isinstance(extra, Box):
+        return [("Box.bounds", extra.bounds.shape[0])]
+    if isinstance(extra, Swap):
+        return [("Swap.mask", extra.mask.shape[0])]
+    if isinstance(extra, Choice):
+        own = [("Choice.member", extra.member.shape[0])] if isinstance(extra.member, Tensor) else []
+        return own + _record_rows(extra.inner)
+    return []
+
+
+def _check_record(extra: Any, batch_size: int) -> None:
+    """Raise a :class:`MixupError` unless ``extra`` is a record (or ``None``) for ``batch_size`` rows."""
+    if extra is not None and not isinstance(extra, (Box, Choice, Swap)):
+        raise MixupError(f"MixParams.extra must be a Box, Choice, Swap or None, got {type(extra).__name__}.")
+    for name, rows in _record_rows(extra):
+        if rows != batch_size:
+            raise MixupError(f"The plan is for {batch_size} rows (lam and index), but its {name} has {rows} rows.")
 _RECORDS: dict[str, type] = {"Box": Box, "Choice": Choice, "Swap": Swap}
 
 
@@ -95,7 +163,13 @@ def _extra_from_state(state: Mapping[str, Any] | None) -> Extra | None:
     if kind is None:
         raise MixupError(f"Unknown plan record {state.get('type')!r}; expected one of {sorted(_RECORDS)}.")
     fields = {k: _extra_from_state(v) if isinstance(v, Mapping) else v for k, v in state.items() if k != "type"}
-    return kind(**fields)  # type: ignore[no-any-return]
+    expected = [f.name for f in dataclasses.fields(kind)]
+    if not set(fields) <= set(expected):
+        raise MixupError(f"A saved {state['type']} record has fields {sorted(fields)}; expected {expected}.")
+    try:
+        return kind(**fields)  # type: ignore[no-any-return]
+    except TypeError as err:  # a required field is missing
+        raise MixupError(f"A saved {state['type']} record has fields {sorted(fields)}; expected {expected}.") from err
 
 
 @dataclass(frozen=True)
@@ -151,8 +225,7 @@ class MixParams:
             got = f"{tl.dtype} of shape {tuple(tl.shape)}" if isinstance(tl, Tensor) else type(tl).__name__
             raise MixupError(f"MixParams.target_lam must be None or a float tensor shaped like lam "
                              f"{tuple(self.lam.shape)}, got {got}.")
-        if self.extra is not None and not isinstance(self.extra, (Box, Choice, Swap)):
-            raise MixupError(f"MixParams.extra must be a Box, Choice, Swap or None, got {type(self.extra).__name__}.")
+        _check_record(self.extra, self.lam.shape[0])
 
     @property
     def batch_size(self) -> int:

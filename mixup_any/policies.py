@@ -36,6 +36,13 @@ def _check_fixed_lam(lam: Any) -> None:
         raise MixupError(f"lam must be a float in [0, 1] or a (low, high) range inside [0, 1], got {lam!r}.")
 
 
+def check_flags(**flags: Any) -> None:
+    """Raise a :class:`MixupError` for a flag that is not a bool (``per_sample="no"`` would read as true)."""
+    for name, v in flags.items():
+        if not isinstance(v, bool):
+            raise MixupError(f"{name} must be True or False, got {v!r}.")
+
+
 @dataclass(frozen=True)
 class LamPolicy:
     """How λ is drawn: Beta(α, β), a fixed value or a uniform range, folded or not, per batch or per row,
@@ -75,6 +82,7 @@ class LamPolicy:
             _check_fixed_lam(self.lam)
         if not _is_real(self.p) or not 0 <= self.p <= 1:
             raise MixupError(f"p must be a probability in [0, 1], got {self.p!r}.")
+        check_flags(fold=self.fold, per_sample=self.per_sample, per_sample_p=self.per_sample_p)
 
     @property
     def mixes(self) -> bool:

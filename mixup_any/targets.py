@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import check_class_indices, check_same_device, smooth
+from .functional import check_class_indices, check_partner_index, check_same_device, smooth
 from .params import MixParams
 
 __all__ = ["MixedTarget"]
@@ -168,6 +168,7 @@ def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label
     if not params.mixed:
         return MixedTarget(y, y, params.target_weight, kind, num_classes, label_smoothing, mixed=False)
     check_same_device(y, params.index, name)
+    check_partner_index(params.index, params.batch_size)
     y_b = y.index_select(0, params.index)
     return MixedTarget(y, y_b, params.target_weight, kind, num_classes, label_smoothing)
 

@@ -233,6 +233,19 @@ CASES: list[Case] = [
          "same shape"),
     Case("MixParams", "integer lam", lambda c: MixParams(torch.ones(4, dtype=torch.long), torch.arange(4)), "MixupError",
          "must be a float tensor"),
+    Case("MixParams", "Box of 3 rows for a plan of 4", lambda c: MixParams(torch.ones(4), torch.arange(4), extra=__import__(
+        "mixup_any").Box(torch.zeros(3, 4, dtype=torch.long), (8, 8))), "MixupError", "its Box.bounds has 3 rows"),
+    Case("Box", "float bounds", lambda c: __import__("mixup_any").Box(torch.zeros(4, 4), (8, 8)), "MixupError",
+         r"integer tensor of shape \(B, 4\)"),
+    Case("Swap", "float mask", lambda c: __import__("mixup_any").Swap(torch.zeros(4, 2)), "MixupError",
+         "bool tensor of shape"),
+    Case("Choice", "float member", lambda c: __import__("mixup_any").Choice(torch.zeros(4)), "MixupError",
+         "int or an integer tensor"),
+    Case("CutMix().mix", "a 16x16 plan on 8x8 images", lambda c: __import__("mixup_any").CutMix(seed=0).mix(
+        _x(4, 1, 8, 8), __import__("mixup_any").CutMix(seed=0).sample((4, 1, 16, 16))), "MixupError",
+         "drawn for 16x16 but the tensor is 8x8"),
+    Case("mix_target", "partner index 7 in a batch of 4", lambda c: mix_target(torch.arange(4), MixParams(
+        torch.ones(4), torch.tensor([0, 1, 2, 7]))), "MixupError", r"partner row 7, outside \[0, 4\)"),
     # ---------------------------------------------------------------- samplers
     Case("sample_lambda", "batch_size=-1", lambda c: sample_lambda(-1), "MixupError", "non-negative int"),
     Case("sample_beta", "a=inf", lambda c: sample_beta(3, math.inf, 1.0), "MixupError", "finite a and b of at least"),
@@ -268,6 +281,10 @@ CASES: list[Case] = [
         torch.zeros(4, 1, 2, 2, dtype=torch.uint8), y4), "MixupError", r"uint8 images: convert them with x.float\(\) / 255"),
     Case("CutMix()", "min_area=0.5 with 1x2 images", lambda c: __import__("mixup_any").CutMix(min_area=0.5)(
         _x(4, 1, 1, 2), y4), "MixupError", "min_area"),
+    Case("MixUp()", "per_sample='no'", lambda c: MixUp(per_sample="no"), "MixupError", "per_sample must be True or False"),
+    Case("CutMix()", "axis=0 (the batch)", lambda c: __import__("mixup_any").CutMix(axis=0), "MixupError",
+         "dim 0 is the batch"),
+    Case("CutMix()", "axis=(1, 1)", lambda c: __import__("mixup_any").CutMix(axis=(1, 1)), "MixupError", "distinct"),
     Case("RandomChoice()", "p does not sum to 1", lambda c: __import__("mixup_any").RandomChoice(
         [MixUp(), MixUp()], weights=[0.5, 0.2]), "MixupError", "sum"),
     Case("MixupCollate()", "empty list of samples", lambda c: __import__("mixup_any").MixupCollate(MixUp())([]),

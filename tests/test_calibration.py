@@ -158,3 +158,17 @@ def test_warp_params_keeps_the_plan_and_draws_nothing():
     assert warp_params(ident, x) is ident
     with pytest.raises(MixupError, match="MixParams"):
         warp_params("plan", x)
+
+
+def test_warp_params_refuses_plans_whose_weights_are_not_lam_alone():
+    from mixup_any import CutMix, RandomChoice
+    from mixup_any.params import Swap
+    x = torch.randn(4, 1, 6, 6)
+    box = CutMix(seed=0).sample(x.shape)
+    choice = RandomChoice([MixUp(), CutMix()], seed=0).sample(x.shape)
+    swap = MixParams(torch.full((4,), 0.5), torch.tensor([1, 0, 3, 2]), extra=Swap(torch.zeros(4, 2, dtype=torch.bool)))
+    for p, what in ((box, "a Box record"), (choice, "a Choice record"), (swap, "a Swap record"),
+                    (MixParams(torch.full((4,), 0.5), torch.tensor([1, 0, 3, 2]), target_lam=torch.ones(4)),
+                     "a target_lam")):
+        with pytest.raises(MixupError, match=f"interpolation \\(MixUp\\) plans, but this plan carries {what}"):
+            warp_params(p, x.flatten(1))

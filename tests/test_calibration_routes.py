@@ -35,7 +35,7 @@ def _mlp():
 # ------------------------------------------------------------------ the 2B plan
 def test_clean_and_mixed_plan():
     p = MixParams(lam=torch.tensor([0.3, 0.8, 0.5]), index=torch.tensor([2, 0, 1]),
-                  extra=Choice(1, Box(torch.arange(12).view(3, 4))))
+                  extra=Choice(1, Box(torch.arange(12).view(3, 4), (12, 12))))
     q = clean_and_mixed(p)
     assert q.lam.tolist() == pytest.approx([1, 1, 1, 0.3, 0.8, 0.5])
     assert q.index.tolist() == [0, 1, 2, 5, 3, 4]

@@ -127,3 +127,26 @@ def test_sklearn_clone_and_set_params():
     with pytest.raises(MixupError, match="sum to 1"):
         m.set_params(weights=[0.5, 0.6])
     assert repr(base.clone(CutMix(axis=1, same_box=True))) == "CutMix(alpha=1.0, axis=1, same_box=True)"
+
+
+def test_per_row_boxes_replayed_on_another_size_are_refused():
+    mixer = RandomChoice([MixUp(), CutMix()], per_sample=True, seed=0)
+    p = mixer.sample((8, 1, 12, 12))
+    assert isinstance(p.extra.inner, Box) and p.extra.inner.size == (12, 12)
+    with pytest.raises(MixupError, match=r"RandomChoice \(x\): this box was drawn for 12x12 but the tensor is 6x6"):
+        mixer.mix(torch.rand(8, 1, 6, 6), p)
+    per_batch = RandomChoice([CutMix()], seed=0).sample((8, 1, 12, 12))  # the member's own Box is checked too
+    with pytest.raises(MixupError, match="drawn for 12x12 but the tensor is 6x12"):
+        RandomChoice([CutMix()]).mix(torch.rand(8, 1, 6, 12), per_batch)
+
+
+def test_per_sample_must_be_a_bool_and_a_failed_set_params_keeps_the_old_value():
+    with pytest.raises(MixupError, match="per_sample must be True or False, got 'no'"):
+        RandomChoice([MixUp(), CutMix()], per_sample="no")
+    mixer = RandomChoice([MixUp(), CutMix()], weights=[0.5, 0.5])
+    with pytest.raises(MixupError, match="sum to 1"):
+        mixer.set_params(weights=[1, 2])
+    assert mixer.weights == [0.5, 0.5]
+    with pytest.raises(MixupError, match="per_sample must be True or False"):
+        mixer.set_params(weights=[0.25, 0.75], per_sample="yes")
+    assert mixer.weights == [0.5, 0.5] and mixer.per_sample is False  # neither value of the failed call is kept

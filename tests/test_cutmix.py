@@ -67,7 +67,7 @@ def test_sequence_segments(shape, axis, ref_axes, per_sample):
 def test_empty_box_and_self_pairing_are_the_identity():
     x = torch.randn(4, 3, 9, 9)
     p = CutMix().sample(x.shape, generator=gen())
-    empty = replace(p, extra=Box(torch.zeros(4, 4, dtype=torch.long)))
+    empty = replace(p, extra=Box(torch.zeros(4, 4, dtype=torch.long), (9, 9)))
     assert torch.equal(CutMix().mix(x, empty), x)
     assert torch.equal(CutMix().mix(x, replace(p, index=torch.arange(4))), x)
 
@@ -187,3 +187,37 @@ def test_selection_is_bit_exact_for_non_finite_values(dtype, bits):
 def test_a_cut_axis_of_length_zero_is_rejected():
     with pytest.raises(MixupError, match=r"has length 0 there"):
         CutMix(seed=0)(torch.ones(4, 3, 0, 5), torch.tensor([0, 1, 0, 1]))
+
+
+@pytest.mark.parametrize("drawn, given, axis, msg", [
+    ((4, 1, 16, 16), (4, 1, 8, 8), (-2, -1), "drawn for 16x16 but the tensor is 8x8"),
+    ((4, 1, 16, 16), (4, 1, 16, 8), (-2, -1), "drawn for 16x16 but the tensor is 16x8"),
+    ((4, 3, 20), (4, 3, 10), -1, "drawn for 20 but the tensor is 10"),
+])
+def test_a_box_replayed_on_another_size_is_refused(drawn, given, axis, msg):
+    mixer = CutMix(axis=axis, seed=0)
+    p = mixer.sample(drawn)
+    assert p.extra.size == tuple(drawn[a] for a in mixer.axes_for(drawn))
+    with pytest.raises(MixupError, match=msg):
+        mixer.mix(torch.rand(given), p)
+    with pytest.raises(MixupError, match=r"CutMix \(x\['b'\]\): this box was drawn for"):  # every leaf is checked
+        mixer.mix({"a": torch.rand(drawn), "b": torch.rand(given)}, p)
+    assert mixer.mix(torch.rand(drawn), p).shape == drawn  # the shape it was drawn for is applied
+
+
+def test_construction_refuses_the_batch_axis_repeated_axes_and_non_bool_flags():
+    for axis in (0, (0, 1), (1, 1), (-1, -1)):
+        with pytest.raises(MixupError, match="distinct non-batch dims"):
+            CutMix(axis=axis)
+    for flag in ("same_box", "fold", "per_sample", "per_sample_p"):
+        with pytest.raises(MixupError, match=f"{flag} must be True or False, got 'no'"):
+            CutMix(**{flag: "no"})
+    with pytest.raises(MixupError, match="same_box must be True or False, got 1"):
+        CutMix(same_box=1)
+
+
+def test_a_partner_index_out_of_range_is_a_mixup_error():
+    p = CutMix(seed=0).sample((4, 1, 8, 8))
+    bad = replace(p, index=torch.tensor([0, 1, 2, 4]))
+    with pytest.raises(MixupError, match=r"partner row 4, outside \[0, 4\)"):
+        CutMix().mix(torch.rand(4, 1, 8, 8), bad)

@@ -15,8 +15,10 @@ from mixup_any.dense.masks import classmix_region
 from mixup_any.params import Box
 
 
-def plan(lam, index, box=None):
-    return MixParams(torch.tensor(lam), torch.tensor(index), extra=None if box is None else Box(torch.tensor(box)))
+def plan(lam, index, box=None, size=(6, 5)):
+    """A plan; ``box`` is drawn for images of H x W = ``size``."""
+    return MixParams(torch.tensor(lam), torch.tensor(index),
+                     extra=None if box is None else Box(torch.tensor(box), size))
 
 
 def det_batch():
@@ -56,7 +58,7 @@ def test_integer_boxes_stay_integer():
     x = torch.rand(2, 1, 8, 8)
     t = [{"boxes": torch.tensor([[0, 0, 8, 4]]), "labels": torch.tensor([0])},
          {"boxes": torch.tensor([[0, 4, 8, 8]]), "labels": torch.tensor([1])}]
-    _, out = dm(x, t, params=plan([0.5, 0.5], [1, 0], [[0, 8, 0, 4], [0, 0, 0, 0]]))
+    _, out = dm(x, t, params=plan([0.5, 0.5], [1, 0], [[0, 8, 0, 4], [0, 0, 0, 0]], (8, 8)))
     assert out[0]["boxes"].dtype == torch.int64
     assert out[0]["boxes"].tolist() == [[4, 0, 8, 4], [0, 4, 4, 8]]
 
@@ -144,7 +146,8 @@ def test_cutmix_clipping_on_a_grid_with_known_answers():
                          [2.0, 2.0, 8.0, 5.0]])  # x 2..5 of 2..8: half visible: kept as (2, 2, 5, 5)
     t = [{"boxes": own, "labels": torch.tensor([0, 1, 2, 3])}, {"boxes": part, "labels": torch.tensor([4, 5, 6])}]
     # row 0 pastes rows 0..10, columns 0..5 of image 1; row 1 is not mixed (empty box)
-    out, tg = DetectionMix(CutMix(), min_visible=0.5)(x, t, params=plan([0.5, 1.0], [1, 1], [[0, 10, 0, 5], [0, 0, 0, 0]]))
+    out, tg = DetectionMix(CutMix(), min_visible=0.5)(x, t, params=plan([0.5, 1.0], [1, 1], [[0, 10, 0, 5], [0, 0, 0, 0]],
+                                                                                   (10, 10)))
     ref = x[0].clone()
     ref[:, :, :5] = x[1, :, :, :5]
     torch.testing.assert_close(out[0], ref)
@@ -184,7 +187,7 @@ def test_cutmix_boxes_are_the_bounding_box_of_the_visible_pixels(b, p, min_visib
     t = [{"boxes": torch.tensor([box], dtype=torch.float32), "labels": torch.tensor([0])},
          {"boxes": torch.tensor([box], dtype=torch.float32), "labels": torch.tensor([1])}]
     cut = [[paste[1], paste[3], paste[0], paste[2]]] * 2
-    _, tg = DetectionMix(CutMix(), min_visible=min_visible)(x, t, params=plan([0.5, 0.5], [1, 0], cut))
+    _, tg = DetectionMix(CutMix(), min_visible=min_visible)(x, t, params=plan([0.5, 0.5], [1, 0], cut, (10, 10)))
     got = {int(lab): bx for lab, bx in zip(tg[0]["labels"].tolist(), tg[0]["boxes"].tolist(), strict=False)}
     for label, inside in ((0, False), (1, True)):
         ref_box, frac = _raster_reference(box, paste, (10, 10), inside)

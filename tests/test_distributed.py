@@ -284,7 +284,7 @@ def test_cross_rank_mixer_equals_the_kernel_on_the_global_batch(monkeypatch, kin
         if isinstance(p.extra, Box):
             box = torch.zeros(n, p.extra.bounds.shape[1], dtype=p.extra.bounds.dtype)
             box[start:start + x.shape[0]] = p.extra.bounds
-            extra = Box(box)
+            extra = Box(box, p.extra.size)
         ref = make().mix(xg, MixParams(lam=lam, index=index, extra=extra))[start:start + x.shape[0]]
         torch.testing.assert_close(xm, ref)
         if kind == "mixup":

@@ -227,9 +227,9 @@ def test_callable_pairing_and_errors():
 
 
 RECORDS = {
-    "box": Box(torch.ones(3, 4, dtype=torch.long)),
+    "box": Box(torch.ones(3, 4, dtype=torch.long), (8, 8)),
     "swap": Swap(torch.tensor([[True, False], [False, False], [True, True]])),
-    "choice per batch": Choice(1, Box(torch.ones(3, 2, dtype=torch.long))),
+    "choice per batch": Choice(1, Box(torch.ones(3, 2, dtype=torch.long), (5,))),
     "choice per row": Choice(torch.tensor([0, 1, 1]), None),
 }
 
@@ -264,7 +264,7 @@ def test_a_record_round_trips_through_state_dict_and_to(name):
 
 
 def test_mixparams_validation_repr_and_roundtrip():
-    p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]), extra=Box(torch.ones(3, 4)))
+    p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]), extra=Box(torch.ones(3, 4, dtype=torch.long), (4, 4)))
     assert "MixParams(B=3" in repr(p) and "Box" in repr(p)
     q = MixParams.from_state_dict(p.state_dict())
     assert torch.equal(q.lam, p.lam) and torch.equal(q.index, p.index) and torch.equal(q.extra.bounds, p.extra.bounds)
@@ -333,3 +333,50 @@ def test_a_plan_with_a_box_is_not_silently_lerped():
     p = CutMix(seed=0).sample((4, 3, 8, 8))
     with pytest.raises(MixupError, match="MixUp replays plans with no record, but this plan carries Box"):
         MixUp().mix(torch.randn(4, 3, 8, 8), p)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: Box(torch.zeros(3, 4), (8, 8)), r"Box.bounds must be an integer tensor of shape \(B, 4\)"),
+    (lambda: Box(torch.zeros(3, 4, dtype=torch.bool), (8, 8)), "Box.bounds must be an integer tensor"),
+    (lambda: Box(torch.zeros(3, 2, dtype=torch.long), (8, 8)), r"shape \(B, 4\).*got torch.int64 of shape \(3, 2\)"),
+    (lambda: Box(torch.zeros(12, dtype=torch.long), (8, 8)), "Box.bounds must be an integer tensor"),
+    (lambda: Box([[0, 1]], (8,)), "got list"),
+    (lambda: Box(torch.zeros(3, 4, dtype=torch.long), (8, 0)), "tuple of positive ints"),
+    (lambda: Box(torch.zeros(3, 4, dtype=torch.long), 8), "tuple of positive ints"),
+    (lambda: Swap(torch.zeros(3, 2)), r"Swap.mask must be a bool tensor of shape \(B, K\)"),
+    (lambda: Swap(torch.zeros(3, dtype=torch.bool)), r"Swap.mask must be a bool tensor of shape \(B, K\)"),
+    (lambda: Choice(torch.zeros(3)), r"Choice.member must be an int or an integer tensor of shape \(B,\)"),
+    (lambda: Choice(torch.zeros(3, 1, dtype=torch.long)), "Choice.member must be"),
+    (lambda: Choice(True), "Choice.member must be"),
+    (lambda: Choice(1.0), "Choice.member must be"),
+    (lambda: Choice(torch.zeros(3, dtype=torch.long), Swap(torch.zeros(3, 1, dtype=torch.bool))),
+     "A per-row Choice carries the rows' boxes"),
+    (lambda: Choice(0, "box"), "Choice.inner must be a Box, Choice, Swap or None, got str"),
+])
+def test_records_validate_themselves(make, match):
+    with pytest.raises(MixupError, match=match):
+        make()
+
+
+@pytest.mark.parametrize("extra, name", [
+    (Box(torch.zeros(2, 4, dtype=torch.long), (8, 8)), "Box.bounds"),
+    (Swap(torch.zeros(4, 2, dtype=torch.bool)), "Swap.mask"),
+    (Choice(torch.zeros(2, dtype=torch.long)), "Choice.member"),
+    (Choice(1, Box(torch.zeros(5, 2, dtype=torch.long), (8,))), "Box.bounds"),
+])
+def test_a_record_must_have_the_plans_batch_size(extra, name):
+    with pytest.raises(MixupError, match=f"The plan is for 3 rows .* its {name} has"):
+        MixParams(torch.ones(3), torch.arange(3), extra=extra)
+
+
+def test_a_box_keeps_its_size_through_state_dict_and_old_states_fail_clearly():
+    p = MixParams(torch.ones(3), torch.arange(3), extra=Box(torch.zeros(3, 4, dtype=torch.long), [16, 12]))
+    assert p.extra.size == (16, 12)
+    assert MixParams.from_state_dict(p.state_dict()).extra.size == (16, 12) and p.to("meta").extra.size == (16, 12)
+    state = p.state_dict()
+    del state["extra"]["size"]
+    with pytest.raises(MixupError, match=r"A saved Box record has fields \['bounds'\]; expected \['bounds', 'size'\]"):
+        MixParams.from_state_dict(state)
+    state["extra"]["size"], state["extra"]["colour"] = (16, 12), 1
+    with pytest.raises(MixupError, match="A saved Box record has fields"):
+        MixParams.from_state_dict(state)

@@ -140,3 +140,24 @@ def test_sklearn_clone_keeps_policy_objects():
     assert c.pairing_policy == m.pairing_policy and c.target_spec == m.target_spec
     x, y = torch.randn(4, 2), torch.tensor([0, 1, 2, 0])
     assert torch.equal(c(x, y)[1].y_b, y.flip(0))
+
+
+@pytest.mark.parametrize("flag", ["fold", "per_sample", "per_sample_p"])
+@pytest.mark.parametrize("value", ["no", 1, 0, None, torch.tensor(True)])
+def test_boolean_flags_must_be_bools(flag, value):
+    with pytest.raises(MixupError, match=f"{flag} must be True or False"):
+        LamPolicy(**{flag: value})
+    with pytest.raises(MixupError, match=f"{flag} must be True or False"):
+        MixUp(**{flag: value})
+
+
+def test_a_failed_set_params_leaves_the_mixer_as_it_was():
+    mixer = MixUp(alpha=0.4, num_classes=3, seed=0)
+    with pytest.raises(MixupError, match="alpha must be a float >= 0"):
+        mixer.set_params(alpha=-1)
+    assert mixer.alpha == 0.4
+    with pytest.raises(MixupError, match="per_sample must be True or False"):
+        mixer.set_params(alpha=0.2, per_sample="no")
+    assert mixer.alpha == 0.4 and mixer.per_sample is False
+    x, t = mixer(torch.rand(4, 2), torch.tensor([0, 1, 2, 0]))  # still usable
+    assert x.shape == (4, 2) and t.soft().shape == (4, 3)

@@ -104,3 +104,14 @@ def test_bad_targets_raise_clear_errors():
 def test_mixed_target_repr_and_to():
     t = MixedTarget(torch.tensor([0]), torch.tensor([1]), torch.tensor([0.5]), "index", 2)
     assert t.to("cpu").soft().shape == (1, 2) and len(t) == 1
+
+
+def test_a_partner_out_of_range_is_the_same_mixup_error_as_in_mix():
+    from mixup_any import MixUp
+    p = MixParams(torch.full((4,), 0.5), torch.tensor([1, 0, 3, 4]))
+    with pytest.raises(MixupError, match=r"partner row 4, outside \[0, 4\)"):
+        MixUp().mix(torch.rand(4, 2), p)
+    with pytest.raises(MixupError, match=r"partner row 4, outside \[0, 4\)"):
+        mix_target(torch.tensor([0, 1, 2, 0]), p, num_classes=3)
+    with pytest.raises(MixupError, match=r"partner row -1, outside \[0, 4\)"):
+        mix_target(torch.randn(4), MixParams(torch.full((4,), 0.5), torch.tensor([-1, 0, 1, 2])))

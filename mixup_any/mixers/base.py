@@ -282,9 +282,15 @@ class Mixer(abc.ABC):
         for k in params:
             if k not in valid:
                 raise MixupError(f"Unknown parameter {k!r} for {type(self).__name__}; valid: {sorted(valid)}.")
+        before = {k: getattr(self, k) for k in params}
         for k, v in params.items():
             setattr(self, k, v)
-        self._check()
+        try:
+            self._check()
+        except MixupError:  # a refused value is not kept: the mixer stays as it was
+            for k, v in before.items():
+                setattr(self, k, v)
+            raise
         return self
 
     def __repr__(self) -> str:

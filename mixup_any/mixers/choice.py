@@ -13,9 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..functional import mix_batch
+from ..functional import check_partner_index, mix_batch
 from ..params import Box, Choice, MixParams, check_extra
-from ..policies import TargetSpec
+from ..policies import TargetSpec, check_flags
 from .base import Mixer, check_draw, check_lifecycle
 from .cutmix import CutMix, _map_float_leaves, cut_mix
 from .mixup import MixUp
@@ -83,6 +83,7 @@ class RandomChoice(Mixer):
             if m.target_spec != first.target_spec:
                 raise MixupError(f"All members must agree on their targets: {first!r} has {first.target_spec}, "
                                  f"{m!r} has {m.target_spec}.")
+        check_flags(per_sample=self.per_sample)
         if self.per_sample:
             _check_row_members(self.mixers)
         check_lifecycle(None, self.seed)
@@ -145,7 +146,7 @@ class RandomChoice(Mixer):
         plans = [m.sample(shape, labels=labels, device=dev, generator=gen) for m in self.mixers]
         lam = torch.ones(b, device=dev)
         index = torch.arange(b, device=dev)
-        box = None
+        box, size = None, None
         for k, pk in enumerate(plans):
             rows = choice == k
             if not pk.mixed:
@@ -153,10 +154,10 @@ class RandomChoice(Mixer):
             lam = torch.where(rows, pk.lam, lam)
             index = torch.where(rows, pk.index, index)
             if isinstance(pk.extra, Box):
-                bk = pk.extra.bounds
+                bk, size = pk.extra.bounds, pk.extra.size
                 box = torch.zeros_like(bk) if box is None else box
                 box = torch.where(rows[:, None], bk, box)
-        return MixParams(lam=lam, index=index, extra=Choice(choice, Box(box) if box is not None else None))
+        return MixParams(lam=lam, index=index, extra=Choice(choice, Box(box, size) if box is not None and size is not None else None))
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Apply a plan from :meth:`sample` to a tensor ``(B, ...)`` or a nested batch."""
@@ -182,10 +183,13 @@ class RandomChoice(Mixer):
                 cut |= choice.member == k
         # CutMix rows: blend weight 1 outside the box (pure paste); MixUp rows: an empty box and their lam
         blend = torch.where(cut, torch.ones_like(params.lam), params.lam)
-        box = choice.inner.bounds
+        record = choice.inner
+        check_partner_index(params.index, params.batch_size)
 
         def one(t: Tensor, path: str) -> Tensor:
-            return cut_mix(t, params.index, box, cutmix.axes_for(t.shape), blend=blend, inplace=inplace)
+            axes = cutmix.axes_for(t.shape)
+            record.check_fits([t.shape[a] for a in axes], f"RandomChoice ({path})")
+            return cut_mix(t, params.index, record.bounds, axes, blend=blend, inplace=inplace)
 
         return _map_float_leaves(x, one, "x")
 

@@ -22,9 +22,9 @@ import torch
 from torch import Tensor
 
 from ..exceptions import MixupError
-from ..functional import check_same_device, gather_rows, map_float_leaves
+from ..functional import check_partner_index, check_same_device, gather_rows, map_float_leaves
 from ..params import Box, MixParams, check_extra
-from ..policies import Pairing, TargetSpec
+from ..policies import Pairing, TargetSpec, check_flags
 from ..sampling import check_generator
 from ..schedule import MixSchedule
 from .mixup import MixUp
@@ -239,6 +239,9 @@ class CutMix(MixUp):
                 f"CutMix axis must be an int (a segment of sequences) or a pair of ints (a box of images), "
                 f"got {self.axis!r}."
             )
+        if 0 in axes or len(set(axes)) != len(axes):
+            raise MixupError(f"CutMix axis must name distinct non-batch dims (dim 0 is the batch), got {self.axis!r}.")
+        check_flags(same_box=self.same_box)
         for name in ("min_area", "max_area"):
             v = getattr(self, name)
             if not isinstance(v, Real) or isinstance(v, bool) or not 0 <= float(v) <= 1:
@@ -271,7 +274,7 @@ class CutMix(MixUp):
         if self.min_area > 0 or self.max_area < 1:
             cut = cut.clamp_(self.min_area, self.max_area).masked_fill_(lam >= 1, 0.0)
         box, kept = _draw_boxes(cut, sizes, self.same_box, generator)
-        return replace(params, lam=kept, extra=Box(box))
+        return replace(params, lam=kept, extra=Box(box, tuple(sizes)))
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Paste each row's partner box into ``x`` (a tensor ``(B, ...)`` or a nested batch of them)."""
@@ -279,14 +282,14 @@ class CutMix(MixUp):
             return self._unmixed(x)
         check_extra(params, (Box,), "CutMix")
         assert isinstance(params.extra, Box)  # for mypy: check_extra raised otherwise
-        box = params.extra.bounds
+        record = params.extra
+        check_partner_index(params.index, params.batch_size)
 
         def one(t: Tensor, path: str) -> Tensor:
             axes = self.axes_for(t.shape)
             if t.shape[0] != params.batch_size:
                 raise MixupError(f"{path} has batch size {t.shape[0]}, but the plan is for {params.batch_size}.")
-            if box.shape != (params.batch_size, 2 * len(axes)):
-                raise MixupError(f"box has shape {tuple(box.shape)}; expected ({params.batch_size}, {2 * len(axes)}).")
-            return cut_mix(t, params.index, box, axes, inplace=inplace)
+            record.check_fits([t.shape[a] for a in axes], f"CutMix ({path})")
+            return cut_mix(t, params.index, record.bounds, axes, inplace=inplace)
 
         return _map_float_leaves(x, one, "x")
