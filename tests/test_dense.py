@@ -380,3 +380,16 @@ def test_plot_dense_batch_draws_every_box_with_its_weight():
         assert [p.get_xy()[0] + 0.5 for p in ax.patches] == t["boxes"][:, 0].tolist()
     _, mt = SegmentationMix(CutMix(seed=0))(x, m)
     assert len(plot_dense_batch(x, masks=mt).axes) == 2
+
+
+def test_a_cutmix_box_drawn_for_another_size_is_refused_by_the_dense_mixers():
+    cm = CutMix(alpha=1.0, seed=0)
+    plan = cm.sample((2, 3, 16, 16))  # a box for 16x16 images
+    images = [torch.rand(3, 8, 8), torch.rand(3, 8, 8)]
+    targets = [{"boxes": torch.tensor([[1.0, 1.0, 4.0, 4.0]]), "labels": torch.tensor([1])} for _ in range(2)]
+    with pytest.raises(MixupError, match="drawn for 16x16"):
+        DetectionMix(cm)(images, targets, params=plan)
+    with pytest.raises(MixupError, match="drawn for 16x16"):
+        SegmentationMix(cm)(torch.rand(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long), params=plan)
+    # the plan of the right size passes
+    DetectionMix(cm)(images, targets, params=DetectionMix(cm).sample(images))

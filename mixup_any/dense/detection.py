@@ -262,7 +262,8 @@ class DetectionMix:
         if not params.mixed:
             return images, [self._out(t, t["boxes"], {f: t[f] for f in self.fields},
                                       torch.ones(len(t["boxes"]), device=t["boxes"].device)) for t in targets]
-        if isinstance(params.extra, Box):
+        if isinstance(params.extra, Box):  # drawn for the smallest height and width, so it lies inside every image
+            params.extra.check_fits((min(x.shape[-2] for x in imgs), min(x.shape[-1] for x in imgs)), "DetectionMix")
             out, boxes, fields, weights = self._cutmix(imgs, targets, xyxy, params, params.extra.bounds)
         else:
             out, boxes, fields, weights = self._mixup(imgs, targets, xyxy, params)

@@ -241,6 +241,7 @@ class SegmentationMix:
             region = classmix_region(m, index, self.num_classes, ignore_index=self.ignore_index, generator=gen)
             region = region & (lam < 1).view(-1, 1, 1)  # rows the plan leaves unmixed stay unmixed
         elif isinstance(params.extra, Box):
+            params.extra.check_fits(m.shape[1:], "SegmentationMix")
             region = box_mask(params.extra.bounds, m.shape, (1, 2))
         else:
             out = torch.lerp(x[index], x, lam.to(x.dtype).view(-1, 1, 1, 1))
