@@ -195,3 +195,23 @@ def test_text_cutmix_needs_a_token_axis_and_says_so():
         mix.arm(torch.arange(B) % 3)
         model(input_ids=ids, attention_mask=mask)
         assert mix.params is not None and mix.params.mixed
+
+
+def test_eval_mode_mixes_nothing_on_every_route_a_given_plan_included():
+    """The direct call agrees with the handles: in eval mode a given plan is not applied."""
+    from mixup_any import attach
+
+    mixer = MixUp(alpha=1.0, num_classes=3, seed=0)
+    x, y = torch.randn(6, 4), torch.arange(6) % 3
+    plan = mixer.sample(x.shape, labels=y)
+    assert plan.mixed
+    mixed, target = mixer(x, y, params=plan)
+    assert not torch.equal(mixed, x)
+    mixer.eval()
+    same, target = mixer(x, y, params=plan)
+    assert same is x and bool((target.lam == 1).all())
+    model = nn.Linear(4, 3).eval()
+    with attach(mixer.train(), model, at="input") as mix:
+        mix.arm(y, params=plan)
+        torch.testing.assert_close(model(x), nn.functional.linear(x, model.weight, model.bias))
+        assert not mix.params.mixed

@@ -148,7 +148,7 @@ class Mixer(abc.ABC):
         Args:
             x: ``(B, ...)`` float tensor or a nested batch of them.
             y: targets ``(B, ...)`` or a dict of them; returned as :class:`MixedTarget` (a dict of them).
-            params: replay a given plan instead of drawing one.
+            params: replay a given plan instead of drawing one (in eval mode nothing is mixed, a given plan included).
             generator: use this generator for this call instead of the mixer's own.
             inplace: overwrite ``x`` (only when asked; never for tensors autograd still needs).
 
@@ -176,6 +176,8 @@ class Mixer(abc.ABC):
             params = self.sample(first.shape, labels=labels, device=first.device, generator=generator)
         elif params.batch_size != b:
             raise MixupError(f"The given params are for batch size {params.batch_size}, but x has {b} rows.")
+        elif not (self.enabled and self.is_training):  # eval mode mixes nothing, a given plan included (as handles)
+            params = MixParams.identity(b, params.device)
         return self.mix(x, params, inplace=inplace), self.mix_target(y, params)
 
     # ---------------------------------------------------------------- phase & randomness
