@@ -133,7 +133,7 @@ class MixHandle:
         self.params: MixParams | None = None
         self._install()
         # while attached, the mixer follows the model, so the model's training flag is the one decision
-        self._previous_ref = getattr(mixer, "_model_ref", None)
+        self._previous = getattr(mixer, "followed", None)
         if hasattr(mixer, "follow"):
             mixer.follow(model)
 
@@ -409,8 +409,8 @@ class MixHandle:
 
     def remove(self) -> None:
         """Remove every hook (idempotent). The model then computes exactly what it did before attach()."""
-        if self._hooks and hasattr(self.mixer, "_model_ref"):
-            self.mixer._model_ref = getattr(self, "_previous_ref", None)  # follow what it followed before
+        if self._hooks and hasattr(self.mixer, "follow"):
+            self.mixer.follow(getattr(self, "_previous", None))  # follow what it followed before
         for h in self._hooks:
             h.remove()
         self._hooks.clear()

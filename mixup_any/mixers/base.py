@@ -225,8 +225,13 @@ class Mixer(abc.ABC):
         return self
 
     @property
+    def followed(self) -> nn.Module | None:
+        """The model this mixer follows (:meth:`follow`), or ``None``."""
+        return self._model_ref() if self._model_ref is not None else None
+
+    @property
     def is_training(self) -> bool:
-        model = self._model_ref() if self._model_ref is not None else None
+        model = self.followed
         return model.training if model is not None else self.training
 
     def set_epoch(self, epoch: int) -> None:
