@@ -235,6 +235,10 @@ class MixParams:
     def device(self) -> torch.device:
         return self.lam.device
 
+    def lam_rows(self) -> Tensor:
+        """``(B,)`` float32 λ of every row on the plan's device (a per-batch λ repeated)."""
+        return self.lam
+
     @property
     def target_weight(self) -> Tensor:
         """``(B,)`` weight of each row's own target: ``target_lam`` where set, else ``lam``."""

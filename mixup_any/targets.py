@@ -59,6 +59,10 @@ class MixedTarget:
     def batch_size(self) -> int:
         return self.lam.shape[0]
 
+    def lam_rows(self) -> Tensor:
+        """``(B,)`` float32 weight of ``y_a`` for every row (a per-batch λ repeated)."""
+        return self.lam
+
     def _w(self, ndim: int, dtype: torch.dtype) -> Tensor:
         return self.lam.to(dtype).view(-1, *([1] * (ndim - 1)))
 
