@@ -13,9 +13,15 @@ Figures, under stable names (``--json`` writes ``{"figures": {name: value}, "det
   block of the same ResNet-18 (64x128x16x16), token embeddings of a 6-layer MiniLM-size encoder (32x128x384,
   attention masks included), the tabular estimator's joined embedding site (1,000 rows, 10 continuous and
   10 categorical columns).
-* ``vs_fastest_peer_<mixup|cutmix>_<workload>_t<threads>``: the fastest installed peer's per-batch call (timm,
-  torchvision, kornia; fastai when importable) / ours doing the same target work (dense soft targets where
-  the peer builds them, in place where the peer mixes in place); ``>= 1`` means ours is at least as fast.
+* ``ops_per_call_<route>`` (CPU runs): top-level ATen ops of one call, counted with ``torch.profiler`` on a
+  256x3x32x32 batch with soft targets (``mixup_lazy``: targets left lazy); on CUDA each is at least one
+  kernel launch. Routes: ``mixup``, ``mixup_lazy``, ``cutmix_box`` (one box per batch), ``mixup_per_sample``,
+  ``cutmix_per_sample``, ``mixed_loss``, and ``timm_mixup`` / ``timm_cutmix`` when timm is installed.
+* ``vs_fastest_peer_<mixup|mixup_inplace|cutmix|cutmix_inplace>_<workload>_t<threads>``: the fastest installed
+  peer's per-batch call / ours doing the same target work (dense soft targets where the peer builds them);
+  ``_inplace`` compares with peers that mix in place (timm), the others with peers that return a new tensor
+  (torchvision, kornia). Workloads: ``img224`` (128x3x224x224, f32), ``img224bf16``, ``img32``
+  (256x3x32x32), ``tokens`` (32x128x384), ``table`` (4096x64). ``>= 1`` means ours is at least as fast.
 * CUDA only: ``mix_vs_hbm_floor`` (``mix(x, lam, index, out=)`` / ``torch.add(a, b, out=)``, which reads two
   batches and writes one, the memory floor of a lerp with a gather) and ``syncs_per_batch_<route>`` (counted
   with ``torch.cuda.set_sync_debug_mode("warn")``).
@@ -164,65 +170,99 @@ def step_shares(device: torch.device, quick: bool, threads: int) -> dict[str, fl
     return out
 
 
+# ---------------------------------------------------------------------------------------------- op counts
+def top_level_ops(fn: Callable[[], object]) -> list[str]:
+    """The ATen ops one call of ``fn`` launches itself (ops called inside another ATen op are not counted)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    fn(), fn()  # warm: generators and caches exist before the counted call
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    top = []
+    for e in prof.events():
+        if not e.name.startswith("aten::"):
+            continue
+        parent = e.cpu_parent
+        while parent is not None and not parent.name.startswith("aten::"):
+            parent = parent.cpu_parent
+        if parent is None:
+            top.append(e.name)
+    return top
+
+
+def ops_per_call() -> tuple[dict[str, float], dict[str, list[str]]]:
+    """``ops_per_call_<route>`` on a 256x3x32x32 batch with soft targets (``_lazy``: targets left lazy)."""
+    x, y = torch.randn(256, 3, 32, 32), torch.randint(0, 10, (256,))
+    out = torch.randn(256, 10)
+    _, target = MixUp(alpha=0.4, num_classes=10, seed=0)(x, y)
+    routes: dict[str, Callable[[], object]] = {
+        "mixup": lambda m=MixUp(alpha=0.4, num_classes=10, seed=0): m(x, y)[1].soft(),
+        "mixup_lazy": lambda m=MixUp(alpha=0.4, num_classes=10, seed=0): m(x, y),
+        "cutmix_box": lambda m=CutMix(alpha=1.0, num_classes=10, seed=0): m(x, y)[1].soft(),
+        "mixup_per_sample": lambda m=MixUp(alpha=0.4, per_sample=True, num_classes=10, seed=0): m(x, y)[1].soft(),
+        "cutmix_per_sample": lambda m=CutMix(alpha=1.0, per_sample=True, num_classes=10, seed=0): m(x, y)[1].soft(),
+        "mixed_loss": lambda: mixed_loss(F.cross_entropy, out, target),
+    }
+    if importlib.util.find_spec("timm"):
+        from timm.data import Mixup as TimmMixup
+
+        scratch = x.clone()
+        for kind, (ma, ca) in {"mixup": (0.4, 0.0), "cutmix": (0.0, 1.0)}.items():
+            t = TimmMixup(mixup_alpha=ma, cutmix_alpha=ca, label_smoothing=0.0, num_classes=10)
+            routes[f"timm_{kind}"] = lambda t=t: t(scratch, y)
+    ops = {name: top_level_ops(fn) for name, fn in routes.items()}
+    return {f"ops_per_call_{k}": float(len(v)) for k, v in ops.items()}, {f"ops_per_call_{k}": v for k, v in ops.items()}
+
+
 # ---------------------------------------------------------------------------------------------- peers
-WORKLOADS = {"img224": (128, 3, 224, 224), "img32": (256, 3, 32, 32), "table": (4096, 64), "tokens": (32, 128, 384)}
+WORKLOADS = {"img224": ((128, 3, 224, 224), torch.float32), "img224bf16": ((128, 3, 224, 224), torch.bfloat16),
+             "img32": ((256, 3, 32, 32), torch.float32), "table": ((4096, 64), torch.float32),
+             "tokens": ((32, 128, 384), torch.float32)}
 
 
-def peer_calls(kind: str, shape: tuple[int, ...], x: torch.Tensor, y: torch.Tensor) -> dict[str, tuple[Callable, Callable]]:
-    """``{peer: (peer's call, our call doing the same target work)}`` for every installed peer that takes it."""
-    calls: dict[str, tuple[Callable, Callable]] = {}
+def peer_calls(kind: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, tuple[Callable, Callable, bool]]:
+    """``{peer: (peer's call, our call doing the same target work, whether both mix in place)}``."""
+    calls: dict[str, tuple[Callable, Callable, bool]] = {}
+    images = x.ndim == 4
     scratch = x.clone()  # peers that mix in place get a scratch copy (values stay finite over repeats)
-    if importlib.util.find_spec("timm") and len(shape) == 4 and kind in ("mixup", "cutmix"):
+    if importlib.util.find_spec("timm") and (images or (kind == "mixup" and x.shape[0] % 2 == 0)):
         from timm.data import Mixup as TimmMixup
 
-        if kind == "mixup":
-            t = TimmMixup(mixup_alpha=0.4, cutmix_alpha=0.0, label_smoothing=0.0, num_classes=10)
-            ours = MixUp(alpha=0.4, num_classes=10, seed=0)
-            calls["timm"] = (lambda t=t: t(scratch, y), lambda o=ours: o(scratch, y, inplace=True)[1].soft())
-        else:
-            t = TimmMixup(mixup_alpha=0.0, cutmix_alpha=1.0, label_smoothing=0.0, num_classes=10)
-            ours = CutMix(alpha=1.0, same_box=True, num_classes=10, seed=0)
-            calls["timm"] = (lambda t=t: t(scratch, y), lambda o=ours: o(scratch, y, inplace=True)[1].soft())
-    elif importlib.util.find_spec("timm") and kind == "mixup" and len(shape) != 4 and x.shape[0] % 2 == 0:
-        from timm.data import Mixup as TimmMixup
-
-        t = TimmMixup(mixup_alpha=0.4, cutmix_alpha=0.0, label_smoothing=0.0, num_classes=10)
-        ours = MixUp(alpha=0.4, num_classes=10, seed=0)
-        calls["timm"] = (lambda t=t: t(scratch, y), lambda o=ours: o(scratch, y, inplace=True)[1].soft())
-    if importlib.util.find_spec("torchvision") and len(shape) == 4:
+        alphas = (0.4, 0.0) if kind == "mixup" else (0.0, 1.0)
+        t = TimmMixup(mixup_alpha=alphas[0], cutmix_alpha=alphas[1], label_smoothing=0.0, num_classes=10)
+        ours = MixUp(alpha=0.4, num_classes=10, seed=0) if kind == "mixup" else CutMix(num_classes=10, seed=0)
+        calls["timm"] = (lambda t=t: t(scratch, y), lambda o=ours: o(scratch, y, inplace=True)[1].soft(), True)
+    if importlib.util.find_spec("torchvision") and images:
         from torchvision.transforms import v2
 
         tv = v2.MixUp(alpha=0.4, num_classes=10) if kind == "mixup" else v2.CutMix(alpha=1.0, num_classes=10)
-        ours = MixUp(alpha=0.4, num_classes=10, seed=0) if kind == "mixup" else CutMix(same_box=True, num_classes=10, seed=0)
-        calls["torchvision"] = (lambda: tv(x, y), lambda o=ours: o(x, y)[1].soft())
-    if importlib.util.find_spec("kornia") and len(shape) == 4:
+        ours = MixUp(alpha=0.4, num_classes=10, seed=0) if kind == "mixup" else CutMix(num_classes=10, seed=0)
+        calls["torchvision"] = (lambda: tv(x, y), lambda o=ours: o(x, y)[1].soft(), False)
+    if importlib.util.find_spec("kornia") and images:
         from kornia.augmentation import RandomCutMixV2, RandomMixUpV2
 
         k = RandomMixUpV2(lambda_val=(0.0, 1.0), p=1.0) if kind == "mixup" else RandomCutMixV2(p=1.0)
-        ours = MixUp(lam=(0.0, 1.0), seed=0) if kind == "mixup" else CutMix(same_box=True, seed=0)
-        calls["kornia"] = (lambda: k(x, y), lambda o=ours: o(x, y))  # both keep the targets lazy
+        ours = MixUp(lam=(0.0, 1.0), seed=0) if kind == "mixup" else CutMix(seed=0)
+        calls["kornia"] = (lambda: k(x, y), lambda o=ours: o(x, y), False)  # both keep the targets lazy
     return calls
 
 
 def vs_peers(quick: bool, threads_list: tuple[int, ...]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """``vs_fastest_peer_<kind>[_inplace]_<workload>_t<threads>``: the fastest peer's time / ours."""
     figures: dict[str, float] = {}
     details: dict[str, dict[str, float]] = {}
     t_min = 0.3 if quick else 1.0
     for threads in threads_list:
-        for wname, shape in WORKLOADS.items():
-            if quick and wname == "img224":
+        for wname, (shape, dtype) in WORKLOADS.items():
+            if quick and wname.startswith("img224"):
                 shape = (32, 3, 224, 224)
-            x = torch.randn(*shape)
+            x = torch.randn(*shape).to(dtype)
             y = torch.randint(0, 10, (shape[0],))
             for kind in ("mixup", "cutmix"):
-                calls = peer_calls(kind, shape, x, y)
-                if not calls:
-                    continue
-                ratios = {peer: median(theirs, t_min, threads) / median(ours, t_min, threads)
-                          for peer, (theirs, ours) in calls.items()}
-                name = f"vs_fastest_peer_{kind}_{wname}_t{threads}"
-                figures[name] = min(ratios.values())
-                details[name] = ratios
+                for peer, (theirs, ours, inplace) in peer_calls(kind, x, y).items():
+                    name = f"vs_fastest_peer_{kind}{'_inplace' if inplace else ''}_{wname}_t{threads}"
+                    details.setdefault(name, {})[peer] = median(theirs, t_min, threads) / median(ours, t_min, threads)
+                    figures[name] = min(details[name].values())
     return figures, details
 
 
@@ -271,8 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     figures = step_shares(device, args.quick, args.threads)
     details: dict[str, object] = {}
     if device.type == "cpu":
-        peers, details = vs_peers(args.quick, (1, 2))
+        ops, details = ops_per_call()
+        figures.update(ops)
+        peers, peer_details = vs_peers(args.quick, (1, 2))
         figures.update(peers)
+        details.update(peer_details)
     else:
         figures.update(cuda_figures(args.quick))
     width = max(len(k) for k in figures)

@@ -94,14 +94,13 @@ def clean_and_mixed(params: MixParams) -> MixParams:
         raise MixupError(f"clean_and_mixed needs a MixParams, got {type(params).__name__}.")
     b = params.batch_size
     if not params.mixed:
-        return dataclasses.replace(MixParams.identity(2 * b, params.device), lam=params.lam.new_ones(2 * b),
-                                   site=params.site)
+        return MixParams.identity(2 * b, params.device).at_site(params.site)
     extra = map_extra(params.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v)
-    tl = params.target_lam
     index = params.index
-    return dataclasses.replace(params, lam=torch.cat([torch.ones_like(params.lam), params.lam]),
+    ones = torch.ones(b, device=index.device)
+    return dataclasses.replace(params, lam=torch.cat([ones, params.lam_rows()]),
                                index=torch.cat([torch.arange(b, device=index.device, dtype=index.dtype), index + b]),
-                               target_lam=torch.cat([torch.ones_like(tl), tl]) if tl is not None else None,
+                               target_lam=None if params.target_lam is None else torch.cat([ones, params.target_rows()]),
                                extra=extra)
 
 
@@ -176,7 +175,7 @@ def regmixup_loss(criterion: Callable[..., Tensor], output: Tensor, target: Mixe
         got = f"shape {tuple(output.shape)}" if isinstance(output, Tensor) else type(output).__name__
         raise MixupError(f"regmixup_loss needs (2B={2 * b}, ...) outputs, clean rows then mixed rows, "
                          f"e.g. model(torch.cat([x, x_mixed])); got {got}.")
-    clean = dataclasses.replace(target, y_b=target.y_a, lam=torch.ones_like(target.lam), mixed=False)
+    clean = dataclasses.replace(target, y_b=target.y_a, lam=1.0, mixed=False)
     try:
         clean_loss = mixed_loss(criterion, output[:b], clean, reduction=reduction)
     except (ValueError, TypeError, AttributeError, RuntimeError, IndexError) as err:  # MixupError is a ValueError
@@ -212,9 +211,12 @@ def inputs_only_target(target: MixedTarget, keep: str = "dominant") -> MixedTarg
         raise MixupError(f"Unknown keep={keep!r} for inputs-only targets; expected one of {KEEP}.")
     y = target.y_a
     if keep == "dominant" and target.mixed:
-        own = (target.lam > 0.5).to(y.device).view(-1, *([1] * (y.ndim - 1)))
-        y = torch.where(own, target.y_a, target.y_b)
-    return dataclasses.replace(target, y_a=y, y_b=y, lam=torch.ones_like(target.lam), mixed=False)
+        if isinstance(target.lam, float):  # one λ for the batch: one side wins for every row
+            y = target.y_a if target.lam > 0.5 else target.y_b
+        else:
+            own = (target.lam > 0.5).to(y.device).view(-1, *([1] * (y.ndim - 1)))
+            y = torch.where(own, target.y_a, target.y_b)
+    return dataclasses.replace(target, y_a=y, y_b=y, lam=1.0, mixed=False)
 
 
 def warp_tau(features: Tensor, index: Tensor, *, tau_max: float = 1.0, tau_std: float = 0.5) -> Tensor:
@@ -308,4 +310,4 @@ def warp_params(params: MixParams, features: Tensor, *, tau_max: float = 1.0, ta
                          "a box, swap or choice fixes its own weights, so warping lam alone would mismatch inputs "
                          "and targets.")
     tau = warp_tau(features, params.index, tau_max=tau_max, tau_std=tau_std)
-    return dataclasses.replace(params, lam=warp_lambda(params.lam, tau.to(params.lam.device)))
+    return dataclasses.replace(params, lam=warp_lambda(params.lam_rows(), tau.to(params.device)))

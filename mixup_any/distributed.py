@@ -223,11 +223,11 @@ class CrossRankMixer:
         arange = torch.arange(b, device=first.device)
         # Rows b..2b-1 of the stacked batch are the partners, paired with themselves (lam = 1), so any
         # mixer's kernel (CutMix boxes included) is exact on rows 0..b-1 and the identity on the rest.
-        tl = local.target_lam
+        ones = torch.ones(b, device=first.device)
         stacked = MixParams(
-            lam=torch.cat([local.lam, torch.ones_like(local.lam)]),
+            lam=torch.cat([local.lam_rows(), ones]),
             index=torch.cat([arange + b, arange + b]).to(local.index.dtype),
-            target_lam=torch.cat([tl, torch.ones_like(tl)]) if tl is not None else None,
+            target_lam=torch.cat([local.target_rows(), ones]) if local.target_lam is not None else None,
             extra=map_extra(local.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v),
             site=local.site,
         )
@@ -265,4 +265,4 @@ class CrossRankMixer:
 def _map_targets(target: Any, b: int) -> Any:
     if isinstance(target, Mapping):
         return {k: _map_targets(v, b) for k, v in target.items()}
-    return dataclasses.replace(target, y_a=target.y_a[:b], y_b=target.y_b[:b], lam=target.lam[:b])
+    return target.first(b)

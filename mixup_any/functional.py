@@ -17,21 +17,22 @@ from .exceptions import MixupError
 __all__: list[str] = []  # internal: the public names are re-exported by the package
 
 
-def _check_plan(x: Tensor, lam: Tensor, index: Tensor, what: str = "x", *, check_index: bool = True) -> None:
-    if not isinstance(lam, Tensor) or not isinstance(index, Tensor):
+def _check_plan(x: Tensor, lam: float | Tensor, index: Tensor, what: str = "x") -> None:
+    """Shapes and devices of a plan against one tensor: Python attribute reads, no tensor op."""
+    if not isinstance(index, Tensor) or not (isinstance(lam, Tensor) or isinstance(lam, float)):
         raise MixupError(
-            f"lam and index must be tensors of shape (B,), got {type(lam).__name__} and {type(index).__name__}."
+            f"lam must be a float or a (B,) tensor and index a (B,) tensor, got {type(lam).__name__} and "
+            f"{type(index).__name__}."
         )
     if x.ndim == 0:
         raise MixupError(f"Cannot mix a 0-d tensor ({what}); expected a batch of shape (B, ...).")
-    if lam.shape != (x.shape[0],) or index.shape != (x.shape[0],):
+    if index.shape != (x.shape[0],) or (isinstance(lam, Tensor) and lam.shape != (x.shape[0],)):
+        lam_s = tuple(lam.shape) if isinstance(lam, Tensor) else "per batch"
         raise MixupError(
             f"{what} has batch size {x.shape[0]} (shape {tuple(x.shape)}), but the mixing plan is for "
-            f"lam {tuple(lam.shape)} and index {tuple(index.shape)}: every input of a batch must share dim 0."
+            f"lam {lam_s} and index {tuple(index.shape)}: every input of a batch must share dim 0."
         )
-    check_same_device(x, lam, what)
-    if check_index:
-        check_partner_index(index, x.shape[0])
+    check_same_device(x, index, what)
 
 
 def check_same_device(x: Tensor, plan_tensor: Tensor, what: str = "x") -> None:
@@ -66,32 +67,45 @@ def check_partner_index(index: Tensor, batch_size: int) -> None:
 
 
 def gather_rows(x: Tensor, index: Tensor) -> Tensor:
-    """``x[index]`` along dim 0, in ``x``'s memory format.
+    """``x[index]`` along dim 0, in ``x``'s memory format; a partner outside the batch is a :class:`MixupError`.
 
     ``index_select`` copies whole rows (5x faster than advanced indexing for rows of a few KB on the CPU)
     but returns a contiguous tensor, so other layouts (channels_last) use advanced indexing, which keeps them.
+    The partner range is checked by the gather itself (on accelerators as a device assertion), so a valid
+    plan costs no extra pass.
     """
-    return x.index_select(0, index) if x.is_contiguous() else x[index]
+    try:
+        return x.index_select(0, index) if x.is_contiguous() else x[index]
+    except (IndexError, RuntimeError) as err:
+        raise MixupError(
+            f"index holds a partner outside [0, {x.shape[0]}) or is not an integer tensor on {x.device} "
+            f"({index.dtype} on {index.device}): row i is mixed with row index[i] of the same batch."
+        ) from err
 
 
 def mix(
     x: Tensor,
-    lam: Tensor,
+    lam: float | Tensor,
     index: Tensor,
     *,
     out: Tensor | None = None,
     inplace: bool = False,
+    keep_unmixed: bool = True,
 ) -> Tensor:
-    """Return ``lam * x + (1 - lam) * x[index]``, ``lam`` broadcast over the non-batch dims.
+    """Return ``lam * x + (1 - lam) * x[index]``: one gather of the partners and one ``lerp``.
 
     Args:
         x: ``(B, ...)`` floating-point tensor (any dtype, device and memory format; all kept).
-        lam: ``(B,)`` weight of each row's own sample, on ``x``'s device.
+        lam: weight of each row's own sample: a Python float (the whole batch; passed to the kernel as
+            a scalar, no tensor is made) or a ``(B,)`` tensor on ``x``'s device.
         index: ``(B,)`` partner of each row, on ``x``'s device.
         out: optional preallocated result, shape, dtype and device of ``x``.
         inplace: write the result into ``x`` (never do this to activations that autograd needs).
+        keep_unmixed: copy rows whose ``lam`` tensor is exactly 1 from ``x`` (one more pass), so they
+            stay exact next to partners holding inf or NaN; ``False`` skips the pass for plans that
+            cannot hold such rows.
 
-    Rows with ``lam == 1`` come back bit-for-bit unchanged, also next to rows holding inf or NaN.
+    Rows with ``lam == 1`` come back exactly as they were when every value is finite.
 
     Example:
         >>> mix(torch.tensor([[0.0], [10.0]]), torch.tensor([0.75, 1.0]), torch.tensor([1, 0]))
@@ -106,36 +120,42 @@ def mix(
             + ("For uint8 images convert with x.float() / 255, or use MixupCollate(mixer, to_float=True)."
                if x.dtype == torch.uint8 else
                "Integer inputs such as token ids or category codes must not be interpolated: mix them in "
-               "embedding space (mixup_any.hooks.attach at the embedding, mixup_any.tabular, mixup_any.text), "
+               "embedding space (mixup_any.attach at the embedding, mixup_any.tabular, mixup_any.text), "
                "or cast with .float() if they really are continuous values.")
         )
     _check_plan(x, lam, index)
-    return _mix_checked(x, lam, index, out=out, inplace=inplace)
+    if out is not None and (out.shape != x.shape or out.dtype != x.dtype or out.device != x.device):
+        raise MixupError(
+            f"out must have the shape, dtype and device of x: x is {tuple(x.shape)} {x.dtype} on {x.device}, "
+            f"out is {tuple(out.shape)} {out.dtype} on {out.device}."
+        )
+    return lerp_rows(x, lam, index, out=out, inplace=inplace, keep_unmixed=keep_unmixed)
 
 
-def _mix_checked(x: Tensor, lam: Tensor, index: Tensor, *, out: Tensor | None, inplace: bool) -> Tensor:
-    """:func:`mix` after its checks of ``x``, ``lam`` and ``index`` (``mix_batch`` checks the index once)."""
-    if out is not None and not inplace:
-        if out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
-            raise MixupError(
-                f"out must have the shape, dtype and device of x: x is {tuple(x.shape)} {x.dtype} on {x.device}, "
-                f"out is {tuple(out.shape)} {out.dtype} on {out.device}."
-            )
-    w = lam.to(x.dtype).view(-1, *([1] * (x.ndim - 1)))
-    # the partner rows are a fresh copy: writing into x (inplace) cannot corrupt rows still to be read, and
-    # the result can go into the copy itself (a second batch-sized allocation costs more than the lerp on
-    # the CPU: 44 ms against 6 ms for 128x3x224x224, page faults included)
-    partner = gather_rows(x, index)
+def lerp_rows(x: Tensor, lam: float | Tensor, index: Tensor, *, out: Tensor | None = None, inplace: bool = False,
+              keep_unmixed: bool = False) -> Tensor:
+    """:func:`mix` without its argument checks, for plans a mixer drew itself."""
+    if isinstance(lam, float) and lam == 1.0:
+        return x if inplace else (out.copy_(x) if out is not None else x.clone())
+    partner = gather_rows(x, index)  # a copy: writing into x cannot corrupt rows still to be read
+    w = lam if isinstance(lam, float) else row_weight(lam, x)
+    if isinstance(w, float):
+        if inplace:
+            return x.lerp_(partner, 1.0 - w)  # x + (1 - λ)(partner - x); exactly x at λ = 1
+        return torch.lerp(partner, x, w, out=out) if out is not None else partner.lerp_(x, w)
     # the in-place form would overwrite what the gradient of lam needs
-    mixed = torch.lerp(partner, x, w) if w.requires_grad else partner.lerp_(x, w)
-    # lerp at w = 1 is x - (x - partner) * 0, NaN where either row holds inf or NaN: rows with lam = 1 are
-    # copied (one more pass: 31 against 25 ms for a 64x3x224x224 float32 batch on one CPU thread)
-    keep = w == 1
-    if inplace or out is not None:
-        return torch.where(keep, x, mixed, out=x if inplace else out)
-    if mixed.requires_grad or torch.compiler.is_compiling():  # dynamo refuses out= on channels_last tensors
-        return torch.where(keep, x, mixed)
-    return torch.where(keep, x, mixed, out=mixed)
+    mixed = torch.lerp(partner, x, w) if isinstance(w, Tensor) and w.requires_grad else partner.lerp_(x, w)
+    if keep_unmixed and isinstance(w, Tensor):
+        mixed = torch.where(w == 1, x, mixed)
+    if inplace:
+        return x.copy_(mixed)
+    return out.copy_(mixed) if out is not None else mixed
+
+
+def row_weight(lam: Tensor, x: Tensor) -> Tensor:
+    """``(B,)`` λ as a weight that broadcasts over ``x`` ``(B, ...)``, in ``x``'s dtype."""
+    w = lam.view(-1, *([1] * (x.ndim - 1)))
+    return w if w.dtype == x.dtype else w.to(x.dtype)
 
 
 def batch_size_of(batch: Any, path: str = "batch") -> int:
@@ -159,7 +179,8 @@ def batch_size_of(batch: Any, path: str = "batch") -> int:
     return b
 
 
-def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, path: str = "batch") -> Any:
+def mix_batch(batch: Any, lam: float | Tensor, index: Tensor, *, inplace: bool = False, path: str = "batch",
+              keep_unmixed: bool = False) -> Any:
     """Mix every float leaf of a nested batch (tensor, dict, tuple, list, namedtuple, ``BatchEncoding``).
 
     The container types are kept. Integer or bool leaves (token ids, category codes, masks) are never
@@ -167,13 +188,17 @@ def mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool = False, 
 
     Example:
         >>> b = {"a": torch.ones(2, 3), "b": (torch.zeros(2),)}
-        >>> out = mix_batch(b, torch.tensor([0.5, 0.5]), torch.tensor([1, 0]))
+        >>> out = mix_batch(b, 0.5, torch.tensor([1, 0]))
         >>> sorted(out), type(out["b"]).__name__
         (['a', 'b'], 'tuple')
     """
-    if isinstance(index, Tensor) and index.ndim == 1:  # once per batch, not per leaf
-        check_partner_index(index, index.shape[0])
-    return _mix_batch(batch, lam, index, inplace=inplace, path=path)
+    def one(t: Tensor, p: str) -> Tensor:
+        _check_plan(t, lam, index, p)
+        return lerp_rows(t, lam, index, inplace=inplace, keep_unmixed=keep_unmixed)
+
+    if isinstance(batch, Tensor) and batch.is_floating_point():
+        return one(batch, path)
+    return map_float_leaves(batch, one, path)
 
 
 INTEGER_LEAF_HINT = ("integer and bool leaves are never interpolated. uint8 images: convert them with "
@@ -223,14 +248,6 @@ def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str 
         return type(batch)(map_float_leaves(v, fn, f"{path}[{i}]", integer_hint=integer_hint)
                            for i, v in enumerate(batch))
     raise _not_a_tensor(batch, path)
-
-
-def _mix_batch(batch: Any, lam: Tensor, index: Tensor, *, inplace: bool, path: str) -> Any:
-    def one(t: Tensor, p: str) -> Tensor:
-        _check_plan(t, lam, index, p, check_index=False)
-        return _mix_checked(t, lam, index, out=None, inplace=inplace)
-
-    return map_float_leaves(batch, one, path)
 
 
 def rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Mapping[Any, Any]:

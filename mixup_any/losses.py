@@ -48,9 +48,17 @@ def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor]
     return criterion, "mean"
 
 
-@torch.compiler.assume_constant_result  # type: ignore[untyped-decorator]  # torch.compile runs it once while tracing: the signature is a constant
+@torch.compiler.assume_constant_result  # type: ignore[untyped-decorator]  # torch.compile reads it once while tracing
 def _reduction_parameter(criterion: Callable[..., Tensor]) -> tuple[bool, str]:
     """Whether ``criterion`` takes ``reduction=``, and its default."""
+    try:
+        return _read_reduction(criterion)
+    except TypeError:  # an unhashable callable: read without the cache
+        return _read_reduction.__wrapped__(criterion)
+
+
+@functools.lru_cache(maxsize=256)  # a loss function's signature is read once, not on every call
+def _read_reduction(criterion: Callable[..., Tensor]) -> tuple[bool, str]:
     try:
         params = inspect.signature(criterion).parameters
     except (TypeError, ValueError):
@@ -148,12 +156,12 @@ def _row_losses(fn: Callable[..., Tensor], output: Tensor, y: Tensor, b: int) ->
 
 def _mix_rows(criterion: Callable[..., Tensor], la: Tensor, lb: Tensor, target: MixedTarget, red: str) -> Tensor:
     """``λ·la + (1-λ)·lb`` per row ``(B, ...)``, reduced; ``"mean"`` divides by mixed class weights if any."""
-    lam = target.lam.to(device=la.device, dtype=la.dtype).view(-1, *([1] * (la.ndim - 1)))
+    lam = target.lam_weight(la.ndim, la.dtype)
     loss = torch.lerp(lb, la, lam)
     if red == "mean":
         wa, wb = _sample_weights(criterion, target.y_a), _sample_weights(criterion, target.y_b)
         if wa is not None and wb is not None:
-            denom = torch.lerp(wb.to(la.dtype), wa.to(la.dtype), target.lam.to(la.device, la.dtype))
+            denom = torch.lerp(wb.to(la.dtype), wa.to(la.dtype), target.lam_weight(1, la.dtype))
             return loss.sum() / denom.sum()
     return _reduce(loss, red)
 

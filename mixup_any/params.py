@@ -25,16 +25,17 @@ __all__ = ["Box", "Choice", "MixParams", "Swap"]
 
 @dataclass(frozen=True)
 class Box:
-    """A CutMix box (images) or segment (sequences) per row.
+    """A CutMix box (images) or segment (sequences): one for the whole batch, or one per row.
 
     Attributes:
-        bounds: ``(B, 2k)`` int64 ``(start_0, end_0, start_1, end_1, ...)`` along the ``k`` cut axes;
-            an empty box (``start == end``) leaves its row unchanged.
+        bounds: ``(start_0, end_0, start_1, end_1, ...)`` along the ``k`` cut axes: a tuple of ``2k``
+            Python ints (one box for every row of the batch) or a ``(B, 2k)`` int64 tensor (a box per
+            row); an empty box (``start == end``) leaves its row unchanged.
         size: the extent of the ``k`` cut axes the boxes were drawn for, e.g. ``(H, W)``: a box is in
             pixels of that shape, so it is applied only to tensors of that extent.
     """
 
-    bounds: Tensor
+    bounds: tuple[int, ...] | Tensor
     size: tuple[int, ...]
 
     def __post_init__(self) -> None:
@@ -45,11 +46,34 @@ class Box:
                              f"(H, W), got {self.size!r}.")
         object.__setattr__(self, "size", size)
         b = self.bounds
-        if not isinstance(b, Tensor) or b.is_floating_point() or b.is_complex() or b.dtype == torch.bool or (
+        if isinstance(b, (tuple, list)):
+            if len(b) != 2 * len(size) or not all(isinstance(v, int) and not isinstance(v, bool) for v in b) or any(
+                    not 0 <= b[2 * d] <= b[2 * d + 1] <= n for d, n in enumerate(size)):
+                raise MixupError(f"A batch's Box.bounds must be {2 * len(size)} ints (start <= end within the size "
+                                 f"{size} of each cut axis), got {b!r}.")
+            object.__setattr__(self, "bounds", tuple(b))
+        elif not isinstance(b, Tensor) or b.is_floating_point() or b.is_complex() or b.dtype == torch.bool or (
                 b.ndim != 2 or b.shape[1] != 2 * len(size)):
             got = f"{b.dtype} of shape {tuple(b.shape)}" if isinstance(b, Tensor) else type(b).__name__
-            raise MixupError(f"Box.bounds must be an integer tensor of shape (B, {2 * len(size)}) (start, end per "
-                             f"cut axis of size {size}), got {got}.")
+            raise MixupError(f"Box.bounds must be {2 * len(size)} ints or an integer tensor of shape (B, "
+                             f"{2 * len(size)}) (start, end per cut axis of size {size}), got {got}.")
+
+    @property
+    def per_row(self) -> bool:
+        """Whether each row has its own box (``bounds`` is a tensor)."""
+        return isinstance(self.bounds, Tensor)
+
+    def rows(self, batch_size: int, device: torch.device | str | None = None) -> Tensor:
+        """``(B, 2k)`` int64 bounds of every row: a per-row tensor as it is, one batch box repeated.
+
+        The repeated box is filled on ``device`` from Python ints, so no host-to-device copy is made.
+        """
+        if isinstance(self.bounds, Tensor):
+            return self.bounds
+        out = torch.empty(batch_size, len(self.bounds), dtype=torch.int64, device=device)
+        for j, v in enumerate(self.bounds):
+            out[:, j] = v
+        return out
 
     def check_fits(self, sizes: Sequence[int], who: str) -> None:
         """Raise a :class:`MixupError` when the cut axes of a tensor have ``sizes`` other than :attr:`size`."""
@@ -113,7 +137,7 @@ Extra = Box | Choice | Swap
 def _record_rows(extra: Extra | None) -> list[tuple[str, int]]:
     """The batch dim of each tensor a record holds (nested records included), with its name."""
     if isinstance(extra, Box):
-        return [("Box.bounds", extra.bounds.shape[0])]
+        return [("Box.bounds", extra.bounds.shape[0])] if isinstance(extra.bounds, Tensor) else []
     if isinstance(extra, Swap):
         return [("Swap.mask", extra.mask.shape[0])]
     if isinstance(extra, Choice):
@@ -172,18 +196,24 @@ def _extra_from_state(state: Mapping[str, Any] | None) -> Extra | None:
         raise MixupError(f"A saved {state['type']} record has fields {sorted(fields)}; expected {expected}.") from err
 
 
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 @dataclass(frozen=True)
 class MixParams:
     """One draw of mixing parameters, shared by every site of a batch.
 
     ``x̃[i] = lam[i] * x[i] + (1 - lam[i]) * x[index[i]]``: ``lam`` weighs the row's own sample.
+    What is decided once per batch is a Python number; what differs per row is a tensor on the batch's
+    device.
 
     Attributes:
-        lam: ``(B,)`` float32 weight of each row's own inputs, in ``[0, 1]``; a per-batch draw is
-            one value repeated, so every consumer handles one shape.
+        lam: weight of each row's own inputs, in ``[0, 1]``: a Python float (one λ for the batch) or a
+            ``(B,)`` float32 tensor (one per row). :meth:`lam_rows` gives the ``(B,)`` tensor either way.
         index: ``(B,)`` int64; row ``i`` is mixed with row ``index[i]``.
-        target_lam: ``(B,)`` weight of each row's own target where it differs from ``lam`` (the
-            tabular swap policy); ``None`` means ``lam``.
+        target_lam: weight of each row's own target where it differs from ``lam`` (the tabular swap
+            policy), a float or a ``(B,)`` tensor; ``None`` means ``lam``.
         extra: what the mixer drew beyond λ and partners: a :class:`Box`, :class:`Choice` or
             :class:`Swap`, or ``None``.
         site: name of the site that mixes (hooks), or ``None`` for the input.
@@ -198,78 +228,80 @@ class MixParams:
                 [20.]])
     """
 
-    lam: Tensor
+    lam: float | Tensor
     index: Tensor
-    target_lam: Tensor | None = None
+    target_lam: float | Tensor | None = None
     extra: Extra | None = None
     site: str | None = None
     mixed: bool = True
 
     def __post_init__(self) -> None:
-        if not isinstance(self.lam, Tensor) or not isinstance(self.index, Tensor):
-            raise MixupError(
-                f"MixParams needs tensors for lam and index, got {type(self.lam).__name__} and "
-                f"{type(self.index).__name__}."
-            )
-        if self.lam.ndim != 1 or self.index.shape != self.lam.shape:
-            raise MixupError(
-                f"MixParams needs lam and index of the same shape (B,), got lam {tuple(self.lam.shape)} "
-                f"and index {tuple(self.index.shape)}."
-            )
-        if not self.lam.is_floating_point():
-            raise MixupError(f"MixParams.lam must be a float tensor, got {self.lam.dtype}.")
-        if self.index.dtype not in (torch.int64, torch.int32):
-            raise MixupError(f"MixParams.index must be an integer tensor, got {self.index.dtype}.")
-        tl = self.target_lam
-        if tl is not None and (not isinstance(tl, Tensor) or tl.shape != self.lam.shape or not tl.is_floating_point()):
-            got = f"{tl.dtype} of shape {tuple(tl.shape)}" if isinstance(tl, Tensor) else type(tl).__name__
-            raise MixupError(f"MixParams.target_lam must be None or a float tensor shaped like lam "
-                             f"{tuple(self.lam.shape)}, got {got}.")
-        _check_record(self.extra, self.lam.shape[0])
+        if not isinstance(self.index, Tensor) or self.index.ndim != 1 or self.index.dtype not in (torch.int64,
+                                                                                                   torch.int32):
+            got = f"{self.index.dtype} of shape {tuple(self.index.shape)}" if isinstance(self.index, Tensor) else (
+                type(self.index).__name__)
+            raise MixupError(f"MixParams.index must be an integer tensor of shape (B,), got {got}.")
+        for name in ("lam", "target_lam"):
+            v = getattr(self, name)
+            if v is None and name == "target_lam":
+                continue
+            if _is_number(v):
+                if not 0.0 <= v <= 1.0:
+                    raise MixupError(f"MixParams.{name} must be in [0, 1], got {v!r}.")
+                object.__setattr__(self, name, float(v))
+            elif not isinstance(v, Tensor) or v.shape != self.index.shape or not v.is_floating_point():
+                got = f"{v.dtype} of shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
+                raise MixupError(f"MixParams.{name} must be a float in [0, 1] or a float tensor shaped like index "
+                                 f"{tuple(self.index.shape)}, got {got}.")
+        _check_record(self.extra, self.index.shape[0])
 
     @property
     def batch_size(self) -> int:
-        return self.lam.shape[0]
+        return self.index.shape[0]
 
     @property
     def device(self) -> torch.device:
-        return self.lam.device
+        return self.index.device
 
     def lam_rows(self) -> Tensor:
         """``(B,)`` float32 λ of every row on the plan's device (a per-batch λ repeated)."""
-        return self.lam
+        return _rows(self.lam, self.index)
+
+    def target_rows(self) -> Tensor:
+        """``(B,)`` float32 weight of each row's own target (``target_lam`` where set, else λ)."""
+        return _rows(self.target_weight, self.index)
 
     @property
-    def target_weight(self) -> Tensor:
-        """``(B,)`` weight of each row's own target: ``target_lam`` where set, else ``lam``."""
+    def target_weight(self) -> float | Tensor:
+        """Weight of each row's own target: ``target_lam`` where set, else ``lam``."""
         return self.lam if self.target_lam is None else self.target_lam
 
     @classmethod
     def identity(cls, batch_size: int, device: torch.device | str | None = None) -> MixParams:
         """The plan that mixes nothing: ``lam = 1`` and every row paired with itself."""
-        return cls(
-            lam=torch.ones(batch_size, device=device),
-            index=torch.arange(batch_size, device=device),
-            mixed=False,
-        )
+        return cls(lam=1.0, index=torch.arange(batch_size, device=device), mixed=False)
 
     def at_site(self, site: str | None) -> MixParams:
         """This plan labelled with ``site`` (a copy; the tensors are shared)."""
         return self if site == self.site else replace(self, site=site)
 
     def to(self, device: torch.device | str) -> MixParams:
-        """This plan on ``device`` (the record's tensors move too)."""
-        tl = self.target_lam.to(device) if self.target_lam is not None else None
-        return replace(self, lam=self.lam.to(device), index=self.index.to(device), target_lam=tl,
+        """This plan on ``device`` (the record's tensors move too; Python numbers stay as they are)."""
+        def move(v: Any) -> Any:
+            return v.to(device) if isinstance(v, Tensor) else v
+        return replace(self, lam=move(self.lam), index=self.index.to(device), target_lam=move(self.target_lam),
                        extra=map_extra(self.extra, lambda t: t.to(device)))
 
     def state_dict(self) -> dict[str, Any]:
-        """A plain dict (CPU tensors) for logging or saving; :meth:`from_state_dict` replays it."""
+        """A plain dict (CPU tensors and Python numbers) for logging or saving; :meth:`from_state_dict` replays it."""
         cpu = self.to("cpu")
+
+        def plain(v: Any) -> Any:
+            return v.detach() if isinstance(v, Tensor) else v
         return {
-            "lam": cpu.lam.detach(),
+            "lam": plain(cpu.lam),
             "index": cpu.index.detach(),
-            "target_lam": cpu.target_lam.detach() if cpu.target_lam is not None else None,
+            "target_lam": plain(cpu.target_lam),
             "extra": _extra_state(cpu.extra),
             "site": self.site,
             "mixed": self.mixed,
@@ -288,10 +320,10 @@ class MixParams:
         return p.to(device) if device is not None else p
 
     def __repr__(self) -> str:  # readable in logs; a repr is not on the per-batch path
-        lam = self.lam.detach().float().cpu()
-        if lam.numel() and bool((lam == lam[0]).all()):
-            lam_s = f"{lam[0].item():.4f} (per batch)"
+        if isinstance(self.lam, float):
+            lam_s = f"{self.lam:.4f} (per batch)"
         else:
+            lam = self.lam.detach().float().cpu()
             lam_s = "[" + ", ".join(f"{v:.3f}" for v in lam[:8].tolist()) + (", ...]" if lam.numel() > 8 else "]")
         idx = self.index.detach().cpu().tolist()
         idx_s = str(idx[:8])[:-1] + (", ...]" if len(idx) > 8 else "]")
@@ -299,6 +331,13 @@ class MixParams:
         tl = ", target_lam=..." if self.target_lam is not None else ""
         site = f", site={self.site!r}" if self.site is not None else ""
         return f"MixParams(B={self.batch_size}, lam={lam_s}, index={idx_s}{tl}{extra}{site}, mixed={self.mixed})"
+
+
+def _rows(lam: float | Tensor, index: Tensor) -> Tensor:
+    """``lam`` as a ``(B,)`` float32 tensor on ``index``'s device."""
+    if isinstance(lam, Tensor):
+        return lam
+    return torch.full(index.shape, lam, device=index.device)
 
 
 def check_extra(params: MixParams, expected: tuple[type, ...], who: str) -> None:

@@ -8,6 +8,7 @@ they can also be built, tested and passed on their own.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from numbers import Real
@@ -18,7 +19,7 @@ from torch import Tensor
 
 from .exceptions import MixupError
 from .params import MixParams
-from .sampling import PAIRINGS, apply_probability, class_ids, sample_index, sample_lambda
+from .sampling import MIN_CONCENTRATION, PAIRINGS, class_ids, host_lambda, sample_index, sample_lambda
 from .targets import TARGET_KINDS, MixedTarget, mix_target
 
 __all__ = ["LamPolicy", "Pairing", "TargetSpec"]
@@ -58,8 +59,8 @@ class LamPolicy:
         per_sample_p: apply ``p`` to each row (unmixed rows have λ = 1) instead of to the batch.
 
     Example:
-        >>> LamPolicy(lam=0.25).draw(3)
-        tensor([0.2500, 0.2500, 0.2500])
+        >>> LamPolicy(alpha=0.4, per_sample=True).draw(3, rng=random.Random(0))[0].shape
+        torch.Size([3])
     """
 
     alpha: float = 1.0
@@ -76,8 +77,12 @@ class LamPolicy:
                 f"alpha must be a float >= 0 and finite (the Beta(alpha, alpha) concentration), got {self.alpha!r}. "
                 "alpha=0 disables mixing."
             )
-        if self.beta is not None and (not _is_real(self.beta) or not 0 < self.beta < math.inf):
-            raise MixupError(f"beta must be a float > 0 and finite, or None (meaning beta = alpha), got {self.beta!r}.")
+        if 0 < self.alpha < MIN_CONCENTRATION:
+            raise MixupError(f"alpha must be 0 (no mixing) or at least {MIN_CONCENTRATION:g}, got {self.alpha!r}: "
+                             "below that a Beta draw is a coin flip on {0, 1} in float64.")
+        if self.beta is not None and (not _is_real(self.beta) or not MIN_CONCENTRATION <= self.beta < math.inf):
+            raise MixupError(f"beta must be a finite float of at least {MIN_CONCENTRATION:g}, or None (meaning "
+                             f"beta = alpha), got {self.beta!r}.")
         if self.lam is not None:
             _check_fixed_lam(self.lam)
         if not _is_real(self.p) or not 0 <= self.p <= 1:
@@ -89,15 +94,33 @@ class LamPolicy:
         """``False`` when every draw is λ = 1 (``p=0``, or ``alpha=0`` without a fixed ``lam``)."""
         return not (self.p == 0 or (self.lam is None and self.alpha == 0))
 
-    def draw(self, batch_size: int, *, alpha_scale: float = 1.0, generator: torch.Generator | None = None,
-             device: torch.device | str | None = None) -> Tensor:
-        """``(B,)`` float32 λ on ``device`` (rows not selected by ``p`` get λ = 1).
+    def draw(self, batch_size: int, *, rng: random.Random, alpha_scale: float = 1.0,
+             generator: torch.Generator | None = None,
+             device: torch.device | str | None = None) -> tuple[float | Tensor, Tensor | None]:
+        """``(lam, rows)``: λ and the rows a per-row ``p`` selects.
 
-        ``alpha_scale`` multiplies ``alpha`` (a schedule's warm-up).
+        ``lam`` is a Python float per batch (drawn from the host generator ``rng``; ``1.0`` when a
+        per-batch ``p`` skips the batch) or a ``(B,)`` float32 tensor per row (drawn with ``generator``
+        on ``device``). ``rows`` is a ``(B,)`` bool tensor when ``per_sample_p`` (rows outside it keep
+        λ = 1), else ``None``. ``alpha_scale`` multiplies ``alpha`` (a schedule's warm-up).
+
+        Example:
+            >>> LamPolicy(lam=0.25).draw(3, rng=random.Random(0))
+            (0.25, None)
         """
-        lam = sample_lambda(batch_size, alpha=self.alpha * alpha_scale, beta=self.beta, lam=self.lam,
-                            fold=self.fold, per_sample=self.per_sample, generator=generator, device=device)
-        return apply_probability(lam, self.p, per_sample=self.per_sample_p, generator=generator)
+        if self.p < 1 and not self.per_sample_p and rng.random() >= self.p:
+            return 1.0, None
+        alpha = max(self.alpha * alpha_scale, MIN_CONCENTRATION)  # a warm-up's first steps stay drawable
+        lam: float | Tensor
+        if self.per_sample:
+            lam = sample_lambda(batch_size, alpha=alpha, beta=self.beta, lam=self.lam, fold=self.fold,
+                                per_sample=True, generator=generator, device=device)
+        else:
+            lam = host_lambda(rng, alpha=alpha, beta=self.beta, lam=self.lam, fold=self.fold)
+        rows = None
+        if self.per_sample_p and self.p < 1:
+            rows = torch.rand(batch_size, generator=generator, device=device) < self.p
+        return lam, rows
 
 
 @dataclass(frozen=True)
@@ -111,9 +134,8 @@ class Pairing:
         exclude_classes: class ids whose samples are never mixed nor used as partners.
 
     Example:
-        >>> lam, index = Pairing("flip").draw(torch.full((4,), 0.7))
-        >>> index
-        tensor([3, 2, 1, 0])
+        >>> Pairing("same_class").needs_labels
+        True
     """
 
     strategy: str | Callable[..., Tensor] = "permute"
@@ -137,9 +159,15 @@ class Pairing:
         """Whether drawing needs the targets (class-aware or label-distance pairing, excluded classes)."""
         return self.strategy in ("same_class", "different_class", "label_distance") or bool(self.exclude_classes)
 
-    def draw(self, lam: Tensor, *, labels: Tensor | None = None,
-             generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
-        """``(lam, index)`` for a batch whose λ is ``lam`` ``(B,)``: rows of excluded classes get λ = 1."""
+    def draw(self, batch_size: int, *, labels: Tensor | None = None, generator: torch.Generator | None = None,
+             device: torch.device | str | None = None) -> tuple[Tensor, Tensor | None]:
+        """``(index, eligible)``: partners ``(B,)`` on ``device`` and, with ``exclude_classes``, the ``(B,)``
+        bool rows that may mix (the others pair with themselves and are never partners), else ``None``.
+
+        Example:
+            >>> Pairing("flip").draw(4)[0]
+            tensor([3, 2, 1, 0])
+        """
         eligible = None
         if self.exclude_classes:
             if labels is None:
@@ -148,10 +176,9 @@ class Pairing:
             eligible = torch.ones_like(cls, dtype=torch.bool)
             for c in self.exclude_classes:  # a few configured classes; compared as scalars, nothing is copied
                 eligible &= cls != c
-            lam = lam.where(eligible, 1.0)
-        index = sample_index(lam.shape[0], pairing=self.strategy, labels=labels, eligible=eligible,
-                             bandwidth=self.bandwidth, generator=generator, device=lam.device)
-        return lam, index
+        index = sample_index(batch_size, pairing=self.strategy, labels=labels, eligible=eligible,
+                             bandwidth=self.bandwidth, generator=generator, device=device)
+        return index, eligible
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ their generators are different algorithms.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -69,10 +70,10 @@ def sample_beta(
 ) -> Tensor:
     """``n`` draws of Beta(a, b), float64, on ``device`` (default: the generator's).
 
-    ``X / (X + Y)`` with ``X ~ Gamma(a)`` and ``Y ~ Gamma(b)``, from torch's own gamma sampler (it takes a
-    generator; ``torch.distributions.Beta`` does not). Small concentrations are drawn as
-    ``Gamma(a) = Gamma(a + 1) * U**(1/a)`` in log space, so the draw stays exact where ``Gamma(a)``
-    itself would underflow to 0 (α below about 0.01).
+    One Dirichlet draw of ``(a, b)`` per row (torch's sampler takes a generator;
+    ``torch.distributions.Beta`` does not). Below a concentration of 0.05 a Gamma draw underflows
+    in float64 for a noticeable share of rows, so small concentrations are drawn as
+    ``Gamma(a) = Gamma(a + 1) * U**(1/a)`` in log space, which stays exact down to α = 1e-6.
 
     Example:
         >>> lam = sample_beta(1000, 0.4, 0.4, generator=torch.Generator().manual_seed(0))
@@ -81,6 +82,11 @@ def sample_beta(
     """
     _check_beta(a, b)
     device = _device(generator, device)
+    if min(a, b) >= _DIRICHLET_MIN:
+        conc = torch.full((n, 2), a, dtype=torch.float64, device=device)
+        if b != a:
+            conc[:, 1] = b
+        return torch._sample_dirichlet(conc, generator=generator)[:, 0]
     conc = torch.empty(n, 2, dtype=torch.float64, device=device)
     conc[:, 0], conc[:, 1] = a + 1.0, b + 1.0
     log_gamma = torch._standard_gamma(conc, generator=generator).log()
@@ -90,15 +96,35 @@ def sample_beta(
     return torch.sigmoid(log_gamma[:, 0] - log_gamma[:, 1])
 
 
+_DIRICHLET_MIN = 0.05
+
+
+def host_beta(rng: random.Random, a: float, b: float) -> float:
+    """One draw of Beta(a, b) as a Python float, from a host generator (no tensor, no device).
+
+    Drawn in log space, ``log Gamma(a) = log Gamma(a + 1) + log(U) / a``, so that concentrations down to
+    1e-6 still give 0 or 1 with the right odds instead of underflowing.
+
+    Example:
+        >>> 0.0 <= host_beta(random.Random(0), 0.4, 0.4) <= 1.0
+        True
+    """
+    _check_beta(a, b)
+    lx = math.log(rng.gammavariate(a + 1.0, 1.0)) + math.log(1.0 - rng.random()) / a
+    ly = math.log(rng.gammavariate(b + 1.0, 1.0)) + math.log(1.0 - rng.random()) / b
+    d = ly - lx
+    return 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
+
+
 def _check_beta(a: float, b: float) -> None:
-    if not (a >= _MIN_CONCENTRATION and b >= _MIN_CONCENTRATION) or not (math.isfinite(a) and math.isfinite(b)):
+    if not (a >= MIN_CONCENTRATION and b >= MIN_CONCENTRATION) or not (math.isfinite(a) and math.isfinite(b)):
         raise MixupError(
-            f"Beta(a, b) needs finite a and b of at least {_MIN_CONCENTRATION:g}, got a={a!r}, b={b!r}. "
+            f"Beta(a, b) needs finite a and b of at least {MIN_CONCENTRATION:g}, got a={a!r}, b={b!r}. "
             "Below that a Beta draw is a coin flip on {0, 1} in float64; alpha=0 disables mixing."
         )
 
 
-_MIN_CONCENTRATION = 1e-6
+MIN_CONCENTRATION = 1e-6
 
 
 def sample_lambda(
@@ -146,6 +172,26 @@ def sample_lambda(
     if fold:
         out = torch.maximum(out, 1.0 - out)
     return out.float().expand(batch_size).contiguous() if not per_sample else out.float()
+
+
+def host_lambda(rng: random.Random, *, alpha: float = 1.0, beta: float | None = None,
+                lam: float | tuple[float, float] | None = None, fold: bool = False) -> float:
+    """One λ for a whole batch as a Python float, from a host generator: what :func:`sample_lambda`
+    draws per batch, without a tensor.
+
+    Example:
+        >>> host_lambda(random.Random(0), lam=0.25)
+        0.25
+    """
+    if lam is not None and not isinstance(lam, (tuple, list)):
+        v = float(lam)
+    elif lam is not None:
+        v = float(lam[0]) + (float(lam[1]) - float(lam[0])) * rng.random()
+    elif alpha == 0:
+        v = 1.0
+    else:
+        v = host_beta(rng, float(alpha), float(alpha if beta is None else beta))
+    return max(v, 1.0 - v) if fold else v
 
 
 def apply_probability(

@@ -16,10 +16,11 @@ from dataclasses import dataclass, replace
 from typing import Any, overload
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import check_class_indices, check_partner_index, check_same_device, smooth
+from .functional import check_same_device, gather_rows, smooth
 from .params import MixParams
 
 __all__ = ["MixedTarget"]
@@ -49,7 +50,7 @@ class MixedTarget:
 
     y_a: Tensor
     y_b: Tensor
-    lam: Tensor
+    lam: float | Tensor
     kind: str
     num_classes: int | None = None
     label_smoothing: float = 0.0
@@ -57,14 +58,25 @@ class MixedTarget:
 
     @property
     def batch_size(self) -> int:
-        return self.lam.shape[0]
+        return self.y_a.shape[0]
 
     def lam_rows(self) -> Tensor:
         """``(B,)`` float32 weight of ``y_a`` for every row (a per-batch λ repeated)."""
-        return self.lam
+        if isinstance(self.lam, Tensor):
+            return self.lam
+        return torch.full((self.batch_size,), float(self.lam), device=self.y_a.device)
 
-    def _w(self, ndim: int, dtype: torch.dtype) -> Tensor:
-        return self.lam.to(dtype).view(-1, *([1] * (ndim - 1)))
+    def first(self, n: int) -> MixedTarget:
+        """The target of the first ``n`` rows (e.g. a rank's own rows of a stacked batch)."""
+        lam = self.lam[:n] if isinstance(self.lam, Tensor) else self.lam
+        return replace(self, y_a=self.y_a[:n], y_b=self.y_b[:n], lam=lam)
+
+    def lam_weight(self, ndim: int, dtype: torch.dtype) -> float | Tensor:
+        """λ as a weight over ``(B, ...)`` values of ``ndim`` dims in ``dtype``: a float stays a float."""
+        if not isinstance(self.lam, Tensor):
+            return float(self.lam)
+        w = self.lam.view(-1, *([1] * (ndim - 1)))
+        return w if w.dtype == dtype else w.to(dtype)
 
     def soft(self, num_classes: int | None = None, *, label_smoothing: float | None = None,
              dtype: torch.dtype = torch.float32) -> Tensor:
@@ -82,17 +94,28 @@ class MixedTarget:
                     "soft() of class-index targets needs num_classes: pass it to the mixer "
                     "(num_classes=C) or call target.soft(num_classes=C)."
                 )
-            check_class_indices(self.y_a, c)
-            lam = self.lam.to(dtype).unsqueeze(-1)
-            out = torch.zeros(self.batch_size, c, dtype=dtype, device=self.y_a.device)
-            out.scatter_add_(1, self.y_a.long().unsqueeze(1), lam)
-            out.scatter_add_(1, self.y_b.long().unsqueeze(1), 1.0 - lam)
-            return smooth(out, eps, "soft")
+            return smooth(self._index_soft(c, dtype), eps, "soft")
         a = smooth(self.y_a.to(dtype), eps, self.kind)
         if not self.mixed:
             return a
         b = smooth(self.y_b.to(dtype), eps, self.kind)
-        return torch.lerp(b, a, self._w(a.ndim, dtype))
+        return torch.lerp(b, a, self.lam_weight(a.ndim, dtype))
+
+    def _index_soft(self, c: int, dtype: torch.dtype) -> Tensor:
+        """``lam·onehot(y_a) + (1-lam)·onehot(y_b)``, ``(B, C)``; an index outside ``[0, C)`` raises."""
+        try:
+            a = F.one_hot(_int64(self.y_a), c)
+            if not self.mixed:
+                return a.to(dtype)
+            b = F.one_hot(_int64(self.y_b), c)
+        except RuntimeError as err:  # one_hot checks the range on the CPU (a device assertion elsewhere)
+            raise MixupError(f"targets hold a class index outside [0, num_classes={c}): pass the right "
+                             "num_classes, or remap the labels to 0..num_classes-1.") from err
+        if isinstance(self.lam, Tensor):  # b + (a - b)·λ per row: exactly 1 where y_a == y_b
+            out = torch.addcmul(b, a - b, self.lam.view(-1, 1))
+        else:
+            out = a.mul(self.lam).add_(b, alpha=1.0 - self.lam)
+        return out if out.dtype == dtype else out.to(dtype)
 
     def dense(self, dtype: torch.dtype | None = None) -> Tensor:
         """The mixed target as one tensor: ``soft()`` for class indices, else ``lam·y_a + (1-lam)·y_b``."""
@@ -104,13 +127,18 @@ class MixedTarget:
         if not self.mixed:
             return a
         b = self.y_b.to(a.dtype)
-        return torch.lerp(b, a, self._w(a.ndim, a.dtype))
+        return torch.lerp(b, a, self.lam_weight(a.ndim, a.dtype))
 
     def to(self, device: torch.device | str) -> MixedTarget:
-        return replace(self, y_a=self.y_a.to(device), y_b=self.y_b.to(device), lam=self.lam.to(device))
+        lam = self.lam.to(device) if isinstance(self.lam, Tensor) else self.lam
+        return replace(self, y_a=self.y_a.to(device), y_b=self.y_b.to(device), lam=lam)
 
     def __len__(self) -> int:
         return self.batch_size
+
+
+def _int64(y: Tensor) -> Tensor:
+    return y if y.dtype == torch.int64 else y.long()
 
 
 def resolve_kind(y: Tensor, kind: str) -> str:
@@ -165,15 +193,12 @@ def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label
         raise MixupError(
             f"{name} are {kind} targets of width {y.shape[-1]}, but num_classes={num_classes}."
         )
-    if kind == "index" and num_classes is not None:
-        check_class_indices(y, num_classes, name)
     if kind == "multilabel" and y.dtype == torch.bool:
         y = y.float()
     if not params.mixed:
         return MixedTarget(y, y, params.target_weight, kind, num_classes, label_smoothing, mixed=False)
     check_same_device(y, params.index, name)
-    check_partner_index(params.index, params.batch_size)
-    y_b = y.index_select(0, params.index)
+    y_b = gather_rows(y, params.index)
     return MixedTarget(y, y_b, params.target_weight, kind, num_classes, label_smoothing)
 
 

@@ -251,7 +251,7 @@ def explain(
         ya, yb = eye[int(y[row])], eye[int(y[j])]
     else:
         ya, yb = t.y_a[row], t.y_b[row]
-    return plot_mix(x[row], x[j], x_mix[row], ya, yb, soft[row], lam=float(params.lam[row]), **kwargs)
+    return plot_mix(x[row], x[j], x_mix[row], ya, yb, soft[row], lam=float(params.lam_rows()[row]), **kwargs)
 
 
 def plot_mixed_batch(

@@ -67,7 +67,7 @@ def test_inputs_only_dominant_and_own_targets():
     dom = inputs_only_target(t)
     # MixupIO: y if lam > 0.5 else y[index] (a tie goes to the partner)
     assert dom.y_a.tolist() == [0, 0, 1, 1] and dom.y_b.tolist() == dom.y_a.tolist()
-    assert dom.lam.tolist() == [1.0] * 4 and not dom.mixed
+    assert dom.lam_rows().tolist() == [1.0] * 4 and not dom.mixed
     own = inputs_only_target(t, keep="own")
     assert own.y_a.tolist() == [0, 1, 2, 1]
     out = torch.randn(4, 3)

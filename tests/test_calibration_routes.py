@@ -80,16 +80,16 @@ def test_hooks_regmixup_one_forward_equals_the_hand_computation(eta, per_sample)
     assert p.batch_size == 6 and p.site == "0"
     # one draw, from the site's own shape with B rows: the twin mixer draws the same plan
     ref_p = twin.sample((6, 5))
-    assert torch.equal(p.lam, ref_p.lam) and torch.equal(p.index, ref_p.index)
+    assert torch.equal(p.lam_rows(), ref_p.lam_rows()) and torch.equal(p.index, ref_p.index)
     assert torch.equal(mixer.generator.get_state(), twin.generator.get_state())
     with torch.no_grad():
         h = model[0](x)
-        lam = p.lam[:, None]
+        lam = p.lam_rows()[:, None]
         mixed_out = model[2](model[1](lam * h + (1 - lam) * h[p.index]))
         clean_out = model(x)
     torch.testing.assert_close(out[:6], clean_out, rtol=0, atol=0)          # clean half is the unmixed model
     torch.testing.assert_close(out[6:], mixed_out)
-    torch.testing.assert_close(loss, _regmixup_by_hand(clean_out, mixed_out, y, p.lam, p.index, eta))
+    torch.testing.assert_close(loss, _regmixup_by_hand(clean_out, mixed_out, y, p.lam_rows(), p.index, eta))
     assert loss.requires_grad
 
 
@@ -210,7 +210,7 @@ def test_text_regmixup_equals_the_hand_computation(eta):
         clean_out = model(**batch)
     torch.testing.assert_close(logits[:4], clean_out)
     torch.testing.assert_close(logits[4:], mixed_out)
-    torch.testing.assert_close(loss, _regmixup_by_hand(clean_out, mixed_out, y, p.lam, p.index, eta))
+    torch.testing.assert_close(loss, _regmixup_by_hand(clean_out, mixed_out, y, p.lam_rows(), p.index, eta))
     # outside training the batch is not doubled and the loss is the plain one
     model.eval()
     with attach_text(MixUp(alpha=1.0, num_classes=3, seed=3), model, at="tokens", mode="regmixup") as mix, \
@@ -335,7 +335,7 @@ def test_lightning_callback_regmixup_and_bad_input(tmp_path):
     for x, y, out, loss, p in seen:
         with torch.no_grad():
             h = net.net[0](x)
-            lam = p.lam[:, None]
+            lam = p.lam_rows()[:, None]
             mixed_out = net.net[2](net.net[1](lam * h + (1 - lam) * h[p.index]))
             clean_out = net(x)
         torch.testing.assert_close(out[:4], clean_out)

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mixup_any import MixParams, MixUp, mixed_loss
+from mixup_any import CutMix, MixParams, MixUp, mixed_loss
 from mixup_any.functional import mix
 from mixup_any.hooks import attach
 from mixup_any.targets import mix_target
@@ -112,7 +112,7 @@ def test_image_mixing_compiles_with_fullgraph_and_keeps_memory_format(layout):
     p = MixUp(alpha=1.0, seed=0).sample(x.shape)
     f = torch.compile(lambda x, lam, index: mix(x, lam, index), fullgraph=True, backend="aot_eager")
     out = f(x, p.lam, p.index)
-    lam = p.lam.view(-1, 1, 1, 1)
+    lam = p.lam_rows().view(-1, 1, 1, 1)
     torch.testing.assert_close(out, lam * x + (1 - lam) * x[p.index])
     assert out.is_contiguous(memory_format=torch.channels_last) == (layout == "channels_last")
 
@@ -226,3 +226,29 @@ def test_bf16_autocast_on_cpu_keeps_dtypes_and_losses_finite():
     torch.testing.assert_close(hidden_out, ref)
     (loss + hidden_loss).backward()
     assert all(p.grad.dtype == torch.float32 and torch.isfinite(p.grad).all() for p in model.parameters())
+
+
+@pytest.mark.parametrize("make", [lambda: MixUp(alpha=1.0, seed=0, num_classes=4),
+                                  lambda: MixUp(alpha=1.0, per_sample=True, seed=0, num_classes=4),
+                                  lambda: CutMix(alpha=1.0, seed=0, num_classes=4)], ids=["mixup", "per_sample", "cutmix"])
+def test_a_compiled_step_does_not_recompile_as_lam_or_the_box_changes(make):
+    from torch._dynamo.testing import CompileCounter
+
+    torch._dynamo.reset()
+    mixer, counter = make(), CompileCounter()
+    x, y = torch.randn(8, 3, 16, 16), torch.randint(0, 4, (8,))
+
+    def loss_of(x, y, p):
+        xm, t = mixer(x, y, params=p)
+        return mixed_loss(F.cross_entropy, xm.mean((2, 3)).repeat(1, 2)[:, :4], t)
+
+    step = torch.compile(loss_of, backend=counter)
+
+    plans = [mixer.sample(x.shape, labels=y) for _ in range(8)]
+    assert len({str(p.lam) + str(p.extra) for p in plans}) == 8  # every batch brings a new λ (and box)
+    for p in plans[:2]:  # the first change of a host number makes it a symbol: one recompile at most
+        step(x, y, p)
+    warm = counter.frame_count
+    for p in plans[2:]:
+        torch.testing.assert_close(step(x, y, p), loss_of(x, y, p))
+    assert counter.frame_count == warm <= 2

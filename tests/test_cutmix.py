@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from _mix_reference import loop_reference
+from _mix_reference import bounds_rows, loop_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,18 +32,20 @@ def box_area(box: torch.Tensor) -> torch.Tensor:
 
 @settings(max_examples=40, deadline=None)
 @given(b=st.integers(1, 7), h=st.integers(1, 12), w=st.integers(1, 12), seed=st.integers(0, 9999),
-       per_sample=st.booleans(), same_box=st.booleans(), channels_last=st.booleans(), p=st.sampled_from([1.0, 0.5]))
-def test_images_match_per_sample_loop_and_lam_is_kept_area(b, h, w, seed, per_sample, same_box, channels_last, p):
+       per_sample=st.booleans(), channels_last=st.booleans(), p=st.sampled_from([1.0, 0.5]))
+def test_images_match_per_sample_loop_and_lam_is_kept_area(b, h, w, seed, per_sample, channels_last, p):
     x = torch.randn(b, 3, h, w, generator=gen(seed))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    mixer = CutMix(alpha=1.0, per_sample=per_sample, same_box=same_box, p=p, per_sample_p=True)
+    mixer = CutMix(alpha=1.0, per_sample=per_sample, p=p, per_sample_p=True)
     params = mixer.sample(x.shape, generator=gen(seed + 1))
-    box = params.extra.bounds
+    box = bounds_rows(params.extra, b)
     assert box.shape == (b, 4) and box.dtype == torch.int64
     assert bool((box[:, 0] <= box[:, 1]).all() & (box[:, 1] <= h).all() & (box[:, 3] <= w).all())
-    torch.testing.assert_close(params.lam.double(), 1 - box_area(box) / (h * w), rtol=0, atol=1e-6)
-    assert bool(((params.lam >= 0) & (params.lam <= 1)).all())
+    lam = params.lam_rows().double()
+    mixed = params.index != torch.arange(b)  # rows left out by p pair with themselves: any box is the identity
+    torch.testing.assert_close(lam[mixed], (1 - box_area(box) / (h * w))[mixed], rtol=0, atol=1e-6)
+    assert bool(((lam >= 0) & (lam <= 1)).all())
     before = x.clone()
     got = mixer.mix(x, params)
     assert torch.equal(got, loop_reference(x, params))
@@ -57,10 +59,10 @@ def test_sequence_segments(shape, axis, ref_axes, per_sample):
     x = torch.randn(*shape, generator=gen(3))
     mixer = CutMix(axis=axis, per_sample=per_sample)
     params = mixer.sample(x.shape, generator=gen(4))
-    seg = params.extra.bounds
+    seg = bounds_rows(params.extra, shape[0])
     assert seg.shape == (shape[0], 2)
     length = shape[ref_axes[0]]
-    torch.testing.assert_close(params.lam.double(), 1 - (seg[:, 1] - seg[:, 0]).double() / length, rtol=0, atol=1e-6)
+    torch.testing.assert_close(params.lam_rows().double(), 1 - (seg[:, 1] - seg[:, 0]).double() / length, rtol=0, atol=1e-6)
     assert torch.equal(mixer.mix(x, params), loop_reference(x, params, ref_axes))
 
 
@@ -72,21 +74,28 @@ def test_empty_box_and_self_pairing_are_the_identity():
     assert torch.equal(CutMix().mix(x, replace(p, index=torch.arange(4))), x)
 
 
-def test_unmixed_rows_get_an_empty_box():
-    mixer = CutMix(p=0.5, per_sample_p=True)
+@pytest.mark.parametrize("per_sample", [False, True])
+def test_unmixed_rows_stay_exact(per_sample):
+    mixer = CutMix(p=0.5, per_sample_p=True, per_sample=per_sample)
     x = torch.randn(64, 1, 8, 8)
+    x[::7] = float("inf")  # rows left out stay exact next to partners holding inf
     params = mixer.sample(x.shape, generator=gen(5))
     out = mixer.mix(x, params)
-    keep = params.lam == 1
+    keep = params.lam_rows() == 1
     assert 0 < int(keep.sum()) < 64
-    assert torch.equal(box_area(params.extra.bounds)[keep], torch.zeros(int(keep.sum()), dtype=torch.float64))
+    if per_sample:  # a box per row: the rows left out get an empty one
+        assert torch.equal(box_area(params.extra.bounds)[keep], torch.zeros(int(keep.sum()), dtype=torch.float64))
+    else:  # one box for the batch: the rows left out pair with themselves
+        assert torch.equal(params.index[keep], torch.arange(64)[keep])
     assert torch.equal(out[keep], x[keep])
 
 
-def test_per_batch_box_mode_gives_one_box():
-    params = CutMix(same_box=True).sample((16, 3, 20, 20), generator=gen(6))
-    box = params.extra.bounds
-    assert bool((box == box[0]).all()) and bool((params.lam == params.lam[0]).all())
+def test_per_batch_plan_holds_one_host_box_and_its_area_as_lam():
+    params = CutMix(seed=6).sample((16, 3, 20, 20))
+    y0, y1, x0, x1 = params.extra.bounds
+    assert all(isinstance(v, int) for v in params.extra.bounds) and not params.extra.per_row
+    assert 0 <= y0 <= y1 <= 20 and 0 <= x0 <= x1 <= 20
+    assert isinstance(params.lam, float) and params.lam == 1 - (y1 - y0) * (x1 - x0) / 400
 
 
 def test_per_sample_boxes_differ():
@@ -209,15 +218,15 @@ def test_construction_refuses_the_batch_axis_repeated_axes_and_non_bool_flags():
     for axis in (0, (0, 1), (1, 1), (-1, -1)):
         with pytest.raises(MixupError, match="distinct non-batch dims"):
             CutMix(axis=axis)
-    for flag in ("same_box", "fold", "per_sample", "per_sample_p"):
+    for flag in ("fold", "per_sample", "per_sample_p"):
         with pytest.raises(MixupError, match=f"{flag} must be True or False, got 'no'"):
             CutMix(**{flag: "no"})
-    with pytest.raises(MixupError, match="same_box must be True or False, got 1"):
-        CutMix(same_box=1)
+    with pytest.raises(MixupError, match="per_sample must be True or False, got 1"):
+        CutMix(per_sample=1)
 
 
 def test_a_partner_index_out_of_range_is_a_mixup_error():
     p = CutMix(seed=0).sample((4, 1, 8, 8))
     bad = replace(p, index=torch.tensor([0, 1, 2, 4]))
-    with pytest.raises(MixupError, match=r"partner row 4, outside \[0, 4\)"):
+    with pytest.raises(MixupError, match=r"index holds a partner outside \[0, 4\)"):
         CutMix().mix(torch.rand(4, 1, 8, 8), bad)

@@ -202,11 +202,12 @@ def test_cutmix_list_of_sizes_draws_inside_the_smallest_image():
     dm = DetectionMix(CutMix(alpha=1.0, seed=0))
     for _ in range(5):
         p = dm.sample(images)
-        assert (p.extra.bounds[:, 1] <= 20).all() and (p.extra.bounds[:, 3] <= 16).all()
+        bounds = p.extra.rows(len(images))
+        assert (bounds[:, 1] <= 20).all() and (bounds[:, 3] <= 16).all()
         out, tg = dm(images, targets, params=p)
         assert [tuple(o.shape) for o in out] == [(3, 20, 30), (3, 24, 16)]
         for i, j in enumerate(p.index.tolist()):
-            y0, y1, x0, x1 = p.extra.bounds[i].tolist()
+            y0, y1, x0, x1 = bounds[i].tolist()
             ref = images[i].clone()
             ref[:, y0:y1, x0:x1] = images[j][:, y0:y1, x0:x1]
             torch.testing.assert_close(out[i], ref)

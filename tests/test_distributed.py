@@ -18,7 +18,7 @@ from torch import nn
 
 from mixup_any import MixUp, MixupError, mixed_loss
 from mixup_any.distributed import CrossRankMixer, get_rank, get_world_size, seed_for_rank, seed_mixer
-from mixup_any.params import Box
+from mixup_any.params import Box, MixParams
 
 SEED, STEPS, B, D, C, WORLD = 123, 3, 5, 6, 3, 2   # B odd on purpose
 
@@ -38,7 +38,7 @@ def test_seed_mixer_same_seed_same_plans_ranks_differ_unless_asked():
         return [m.sample((16, 2)) for _ in range(3)]
 
     a, a2, b = plans(0), plans(0), plans(1)
-    assert all(torch.equal(p.index, q.index) and torch.equal(p.lam, q.lam) for p, q in zip(a, a2, strict=True))
+    assert all(torch.equal(p.index, q.index) and torch.equal(p.lam_rows(), q.lam_rows()) for p, q in zip(a, a2, strict=True))
     assert not all(torch.equal(p.index, q.index) for p, q in zip(a, b, strict=True))
     same = plans(1, same=True)
     assert all(torch.equal(p.index, q.index) for p, q in zip(plans(0, same=True), same, strict=True))
@@ -62,7 +62,7 @@ def test_cross_rank_mixer_without_process_group_is_the_plain_mixer():
     x, y = torch.randn(B, D), torch.arange(B) % C
     xa, ta = CrossRankMixer(MixUp(alpha=1.0, num_classes=C, seed=1))(x, y)
     xb, tb = MixUp(alpha=1.0, num_classes=C, seed=1)(x, y)
-    assert torch.equal(xa, xb) and torch.equal(ta.y_b, tb.y_b) and torch.equal(ta.lam, tb.lam)
+    assert torch.equal(xa, xb) and torch.equal(ta.y_b, tb.y_b) and torch.equal(ta.lam_rows(), tb.lam_rows())
 
 
 # ------------------------------------------------------------------------------------------------ 2 processes
@@ -166,7 +166,8 @@ def _reference_cross(plans):
         xg, yg = x[s].reshape(WORLD * B, D), y[s].reshape(WORLD * B)
         grads = []
         for r in range(WORLD):
-            lam, idx = plans[r][s]["lam"], plans[r][s]["index"]
+            plan = MixParams.from_state_dict(plans[r][s])
+            lam, idx = plan.lam_rows(), plan.index
             xm = lam[:, None] * x[s, r] + (1 - lam[:, None]) * xg[idx]
             out = model(xm)
             loss = (lam * F.cross_entropy(out, y[s, r], reduction="none")
@@ -277,17 +278,18 @@ def test_cross_rank_mixer_equals_the_kernel_on_the_global_batch(monkeypatch, kin
         start = sum(sizes[:rank])
         n = sum(sizes)
         lam = torch.ones(n)
-        lam[start:start + x.shape[0]] = p.lam
+        lam[start:start + x.shape[0]] = p.lam_rows()
         index = torch.arange(n)
         index[start:start + x.shape[0]] = p.index
         extra = None
         if isinstance(p.extra, Box):
-            box = torch.zeros(n, p.extra.bounds.shape[1], dtype=p.extra.bounds.dtype)
-            box[start:start + x.shape[0]] = p.extra.bounds
+            rows = p.extra.rows(x.shape[0])
+            box = torch.zeros(n, rows.shape[1], dtype=rows.dtype)
+            box[start:start + x.shape[0]] = rows
             extra = Box(box, p.extra.size)
         ref = make().mix(xg, MixParams(lam=lam, index=index, extra=extra))[start:start + x.shape[0]]
         torch.testing.assert_close(xm, ref)
         if kind == "mixup":
-            w = p.lam.view(-1, 1, 1, 1)
+            w = p.lam_rows().view(-1, 1, 1, 1)
             torch.testing.assert_close(xm, w * x + (1 - w) * xg[p.index])
         assert world.calls == 3  # sizes, x, y: one gather per mixed tensor plus the sizes

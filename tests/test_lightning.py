@@ -53,7 +53,7 @@ class HookNet(pl.LightningModule):
         p = handle.params
         with torch.no_grad():  # independent replay of the plan at the hidden site "net.1"
             ref = self.net[2](MixUp().mix(self.net[1](self.net[0](x)), p))
-        self.log_.append((self.current_epoch, p.lam.clone(), p.site, torch.allclose(out, ref), target))
+        self.log_.append((self.current_epoch, p.lam_rows(), p.site, torch.allclose(out, ref), target))
         return mixed_loss(F.cross_entropy, out, target)
 
     def validation_step(self, batch, batch_idx):
@@ -135,7 +135,7 @@ def test_mixin_mixes_training_batches_and_callback_turns_it_off_at_epoch():
         rows = slice((i % BATCHES) * B, (i % BATCHES + 1) * B)
         if epoch == 0:
             p = replay.sample((B, D), labels=ys[rows])
-            lam = p.lam.view(-1, 1)
+            lam = p.lam_rows().view(-1, 1)
             torch.testing.assert_close(x, lam * xs[rows] + (1 - lam) * xs[rows][p.index])
             assert target.mixed and torch.equal(target.y_b, ys[rows][p.index])
         else:
@@ -162,7 +162,7 @@ def test_mixer_state_is_saved_in_checkpoints_and_a_resumed_fit_draws_the_same_pl
     resumed = first + rest
     assert len(resumed) == len(full) == 3 * BATCHES
     for (ea, xa, ta), (eb, xb, tb) in zip(full, resumed, strict=True):
-        assert ea == eb and torch.equal(ta.lam, tb.lam) and torch.equal(ta.y_b, tb.y_b) and torch.equal(xa, xb)
+        assert ea == eb and torch.equal(ta.lam_rows(), tb.lam_rows()) and torch.equal(ta.y_b, tb.y_b) and torch.equal(xa, xb)
 
 
 def test_bad_arguments_raise_library_errors():

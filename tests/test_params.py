@@ -267,13 +267,19 @@ def test_mixparams_validation_repr_and_roundtrip():
     p = MixParams(lam=torch.tensor([0.25, 1.0, 0.5]), index=torch.tensor([2, 1, 0]), extra=Box(torch.ones(3, 4, dtype=torch.long), (4, 4)))
     assert "MixParams(B=3" in repr(p) and "Box" in repr(p)
     q = MixParams.from_state_dict(p.state_dict())
-    assert torch.equal(q.lam, p.lam) and torch.equal(q.index, p.index) and torch.equal(q.extra.bounds, p.extra.bounds)
+    assert torch.equal(q.lam_rows(), p.lam_rows()) and torch.equal(q.index, p.index) and torch.equal(q.extra.bounds, p.extra.bounds)
     assert q.target_lam is None and torch.equal(q.target_weight, q.lam)
+    host = MixParams(lam=0.3, index=torch.tensor([2, 1, 0]), extra=Box((0, 2, 1, 3), (4, 4)))
+    back = MixParams.from_state_dict(host.state_dict())  # host numbers stay host numbers
+    assert back.lam == 0.3 and isinstance(back.lam, float) and back.extra.bounds == (0, 2, 1, 3)
+    assert torch.equal(back.lam_rows(), torch.full((3,), 0.3)) and back.batch_size == 3
+    with pytest.raises(MixupError, match=r"MixParams.lam must be in \[0, 1\], got 1.5"):
+        MixParams(lam=1.5, index=torch.arange(3))
     with pytest.raises(MixupError, match="extra must be a Box, Choice, Swap or None, got dict"):
         MixParams(lam=torch.ones(3), index=torch.arange(3), extra={"box": torch.ones(3, 4)})
-    with pytest.raises(MixupError, match="target_lam must be None or a float tensor shaped like lam"):
+    with pytest.raises(MixupError, match="target_lam must be a float in .0, 1. or a float tensor shaped like index"):
         MixParams(lam=torch.ones(3), index=torch.arange(3), target_lam=torch.ones(2))
-    with pytest.raises(MixupError, match="same shape"):
+    with pytest.raises(MixupError, match="a float tensor shaped like index"):
         MixParams(lam=torch.ones(3), index=torch.arange(2))
     with pytest.raises(MixupError, match="float tensor"):
         MixParams(lam=torch.ones(3, dtype=torch.long), index=torch.arange(3))
@@ -336,11 +342,13 @@ def test_a_plan_with_a_box_is_not_silently_lerped():
 
 
 @pytest.mark.parametrize("make, match", [
-    (lambda: Box(torch.zeros(3, 4), (8, 8)), r"Box.bounds must be an integer tensor of shape \(B, 4\)"),
-    (lambda: Box(torch.zeros(3, 4, dtype=torch.bool), (8, 8)), "Box.bounds must be an integer tensor"),
+    (lambda: Box(torch.zeros(3, 4), (8, 8)), r"Box.bounds must be 4 ints or an integer tensor of shape \(B, 4\)"),
+    (lambda: Box(torch.zeros(3, 4, dtype=torch.bool), (8, 8)), "Box.bounds must be 4 ints or an integer tensor"),
+    (lambda: Box((0, 4, 2), (8, 8)), r"Box.bounds must be 4 ints.*got \(0, 4, 2\)"),
+    (lambda: Box((0, 4, 2, 9), (8, 8)), r"Box.bounds must be 4 ints"),
     (lambda: Box(torch.zeros(3, 2, dtype=torch.long), (8, 8)), r"shape \(B, 4\).*got torch.int64 of shape \(3, 2\)"),
-    (lambda: Box(torch.zeros(12, dtype=torch.long), (8, 8)), "Box.bounds must be an integer tensor"),
-    (lambda: Box([[0, 1]], (8,)), "got list"),
+    (lambda: Box(torch.zeros(12, dtype=torch.long), (8, 8)), "Box.bounds must be 4 ints or an integer tensor"),
+    (lambda: Box([[0, 1]], (8,)), r"Box.bounds must be 2 ints.*got \[\[0, 1\]\]"),
     (lambda: Box(torch.zeros(3, 4, dtype=torch.long), (8, 0)), "tuple of positive ints"),
     (lambda: Box(torch.zeros(3, 4, dtype=torch.long), 8), "tuple of positive ints"),
     (lambda: Swap(torch.zeros(3, 2)), r"Swap.mask must be a bool tensor of shape \(B, K\)"),

@@ -5,39 +5,69 @@ from __future__ import annotations
 
 import inspect
 import pickle
+import random
 
 import pytest
 import torch
 
 from mixup_any import CutMix, LamPolicy, MixParams, MixUp, MixupError, Pairing, RandomChoice, TargetSpec
-from mixup_any.sampling import apply_probability, sample_index, sample_lambda
+from mixup_any.sampling import sample_index, sample_lambda
 
 
 def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-@pytest.mark.parametrize("kwargs", [dict(alpha=0.4), dict(alpha=0.4, per_sample=True, p=0.5, per_sample_p=True),
-                                    dict(lam=(0.2, 0.6), fold=True, per_sample=True), dict(alpha=2.0, beta=0.5)])
-def test_lam_policy_draws_the_functional_stream(kwargs):
+@pytest.mark.parametrize("kwargs", [dict(alpha=0.4, per_sample=True), dict(alpha=0.4, per_sample=True, p=0.5, per_sample_p=True),
+                                    dict(lam=(0.2, 0.6), fold=True, per_sample=True)])
+def test_per_row_lam_draws_the_functional_stream_on_the_device_generator(kwargs):
     p = kwargs.pop("p", 1.0)
     per_sample_p = kwargs.pop("per_sample_p", False)
-    g = gen(3)  # one generator for both draws, in this order: the stream a mixer has always drawn
-    ref = apply_probability(sample_lambda(16, generator=g, **kwargs), p, per_sample=per_sample_p, generator=g)
-    got = LamPolicy(**kwargs, p=p, per_sample_p=per_sample_p).draw(16, generator=gen(3))
-    assert torch.equal(got, ref)
+    g = gen(3)  # one generator for both draws, in this order: λ first, then the rows p selects
+    ref = sample_lambda(16, generator=g, **kwargs)
+    lam, rows = LamPolicy(**kwargs, p=p, per_sample_p=per_sample_p).draw(16, rng=random.Random(0), generator=gen(3))
+    assert torch.equal(lam, ref)
+    if per_sample_p:
+        assert torch.equal(rows, torch.rand(16, generator=g) < p)
+    else:
+        assert rows is None
+
+
+@pytest.mark.parametrize(("kwargs", "mean", "var"), [
+    (dict(alpha=0.4), 0.5, 0.16 / (0.64 * 1.8)),            # Beta(a, b): ab / ((a+b)^2 (a+b+1))
+    (dict(alpha=2.0, beta=0.5), 0.8, 1.0 / (6.25 * 3.5)),
+    (dict(alpha=0.4, fold=True), None, None),
+    (dict(lam=(0.2, 0.6)), 0.4, 0.4 ** 2 / 12),
+])
+def test_per_batch_lam_is_a_host_float_with_the_beta_moments(kwargs, mean, var):
+    policy, rng = LamPolicy(**kwargs), random.Random(5)
+    draws = [policy.draw(16, rng=rng) for _ in range(4000)]
+    assert all(isinstance(lam, float) and rows is None for lam, rows in draws)
+    values = torch.tensor([lam for lam, _ in draws], dtype=torch.float64)
+    assert bool(((values >= 0) & (values <= 1)).all())
+    if mean is None:  # folded: the row's own sample dominates
+        assert bool((values >= 0.5).all())
+        return
+    assert abs(values.mean().item() - mean) < 4 * (var / 4000) ** 0.5
+    assert abs(values.var().item() - var) < 0.15 * var
+
+
+def test_per_batch_p_skips_whole_batches_on_the_host():
+    policy, rng = LamPolicy(alpha=1.0, p=0.3), random.Random(1)
+    skipped = sum(policy.draw(8, rng=rng) == (1.0, None) for _ in range(2000))
+    assert abs(skipped / 2000 - 0.7) < 0.05
 
 
 def test_lam_policy_alpha_scale_and_mixes():
-    assert torch.equal(LamPolicy(alpha=2.0).draw(4, alpha_scale=0.5, generator=gen(1)),
-                       sample_lambda(4, alpha=1.0, generator=gen(1)))
+    a = LamPolicy(alpha=2.0, per_sample=True).draw(4, rng=random.Random(0), alpha_scale=0.5, generator=gen(1))[0]
+    assert torch.equal(a, sample_lambda(4, alpha=1.0, per_sample=True, generator=gen(1)))
     assert not LamPolicy(alpha=0.0).mixes and not LamPolicy(p=0.0).mixes
     assert LamPolicy(alpha=0.0, lam=0.3).mixes and LamPolicy().mixes
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     (dict(alpha=-1), "alpha must be a float >= 0"), (dict(alpha=True), "alpha must be"),
-    (dict(beta=0), "beta must be a float > 0"), (dict(lam=(0.6, 0.2)), r"lam must be a float in \[0, 1\]"),
+    (dict(beta=0), "beta must be a finite float of at least"), (dict(alpha=1e-300), "alpha must be 0 .no mixing. or at least"), (dict(lam=(0.6, 0.2)), r"lam must be a float in \[0, 1\]"),
     (dict(lam=1.5), "lam must be"), (dict(p=1.5), r"p must be a probability in \[0, 1\]"),
 ])
 def test_lam_policy_validates_itself(kwargs, match):
@@ -47,12 +77,13 @@ def test_lam_policy_validates_itself(kwargs, match):
 
 def test_pairing_excludes_classes_and_draws_sample_index():
     labels = torch.tensor([0, 1, 2, 1, 0, 2, 1, 0])
-    lam, index = Pairing("permute", exclude_classes=[1]).draw(torch.full((8,), 0.3), labels=labels, generator=gen(2))
+    index, eligible = Pairing("permute", exclude_classes=[1]).draw(8, labels=labels, generator=gen(2))
     excluded = labels == 1
-    assert torch.equal(lam[excluded], torch.ones(3)) and torch.equal(lam[~excluded], torch.full((5,), 0.3))
+    assert torch.equal(eligible, ~excluded)
     assert torch.equal(index[excluded], torch.arange(8)[excluded])  # excluded rows pair with themselves
     assert not bool(excluded[index[~excluded]].any())               # and are never a partner
-    _, index = Pairing("same_class").draw(torch.full((8,), 0.3), labels=labels, generator=gen(4))
+    index, eligible = Pairing("same_class").draw(8, labels=labels, generator=gen(4))
+    assert eligible is None
     assert torch.equal(index, sample_index(8, pairing="same_class", labels=labels, generator=gen(4)))
     assert Pairing("same_class").needs_labels and Pairing(exclude_classes=[0]).needs_labels
     assert not Pairing("flip").needs_labels
@@ -107,7 +138,7 @@ def test_changed_arguments_are_never_stale():
     m.p, m.alpha = 0.0, 1.0
     assert not m.sample((4, 2)).mixed
     m.set_params(p=1.0, lam=0.25)
-    assert torch.equal(m.sample((4, 2)).lam, torch.full((4,), 0.25))
+    assert m.sample((4, 2)).lam == 0.25
     with pytest.raises(MixupError, match="alpha must be"):
         m.set_params(alpha=-1.0)
 

@@ -67,7 +67,7 @@ class Recorder(nn.Module):
 
 def _call(mixer, p, x, y):
     got, target = mixer(x, y, params=p)
-    assert torch.equal(target.lam, p.target_weight) and torch.equal(target.y_b, y[p.index])
+    assert torch.equal(target.lam_rows(), p.target_rows()) and torch.equal(target.y_b, y[p.index])
     return got
 
 
@@ -125,7 +125,7 @@ def test_collate_applies_the_plan_its_mixer_draws(name):
     out, target = MixupCollate(MIXERS[name]())(list(zip(x, y, strict=True)))
     reference = MIXERS[name]()  # same seed: the same stream of plans
     p = reference.sample(x.shape, labels=y)
-    assert torch.equal(out, reference.mix(x, p)) and torch.equal(target.lam, p.target_weight)
+    assert torch.equal(out, reference.mix(x, p)) and torch.equal(target.lam_rows(), p.target_rows())
 
 
 @pytest.mark.parametrize(("owner", "other"), [(a, b) for a in MIXERS for b in MIXERS if RECORD[a] is not RECORD[b]])
@@ -197,4 +197,4 @@ def test_a_plan_replays_at_the_token_embeddings(name):
         target = mix.target(labels)
         handle.remove()
     assert len(seen) == 1 and torch.equal(seen[0], mixer.mix(plain, p))
-    assert torch.equal(target.lam, p.target_weight) and torch.equal(target.y_b, labels[p.index])
+    assert torch.equal(target.lam_rows(), p.target_rows()) and torch.equal(target.y_b, labels[p.index])

@@ -52,12 +52,12 @@ def _run(model, opt, mixer, handle, start, stop, log):
         if handle is None:
             xm, target = mixer(x, y)
             out = model(xm)
-            log.append((target.lam.clone(), target.y_b.clone(), None))
+            log.append((target.lam_rows(), target.y_b.clone(), None))
         else:
             handle.arm(y)
             out = model(x)
             target = handle.target(y)
-            log.append((target.lam.clone(), target.y_b.clone(), handle.params.site))
+            log.append((target.lam_rows(), target.y_b.clone(), handle.params.site))
         loss = mixed_loss(F.cross_entropy, out, target)
         opt.zero_grad()
         loss.backward()

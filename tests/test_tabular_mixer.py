@@ -150,7 +150,7 @@ def test_swap_never_interpolates_and_lam_is_kept_fraction(lam, seed, d):
     assert torch.equal(xk, torch.where(swapped, partner, x_cat))
     kept = (~swapped).float().sum(1)
     torch.testing.assert_close(p.target_lam, (d * lam + kept) / (d + k))
-    torch.testing.assert_close(p.lam, torch.full((b,), float(lam)))  # the weight of the continuous columns
+    torch.testing.assert_close(p.lam_rows(), torch.full((b,), float(lam)))  # the weight of the continuous columns
     assert torch.equal(tm.mix_target(y, p).lam, p.target_lam)  # targets weigh the kept share, not lam
     if d:
         torch.testing.assert_close(xc, lam * x_cont + (1 - lam) * x_cont[p.index])
@@ -181,7 +181,7 @@ def test_lam_one_is_identity(policy):
         h.remove()
     torch.testing.assert_close(out, ref)
     assert torch.equal(inputs["args"][0], x_cont)
-    assert torch.equal(target.lam, torch.ones(8))
+    assert torch.equal(target.lam_rows(), torch.ones(8))
 
 
 def test_codes_never_interpolated_and_embedding_needs_hooks():
@@ -199,7 +199,7 @@ def test_same_generator_seed_same_draw():
     tm = TabularMixer(MixUp(alpha=0.4), policy="swap")
     a = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
     b = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
-    assert torch.equal(a.lam, b.lam) and torch.equal(a.index, b.index)
+    assert torch.equal(a.lam_rows(), b.lam_rows()) and torch.equal(a.index, b.index)
     assert torch.equal(a.extra.mask, b.extra.mask)
 
 
@@ -244,7 +244,7 @@ def test_wrapping_a_users_model():
         h.remove()
     loss.backward()
     assert set(mixed) == {"num", "cats"} and torch.equal(mixed["cats"], batch["cats"])
-    w = p.lam[:, None]
+    w = p.lam_rows()[:, None]
     torch.testing.assert_close(mixed["num"], w * batch["num"] + (1 - w) * batch["num"][p.index])
     assert not torch.equal(positional[0], batch["num"]) and torch.equal(positional[1], batch["cats"])
     with torch.no_grad():
@@ -333,7 +333,7 @@ def test_a_swap_plan_on_another_device_is_refused_not_copied():
     x_cont, x_cat, y = _batch()
     tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy="swap", cardinalities=CARDS)
     p = tm.sample(x_cont, x_cat, labels=y)
-    meta = dataclasses.replace(p, lam=p.lam.to("meta"), index=p.index.to("meta"),
+    meta = dataclasses.replace(p, lam=p.lam_rows().to("meta"), index=p.index.to("meta"),
                                extra=Swap(p.extra.mask.to("meta")), target_lam=p.target_lam.to("meta"))
     with pytest.raises(MixupError, match="is on meta"):
         tm.mix(None, x_cat, meta)

@@ -109,7 +109,7 @@ def test_token_embeddings_are_mixed_as_lerp_and_match_inputs_embeds_route(arch):
     mask = union_ref(batch["attention_mask"], p)
     torch.testing.assert_close(seen, mask, rtol=0, atol=0)
     torch.testing.assert_close(logits, reference_forward(model, arch, batch, expected, mask))
-    assert torch.equal(target.y_b, y[p.index]) and torch.equal(target.lam, p.lam)
+    assert torch.equal(target.y_b, y[p.index]) and torch.equal(target.lam_rows(), p.lam_rows())
     # the caller's batch is untouched
     assert all(torch.equal(batch[k], v) for k, v in make_batch(arch).items())
 
@@ -118,7 +118,7 @@ def test_token_embeddings_are_mixed_as_lerp_and_match_inputs_embeds_route(arch):
 def test_lam_one_is_bit_for_bit_the_unmixed_forward(arch):
     model, batch = make_model(arch), make_batch(arch)
     plain = model(**batch).logits
-    with attach_text(MixUp(lam=1.0, seed=0), model, at="tokens") as mix:
+    with attach_text(MixUp(lam=1.0, per_sample=True, seed=0), model, at="tokens") as mix:
         mix.arm(labels_for(6))
         out, seen = forward_seeing_mask(model, batch)
         target = mix.target(labels_for(6))
@@ -170,7 +170,7 @@ def test_embeddings_block_site_mixes_after_positions(arch):
         model(**batch)
         h.remove()
     assert mix.sites == [site]
-    w = p.lam.view(-1, 1, 1)
+    w = p.lam_rows().view(-1, 1, 1)
     torch.testing.assert_close(seen["out"], w * plain + (1 - w) * plain[p.index])
     assert unmixed.logits.shape == (6, C)
 
@@ -196,7 +196,7 @@ def test_tmix_draws_one_layer_per_batch_and_mixes_its_output(arch):
             assert torch.equal(mask, batch["attention_mask"])  # "own" policy
             k = tm.sites.index(p.site) + 1
             chosen.add(k)
-            w = p.lam.view(-1, 1, 1)
+            w = p.lam_rows().view(-1, 1, 1)
             if arch == "gpt2" and k == NL:  # GPT-2's last block output is normalised by ln_f in hidden_states
                 continue
             torch.testing.assert_close(seen[p.site], w * hidden[k] + (1 - w) * hidden[k][p.index])
@@ -212,7 +212,7 @@ def test_pooled_mixing_mixes_the_vector_the_head_reads(arch):
         mix.arm(labels_for(6), params=p)
         mixed, mask = forward_seeing_mask(model, batch)
         logits = mixed.logits
-    w = p.lam.view(-1, 1)
+    w = p.lam_rows().view(-1, 1)
     last = out.hidden_states[-1]
     if arch == "bert":
         pooled = model.bert.pooler(last)
@@ -324,7 +324,7 @@ def test_cache_features_matches_mean_pooling_and_feeds_a_plain_mixer():
     m = batch["attention_mask"].unsqueeze(-1).float()
     torch.testing.assert_close(feats[:6], (last * m).sum(1) / m.sum(1))
     x, target = MixUp(alpha=1.0, seed=0)(feats[:6], labels_for(6))
-    assert x.shape == (6, H) and target.lam.shape == (6,)
+    assert x.shape == (6, H) and target.lam_rows().shape == (6,)
 
 
 # ------------------------------------------------------------------------------------- bad input

@@ -264,7 +264,8 @@ class DetectionMix:
                                       torch.ones(len(t["boxes"]), device=t["boxes"].device)) for t in targets]
         if isinstance(params.extra, Box):  # drawn for the smallest height and width, so it lies inside every image
             params.extra.check_fits((min(x.shape[-2] for x in imgs), min(x.shape[-1] for x in imgs)), "DetectionMix")
-            out, boxes, fields, weights = self._cutmix(imgs, targets, xyxy, params, params.extra.bounds)
+            out, boxes, fields, weights = self._cutmix(imgs, targets, xyxy, params,
+                                                       params.extra.rows(len(imgs), params.device))
         else:
             out, boxes, fields, weights = self._mixup(imgs, targets, xyxy, params)
         sizes = [(x.shape[-2], x.shape[-1]) for x in out]
@@ -282,7 +283,7 @@ class DetectionMix:
     def _mixup(self, imgs: list[Tensor], targets: Any, xyxy: list[Tensor], params: MixParams) -> tuple:
         dev = imgs[0].device
         idx = params.index.tolist()  # a CPU plan: no device sync
-        lam = params.lam.to(dev)
+        lam = params.lam_rows().to(dev)
         same = len({tuple(x.shape) for x in imgs}) == 1
         if same:  # one vectorized lerp for the whole batch
             x = torch.stack([plain(v) for v in imgs])

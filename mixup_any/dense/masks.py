@@ -232,8 +232,8 @@ class SegmentationMix:
             check_extra(params, (type(None), Box), "SegmentationMix (MixUp and CutMix plans)")
         if not params.mixed:
             return images, MixedMask(m, m, torch.ones(b, 1, 1, device=m.device), self.ignore_index)
-        check_same_device(x, params.lam)
-        index, lam = params.index, params.lam
+        check_same_device(x, params.index)
+        index, lam = params.index, params.lam_rows()
         if self.classmix:
             if self.num_classes is None:
                 raise MixupError("classmix=True needs num_classes (a positive int), got None.")
@@ -242,7 +242,7 @@ class SegmentationMix:
             region = region & (lam < 1).view(-1, 1, 1)  # rows the plan leaves unmixed stay unmixed
         elif isinstance(params.extra, Box):
             params.extra.check_fits(m.shape[1:], "SegmentationMix")
-            region = box_mask(params.extra.bounds, m.shape, (1, 2))
+            region = box_mask(params.extra.rows(b, m.device), m.shape, (1, 2))
         else:
             out = torch.lerp(x[index], x, lam.to(x.dtype).view(-1, 1, 1, 1))
             return rewrap(out, images), MixedMask(m, m[index], lam.view(-1, 1, 1), self.ignore_index)

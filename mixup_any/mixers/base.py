@@ -10,7 +10,9 @@ plans it draws).
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
+import random
 import secrets
 import weakref
 from collections.abc import Mapping, Sequence
@@ -57,6 +59,12 @@ def check_draw(shape: torch.Size | Sequence[int], labels: Tensor | None,
     return b, torch.device(device) if device is not None else torch.device("cpu")
 
 
+@functools.cache
+def _arguments(cls: type) -> frozenset[str]:
+    """The constructor arguments of a mixer class (read once per class)."""
+    return frozenset(inspect.signature(cls).parameters)
+
+
 class Mixer(abc.ABC):
     """Base of all mixers: one random plan per batch, shared by inputs, hooks and targets.
 
@@ -84,6 +92,22 @@ class Mixer(abc.ABC):
         self._model_ref: weakref.ref[nn.Module] | None = None
         self._seed: int | None = None
         self._generators: dict[str, torch.Generator] = {}
+        self._rng: random.Random | None = None
+        self._ready = True  # from now on, assigning a constructor argument validates it (see __setattr__)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assigning a constructor argument (``mixer.alpha = 0.2``) validates it and rebuilds the policies,
+        once, here; a refused value is not kept."""
+        if name.startswith("_") or not self.__dict__.get("_ready") or name not in _arguments(type(self)):
+            object.__setattr__(self, name, value)
+            return
+        before = self.__dict__.get(name)
+        object.__setattr__(self, name, value)
+        try:
+            self._check()
+        except MixupError:
+            object.__setattr__(self, name, before)
+            raise
 
     # ---------------------------------------------------------------- the contract
     @abc.abstractmethod
@@ -198,6 +222,18 @@ class Mixer(abc.ABC):
             gen = self._generators[str(device)] = torch.Generator(device).manual_seed(self._base_seed())
         return gen
 
+    def host_rng(self, generator: torch.Generator | None = None) -> random.Random:
+        """The host generator of per-batch decisions (λ of a per-batch plan, one box, which member mixes).
+
+        Python numbers, so a decision costs no tensor, no device op and no sync. With a CPU ``generator``
+        given for one call, a host generator seeded from it (so the same generator replays the same plan).
+        """
+        if generator is not None and generator.device.type == "cpu":
+            return random.Random(int(torch.randint(2**62, (1,), generator=generator)))
+        if self._rng is None:
+            self._rng = random.Random(self._base_seed())
+        return self._rng
+
     def _base_seed(self) -> int:
         if self._seed is None:
             self._seed = self.seed if self.seed is not None else secrets.randbits(63)
@@ -210,6 +246,7 @@ class Mixer(abc.ABC):
         self._seed = seed
         for gen in self._generators.values():
             gen.manual_seed(seed)
+        self._rng = random.Random(seed)
         return self
 
     def train(self, mode: bool = True) -> Mixer:
@@ -251,6 +288,7 @@ class Mixer(abc.ABC):
         return {
             "seed": self._base_seed(),
             "generators": {dev: gen.get_state() for dev, gen in self._generators.items()},
+            "host": self.host_rng().getstate(),
             "schedule": self.schedule.state_dict() if self.schedule is not None else None,
             "training": self.training,
             "enabled": self.enabled,
@@ -263,6 +301,10 @@ class Mixer(abc.ABC):
         self._generators = {dev: g for dev, g in self._generators.items() if dev in saved}
         for dev, gen_state in saved.items():
             self.generator_for(dev).set_state(gen_state)
+        host = state.get("host")
+        self._rng = None
+        if host is not None:
+            self.host_rng().setstate((host[0], tuple(host[1]), host[2]))
         if self.schedule is not None and state.get("schedule") is not None:
             self.schedule.load_state_dict(state["schedule"])
         self.training = bool(state.get("training", True))
@@ -285,18 +327,17 @@ class Mixer(abc.ABC):
         return {name: getattr(self, name) for name in self._signature()}
 
     def set_params(self, **params: Any) -> Mixer:
-        valid = set(self._signature())
+        valid = _arguments(type(self))
         for k in params:
             if k not in valid:
                 raise MixupError(f"Unknown parameter {k!r} for {type(self).__name__}; valid: {sorted(valid)}.")
         before = {k: getattr(self, k) for k in params}
-        for k, v in params.items():
-            setattr(self, k, v)
+        self.__dict__.update(params)  # all at once, then one check (min_area and max_area may move together)
         try:
             self._check()
         except MixupError:  # a refused value is not kept: the mixer stays as it was
-            for k, v in before.items():
-                setattr(self, k, v)
+            self.__dict__.update(before)
+            self._check()
             raise
         return self
 

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..functional import check_partner_index, mix_batch
+from ..functional import mix_batch
 from ..params import Box, Choice, MixParams, check_extra
 from ..policies import TargetSpec, check_flags
 from .base import Mixer, check_draw, check_lifecycle
@@ -46,7 +46,7 @@ class RandomChoice(Mixer):
     Example:
         >>> mixer = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0)], weights=[0.5, 0.5], seed=0)
         >>> x, target = mixer(torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3]))
-        >>> x.shape, target.lam.shape
+        >>> x.shape, target.lam_rows().shape
         (torch.Size([4, 3, 8, 8]), torch.Size([4]))
     """
 
@@ -131,11 +131,8 @@ class RandomChoice(Mixer):
         if not self.active():
             return MixParams.identity(b, dev)
         gen = generator if generator is not None else self.generator_for(dev)
-        if not self.per_sample:
-            # which member mixes is a host decision, drawn on the CPU (a CPU generator given for this call, else
-            # the mixer's own), so reading it is no device sync
-            host = generator if generator is not None and generator.device.type == "cpu" else self.generator
-            k = int(torch.multinomial(torch.tensor(self._weights()), 1, generator=host))
+        if not self.per_sample:  # which member mixes is a host decision: a Python int
+            k = self.host_rng(generator).choices(range(len(self.mixers)), weights=self._weights())[0]
             params = self.mixers[k].sample(shape, labels=labels, device=dev, generator=gen)
             return replace(params, extra=Choice(k, params.extra))
         # member k for rows whose uniform draw falls in [P(<k), P(<=k)); thresholds are Python floats, nothing is copied
@@ -151,12 +148,11 @@ class RandomChoice(Mixer):
             rows = choice == k
             if not pk.mixed:
                 continue
-            lam = torch.where(rows, pk.lam, lam)
+            lam = torch.where(rows, pk.lam_rows(), lam)
             index = torch.where(rows, pk.index, index)
             if isinstance(pk.extra, Box):
-                bk, size = pk.extra.bounds, pk.extra.size
-                box = torch.zeros_like(bk) if box is None else box
-                box = torch.where(rows[:, None], bk, box)
+                bk, size = pk.extra.rows(b, dev), pk.extra.size
+                box = torch.where(rows[:, None], bk, 0 if box is None else box)
         return MixParams(lam=lam, index=index, extra=Choice(choice, Box(box, size) if box is not None and size is not None else None))
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
@@ -172,7 +168,7 @@ class RandomChoice(Mixer):
                                  f"{len(self.mixers)} members.")
             return self.mixers[choice.member].mix(x, replace(params, extra=choice.inner), inplace=inplace)
         if choice.inner is None:  # no CutMix row: a plain per-row lerp
-            return mix_batch(x, params.lam, params.index, inplace=inplace, path="x")
+            return mix_batch(x, params.lam, params.index, inplace=inplace, path="x", keep_unmixed=True)
         cutmix = next((m for m in self.mixers if isinstance(m, CutMix)), None)
         if cutmix is None or not isinstance(choice.inner, Box):
             raise MixupError("A per-row Choice with boxes needs a CutMix member to paste them; this RandomChoice "
@@ -182,14 +178,14 @@ class RandomChoice(Mixer):
             if isinstance(m, CutMix):
                 cut |= choice.member == k
         # CutMix rows: blend weight 1 outside the box (pure paste); MixUp rows: an empty box and their lam
-        blend = torch.where(cut, torch.ones_like(params.lam), params.lam)
+        blend = torch.where(cut, 1.0, params.lam_rows())
         record = choice.inner
-        check_partner_index(params.index, params.batch_size)
 
         def one(t: Tensor, path: str) -> Tensor:
             axes = cutmix.axes_for(t.shape)
             record.check_fits([t.shape[a] for a in axes], f"RandomChoice ({path})")
-            return cut_mix(t, params.index, record.bounds, axes, blend=blend, inplace=inplace)
+            return cut_mix(t, params.index, record.rows(params.batch_size, params.device), axes, blend=blend,
+                           inplace=inplace)
 
         return _map_float_leaves(x, one, "x")
 

@@ -5,26 +5,27 @@ Images ``(B, C, H, W)`` get one box per sample (or one box for the whole batch),
 fraction ``1 - lam`` of the area (side ``sqrt(1 - lam)`` of each side, as in the paper), clipped to
 the image, and ``lam`` is then corrected to the area that really stayed: ``1 - box_area / (H * W)``.
 
-Everything is vectorized and drawn on the batch's device: the boxes are ``(B, 4)`` tensors, the mask is
-built from ``arange`` comparisons, and the paste is one ``torch.where`` between the batch and its gathered
-partners; there is no Python loop over the rows.
+A per-batch plan has one box, drawn on the host as Python ints: the paste copies the partners' box region
+into a copy of the batch by slicing, so the bytes moved grow with the box's area. A per-row plan draws its
+``(B, 2k)`` boxes on the batch's device and pastes with one ``torch.where`` between the batch and its
+gathered partners; there is no Python loop over the rows.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from numbers import Real
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor
 
 from ..exceptions import MixupError
-from ..functional import check_partner_index, check_same_device, gather_rows, map_float_leaves
+from ..functional import check_same_device, gather_rows, map_float_leaves, row_weight
 from ..params import Box, MixParams, check_extra
-from ..policies import Pairing, TargetSpec, check_flags
+from ..policies import Pairing, TargetSpec
 from ..sampling import check_generator
 from ..schedule import MixSchedule
 from .mixup import MixUp
@@ -57,7 +58,6 @@ def sample_boxes(
     cut: Tensor,
     sizes: Sequence[int],
     *,
-    same_box: bool = False,
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """Boxes covering about ``cut`` of the area, one per row, clipped to ``sizes``.
@@ -65,7 +65,6 @@ def sample_boxes(
     Args:
         cut: ``(B,)`` fraction of the area to cut (``1 - lam``); 0 gives an empty box.
         sizes: the extent of each cut axis, e.g. ``(H, W)`` or ``(L,)``.
-        same_box: one centre for the whole batch (rows with the same ``cut`` then get the same box).
         generator: source of randomness (the box is drawn on its device).
 
     Returns:
@@ -76,24 +75,49 @@ def sample_boxes(
         >>> box.shape, (box[:, 1] - box[:, 0]).tolist()  # row 0 cuts nothing; row 1 at most half of each side
         (torch.Size([2, 4]), [0, 4])
     """
-    return _draw_boxes(cut, sizes, same_box, generator)[0]
+    return _draw_boxes(cut, sizes, generator)[0]
 
 
-def _draw_boxes(cut: Tensor, sizes: Sequence[int], same_box: bool,
-                generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+def _draw_boxes(cut: Tensor, sizes: Sequence[int], generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
     """:func:`sample_boxes` and the kept area of each row, ``(B, 2k)`` int64 and ``(B,)`` float32, on ``cut``'s device."""
     b, k = cut.shape[0], len(sizes)
     check_generator(generator, cut.device)
-    side = cut.double().clamp(0.0, 1.0).pow(1.0 / k)  # each side: cut**(1/k) of its extent
-    centre = torch.rand(1 if same_box else b, k, generator=generator, dtype=torch.float64, device=cut.device)
-    bounds, area = [], torch.ones_like(side)
+    side = cut.double().clamp_(0.0, 1.0)
+    if k > 1:
+        side = side.pow_(1.0 / k)  # each side: cut**(1/k) of its extent
+    centre = torch.rand(k, b, generator=generator, dtype=torch.float64, device=cut.device)
+    bounds, area = [], None
     for d, n in enumerate(sizes):  # one or two axes
-        length = (side * n).floor()  # int() as in the paper's code; the clip below may shrink it
-        start = (centre[:, d] * n).floor() - (length / 2).floor()  # centre - length // 2, exact in float64
-        lo, hi = start.clamp(0, n), (start + length).clamp(0, n)
+        length = side.mul(n).floor_()  # int() as in the paper's code; the clip below may shrink it
+        start = centre[d].mul_(n).floor_().sub_(length.div(2).floor_())  # centre - length // 2, exact in float64
+        hi = length.add_(start).clamp_(0, n)
+        lo = start.clamp_(min=0)
         bounds += [lo, hi]
-        area = area * (hi - lo)
-    return torch.stack(bounds, dim=1).long(), (1.0 - area / math.prod(sizes)).float()
+        area = hi - lo if area is None else area.mul_(hi - lo)
+    kept = torch.sub(1.0, cast(Tensor, area), alpha=1.0 / math.prod(sizes)).float()
+    return torch.stack(bounds, dim=1).long(), kept
+
+
+def host_box(rng: random.Random, cut: float, sizes: Sequence[int]) -> tuple[tuple[int, ...], float]:
+    """One box covering about ``cut`` of the area, as Python ints, and the fraction of the area it keeps.
+
+    The same draw as :func:`sample_boxes` for one row: each side ``cut**(1/k)`` of its extent, a uniform
+    centre, clipped at the border.
+
+    Example:
+        >>> host_box(random.Random(0), 0.25, (8, 8))
+        ((4, 8, 4, 8), 0.75)
+    """
+    side = cut ** (1.0 / len(sizes))
+    bounds: list[int] = []
+    area = 1
+    for n in sizes:
+        length = int(side * n)
+        start = int(rng.random() * n) - length // 2
+        lo, hi = min(max(start, 0), n), min(max(start + length, 0), n)
+        bounds += [lo, hi]
+        area *= hi - lo
+    return tuple(bounds), 1.0 - area / math.prod(sizes)
 
 
 def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
@@ -116,6 +140,52 @@ def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
         inside = (pos >= box[:, 2 * d, None]) & (pos < box[:, 2 * d + 1, None])
         mask = mask * inside.to(torch.uint8).view(view)  # uint8: a broadcast bool `&` is 3x slower on the CPU
     return mask.bool()
+
+
+def box_region(x: Tensor, bounds: Sequence[int], axes: Sequence[int]) -> Tensor:
+    """The view of ``x`` inside one box, ``x[..., start_0:end_0, ..., start_1:end_1]``, made in one op.
+
+    The box keeps ``x``'s strides and starts ``start_d`` steps along each cut axis: one ``as_strided``
+    view instead of one slice per axis.
+
+    Example:
+        >>> box_region(torch.arange(12.0).view(1, 3, 4), (1, 3, 0, 2), (1, 2))
+        tensor([[[4., 5.],
+                 [8., 9.]]])
+    """
+    if torch.compiler.is_compiling():  # torch.compile cannot trace storage_offset(); narrow gives the same view
+        for d, a in enumerate(axes):
+            x = x.narrow(a, bounds[2 * d], bounds[2 * d + 1] - bounds[2 * d])
+        return x
+    size, offset = list(x.shape), x.storage_offset()
+    for d, a in enumerate(axes):
+        size[a] = bounds[2 * d + 1] - bounds[2 * d]
+        offset += bounds[2 * d] * x.stride(a)
+    return x.as_strided(size, x.stride(), offset)
+
+
+def paste_box(x: Tensor, index: Tensor, bounds: Sequence[int], axes: Sequence[int], *,
+              inplace: bool = False) -> Tensor:
+    """Copy the partners' pixels inside one box into (a copy of) ``x``: only the box's bytes move.
+
+    Args:
+        x: ``(B, ...)`` float tensor (any memory format; kept).
+        index: ``(B,)`` partner of each row.
+        bounds: ``2 * len(axes)`` ints ``(start_0, end_0, ...)``, the same box for every row.
+        axes: the dims the box spans (positive).
+        inplace: write into ``x`` (never for tensors autograd still needs).
+
+    Example:
+        >>> x = torch.arange(8.0).view(2, 1, 4)
+        >>> paste_box(x, torch.tensor([1, 0]), (0, 2), (2,))
+        tensor([[[4., 5., 2., 3.]],
+        <BLANKLINE>
+                [[0., 1., 6., 7.]]])
+    """
+    partners = gather_rows(box_region(x, bounds, axes), index)  # a copy, read before anything is written
+    out = x if inplace else x.clone()
+    box_region(out, bounds, axes).copy_(partners)
+    return out
 
 
 def cut_mix(
@@ -148,7 +218,7 @@ def cut_mix(
     check_same_device(x, index)
     check_same_device(x, box)
     partner = gather_rows(x, index)  # a copy, so writing into x (inplace) cannot corrupt rows still to be read
-    base = x if blend is None else torch.lerp(partner, x, blend.to(x.dtype).view(-1, *([1] * (x.ndim - 1))))
+    base = x if blend is None else torch.lerp(partner, x, row_weight(blend, x))
     mask = box_mask(box, x.shape, axes)
     return torch.where(mask, partner, base, out=x) if inplace else torch.where(mask, partner, base)
 
@@ -177,14 +247,12 @@ class CutMix(MixUp):
     Args:
         alpha: Beta(α, α) concentration of ``lam`` before correction (1.0 in the paper).
         axis: the dim(s) a box spans: a pair for images, one int for sequences.
-        same_box: one box position for the whole batch (torchvision's and timm's per-batch CutMix);
-            with a per-batch ``lam`` every mixed row then gets the same box.
         min_area: the cut fraction of a mixed row is at least this (``0 <= min_area <= max_area``).
         max_area: and at most this.
         beta, lam, fold, per_sample, p, per_sample_p, pairing, bandwidth, exclude_classes,
             num_classes, target, label_smoothing, schedule, seed: as for :class:`MixUp`.
-            ``per_sample=True`` draws one ``lam`` (hence one box size) per row; the box position is
-            per row unless ``same_box=True``.
+            ``per_sample=False`` (the default, as timm and torchvision) draws one ``lam`` and one box for
+            the batch; ``per_sample=True`` one ``lam`` and one box per row.
 
     Raises:
         MixupError: for an axis the input lacks, non-float inputs, or an input too small for a box of
@@ -194,8 +262,10 @@ class CutMix(MixUp):
         >>> mixer = CutMix(alpha=1.0, num_classes=10, seed=0)
         >>> x, target = mixer(torch.rand(4, 3, 32, 32), torch.tensor([0, 1, 2, 3]))
         >>> params = mixer.sample((4, 3, 32, 32))
-        >>> params.extra.bounds.shape, bool((params.lam <= 1).all())
-        (torch.Size([4, 4]), True)
+        >>> len(params.extra.bounds), 0 <= params.lam <= 1  # one box for the batch: (y0, y1, x0, x1)
+        (4, True)
+        >>> CutMix(per_sample=True, seed=0).sample((4, 3, 32, 32)).extra.bounds.shape
+        torch.Size([4, 4])
     """
 
     def __init__(
@@ -203,7 +273,6 @@ class CutMix(MixUp):
         alpha: float = 1.0,
         *,
         axis: int | tuple[int, ...] = (-2, -1),
-        same_box: bool = False,
         min_area: float = 0.0,
         max_area: float = 1.0,
         beta: float | None = None,
@@ -222,7 +291,6 @@ class CutMix(MixUp):
         seed: int | None = None,
     ) -> None:
         self.axis = axis
-        self.same_box = same_box
         self.min_area = min_area
         self.max_area = max_area
         super().__init__(alpha, beta=beta, lam=lam, fold=fold, per_sample=per_sample, p=p, per_sample_p=per_sample_p,
@@ -241,7 +309,6 @@ class CutMix(MixUp):
             )
         if 0 in axes or len(set(axes)) != len(axes):
             raise MixupError(f"CutMix axis must name distinct non-batch dims (dim 0 is the batch), got {self.axis!r}.")
-        check_flags(same_box=self.same_box)
         for name in ("min_area", "max_area"):
             v = getattr(self, name)
             if not isinstance(v, Real) or isinstance(v, bool) or not 0 <= float(v) <= 1:
@@ -255,7 +322,8 @@ class CutMix(MixUp):
         """The positive dims the box spans for an input of ``shape`` (raises if they do not exist)."""
         return _norm_axes(self.axis, len(shape))
 
-    def _extend(self, shape: tuple[int, ...], params: MixParams, generator: torch.Generator) -> MixParams:
+    def _extend(self, shape: tuple[int, ...], lam: float | Tensor, index: Tensor, rows: Tensor | None,
+                rng: random.Random, generator: torch.Generator) -> MixParams:
         axes = self.axes_for(shape)
         sizes = [int(shape[a]) for a in axes]
         if min(sizes) == 0:
@@ -269,12 +337,19 @@ class CutMix(MixUp):
                     f"minimum box (min_area={self.min_area} gives sides {smallest}): lower min_area or "
                     "use larger inputs."
                 )
-        lam = params.lam
-        cut = 1 - lam  # rows that keep everything (lam = 1) cut nothing
+        if isinstance(lam, float):  # one box for the batch: Python ints; rows left out pair with themselves
+            cut = min(max(1.0 - lam, self.min_area), self.max_area)
+            bounds, kept = host_box(rng, cut, sizes)
+            if rows is None:
+                return MixParams(lam=kept, index=index, extra=Box(bounds, tuple(sizes)))
+            self_pairs = torch.arange(index.shape[0], device=index.device)
+            return MixParams(lam=torch.where(rows, kept, 1.0), index=torch.where(rows, index, self_pairs),
+                             extra=Box(bounds, tuple(sizes)))
+        cuts: Tensor = 1 - lam if rows is None else torch.where(rows, 1 - lam, 0.0)  # rows left out cut nothing
         if self.min_area > 0 or self.max_area < 1:
-            cut = cut.clamp_(self.min_area, self.max_area).masked_fill_(lam >= 1, 0.0)
-        box, kept = _draw_boxes(cut, sizes, self.same_box, generator)
-        return replace(params, lam=kept, extra=Box(box, tuple(sizes)))
+            cuts = cuts.clamp(self.min_area, self.max_area).masked_fill_(cuts == 0, 0.0)
+        boxes, kept_rows = _draw_boxes(cuts, sizes, generator)
+        return MixParams(lam=kept_rows, index=index, extra=Box(boxes, tuple(sizes)))
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Paste each row's partner box into ``x`` (a tensor ``(B, ...)`` or a nested batch of them)."""
@@ -283,13 +358,15 @@ class CutMix(MixUp):
         check_extra(params, (Box,), "CutMix")
         assert isinstance(params.extra, Box)  # for mypy: check_extra raised otherwise
         record = params.extra
-        check_partner_index(params.index, params.batch_size)
 
         def one(t: Tensor, path: str) -> Tensor:
             axes = self.axes_for(t.shape)
             if t.shape[0] != params.batch_size:
                 raise MixupError(f"{path} has batch size {t.shape[0]}, but the plan is for {params.batch_size}.")
             record.check_fits([t.shape[a] for a in axes], f"CutMix ({path})")
-            return cut_mix(t, params.index, record.bounds, axes, inplace=inplace)
+            if isinstance(record.bounds, Tensor):
+                return cut_mix(t, params.index, record.bounds, axes, inplace=inplace)
+            check_same_device(t, params.index)
+            return paste_box(t, params.index, record.bounds, axes, inplace=inplace)
 
         return _map_float_leaves(x, one, "x")

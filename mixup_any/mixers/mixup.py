@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,8 +49,8 @@ class MixUp(Mixer):
     Example:
         >>> mixer = MixUp(alpha=0.4, num_classes=3, seed=0)
         >>> x, target = mixer(torch.randn(4, 3, 8, 8), torch.tensor([0, 1, 2, 0]))
-        >>> x.shape, target.lam.shape, target.soft().shape
-        (torch.Size([4, 3, 8, 8]), torch.Size([4]), torch.Size([4, 3]))
+        >>> x.shape, type(target.lam).__name__, target.soft().shape  # one λ per batch: a Python float
+        (torch.Size([4, 3, 8, 8]), 'float', torch.Size([4, 3]))
     """
 
     def __init__(
@@ -89,38 +90,45 @@ class MixUp(Mixer):
         self._check()
         self._start()
 
-    # The policies are built from the stored arguments on each use, so a changed attribute
-    # (``mixer.alpha = 0.2``, ``set_params``) is never stale; each build validates itself.
     @property
     def lam_policy(self) -> LamPolicy:
-        return LamPolicy(self.alpha, self.beta, self.lam, self.fold, self.per_sample, self.p, self.per_sample_p)
+        return self._lam_policy
 
     @property
     def pairing_policy(self) -> Pairing:
-        if not isinstance(self.pairing, Pairing):
-            return Pairing(self.pairing, self.bandwidth, self.exclude_classes)
-        if self.bandwidth != 1.0 or self.exclude_classes is not None:
-            raise MixupError("pairing is a Pairing: set bandwidth and exclude_classes on it, not on the mixer.")
-        return self.pairing
+        return self._pairing_policy
 
     @property
     def target_spec(self) -> TargetSpec:
-        if not isinstance(self.target, TargetSpec):
-            return TargetSpec(self.target, self.num_classes, self.label_smoothing)
-        if self.num_classes is not None or self.label_smoothing != 0.0:
-            raise MixupError("target is a TargetSpec: set num_classes and label_smoothing on it, not on the mixer.")
-        return self.target
+        return self._target_spec
 
     def _check(self) -> None:
-        _ = (self.lam_policy, self.pairing_policy, self.target_spec)  # building each one validates it
+        """Build the three policies from the stored arguments (each validates itself); run again whenever an
+        argument changes (``set_params`` or assignment), never per batch."""
+        lam_policy = LamPolicy(self.alpha, self.beta, self.lam, self.fold, self.per_sample, self.p, self.per_sample_p)
+        if not isinstance(self.pairing, Pairing):
+            pairing = Pairing(self.pairing, self.bandwidth, self.exclude_classes)
+        elif self.bandwidth != 1.0 or self.exclude_classes is not None:
+            raise MixupError("pairing is a Pairing: set bandwidth and exclude_classes on it, not on the mixer.")
+        else:
+            pairing = self.pairing
+        if not isinstance(self.target, TargetSpec):
+            target = TargetSpec(self.target, self.num_classes, self.label_smoothing)
+        elif self.num_classes is not None or self.label_smoothing != 0.0:
+            raise MixupError("target is a TargetSpec: set num_classes and label_smoothing on it, not on the mixer.")
+        else:
+            target = self.target
         check_lifecycle(self.schedule, self.seed)
+        self._lam_policy, self._pairing_policy, self._target_spec = lam_policy, pairing, target
+        # rows a plan leaves unmixed (lam = 1) are copied exactly, also next to inf/NaN partners
+        self._keeps_rows = lam_policy.per_sample_p or bool(pairing.exclude_classes)
 
     def needs_labels(self) -> bool:
-        return self.pairing_policy.needs_labels
+        return self._pairing_policy.needs_labels
 
     def active(self) -> bool:
         """Whether the next draw may mix: training, enabled, the schedule on, and ``alpha``/``p`` not zero."""
-        return super().active() and self.lam_policy.mixes
+        return super().active() and self._lam_policy.mixes
 
     def sample(
         self,
@@ -130,14 +138,15 @@ class MixUp(Mixer):
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
     ) -> MixParams:
-        """Draw λ ``(B,)`` and partners ``(B,)`` for inputs of ``shape`` ``(B, ...)``, on ``device``.
+        """Draw λ and partners ``(B,)`` for inputs of ``shape`` ``(B, ...)``, on ``device``.
 
-        Identity plans (``mixed=False``) come back in eval mode, when disabled, when the schedule is
-        off, and for ``alpha=0`` or ``p=0``.
+        A per-batch λ is a Python float from the mixer's host generator; per-row λ and partners are
+        tensors drawn on ``device``. Identity plans (``mixed=False``) come back in eval mode, when
+        disabled, when the schedule is off, for ``alpha=0`` or ``p=0``, and when a per-batch ``p`` skips
+        the batch.
         """
         b, dev = check_draw(shape, labels, device)
-        lam_policy = self.lam_policy
-        active = super().active() and lam_policy.mixes
+        active = self.active()
         scale = 1.0
         if self.schedule is not None and self.enabled and self.is_training:
             scale = self.schedule.alpha_scale()
@@ -145,17 +154,25 @@ class MixUp(Mixer):
         if not active or (self.lam is None and self.alpha * scale == 0):
             return MixParams.identity(b, dev)
         gen = generator if generator is not None else self.generator_for(dev)
-        lam = lam_policy.draw(b, alpha_scale=scale, generator=gen, device=dev)
-        lam, index = self.pairing_policy.draw(lam, labels=labels, generator=gen)
-        return self._extend(tuple(shape), MixParams(lam=lam, index=index), gen)
+        rng = self.host_rng(generator)
+        lam, rows = self._lam_policy.draw(b, rng=rng, alpha_scale=scale, generator=gen, device=dev)
+        if rows is None and isinstance(lam, float) and lam == 1.0:
+            return MixParams.identity(b, dev)
+        index, eligible = self._pairing_policy.draw(b, labels=labels, generator=gen, device=dev)
+        if eligible is not None:
+            rows = eligible if rows is None else rows & eligible
+        return self._extend(tuple(shape), lam, index, rows, rng, gen)
 
-    def _extend(self, shape: tuple[int, ...], params: MixParams, generator: torch.Generator) -> MixParams:
-        """What a subclass draws beyond λ and partners (a CutMix box); MixUp draws nothing more."""
-        return params
+    def _extend(self, shape: tuple[int, ...], lam: float | Tensor, index: Tensor, rows: Tensor | None,
+                rng: random.Random, generator: torch.Generator) -> MixParams:
+        """The plan from λ, partners and the rows that mix (``None``: all); CutMix adds its box here."""
+        if rows is not None:
+            lam = torch.where(rows, lam, 1.0)
+        return MixParams(lam=lam, index=index)
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Lerp a tensor ``(B, ...)`` or a nested batch of float tensors with its partners: plans without a record."""
         if not params.mixed:
             return self._unmixed(x)
         check_extra(params, (type(None),), type(self).__name__)
-        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x")
+        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x", keep_unmixed=self._keeps_rows)

@@ -7,7 +7,6 @@ batch order, and per batch the C-Mixup partners (when on) and the mixing draw.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -203,7 +202,7 @@ def _step(model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, loss_fn: L
     target = mixing.target(y)
     if n_rows is not None:
         out = out[:n]
-        target = dataclasses.replace(target, y_a=target.y_a[:n], y_b=target.y_b[:n], lam=target.lam[:n])
+        target = target.first(n)
     if clean is not None:
         out = torch.cat([clean, out])
     loss = mode_loss(loss_fn, out, target, mode=opts.mode, eta=opts.eta)

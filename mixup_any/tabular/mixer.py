@@ -118,10 +118,11 @@ class TabularMixer:
         k = x_cat.shape[-1]
         d = x_cont.shape[-1] if x_cont is not None else 0
         u = torch.rand(ref.shape[0], k, generator=gen, device=ref.device)
-        swap = u >= p.lam.unsqueeze(1)  # P(swap) = 1 - lam for each variable
-        kept = (~swap).sum(1).to(p.lam.dtype)
+        lam = p.lam_rows()
+        swap = u >= lam.unsqueeze(1)  # P(swap) = 1 - lam for each variable
+        kept = (~swap).sum(1).to(lam.dtype)
         # lam stays the weight of the continuous columns; the target weighs the share of own features kept
-        return replace(p, target_lam=(d * p.lam + kept) / (d + k), extra=Swap(swap))
+        return replace(p, target_lam=(d * lam + kept) / (d + k), extra=Swap(swap))
 
     # ------------------------------------------------------------------ applying it
     def mix(self, x_cont: Tensor | None, x_cat: Tensor | None, params: MixParams) -> tuple[Tensor | None, Any]:
