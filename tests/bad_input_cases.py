@@ -438,7 +438,7 @@ CASES: list[Case] = [
     Case("mixup-any", "--sep ''", _compare("data.csv", "--target", "y", "--sep", ""), "exit 2",
          "--sep must not be empty", needs=TAB),
     Case("mixup-any", "--folds 1", _compare("data.csv", "--target", "y", "--folds", "1"), "exit 2",
-         "--folds must be at least 2", needs=TAB),
+         "--folds must be an integer from 2 to 100, got 1", needs=TAB),
     Case("mixup-any", "--epochs abc", _compare("--epochs", "abc", csv=False), "exit 2",
          r"invalid int value: 'abc' \(see mixup-any compare --help\)", needs=TAB),
     Case("mixup-any", "--alpha -1", _compare("data.csv", "--target", "y", "--alpha", "-1"), "exit 2",
