@@ -14,6 +14,11 @@ class UserError(Exception):
     """A problem with the command line or the data: reported in one line, exit status 2."""
 
 
+def plural(n: int, word: str) -> str:
+    """``"1 row"``, ``"2 rows"``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def warn(args: argparse.Namespace, message: str) -> None:
     """Queue a warning; they are printed once the data passed every check (an error stays one line)."""
     args.warnings.append(message)
@@ -31,7 +36,7 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, str]:
     if n_missing == len(df):
         raise UserError(f"every value of the target column {target!r} is missing")
     if n_missing:
-        warn(args, f"dropped {n_missing} of {len(df)} rows whose target {target!r} is missing")
+        warn(args, f"dropped {n_missing} of {plural(len(df), 'row')} whose target {target!r} is missing")
         df = df[df[target].notna()]
     df = df.drop(columns=args.drop)
     y = df.pop(target)
@@ -129,5 +134,5 @@ def class_codes(y: Any, folds: int) -> tuple[Any, Any]:
         raise UserError(f"the target has only one class ({classes[0]!r}); nothing to classify")
     smallest = int(np.bincount(y_idx).min())
     if smallest < folds:
-        raise UserError(f"the rarest class has {smallest} rows, fewer than --folds {folds}; use fewer folds")
+        raise UserError(f"the rarest class has {plural(smallest, 'row')}, fewer than --folds {folds}; use fewer folds")
     return classes, y_idx

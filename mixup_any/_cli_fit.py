@@ -9,6 +9,7 @@ from typing import Any
 
 CONTEXT = "HistGradientBoosting"
 BASELINE = "ERM (alpha=0)"
+HGB_VALIDATION = 0.2  # the share of each training fold gradient boosting holds out for early stopping
 
 
 def models(args: argparse.Namespace, task: str) -> dict[str, Any]:
@@ -30,8 +31,8 @@ def hgb(task: str, seed: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
-    return cls(learning_rate=0.05, max_iter=1000, early_stopping=True, validation_fraction=0.2, n_iter_no_change=20,
-               categorical_features="from_dtype", random_state=seed)
+    return cls(learning_rate=0.05, max_iter=1000, early_stopping=True, validation_fraction=HGB_VALIDATION,
+               n_iter_no_change=20, categorical_features="from_dtype", random_state=seed)
 
 
 def hgb_frame(X: Any) -> Any:

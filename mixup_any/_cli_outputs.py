@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,17 @@ from ._cli_data import UserError
 from ._imports import is_available
 
 OUTPUTS = ("folds.csv", "summary.json", "summary.txt", "reliability.png")  # the files the command owns
+
+
+def say(text: str) -> None:
+    """Print a line of the report. When the reader has gone (``| head``), the rest of the report goes to
+    /dev/null, so the run still ends by writing its files, and quietly."""
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())  # also the interpreter's flush at exit
+        os.close(null)
 
 
 def outputs(folds: list[dict[str, Any]], summary: dict[str, Any], text: str, pooled: dict[str, list[Any]],
@@ -32,8 +44,8 @@ def outputs(folds: list[dict[str, Any]], summary: dict[str, Any], text: str, poo
         if is_available("matplotlib"):
             files["reliability.png"] = reliability_png(pooled, y_idx, n_classes)
         else:
-            print("note: matplotlib is not installed, so no reliability diagram was drawn "
-                  "(pip install 'mixup-any[viz]').")
+            say("note: matplotlib is not installed, so no reliability diagram was drawn "
+                "(pip install 'mixup-any[viz]').")
     return files
 
 

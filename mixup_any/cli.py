@@ -1,4 +1,4 @@
-"""The ``mixup-any`` command: does mixup help on *your* table? Repeated k-fold CV of ERM vs mixup.
+"""The mixup-any command: does mixup help on *your* table? Repeated k-fold CV of ERM vs mixup.
 
     mixup-any compare                        # built-in real data (credit scoring, 4,454 rows), offline
     mixup-any compare data.csv --target y    # your CSV (--sep ';', --encoding latin-1 for other dialects)
@@ -7,9 +7,10 @@
 Prints mean ± std over folds, the paired difference of each mixup run against ERM with a 95%
 corrected-t interval (Nadeau & Bengio, 2003: folds share training rows, so the naive interval is
 too narrow), says plainly when a difference is within the fold-to-fold noise, adds scikit-learn's
-HistGradientBoosting as context, and writes the tables and a reliability diagram to ``--out``.
-User errors (bad option, missing file or column, unwritable --out, one-class target, empty data) exit
-with status 2 and one line on stderr, before anything is fitted or written; Ctrl-C exits with 130.
+HistGradientBoosting as context, and writes the tables and a reliability diagram to --out.
+User errors (an option out of range, a missing file or column, an unwritable --out, a one-class target,
+too few rows for the folds) exit with status 2 and one line on stderr, before anything is fitted or
+written; Ctrl-C exits with 130; a reader that stops early (| head) does not stop the files being written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import codecs
 import math
+import os
 import sys
 import tempfile
 import time
@@ -25,15 +27,18 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from . import __version__
-from ._cli_data import UserError, class_codes, load, task_of
-from ._cli_fit import CONTEXT, fit_folds, models
-from ._cli_outputs import OUTPUTS, outputs, write_outputs
+from ._cli_data import UserError, class_codes, load, plural, task_of
+from ._cli_fit import CONTEXT, HGB_VALIDATION, fit_folds, models
+from ._cli_outputs import OUTPUTS, outputs, say, write_outputs
 from ._cli_report import recommend, render, summarise
 from ._imports import is_available, require
 from .exceptions import MixupError
 
 __all__: list[str] = []  # internal: the public names are re-exported by the package
 
+QUICK = {"folds": 3, "repeats": 1, "epochs": 30}  # what --quick fills in where the option is not given
+FULL = {"folds": 5, "repeats": 2, "epochs": 100}
+MAX_FOLDS, MAX_REPEATS, MAX_EPOCHS = 100, 100, 100_000
 METHODS = ("erm", "mixup", "regmixup", "inputs_only")
 CLASS_METRICS = ["accuracy", "log_loss", "log_loss_ts", "ece", "ece_ts", "brier"]
 CLASS_NOTES = ["'temp.-scaled' = logits divided by a temperature fitted on the validation split",
@@ -54,24 +59,39 @@ def _print_warnings(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------------------- checks
 def _check_args(args: argparse.Namespace) -> None:
-    """Option values that argparse's types do not catch; nothing is imported or read yet."""
-    if args.quick:
-        args.folds, args.repeats, args.epochs = min(args.folds, 3), 1, min(args.epochs, 30)
+    """Option values that argparse's types do not catch; nothing is read, fitted or written yet."""
+    quick = QUICK if args.quick else FULL  # --quick fills in only what was not given
+    for name in quick:
+        if getattr(args, name) is None:
+            setattr(args, name, quick[name])
     _check_numbers(args)
     _check_csv_options(args)
-    _check_out(Path(args.out))
+    _check_out(args.out)
+
+
+def _in_range(option: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise UserError(f"{option} must be an integer from {low} to {high}, got {value}")
 
 
 def _check_numbers(args: argparse.Namespace) -> None:
-    if args.folds < 2:
-        raise UserError(f"--folds must be at least 2, got {args.folds}")
-    if args.repeats < 1 or args.epochs < 1:
-        raise UserError(f"--repeats and --epochs must be at least 1, got {args.repeats} and {args.epochs}")
-    if args.threads < 0:
-        raise UserError(f"--threads must be 0 (torch's default) or a positive number, got {args.threads}")
+    _in_range("--folds", args.folds, 2, MAX_FOLDS)
+    _in_range("--repeats", args.repeats, 1, MAX_REPEATS)
+    _in_range("--epochs", args.epochs, 1, MAX_EPOCHS)
+    _in_range("--seed", args.seed, 0, 2**32 - 1)
+    _in_range("--threads", args.threads, 1, os.cpu_count() or 1)
     bad = [a for a in args.alpha if not (math.isfinite(a) and a >= 0)]
     if bad:
         raise UserError(f"--alpha values must be finite numbers >= 0 (0 = no mixing), got {bad[0]}")
+    import torch
+
+    from .policies import LamPolicy
+
+    for a in args.alpha:  # the library's own check, as a fit would make it: one draw from a private generator
+        try:
+            LamPolicy(alpha=a).draw(1, generator=torch.Generator().manual_seed(0))
+        except MixupError as err:
+            raise UserError(f"--alpha {a:g}: {str(err).strip().splitlines()[0]}") from None
 
 
 def _check_csv_options(args: argparse.Namespace) -> None:
@@ -95,8 +115,11 @@ def _check_csv_options(args: argparse.Namespace) -> None:
             raise UserError("--target COL is required with a CSV (the column to predict)")
 
 
-def _check_out(out: Path) -> None:
+def _check_out(name: str) -> None:
     """``--out`` must be a directory we can create or write in; checked before any fitting."""
+    if not name.strip():
+        raise UserError(f"--out must name a directory, got {name!r} (e.g. --out results)")
+    out = Path(name)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is an existing file; give a directory")
     parent = out.absolute()
@@ -114,11 +137,13 @@ def _check_out(out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- compare
-def _cross_validation(X: Any, y: Any, task: str, args: argparse.Namespace) -> tuple[Any, Any, Any, Any]:
-    """``(classes, y_idx, y_fit, cv)``: class names and ids (``None`` for regression), the targets the models
-    are fitted on, and the repeated (stratified) k-fold splitter."""
+def _cross_validation(X: Any, y: Any, task: str, args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any]]:
+    """``(classes, y_idx, y_fit, splits)``: class names and ids (``None`` for regression), the targets the models
+    are fitted on, and the ``(train rows, test rows)`` of every fold of the repeated (stratified) k-fold."""
     from sklearn.model_selection import RepeatedKFold, RepeatedStratifiedKFold
 
+    if len(X) < 2 * args.folds:
+        raise UserError(f"{plural(len(X), 'row')} are too few for {args.folds}-fold cross-validation")
     classes: Any = None
     y_idx: Any = None
     if task == "classification":
@@ -128,9 +153,29 @@ def _cross_validation(X: Any, y: Any, task: str, args: argparse.Namespace) -> tu
     else:
         y_fit = y.astype(float).to_numpy()
         cv = RepeatedKFold(n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed)
-    if len(X) < 2 * args.folds:
-        raise UserError(f"{len(X)} rows are too few for {args.folds}-fold cross-validation")
-    return classes, y_idx, y_fit, cv
+    splits = list(cv.split(X, y_idx))
+    if classes is not None and not args.no_hgb:
+        _check_hgb_split(splits, y_idx, classes, args.folds)
+    return classes, y_idx, y_fit, splits
+
+
+def _check_hgb_split(splits: list[Any], y_idx: Any, classes: Any, folds: int) -> None:
+    """Gradient boosting holds out a stratified 20% of each training fold for early stopping (scikit-learn's
+    ``train_test_split``): refuse, before anything is fitted, folds too small for it."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    for tr, _ in splits:
+        try:
+            train_test_split(tr, test_size=HGB_VALIDATION, stratify=y_idx[tr], random_state=0)
+        except ValueError:
+            counts = np.bincount(y_idx[tr], minlength=len(classes))
+            rarest = int(counts.argmin())
+            what = (f"a training fold holds {plural(int(counts[rarest]), 'row')} of class {classes[rarest]!r}"
+                    if counts[rarest] < 2 else
+                    f"a training fold of {plural(len(tr), 'row')} is too small to hold out {len(classes)} classes")
+            raise UserError(f"with --folds {folds}, {what}; HistGradientBoosting's stratified early-stopping split "
+                            f"needs at least 2 rows of each class (use fewer --folds, more rows, or --no-hgb)") from None
 
 
 def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace) -> str:
@@ -142,10 +187,11 @@ def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace)
     except MixupError as err:  # a column we cannot use: report it in one line
         raise UserError(str(err).strip().splitlines()[0]) from None
     return (f"mixup-any compare: {name}\n"
-            f"  {len(X)} rows, {X.shape[1]} features ({len(schema.continuous)} continuous, "
+            f"  {plural(len(X), 'row')}, {plural(X.shape[1], 'feature')} ({len(schema.continuous)} continuous, "
             f"{len(schema.categorical)} categorical), target {y.name!r} "
             + (f"({len(classes)} classes)" if classes is not None else "(regression)") + "\n"
-            f"  {args.folds}-fold CV x {args.repeats} repeats (seed {args.seed}); MLP up to {args.epochs} epochs,\n"
+            f"  {args.folds}-fold CV x {plural(args.repeats, 'repeat')} (seed {args.seed}); "
+            f"MLP up to {plural(args.epochs, 'epoch')},\n"
             f"  early stopping on a 10% validation split; categorical mixing: {args.policy}")
 
 
@@ -155,7 +201,7 @@ def _compare(args: argparse.Namespace) -> int:
             require(module, "tabular", feature="mixup-any compare")
     X, y, name = load(args)
     task = task_of(y, args)
-    classes, y_idx, y_fit, cv = _cross_validation(X, y, task, args)
+    classes, y_idx, y_fit, splits = _cross_validation(X, y, task, args)
     header = _describe(X, y, name, classes, args)
 
     import torch
@@ -165,8 +211,7 @@ def _compare(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     estimators = models(args, task)
     names = list(estimators) + ([] if args.no_hgb else [CONTEXT])
-    splits = list(cv.split(X, y_idx))
-    print(header, flush=True)
+    say(header)
     t0 = time.perf_counter()
     folds, pooled = fit_folds(X, y_fit, y_idx, splits, estimators, args)
     elapsed = time.perf_counter() - t0
@@ -175,48 +220,59 @@ def _compare(args: argparse.Namespace) -> int:
     summary = summarise(folds, names, metrics, 1.0 / (args.folds - 1))
     text = render(summary, names, metrics, len(splits), context=[CONTEXT], footnotes=notes)
     text += "\n" + recommend(summary, context=CONTEXT)
-    print("\n" + text)
-    print(f"({len(splits) * len(names)} fits in {elapsed:.0f} s)")
+    say("\n" + text)
+    say(f"({plural(len(splits) * len(names), 'fit')} in {elapsed:.0f} s)")
     files = outputs(folds, summary, text, pooled, y_idx, 0 if classes is None else len(classes), args)
     write_outputs(Path(args.out), files)
-    print("wrote " + ", ".join(str(Path(args.out) / f) for f in files))
+    say("wrote " + ", ".join(str(Path(args.out) / f) for f in files))
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- entry
 def _parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="mixup-any", description="mixup for every kind of data; `compare` measures it on a table.")
+    ap = _Parser(prog="mixup-any", description="mixup for every kind of data; 'compare' measures it on a table.")
     ap.add_argument("--version", action="version", version=f"mixup-any {__version__}")
     sub = ap.add_subparsers(dest="command", parser_class=_Parser)
     c = sub.add_parser("compare", help="repeated k-fold CV of ERM vs mixup on a table",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    q, f = QUICK, FULL
     c.add_argument("csv", nargs="?", help="a CSV file (default: built-in credit_data from R package modeldata)")
-    c.add_argument("--target", help="column to predict (default for the built-in data: Status)")
-    c.add_argument("--sep", default=",", help="field separator of the CSV (default ','; e.g. ';' or tab)")
-    c.add_argument("--encoding", default="utf-8", help="text encoding of the CSV (default utf-8; e.g. latin-1)")
-    c.add_argument("--task", choices=["auto", "classification", "regression"], default="auto")
-    c.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore (ids, leaks)")
-    c.add_argument("--folds", type=int, default=5)
-    c.add_argument("--repeats", type=int, default=2)
+    c.add_argument("--target", help="column to predict (default: Status for the built-in data; required with a CSV)")
+    c.add_argument("--sep", default=",", help="field separator of the CSV, e.g. ';' or tab (default: '%(default)s')")
+    c.add_argument("--encoding", default="utf-8", help="text encoding of the CSV, e.g. latin-1 (default: %(default)s)")
+    c.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
+                   help="auto: regression for a numeric target with more than 20 values or non-integers, "
+                        "classification otherwise (default: %(default)s)")
+    c.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore: ids, leaks (default: none)")
+    c.add_argument("--folds", type=int, help=f"k of the k-fold CV, 2 to {MAX_FOLDS} "
+                                             f"(default: {f['folds']}; {q['folds']} with --quick)")
+    c.add_argument("--repeats", type=int, help=f"repeats of the k-fold CV with new folds, 1 to {MAX_REPEATS} "
+                                               f"(default: {f['repeats']}; {q['repeats']} with --quick)")
     c.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS), metavar="METHOD",
                    help="training methods, each against ERM: erm, mixup, regmixup (clean loss + the mixup loss), "
-                        "inputs_only (mixed inputs, the dominant input's label); default: all")
+                        "inputs_only (mixed inputs, the dominant input's label) (default: all)")
     c.add_argument("--alpha", type=float, nargs="+", default=[0.4],
-                   help="one or more alphas (an alpha grid) for each mixing method")
+                   help="one or more alphas (an alpha grid) for each mixing method (default: 0.4)")
     c.add_argument("--pairing", choices=["permute", "label_distance"], default="permute",
-                   help="label_distance = C-Mixup (regression only)")
+                   help="label_distance = C-Mixup (regression only) (default: %(default)s)")
     c.add_argument("--policy", choices=["embedding", "onehot", "swap"], default="embedding",
-                   help="how categorical variables are mixed")
-    c.add_argument("--epochs", type=int, default=100, help="max epochs (early stopping usually ends sooner)")
-    c.add_argument("--seed", type=int, default=0)
+                   help="how categorical variables are mixed (default: %(default)s)")
+    c.add_argument("--epochs", type=int, help=f"max epochs, 1 to {MAX_EPOCHS}; early stopping usually ends sooner "
+                                              f"(default: {f['epochs']}; {q['epochs']} with --quick)")
+    c.add_argument("--seed", type=int, default=0, help="seed of the folds and the models, 0 to 2**32-1 "
+                                                       "(default: %(default)s)")
     c.add_argument("--threads", type=int, default=1,
-                   help="torch threads (1 is fastest for these small MLPs; 0 = torch default)")
-    c.add_argument("--out", default="mixup-any-results", help="directory for the tables and the plot")
-    c.add_argument("--quick", action="store_true", help="3 folds x 1 repeat, at most 30 epochs")
-    c.add_argument("--no-hgb", action="store_true", help="skip the HistGradientBoosting context row")
-    c.add_argument("--no-progress", action="store_true", help="no progress bar")
+                   help="torch threads, 1 to the number of CPUs; 1 is fastest for these small MLPs "
+                        "(default: %(default)s)")
+    c.add_argument("--out", default="mixup-any-results",
+                   help="directory for the tables and the plot (default: %(default)s)")
+    c.add_argument("--quick", action="store_true",
+                   help=f"{q['folds']} folds x {q['repeats']} repeat, at most {q['epochs']} epochs, where --folds, "
+                        "--repeats or --epochs are not given (default: off)")
+    c.add_argument("--no-hgb", action="store_true", help="skip the HistGradientBoosting context row (default: off)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bar (default: off)")
     c.add_argument("--no-warnings", action="store_true",
-                   help="no warnings about dropped rows or identifier-like columns")
+                   help="no warnings about dropped rows or identifier-like columns (default: off)")
     return ap
 
 

@@ -87,7 +87,9 @@ def test_hooks_regmixup_one_forward_equals_the_hand_computation(eta, per_sample)
         lam = p.lam_rows()[:, None]
         mixed_out = model[2](model[1](lam * h + (1 - lam) * h[p.index]))
         clean_out = model(x)
-    torch.testing.assert_close(out[:6], clean_out, rtol=0, atol=0)          # clean half is the unmixed model
+    # the clean half is the unmixed model; a 12-row and a 6-row forward may be blocked differently by the BLAS
+    # kernel, so they agree to float32 rounding, not bit for bit
+    torch.testing.assert_close(out[:6], clean_out)
     torch.testing.assert_close(out[6:], mixed_out)
     torch.testing.assert_close(loss, _regmixup_by_hand(clean_out, mixed_out, y, p.lam_rows(), p.index, eta))
     assert loss.requires_grad
@@ -106,8 +108,8 @@ def test_hooks_regmixup_replays_a_given_plan_and_keeps_cutmix_clean_half():
         again = model(torch.cat([x, x]))
         handle.target(y)
     with torch.no_grad():
-        torch.testing.assert_close(out[:4], model(x), rtol=0, atol=0)
-    torch.testing.assert_close(again, out, rtol=0, atol=0)
+        torch.testing.assert_close(out[:4], model(x))  # 8 rows vs 4: equal to float32 rounding
+    torch.testing.assert_close(again, out, rtol=0, atol=0)  # the same forward on the same shapes
 
 
 def test_hooks_inputs_only_and_erm():

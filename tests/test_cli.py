@@ -325,3 +325,117 @@ def test_recommendation_follows_the_paired_verdicts(verdicts, expected):
 
     means = {"ERM (alpha=0)": 0.40, "HistGradientBoosting": 0.38, "mixup": 0.39, "regmixup": 0.37}
     assert expected in recommend(_summary(verdicts, means), context="HistGradientBoosting").replace("\n", " ")
+
+
+# ---------------------------------------------------------------------------------------------- the promise
+# Each user error exits 2 with one line on stderr before anything is fitted, printed on stdout or written.
+@pytest.fixture
+def no_fit(monkeypatch):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from mixup_any.tabular import MixupTabularClassifier
+
+    def fit(self, X, y):
+        raise AssertionError("fitted before the options were checked")
+
+    monkeypatch.setattr(MixupTabularClassifier, "fit", fit)
+    monkeypatch.setattr(HistGradientBoostingClassifier, "fit", fit)
+
+
+@pytest.mark.parametrize(("options", "match"), [
+    (["--seed", "-1"], "--seed must be an integer from 0 to 4294967295, got -1"),
+    (["--seed", "4294967296"], "--seed must be an integer from 0 to 4294967295, got 4294967296"),
+    (["--threads", "100000"], "--threads must be an integer from 1 to"),
+    (["--threads", "0"], "--threads must be an integer from 1 to"),
+    (["--repeats", "1000000000"], "--repeats must be an integer from 1 to 100"),
+    (["--folds", "1000000000"], "--folds must be an integer from 2 to"),
+    (["--alpha", "1e-300"], "--alpha 1e-300: Beta(a, b) needs finite a and b of at least 1e-06"),
+    (["--alpha", "0.4", "1e-7"], "--alpha 1e-07: Beta(a, b)"),
+    (["--quick", "--repeats", "-1"], "--repeats must be an integer from 1 to 100, got -1"),
+    (["--quick", "--folds", "0"], "--folds must be an integer from 2 to"),
+    (["--out", ""], "--out must name a directory"),
+    (["--out", "  "], "--out must name a directory"),
+])
+def test_out_of_range_options_are_one_line_errors_before_anything_runs(tmp_path, capsys, no_fit, options, match):
+    out = tmp_path / "o"
+    argv = ["compare", str(_csv(tmp_path)), "--target", "y", "--out", str(out), "--no-progress", *options]
+    code = main(argv)
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert err.startswith("mixup-any: error:") and match in err, err
+    assert captured.out == "" and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data.csv"]
+
+
+def test_folds_too_many_for_the_training_rows_of_a_class_is_refused_before_the_header(tmp_path, capsys, no_fit):
+    path = tmp_path / "five.csv"
+    path.write_text("x,y\n0.1,a\n0.5,b\n0.3,a\n0.9,b\n0.2,a\n")
+    for extra in ([], ["--quick"]):
+        code = main(["compare", str(path), "--target", "y", "--folds", "2", "--out", str(tmp_path / "o"), *extra])
+        captured = capsys.readouterr()
+        assert code == 2 and captured.out == "", captured.out
+        err = captured.err.strip()
+        assert len(err.splitlines()) == 1 and "--folds 2" in err and re.search("class '[ab]'", err), err
+        assert "1 row " in err or "1 row;" in err or "1 row," in err, err  # singular
+    assert "HistGradientBoosting" in err and "--no-hgb" in err  # the way out is named
+
+
+def test_rarest_class_message_says_row_not_rows(tmp_path, capsys, no_fit):
+    path = tmp_path / "d.csv"
+    path.write_text("a,y\n" + "".join(f"{i},{'b' if i == 0 else 'a'}\n" for i in range(12)))
+    code = main(["compare", str(path), "--target", "y", "--out", str(tmp_path / "o")])
+    _one_line_error(capsys, code, "the rarest class has 1 row, fewer than --folds 5")
+
+
+def test_quick_never_overrides_an_explicit_option(tmp_path, capsys):
+    out = tmp_path / "o"
+    code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--quick", "--folds", "2", "--repeats", "2",
+                 "--epochs", "2", "--methods", "erm", "--no-hgb", "--no-progress", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0
+    assert "2-fold CV x 2 repeats" in stdout and "MLP up to 2 epochs" in stdout
+    folds = pd.read_csv(out / "folds.csv")
+    assert sorted(set(zip(folds["repeat"], folds["fold"], strict=True))) == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert folds["epochs"].max() <= 2
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["args"]["folds"], summary["args"]["repeats"], summary["args"]["epochs"]) == (2, 2, 2)
+    # what --quick fills in is what it promises, and the header says "1 repeat", not "1 repeats"
+    code = main(["compare", str(_csv(tmp_path)), "--target", "y", "--quick", "--epochs", "2", "--methods", "erm",
+                 "--no-hgb", "--no-progress", "--out", str(out)])
+    stdout = capsys.readouterr().out
+    assert code == 0 and "3-fold CV x 1 repeat (seed 0)" in stdout
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX pipes")
+def test_a_closed_pipe_ends_quietly_with_the_results_written(tmp_path):
+    out = tmp_path / "o"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line, as after `| head -0`; later lines fail the same way
+    try:
+        code = "import sys, mixup_any_cli; sys.exit(mixup_any_cli.main())"
+        proc = subprocess.run([sys.executable, "-c", code, "compare", str(_csv(tmp_path)), "--target", "y",
+                               "--methods", "erm", "mixup", "--no-hgb", "--out", str(out), *QUICK],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
+    assert sorted(p.name for p in out.iterdir()) == ["folds.csv", "reliability.png", "summary.json", "summary.txt"]
+    assert "Verdict on mixup" in (out / "summary.txt").read_text()
+
+
+def test_help_is_plain_text_with_a_default_for_every_option(capsys):
+    from mixup_any.cli import _parser
+
+    assert main(["compare", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "``" not in text and ":class:" not in text and ":func:" not in text
+    compare = _parser()._subparsers._group_actions[0].choices["compare"]
+    for action in compare._actions:
+        if action.option_strings and action.dest != "help":
+            assert action.help and "default" in action.help, action.option_strings
+    for option in ("--folds", "--repeats", "--seed", "--task", "--threads", "--epochs"):
+        line = next(line for line in text.replace("\n                       ", " ").splitlines()
+                    if line.strip().startswith(option))
+        assert "default" in line, line

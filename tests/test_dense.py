@@ -1,6 +1,8 @@
 """mixup_any.dense against independent references: hand-built batches, pixel rasters and per-pixel loops."""
 
 import math
+import os
+import re
 
 import pytest
 import torch
@@ -348,8 +350,21 @@ def test_bad_segmentation_input():
 
 
 # ------------------------------------------------------------------------------------------------ torchvision
+def _tv_tensors():
+    """torchvision.tv_tensors, or a skip that says why; MIXUP_ANY_REQUIRE_TORCHVISION=1 turns the skip into a
+    failure (for an environment with a matching torch/torchvision pair)."""
+    from mixup_any.dense._tv import tv_tensors
+
+    try:
+        return tv_tensors()
+    except (ModuleNotFoundError, MixupError) as err:
+        if os.environ.get("MIXUP_ANY_REQUIRE_TORCHVISION") == "1":
+            raise
+        pytest.skip(f"tv_tensors tests not run: {str(err).splitlines()[0]}")
+
+
 def test_tv_tensors_keep_their_types_and_formats():
-    tv = pytest.importorskip("torchvision.tv_tensors")
+    tv = _tv_tensors()
     images, targets = det_batch()
     imgs = [tv.Image(x) for x in images]
     tg = [{**t, "boxes": tv.BoundingBoxes(from_xyxy(t["boxes"], BoxFormat("cxcywh"), (0, 0), t["boxes"]),
@@ -394,3 +409,14 @@ def test_a_cutmix_box_drawn_for_another_size_is_refused_by_the_dense_mixers():
         SegmentationMix(cm)(torch.rand(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long), params=plan)
     # the plan of the right size passes
     DetectionMix(cm)(images, targets, params=DetectionMix(cm).sample(images))
+
+
+def test_a_torchvision_built_for_another_torch_is_a_mixup_error(monkeypatch):
+    import mixup_any.dense._tv as tv
+
+    def broken(name, extra, feature):
+        raise RuntimeError("operator torchvision::nms does not exist")
+
+    monkeypatch.setattr(tv, "require", broken)
+    with pytest.raises(MixupError, match=rf"does not load with torch {re.escape(torch.__version__)} .*matching pair"):
+        tv.tv_tensors()
