@@ -48,22 +48,18 @@ def hgb_frame(X: Any) -> Any:
 
 
 def class_metrics(probs: Any, y_idx: Any) -> dict[str, float]:
-    """Accuracy, log loss, ECE (:mod:`mixup_any.metrics`) and Brier as scikit-learn's ``brier_score_loss``.
+    """Accuracy, log loss, ECE and the Brier score (scikit-learn's definition), from :mod:`mixup_any.metrics`.
 
     Args:
         probs: ``(n, C)`` class probabilities; y_idx: ``(n,)`` class ids.
     """
     import torch
-    from sklearn.metrics import brier_score_loss
 
     from . import metrics
 
     p, y = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(y_idx, dtype=torch.int64)
-    # scikit-learn's Brier score: for two classes the mean squared error of the positive class's probability
-    # (half the sum over both classes), for more the mean over rows of the summed squared errors
-    brier = brier_score_loss(y_idx, probs[:, 1] if probs.shape[1] == 2 else probs, labels=list(range(probs.shape[1])))
     return {"accuracy": metrics.accuracy(p, y), "log_loss": metrics.log_loss(p, y),
-            "ece": metrics.expected_calibration_error(p, y), "brier": float(brier)}
+            "ece": metrics.expected_calibration_error(p, y), "brier": metrics.brier_score(p, y)}
 
 
 def reg_metrics(pred: Any, y: Any) -> dict[str, float]:
