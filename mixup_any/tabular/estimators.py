@@ -35,12 +35,36 @@ from .cmixup import AppendedPartners
 from .mixer import POLICIES, TabularMixer
 from .model import TabularMLP
 from .preprocess import NUMERIC, TabularPreprocessor
+from .schema import identifier_columns
 from .temperature import MIN_ERRORS, fit_temperature
 
 __all__ = ["MixupTabularClassifier", "MixupTabularRegressor"]
 
 #: ``alpha=None`` means this α for each mode (see :data:`mixup_any.calibration.MODES`).
 DEFAULT_ALPHA = {"erm": 0.0, "mixup": 0.4, "regmixup": 0.4, "inputs_only": 0.4}
+
+
+def _check_missing_target(y: np.ndarray, what: str = "y") -> None:
+    """A ``MixupError`` naming the rows when ``y`` holds missing values (NaN, None, pd.NA)."""
+    missing = np.asarray(pd.isna(pd.DataFrame(y.reshape(len(y), -1))).any(axis=1))
+    if missing.any():
+        rows = np.flatnonzero(missing)
+        listed = ", ".join(map(str, rows[:5])) + (", ..." if len(rows) > 5 else "")
+        raise MixupError(f"{what} is missing (NaN or None) in {len(rows)} of {len(y)} rows (positions {listed}); "
+                         "expected a target for every row. Drop those rows from X and y, or fill them.")
+
+
+def _float_targets(y: np.ndarray, what: str) -> np.ndarray:
+    """Regression targets as float64, with a ``MixupError`` for text, missing values or infinity."""
+    try:
+        out = y.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        _check_missing_target(y, what)
+        raise MixupError(f"Regression targets must be numbers; {what} has dtype {y.dtype}.") from err
+    _check_missing_target(out, what)
+    if not np.isfinite(out).all():
+        raise MixupError(f"{what} holds infinity; expected finite regression targets.")
+    return out
 
 
 class _MixupTabularBase(BaseEstimator):
@@ -68,11 +92,12 @@ class _MixupTabularBase(BaseEstimator):
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
         early_stopping: bool = True,
-        validation_fraction: float = 0.1,
+        validation_fraction: float = 0.2,
         n_iter_no_change: int = 10,
         temperature_scaling: bool = False,
         categorical: Sequence[str | int] | None = None,
         continuous: Sequence[str | int] | None = None,
+        keep_ids: bool = False,
         random_state: Any = None,
         verbose: bool = False,
     ) -> None:
@@ -97,6 +122,7 @@ class _MixupTabularBase(BaseEstimator):
         self.temperature_scaling = temperature_scaling
         self.categorical = categorical
         self.continuous = continuous
+        self.keep_ids = keep_ids
         self.random_state = random_state
         self.verbose = verbose
 
@@ -122,6 +148,8 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"dropout must be in [0, 1), got {self.dropout!r}.")
         if self.numeric not in NUMERIC:
             raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
+        if not isinstance(self.keep_ids, bool):
+            raise MixupError(f"keep_ids must be True or False, got {self.keep_ids!r}.")
 
     def _check_mixing_params(self) -> None:
         """What is mixed and how: the categorical policy, the mode, eta and alpha."""
@@ -194,14 +222,21 @@ class _MixupTabularBase(BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
-             df: pd.DataFrame, stratify: bool) -> None:
+             df: pd.DataFrame, stratify: bool, val: tuple[pd.DataFrame, Tensor] | None) -> None:
+        """Split (or take ``val``, the checked ``eval_set``), fit the preprocessing on the training rows only,
+        train, and fit the temperature on the validation rows."""
         g = torch.Generator().manual_seed(seed_from(self.random_state))
-        pre = TabularPreprocessor(categorical=resolve_columns(self.categorical, list(df.columns)),
-                                  continuous=resolve_columns(self.continuous, list(df.columns)),
-                                  numeric=self.numeric).fit(df)
-        x_cont, x_cat = pre.transform_tensors(df)
-        held_out = float(self.validation_fraction) if self.early_stopping or self.temperature_scaling else 0.0
-        train_idx, val_idx = split_rows(y_t if stratify else torch.zeros(len(y_t)), held_out, stratify, g)
+        pre = self._preprocessor(df)
+        if val is not None:  # the caller's validation rows, appended after the training rows
+            n = len(df)
+            train_idx, val_idx = torch.randperm(n, generator=g), torch.arange(n, n + len(val[0]))
+            (x_cont, x_cat), (v_cont, v_cat) = pre.fit(df).transform_tensors(df), pre.transform_tensors(val[0])
+            x_cont, x_cat, y_t = torch.cat([x_cont, v_cont]), torch.cat([x_cat, v_cat]), torch.cat([y_t, val[1]])
+        else:
+            held_out = float(self.validation_fraction) if self.early_stopping or self.temperature_scaling else 0.0
+            train_idx, val_idx = split_rows(y_t if stratify else torch.zeros(len(y_t)), held_out, stratify, g)
+            # fitted on the training rows only: the validation rows must be as new to it as to the model
+            x_cont, x_cat = pre.fit(df.iloc[train_idx.sort().values.numpy()]).transform_tensors(df)
         mixer = self._make_mixer(num_classes, target_kind)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
@@ -221,8 +256,38 @@ class _MixupTabularBase(BaseEstimator):
         if val_idx is not None and target_kind != "regression":
             self._fit_temperature(x_cont[val_idx], x_cat[val_idx], y_t[val_idx])
         elif self.temperature_scaling:
-            warnings.warn("temperature_scaling needs a validation split (validation_fraction > 0 and enough rows); "
-                          "the temperature is left at 1.", UserWarning, stacklevel=3)
+            warnings.warn("temperature_scaling needs a validation split (validation_fraction > 0 and enough rows, "
+                          "or eval_set=); the temperature is left at 1.", UserWarning, stacklevel=3)
+
+    def _preprocessor(self, df: pd.DataFrame) -> TabularPreprocessor:
+        """The preprocessing, unfitted; identifier-like columns (:func:`identifier_columns`) not named in
+        ``categorical``/``continuous`` are left out with a warning unless ``keep_ids=True``
+        (``dropped_columns_``)."""
+        categorical = resolve_columns(self.categorical, list(df.columns))
+        continuous = resolve_columns(self.continuous, list(df.columns))
+        forced = set(categorical or []) | set(continuous or [])
+        ids = [] if self.keep_ids else [c for c in identifier_columns(df) if c not in forced]
+        if ids:
+            warnings.warn(f"{type(self).__name__}: columns {ids} look like identifiers (a distinct value in every "
+                          "row: text, or a run of row numbers) and are not used as features; pass keep_ids=True "
+                          "to use them, or drop them from X to silence this.", UserWarning, stacklevel=4)
+        self.dropped_columns_ = ids
+        return TabularPreprocessor(categorical=categorical, continuous=continuous, drop=ids, numeric=self.numeric)
+
+    def _eval_frame(self, eval_set: Any) -> tuple[pd.DataFrame, Any]:
+        """``eval_set`` as ``(X_val as a DataFrame, y_val)``: one pair, or a list holding one pair
+        (LightGBM's and XGBoost's spelling), with the columns of ``X``."""
+        pair = eval_set[0] if isinstance(eval_set, list) and len(eval_set) == 1 else eval_set
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise MixupError("eval_set must be a pair (X_val, y_val), or a list holding one pair; got "
+                             f"{type(eval_set).__name__}{f' of length {len(eval_set)}' if hasattr(eval_set, '__len__') else ''}.")
+        X_val, y_val = pair
+        df_val = as_frame(self, X_val, reset=False)
+        y_val = np.asarray(y_val.to_numpy() if hasattr(y_val, "to_numpy") else y_val)
+        if y_val.shape[0] != len(df_val):
+            raise MixupError(f"eval_set: X_val has {len(df_val)} rows but y_val has {y_val.shape[0]}.")
+        _check_missing_target(y_val, "eval_set's y_val")
+        return df_val, y_val
 
     def _fit_temperature(self, x_cont: Tensor, x_cat: Tensor, y: Tensor) -> None:
         """``temperature_`` from the held-out rows (never the training rows, on which the model is overconfident)."""
@@ -323,8 +388,12 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
     _kind = "classifier"
     _auto_mode = "inputs_only"
 
-    def fit(self, X: Any, y: Any) -> MixupTabularClassifier:
-        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and labels ``y`` ``(n,)`` or ``(n, L)`` multilabel."""
+    def fit(self, X: Any, y: Any, eval_set: Any = None) -> MixupTabularClassifier:
+        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and labels ``y`` ``(n,)`` or ``(n, L)`` multilabel.
+
+        ``eval_set=(X_val, y_val)`` (or ``[(X_val, y_val)]``): validation rows for early stopping and the
+        temperature, instead of the ``validation_fraction`` split; every row of ``X`` is then a training row.
+        """
         self._check_params()
         df = as_frame(self, X, reset=True)
         if y is None:
@@ -332,13 +401,14 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         y_arr = np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
         if y_arr.shape[0] != len(df):
             raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
+        _check_missing_target(y_arr)
         check_classification_targets(y_arr)
         ytype = type_of_target(y_arr)
         if ytype == "multilabel-indicator":
             self._multilabel = True
             self.classes_ = np.arange(y_arr.shape[1])
             y_t = torch.tensor(np.asarray(y_arr, dtype=np.float32))
-            self._fit(y_t, y_arr.shape[1], "multilabel", None, df, stratify=False)
+            self._fit(y_t, y_arr.shape[1], "multilabel", None, df, stratify=False, val=self._val_labels(eval_set))
             return self
         if ytype not in ("binary", "multiclass"):
             raise MixupError(f"Unsupported target type {ytype!r}; expected binary, multiclass or multilabel-indicator.")
@@ -350,8 +420,25 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         self._multilabel = False
         self.classes_ = classes
         y_t = torch.tensor(y_enc, dtype=torch.int64)
-        self._fit(y_t, classes.shape[0], "index", classes.shape[0], df, stratify=True)
+        self._fit(y_t, classes.shape[0], "index", classes.shape[0], df, stratify=True, val=self._val_labels(eval_set))
         return self
+
+    def _val_labels(self, eval_set: Any) -> tuple[pd.DataFrame, Tensor] | None:
+        """``eval_set`` with its labels encoded as the training labels are (class ids, or a 0/1 matrix)."""
+        if eval_set is None:
+            return None
+        df_val, y_val = self._eval_frame(eval_set)
+        if self._multilabel:
+            if y_val.ndim != 2 or y_val.shape[1] != self.classes_.shape[0] or not np.isin(y_val, (0, 1)).all():
+                raise MixupError(f"eval_set's y_val must be a 0/1 matrix (n, {self.classes_.shape[0]}) like y, got "
+                                 f"shape {y_val.shape}.")
+            return df_val, torch.tensor(np.asarray(y_val, dtype=np.float32))
+        codes = pd.Index(self.classes_).get_indexer(column_or_1d(y_val))
+        if (codes < 0).any():
+            unseen = pd.unique(column_or_1d(y_val)[codes < 0]).tolist()
+            raise MixupError(f"eval_set's y_val holds labels not in y: {unseen[:5]}; expected labels among "
+                             f"{self.classes_.tolist()[:20]}.")
+        return df_val, torch.tensor(codes, dtype=torch.int64)
 
     def _loss_fn(self, logits: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
         if self._multilabel:
@@ -402,8 +489,12 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
 
     _kind = "regressor"
 
-    def fit(self, X: Any, y: Any) -> MixupTabularRegressor:
-        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and float targets ``(n,)`` or ``(n, k)``."""
+    def fit(self, X: Any, y: Any, eval_set: Any = None) -> MixupTabularRegressor:
+        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and float targets ``(n,)`` or ``(n, k)``.
+
+        ``eval_set=(X_val, y_val)`` (or ``[(X_val, y_val)]``): validation rows for early stopping, instead of
+        the ``validation_fraction`` split; every row of ``X`` is then a training row.
+        """
         self._check_params()
         df = as_frame(self, X, reset=True)
         if y is None:
@@ -411,21 +502,23 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
         y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
         if y_arr.shape[0] != len(df):
             raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
-        try:
-            y_arr = y_arr.astype(np.float64)
-        except (TypeError, ValueError) as err:
-            raise MixupError(f"Regression targets must be numbers, got dtype {y_arr.dtype}.") from err
+        y_arr = _float_targets(y_arr, "y")
         if y_arr.ndim == 2 and y_arr.shape[1] == 1:
             y_arr = column_or_1d(y_arr, warn=True)
-        if not np.isfinite(y_arr).all():
-            raise MixupError("Regression targets hold NaN or infinity.")
         self._y_ndim = y_arr.ndim
         y2 = y_arr.reshape(len(y_arr), -1)
         self.y_mean_ = y2.mean(axis=0)
         scale = y2.std(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         y_t = torch.tensor((y2 - self.y_mean_) / self.y_scale_, dtype=torch.float32)
-        self._fit(y_t, y2.shape[1], "regression", None, df, stratify=False)
+        val = None
+        if eval_set is not None:
+            df_val, y_val = self._eval_frame(eval_set)
+            y_val = _float_targets(y_val, "eval_set's y_val").reshape(len(y_val), -1)
+            if y_val.shape[1] != y2.shape[1]:
+                raise MixupError(f"eval_set's y_val has {y_val.shape[1]} targets per row but y has {y2.shape[1]}.")
+            val = (df_val, torch.tensor((y_val - self.y_mean_) / self.y_scale_, dtype=torch.float32))
+        self._fit(y_t, y2.shape[1], "regression", None, df, stratify=False, val=val)
         return self
 
     def _loss_fn(self, out: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
