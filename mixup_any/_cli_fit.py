@@ -78,10 +78,32 @@ def _softmax(logits: Any, temperature: float) -> Any:
     return torch.softmax(torch.as_tensor(logits, dtype=torch.float64) / temperature, dim=-1).numpy()
 
 
-def _score(name: str, est: Any, X: Any, y_fit: Any, y_idx: Any, tr: Any, te: Any) -> tuple[dict[str, Any], dict]:
-    """Fit ``est`` on rows ``tr``; ``(metrics on rows te, {pooled name: test probabilities})``."""
+def validation_rows(tr: Any, y_idx: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+    """``(fit rows, validation rows)`` of the training rows ``tr``: ``fraction`` of them held out (stratified for
+    classification), the same for every model of a fold; ``(tr, None)`` when nothing can be held out."""
+    from sklearn.model_selection import train_test_split
+
+    if fraction <= 0:
+        return tr, None
+    try:
+        fit, val = train_test_split(tr, test_size=fraction, random_state=seed,
+                                    stratify=None if y_idx is None else y_idx[tr])
+    except ValueError:  # too few rows (of a class) to hold any out: the estimator trains on them all
+        return tr, None
+    return fit, val
+
+
+def _score(name: str, est: Any, X: Any, y_fit: Any, y_idx: Any, tr: Any, te: Any,
+           seed: int = 0) -> tuple[dict[str, Any], dict]:
+    """Fit ``est`` on rows ``tr`` (the MLPs with ``eval_set=`` on :func:`validation_rows` of them); ``(metrics on
+    rows te, {pooled name: test probabilities})``."""
     classification = y_idx is not None
-    est = est.fit(X.iloc[tr], y_fit[tr])
+    if name == CONTEXT:
+        est = est.fit(X.iloc[tr], y_fit[tr])
+    else:
+        fit, val = validation_rows(tr, y_idx, est.validation_fraction, seed)
+        eval_set = None if val is None else (X.iloc[val], y_fit[val])
+        est = est.fit(X.iloc[fit], y_fit[fit], eval_set=eval_set)
     if not classification:
         return reg_metrics(est.predict(X.iloc[te]), y_fit[te]) | ({} if name == CONTEXT else
                                                                   {"epochs": est.n_epochs_}), {}
@@ -121,7 +143,7 @@ def fit_folds(X: Any, y_fit: Any, y_idx: Any, splits: list[Any], estimators: dic
             bar.set_postfix_str(f"repeat {rep + 1} fold {k % args.folds + 1}: {name}")
             est = hgb("classification" if y_idx is not None else "regression", args.seed) if name == CONTEXT \
                 else clone(estimators[name])
-            row, probs = _score(name, est, hgb_X if name == CONTEXT else X, y_fit, y_idx, tr, te)
+            row, probs = _score(name, est, hgb_X if name == CONTEXT else X, y_fit, y_idx, tr, te, args.seed + k)
             folds.append({"model": name, "repeat": rep, "fold": k % args.folds, **row})
             for pname, p in probs.items():
                 if rep == 0:

@@ -187,3 +187,17 @@ def test_missing_regression_targets_and_empty_columns_are_mixup_errors():
     except MixupError as err:
         msg = str(err)
     assert "\n" not in msg  # one line, as the command line prints it
+
+
+def test_compare_fits_each_model_with_the_same_stratified_validation_rows():
+    from mixup_any._cli_fit import validation_rows
+
+    y = np.r_[np.zeros(80, int), np.ones(20, int)]
+    tr = np.arange(0, 100, 1)[::-1]
+    fit, val = validation_rows(tr, y, 0.2, seed=3)
+    assert sorted(np.r_[fit, val].tolist()) == list(range(100)) and len(val) == 20
+    assert (y[val] == 1).sum() == 4  # stratified: 20% of each class
+    again, val2 = validation_rows(tr, y, 0.2, seed=3)
+    np.testing.assert_array_equal(val, val2)
+    assert validation_rows(tr, y, 0.0, seed=3)[1] is None
+    assert validation_rows(np.arange(3), np.array([0, 1, 1]), 0.2, seed=3)[1] is None  # a class of one row
