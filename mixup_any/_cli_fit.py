@@ -16,7 +16,9 @@ def models(args: argparse.Namespace, task: str) -> dict[str, Any]:
     from .tabular import MixupTabularClassifier, MixupTabularRegressor
 
     est = MixupTabularClassifier if task == "classification" else MixupTabularRegressor
-    common = dict(max_epochs=args.epochs, policy=args.policy, random_state=args.seed)
+    # keep_ids: identifier-like columns are left out by the estimators unless the command keeps them
+    common = dict(max_epochs=args.epochs, policy=args.policy, random_state=args.seed,
+                  keep_ids=bool(getattr(args, "keep_ids", False)))
     out = {BASELINE: est(mode="erm", alpha=0.0, **common)}
     for method in (m for m in args.methods if m != "erm"):
         label = "C-Mixup" if method == "mixup" and args.pairing == "label_distance" else method
