@@ -227,6 +227,7 @@ class _MixupTabularBase(BaseEstimator):
         train, and fit the temperature on the validation rows."""
         g = torch.Generator().manual_seed(seed_from(self.random_state))
         pre = self._preprocessor(df)
+        val_idx: Tensor | None
         if val is not None:  # the caller's validation rows, appended after the training rows
             n = len(df)
             train_idx, val_idx = torch.randperm(n, generator=g), torch.arange(n, n + len(val[0]))
