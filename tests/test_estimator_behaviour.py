@@ -201,3 +201,17 @@ def test_compare_fits_each_model_with_the_same_stratified_validation_rows():
     np.testing.assert_array_equal(val, val2)
     assert validation_rows(tr, y, 0.0, seed=3)[1] is None
     assert validation_rows(np.arange(3), np.array([0, 1, 1]), 0.2, seed=3)[1] is None  # a class of one row
+
+
+@pytest.mark.parametrize("argv", [["tabular_regression.py", "--data", "diabetes", "--seeds", "2"],
+                                  ["tabular_baseline.py", "--data", "wine", "--part", "validation", "--seeds", "2"]])
+def test_measurement_scripts_run(argv, monkeypatch, capsys):
+    """The commands docs/tabular.md quotes for its tables run (two seeds; the docs give five)."""
+    import runpy
+
+    pytest.importorskip("scipy")
+    monkeypatch.setattr("sys.argv", argv)
+    runpy.run_path(str(__import__("pathlib").Path(__file__).resolve().parents[1] / "examples" / argv[0]),
+                   run_name="__main__")
+    out = capsys.readouterr().out
+    assert "paired" in out or "minus ERM" in out

@@ -345,7 +345,7 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
 
     Args:
         alpha: Beta(α, α) of the mixing weight; ``alpha=0`` is plain training (ERM); ``None``: the
-            mode's default (:data:`DEFAULT_ALPHA`).
+            mode's default: 0.4 for every mixing mode, 0 for ``"erm"``.
         mode: ``"auto"`` (the default: ``"inputs_only"``, the only mixing mode measured never worse than
             ERM on log loss or ECE beyond the seed noise on six tables, before and after temperature
             scaling, and better nowhere on raw log loss; see docs/tabular.md) or one of
