@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .exceptions import MixupError
 
-__all__ = ["accuracy", "log_loss", "brier_score", "expected_calibration_error", "paired_t_interval"]
+__all__ = ["accuracy", "log_loss", "expected_calibration_error", "paired_t_interval"]
 
 
 def _check(probs: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
