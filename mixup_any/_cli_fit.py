@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
 
 CONTEXT = "HistGradientBoosting"
@@ -105,7 +106,9 @@ def _score(name: str, est: Any, X: Any, y_fit: Any, y_idx: Any, tr: Any, te: Any
     else:
         fit, val = validation_rows(tr, y_idx, est.validation_fraction, seed)
         eval_set = None if val is None else (X.iloc[val], y_fit[val])
-        est = est.fit(X.iloc[fit], y_fit[fit], eval_set=eval_set)
+        with warnings.catch_warnings():  # the command names identifier-like columns once, before fitting
+            warnings.filterwarnings("ignore", message=".*look like identifiers", category=UserWarning)
+            est = est.fit(X.iloc[fit], y_fit[fit], eval_set=eval_set)
     if not classification:
         return reg_metrics(est.predict(X.iloc[te]), y_fit[te]) | ({} if name == CONTEXT else
                                                                   {"epochs": est.n_epochs_}), {}
