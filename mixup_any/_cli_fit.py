@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import Any
 
 CONTEXT = "HistGradientBoosting"
@@ -17,7 +18,9 @@ def models(args: argparse.Namespace, task: str) -> dict[str, Any]:
     from .tabular import MixupTabularClassifier, MixupTabularRegressor
 
     est = MixupTabularClassifier if task == "classification" else MixupTabularRegressor
-    common = dict(max_epochs=args.epochs, policy=args.policy, random_state=args.seed)
+    # keep_ids: identifier-like columns are left out by the estimators unless the command keeps them
+    common = dict(max_epochs=args.epochs, policy=args.policy, random_state=args.seed,
+                  keep_ids=bool(getattr(args, "keep_ids", False)))
     out = {BASELINE: est(mode="erm", alpha=0.0, **common)}
     for method in (m for m in args.methods if m != "erm"):
         label = "C-Mixup" if method == "mixup" and args.pairing == "label_distance" else method
@@ -49,22 +52,18 @@ def hgb_frame(X: Any) -> Any:
 
 
 def class_metrics(probs: Any, y_idx: Any) -> dict[str, float]:
-    """Accuracy, log loss, ECE (:mod:`mixup_any.metrics`) and Brier as scikit-learn's ``brier_score_loss``.
+    """Accuracy, log loss, ECE and the Brier score (scikit-learn's definition), from :mod:`mixup_any.metrics`.
 
     Args:
         probs: ``(n, C)`` class probabilities; y_idx: ``(n,)`` class ids.
     """
     import torch
-    from sklearn.metrics import brier_score_loss
 
     from . import metrics
 
     p, y = torch.as_tensor(probs, dtype=torch.float64), torch.as_tensor(y_idx, dtype=torch.int64)
-    # scikit-learn's Brier score: for two classes the mean squared error of the positive class's probability
-    # (half the sum over both classes), for more the mean over rows of the summed squared errors
-    brier = brier_score_loss(y_idx, probs[:, 1] if probs.shape[1] == 2 else probs, labels=list(range(probs.shape[1])))
     return {"accuracy": metrics.accuracy(p, y), "log_loss": metrics.log_loss(p, y),
-            "ece": metrics.expected_calibration_error(p, y), "brier": float(brier)}
+            "ece": metrics.expected_calibration_error(p, y), "brier": metrics.brier_score(p, y)}
 
 
 def reg_metrics(pred: Any, y: Any) -> dict[str, float]:
@@ -83,10 +82,34 @@ def _softmax(logits: Any, temperature: float) -> Any:
     return torch.softmax(torch.as_tensor(logits, dtype=torch.float64) / temperature, dim=-1).numpy()
 
 
-def _score(name: str, est: Any, X: Any, y_fit: Any, y_idx: Any, tr: Any, te: Any) -> tuple[dict[str, Any], dict]:
-    """Fit ``est`` on rows ``tr``; ``(metrics on rows te, {pooled name: test probabilities})``."""
+def validation_rows(tr: Any, y_idx: Any, fraction: float, seed: int) -> tuple[Any, Any]:
+    """``(fit rows, validation rows)`` of the training rows ``tr``: ``fraction`` of them held out (stratified for
+    classification), the same for every model of a fold; ``(tr, None)`` when nothing can be held out."""
+    from sklearn.model_selection import train_test_split
+
+    if fraction <= 0:
+        return tr, None
+    try:
+        fit, val = train_test_split(tr, test_size=fraction, random_state=seed,
+                                    stratify=None if y_idx is None else y_idx[tr])
+    except ValueError:  # too few rows (of a class) to hold any out: the estimator trains on them all
+        return tr, None
+    return fit, val
+
+
+def _score(name: str, est: Any, X: Any, y_fit: Any, y_idx: Any, tr: Any, te: Any,
+           seed: int = 0) -> tuple[dict[str, Any], dict]:
+    """Fit ``est`` on rows ``tr`` (the MLPs with ``eval_set=`` on :func:`validation_rows` of them); ``(metrics on
+    rows te, {pooled name: test probabilities})``."""
     classification = y_idx is not None
-    est = est.fit(X.iloc[tr], y_fit[tr])
+    if name == CONTEXT:
+        est = est.fit(X.iloc[tr], y_fit[tr])
+    else:
+        fit, val = validation_rows(tr, y_idx, est.validation_fraction, seed)
+        eval_set = None if val is None else (X.iloc[val], y_fit[val])
+        with warnings.catch_warnings():  # the command names identifier-like columns once, before fitting
+            warnings.filterwarnings("ignore", message=".*look like identifiers", category=UserWarning)
+            est = est.fit(X.iloc[fit], y_fit[fit], eval_set=eval_set)
     if not classification:
         return reg_metrics(est.predict(X.iloc[te]), y_fit[te]) | ({} if name == CONTEXT else
                                                                   {"epochs": est.n_epochs_}), {}
@@ -126,7 +149,7 @@ def fit_folds(X: Any, y_fit: Any, y_idx: Any, splits: list[Any], estimators: dic
             bar.set_postfix_str(f"repeat {rep + 1} fold {k % args.folds + 1}: {name}")
             est = hgb("classification" if y_idx is not None else "regression", args.seed) if name == CONTEXT \
                 else clone(estimators[name])
-            row, probs = _score(name, est, hgb_X if name == CONTEXT else X, y_fit, y_idx, tr, te)
+            row, probs = _score(name, est, hgb_X if name == CONTEXT else X, y_fit, y_idx, tr, te, args.seed + k)
             folds.append({"model": name, "repeat": rep, "fold": k % args.folds, **row})
             for pname, p in probs.items():
                 if rep == 0:

@@ -63,13 +63,19 @@ def log_loss(probs: Tensor, y: Tensor, eps: float = 1e-12) -> float:
 
 
 def brier_score(probs: Tensor, y: Tensor) -> float:
-    """Mean over rows of ``Σ_c (p_c - onehot(y)_c)²`` (the multi-class Brier score, in ``[0, 2]``).
+    """The Brier score as scikit-learn's ``brier_score_loss`` defines it.
+
+    Two classes (``C == 2``): the mean squared error of the positive class's probability,
+    ``mean((p_1 - [y == 1])²)``, in ``[0, 1]``. More classes: the mean over rows of
+    ``Σ_c (p_c - onehot(y)_c)²``, in ``[0, 2]``. (For two classes the second formula gives twice the first.)
 
     Example:
         >>> brier_score(torch.tensor([[1.0, 0.0], [0.5, 0.5]]), torch.tensor([0, 0]))
-        0.25
+        0.125
     """
     p, y = _check(probs, y)
+    if p.shape[1] == 2:
+        return float((p[:, 1] - (y == 1).double()).pow(2).mean())
     onehot = torch.zeros_like(p).scatter_(1, y[:, None], 1.0)
     return float((p - onehot).pow(2).sum(-1).mean())
 

@@ -392,7 +392,20 @@ CASES: list[Case] = [
          "MixupError", "only one class", needs=TAB),
     Case("MixupTabularRegressor.fit", "target with NaN", lambda c: _fit(__import__(
         "mixup_any.tabular", fromlist=["x"]).MixupTabularRegressor(max_epochs=1), _frame(), [1.0, math.nan, 2.0, 3.0]),
-         "MixupError", "NaN or infinity", needs=TAB),
+         "MixupError", r"y is missing \(NaN or None\) in 1 of 4 rows", needs=TAB),
+    Case("MixupTabularClassifier.fit", "text labels with a missing one", lambda c: _fit(__import__(
+        "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1), _frame(), ["a", None, "b", "a"]),
+         "MixupError", r"y is missing \(NaN or None\) in 1 of 4 rows", needs=TAB),
+    Case("MixupTabularClassifier.fit", "float labels with NaN", lambda c: _fit(__import__(
+        "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1), _frame(), [0.0, 1.0, math.nan, 1.0]),
+         "MixupError", r"y is missing \(NaN or None\) in 1 of 4 rows", needs=TAB),
+    Case("MixupTabularClassifier.fit", "a feature with no value", lambda c: _fit(__import__(
+        "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1), _frame().assign(e=math.nan),
+        [0, 1, 0, 1]), "MixupError", "Column 'e' has no value in any of the 4 rows", needs=TAB),
+    Case("MixupTabularClassifier.fit", "eval_set that is not a pair", lambda c: __import__(
+        "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1).fit(_frame(), [0, 1, 0, 1],
+                                                                                      eval_set=_frame()),
+         "MixupError", r"eval_set must be a pair \(X_val, y_val\)", needs=TAB),
     Case("MixupTabularClassifier.fit", "column with infinity", lambda c: _fit(__import__(
         "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1), _frame().assign(
             a=[1.0, math.inf, 2.0, 3.0]), [0, 1, 0, 1]), "MixupError",

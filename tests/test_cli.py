@@ -104,11 +104,11 @@ def test_interrupted_run_writes_nothing(tmp_path, capsys, monkeypatch):
 
     calls = []
 
-    def fit(self, X, y):
+    def fit(self, X, y, **kw):
         calls.append(1)
         if len(calls) == 2:
             raise KeyboardInterrupt
-        return original(self, X, y)
+        return original(self, X, y, **kw)
 
     original = MixupTabularClassifier.fit
     monkeypatch.setattr(MixupTabularClassifier, "fit", fit)
@@ -172,7 +172,7 @@ def test_ctrl_c_during_start_up_is_one_line_and_130(tmp_path):
 def test_out_is_checked_before_anything_is_fitted(tmp_path, capsys, monkeypatch):
     from mixup_any.tabular import MixupTabularClassifier
 
-    def fit(self, X, y):
+    def fit(self, X, y, **kw):
         raise AssertionError("fitted before --out was checked")
 
     monkeypatch.setattr(MixupTabularClassifier, "fit", fit)

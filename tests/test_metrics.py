@@ -42,9 +42,29 @@ def test_against_references(n, c, seed, n_bins):
     probs, y = _data(n, c, seed, torch.float64)
     assert accuracy(probs, y) == pytest.approx(sklearn_metrics.accuracy_score(y, probs.argmax(-1)))
     assert log_loss(probs, y) == pytest.approx(sklearn_metrics.log_loss(y, probs, labels=list(range(c))), rel=1e-9)
-    onehot = torch.nn.functional.one_hot(y, c).double()
-    assert brier_score(probs, y) == pytest.approx(float(((probs - onehot) ** 2).sum(-1).mean()))
+    ref_brier = sklearn_metrics.brier_score_loss(y, probs[:, 1] if c == 2 else probs, labels=list(range(c)))
+    assert brier_score(probs, y) == pytest.approx(float(ref_brier))
     assert expected_calibration_error(probs, y, n_bins) == pytest.approx(_ece_reference(probs, y, n_bins), abs=1e-9)
+
+
+def test_brier_is_scikit_learns_definition():
+    # two classes: the positive class's squared error (half the two-class sum); more: the sum over classes
+    probs, y = torch.tensor([[0.8, 0.2], [0.3, 0.7]], dtype=torch.float64), torch.tensor([0, 0])
+    assert brier_score(probs, y) == pytest.approx((0.2**2 + 0.7**2) / 2)
+    assert brier_score(probs, y) == pytest.approx(sklearn_metrics.brier_score_loss(y, probs[:, 1]))
+    p3, y3 = torch.tensor([[0.5, 0.25, 0.25]], dtype=torch.float64), torch.tensor([1])
+    assert brier_score(p3, y3) == pytest.approx(0.5**2 + 0.75**2 + 0.25**2)
+
+
+def test_ece_confidence_on_a_bin_edge_goes_to_the_lower_bin():
+    # bins are (lo, hi]: confidence 0.75 belongs to (0.5, 0.75] with 4 bins, not to (0.75, 1.0]
+    probs = torch.tensor([[0.75, 0.25], [0.125, 0.875]], dtype=torch.float64)
+    y = torch.tensor([1, 1])  # the first row is wrong (confidence 0.75), the second right (0.875)
+    # own bins: 0.5 * |0 - 0.75| + 0.5 * |1 - 0.875|; one shared bin would give |0.5 - 0.8125| = 0.3125
+    assert expected_calibration_error(probs, y, n_bins=4) == pytest.approx(0.4375)
+    # the same with the default 15 bins: confidence 0.6 = 9/15 is the top of bin (8/15, 9/15]
+    probs = torch.tensor([[0.6, 0.4], [0.35, 0.65]], dtype=torch.float64)
+    assert expected_calibration_error(probs, y) == pytest.approx(0.5 * 0.6 + 0.5 * 0.35)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])

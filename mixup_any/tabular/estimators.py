@@ -1,271 +1,25 @@
-"""scikit-learn estimators that train :class:`TabularMLP` with tabular mixup.
-
-skorch's rules: ``__init__`` only stores its arguments; ``fit`` builds everything (``preprocessor_``,
-``model_``, ``classes_``, ``n_features_in_``, ``feature_names_in_``). All randomness comes from one
-``torch.Generator`` seeded from ``random_state``; the model's initialisation and dropout run inside
-``torch.random.fork_rng`` seeded from that generator, so ``fit`` neither reads nor changes the
-caller's global RNG state. The training loop is in ``_training``, the input table's checks in
-``_columns``, the temperature in :mod:`~mixup_any.tabular.temperature`.
-"""
+"""scikit-learn estimators that train :class:`TabularMLP` with tabular mixup: the classifier and the
+regressor, on the shared fit and predict of ``_base`` (skorch's rules; one ``torch.Generator`` behind every
+draw; ``fit`` never touches the caller's global RNG state)."""
 
 from __future__ import annotations
 
-import copy
-import warnings
-from collections.abc import Sequence
-from numbers import Integral, Real
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, column_or_1d
+from sklearn.utils.validation import column_or_1d
 from torch import Tensor
 
-from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
-from ..mixers.base import Mixer
-from ..mixers.mixup import MixUp
-from ._columns import as_frame, resolve_columns
-from ._training import LoopOptions, forward_in_chunks, seed_from, split_rows, train
-from .cmixup import AppendedPartners
-from .mixer import POLICIES, TabularMixer
-from .model import TabularMLP
-from .preprocess import NUMERIC, TabularPreprocessor
-from .temperature import MIN_ERRORS, fit_temperature
+from ._base import _check_missing_target, _float_targets, _MixupTabularBase
+from ._columns import as_frame
 
 __all__ = ["MixupTabularClassifier", "MixupTabularRegressor"]
-
-#: ``alpha=None`` means this α for each mode (see :data:`mixup_any.calibration.MODES`).
-DEFAULT_ALPHA = {"erm": 0.0, "mixup": 0.4, "regmixup": 0.4, "inputs_only": 0.4}
-
-
-class _MixupTabularBase(BaseEstimator):
-    """Shared fit and predict of the classifier and the regressor (not public)."""
-
-    _kind = "base"
-    _auto_mode = "mixup"  # what mode="auto" means; the classifier's is set from measurements (docs/tabular.md)
-
-    def __init__(
-        self,
-        alpha: float | None = None,
-        *,
-        mode: str = "auto",
-        eta: float = 1.0,
-        mixer: Mixer | None = None,
-        policy: str = "embedding",
-        pairing: str = "permute",
-        bandwidth: float = 1.0,
-        numeric: str = "power",
-        hidden_sizes: Sequence[int] = (128, 128),
-        embedding_dim: int | None = None,
-        dropout: float = 0.1,
-        max_epochs: int = 100,
-        batch_size: int | str = "auto",
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
-        early_stopping: bool = True,
-        validation_fraction: float = 0.1,
-        n_iter_no_change: int = 10,
-        temperature_scaling: bool = False,
-        categorical: Sequence[str | int] | None = None,
-        continuous: Sequence[str | int] | None = None,
-        random_state: Any = None,
-        verbose: bool = False,
-    ) -> None:
-        self.alpha = alpha
-        self.mode = mode
-        self.eta = eta
-        self.mixer = mixer
-        self.policy = policy
-        self.pairing = pairing
-        self.bandwidth = bandwidth
-        self.numeric = numeric
-        self.hidden_sizes = hidden_sizes
-        self.embedding_dim = embedding_dim
-        self.dropout = dropout
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.temperature_scaling = temperature_scaling
-        self.categorical = categorical
-        self.continuous = continuous
-        self.random_state = random_state
-        self.verbose = verbose
-
-    # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
-        self._check_loop_params()
-        self._check_mixing_params()
-        self._check_mixer()
-
-    def _check_loop_params(self) -> None:
-        """The model and the training loop: sizes, rates, fractions."""
-        for name in ("max_epochs", "batch_size", "n_iter_no_change"):
-            v = getattr(self, name)
-            if name == "batch_size" and v == "auto":
-                continue
-            if not isinstance(v, Integral) or isinstance(v, bool) or v < 1:
-                raise MixupError(f"{name} must be a positive int, got {v!r}.")
-        if not isinstance(self.validation_fraction, Real) or not 0 <= self.validation_fraction < 1:
-            raise MixupError(f"validation_fraction must be in [0, 1), got {self.validation_fraction!r}.")
-        if not isinstance(self.lr, Real) or self.lr <= 0:
-            raise MixupError(f"lr must be > 0, got {self.lr!r}.")
-        if not isinstance(self.dropout, Real) or not 0 <= self.dropout < 1:
-            raise MixupError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if self.numeric not in NUMERIC:
-            raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
-
-    def _check_mixing_params(self) -> None:
-        """What is mixed and how: the categorical policy, the mode, eta and alpha."""
-        if self.policy not in POLICIES:
-            raise MixupError(f"policy must be one of {POLICIES}, got {self.policy!r}.")
-        if self.mode != "auto":
-            check_mode(self.mode, where=type(self).__name__)
-        check_eta(self.eta)
-        if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, Real)
-                                       or not self.alpha >= 0):
-            raise MixupError(f"alpha must be a number >= 0 or None (the mode's default), got {self.alpha!r}.")
-
-    def _check_mixer(self) -> None:
-        """A custom ``mixer`` replaces ``alpha``, ``pairing`` and ``bandwidth``: setting both is an error."""
-        if self.mixer is None:
-            return
-        if not isinstance(self.mixer, Mixer):
-            raise MixupError(f"mixer must be a mixup_any Mixer or None, got {type(self.mixer).__name__}.")
-        # silently ignoring alpha made GridSearchCV over alpha a no-op
-        clash = [f"{k}={getattr(self, k)!r}" for k, default in (("alpha", None), ("pairing", "permute"),
-                                                                ("bandwidth", 1.0)) if getattr(self, k) != default]
-        if clash:
-            raise MixupError(f"mixer= replaces alpha, pairing and bandwidth, but {', '.join(clash)} "
-                             "was also set and would be ignored. Tune the mixer's own parameters "
-                             "(e.g. GridSearchCV over 'mixer__alpha'), or drop mixer=.")
-        if self._mode() == "erm":
-            raise MixupError("mode='erm' trains without mixing, so mixer= would be ignored; drop one of them.")
-
-    # ------------------------------------------------------------------ mixing
-    def _mode(self) -> str:
-        """The mode in use: ``mode``, or this estimator's measured default for ``mode="auto"``."""
-        return self._auto_mode if self.mode == "auto" else str(self.mode)
-
-    def _alpha(self) -> float:
-        """The α in use: ``alpha``, or the mode's default when it is ``None`` (0 for ``"erm"``)."""
-        if self._mode() == "erm":
-            return 0.0
-        return DEFAULT_ALPHA[self._mode()] if self.alpha is None else float(self.alpha)
-
-    def _whole_set_pairing(self) -> bool:
-        """C-Mixup as in the paper: the regressor draws partners from the whole training set."""
-        return self._kind == "regressor" and self.mixer is None and self.pairing == "label_distance" \
-            and self._alpha() > 0
-
-    def _make_mixer(self, num_classes: int | None, target: str) -> Mixer:
-        if self.mixer is not None:
-            m = copy.deepcopy(self.mixer)  # never change the caller's object (sklearn's rule)
-        else:
-            pairing = AppendedPartners() if self._whole_set_pairing() else self.pairing
-            m = MixUp(alpha=self._alpha(), pairing=pairing, bandwidth=self.bandwidth)
-        m.set_params(num_classes=num_classes, target=target)
-        return m
-
-    def _make_tabular_mixer(self, mixer: Mixer, model: TabularMLP, cardinalities: Sequence[int]) -> TabularMixer:
-        """The embedding policy hooks the model's ``joined`` input (continuous columns and every variable's
-        embedding side by side): one draw mixes the continuous columns directly and each variable in its own
-        space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking each
-        embedding; the training loop attaches it there). The other policies mix the inputs."""
-        if self.policy == "embedding":
-            return TabularMixer(mixer, policy="embedding", cardinalities=cardinalities, continuous_at_site=True)
-        return TabularMixer(mixer, policy=self.policy, cardinalities=cardinalities)
-
-    def _loop_options(self) -> LoopOptions:
-        return LoopOptions(
-            max_epochs=int(self.max_epochs), batch_size=self.batch_size, lr=float(self.lr),
-            weight_decay=float(self.weight_decay), early_stopping=bool(self.early_stopping),
-            n_iter_no_change=int(self.n_iter_no_change), mode=self._mode(), eta=float(self.eta),
-            cmixup_bandwidth=float(self.bandwidth) if self._whole_set_pairing() else None,
-            progress=f"{type(self).__name__} {self._mode()} alpha={self._alpha():g}" if self.verbose else None)
-
-    # ------------------------------------------------------------------ fit
-    def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
-             df: pd.DataFrame, stratify: bool) -> None:
-        g = torch.Generator().manual_seed(seed_from(self.random_state))
-        pre = TabularPreprocessor(categorical=resolve_columns(self.categorical, list(df.columns)),
-                                  continuous=resolve_columns(self.continuous, list(df.columns)),
-                                  numeric=self.numeric).fit(df)
-        x_cont, x_cat = pre.transform_tensors(df)
-        held_out = float(self.validation_fraction) if self.early_stopping or self.temperature_scaling else 0.0
-        train_idx, val_idx = split_rows(y_t if stratify else torch.zeros(len(y_t)), held_out, stratify, g)
-        mixer = self._make_mixer(num_classes, target_kind)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=g)))
-            model = TabularMLP(x_cont.shape[1], pre.cardinalities_, out_features,
-                               embedding_dim=self.embedding_dim, hidden_sizes=tuple(self.hidden_sizes),
-                               dropout=float(self.dropout))
-            tm = self._make_tabular_mixer(mixer, model, pre.cardinalities_)
-            log, best_epoch = train(model, tm, self._loss_fn, (x_cont, x_cat, y_t), train_idx, val_idx, g,
-                                    self._loop_options())
-        self.preprocessor_ = pre
-        self.model_ = model.eval()
-        self.mixer_ = mixer
-        self.history_ = log
-        self.n_epochs_ = len(log)
-        self.best_epoch_ = best_epoch
-        self.temperature_ = 1.0
-        if val_idx is not None and target_kind != "regression":
-            self._fit_temperature(x_cont[val_idx], x_cat[val_idx], y_t[val_idx])
-        elif self.temperature_scaling:
-            warnings.warn("temperature_scaling needs a validation split (validation_fraction > 0 and enough rows); "
-                          "the temperature is left at 1.", UserWarning, stacklevel=3)
-
-    def _fit_temperature(self, x_cont: Tensor, x_cat: Tensor, y: Tensor) -> None:
-        """``temperature_`` from the held-out rows (never the training rows, on which the model is overconfident)."""
-        with torch.no_grad():
-            logits = self._forward(x_cont, x_cat)
-        t = fit_temperature(logits, y, self._loss_fn)
-        self.temperature_ = 1.0 if t is None else t
-        if self.temperature_scaling and t is None:
-            warnings.warn(f"temperature_scaling: the validation split ({y.shape[0]} rows) cannot identify a "
-                          f"temperature (fewer than {MIN_ERRORS} misclassified rows, or a fit outside (0.01, "
-                          "100)); it is left at 1. A larger validation_fraction may help.", UserWarning,
-                          stacklevel=4)
-
-    def _loss_fn(self, logits: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
-        raise NotImplementedError
-
-    # ------------------------------------------------------------------ predict
-    def _tensors(self, X: Any) -> tuple[Tensor, Tensor]:
-        check_is_fitted(self, "model_")
-        df = as_frame(self, X, reset=False)
-        missing = [c for c in self.preprocessor_.schema_.columns if c not in df.columns]
-        if missing:
-            raise MixupError(f"X lacks columns seen during fit: {missing}.")
-        return self.preprocessor_.transform_tensors(df)
-
-    def _forward(self, x_cont: Tensor, x_cat: Tensor) -> Tensor:
-        # predictions in float64: a float32 matmul rounds differently for different numbers of rows, and a
-        # prediction must not depend on which other rows were passed with it
-        model = copy.deepcopy(self.model_).double().eval()
-        with torch.no_grad():
-            return forward_in_chunks(model, x_cont.double(), x_cat)
-
-    def predict_logits(self, X: Any) -> np.ndarray:
-        """Raw model outputs ``(n, out)`` before the temperature and the softmax / sigmoid."""
-        return self._forward(*self._tensors(X)).numpy().astype(np.float64)
-
-    def _more_tags(self) -> dict[str, Any]:  # sklearn < 1.6
-        return {"allow_nan": True}
-
-    def __sklearn_tags__(self):  # sklearn >= 1.6
-        tags = super().__sklearn_tags__()
-        tags.input_tags.allow_nan = True
-        return tags
 
 
 class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
@@ -279,9 +33,10 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
 
     Args:
         alpha: Beta(α, α) of the mixing weight; ``alpha=0`` is plain training (ERM); ``None``: the
-            mode's default (:data:`DEFAULT_ALPHA`).
+            mode's default: 0.4 for every mixing mode, 0 for ``"erm"``.
         mode: ``"auto"`` (the default: ``"inputs_only"``, the only mixing mode measured never worse than
-            ERM on log loss or ECE beyond the seed noise; see docs/tabular.md) or one of
+            ERM on log loss or ECE beyond the seed noise on six tables, before and after temperature
+            scaling, and better nowhere on raw log loss; see docs/tabular.md) or one of
             :data:`~mixup_any.calibration.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"`` (clean loss + ``eta``
             × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label); see
             :mod:`mixup_any.calibration`.
@@ -303,11 +58,17 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
             up to 25,600 training rows, then 1% of them, at most 1024.
         early_stopping: stop when the validation loss has not improved for ``n_iter_no_change`` epochs,
             and keep the best epoch's weights.
-        validation_fraction: share of the rows held out (stratified) for early stopping and the temperature.
+        validation_fraction: share of the rows held out (stratified) for early stopping and the temperature
+            (default 0.2; ignored when ``fit`` gets ``eval_set=``). The preprocessing is fitted on the
+            training rows only.
         temperature_scaling: divide logits by ``temperature_`` (always fitted on the validation split when
             there is one) in ``predict_proba``. The temperature stays 1 (with a warning when this is
             ``True``) if the split has fewer than 2 misclassified rows, which cannot identify it.
         categorical, continuous: per-column overrides of the inferred schema (names or positions).
+        keep_ids: use identifier-like columns as features. By default a column with a distinct value in
+            every row that is text or a run of consecutive integers (:func:`~mixup_any.tabular.schema.
+            identifier_columns`; at least 10 rows) is left out with a warning (``dropped_columns_``),
+            unless ``categorical`` or ``continuous`` names it.
         random_state: seed of the ``torch.Generator`` behind splitting, batching, mixing and initialisation.
         verbose: show a tqdm progress bar over epochs.
 
@@ -323,8 +84,12 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
     _kind = "classifier"
     _auto_mode = "inputs_only"
 
-    def fit(self, X: Any, y: Any) -> MixupTabularClassifier:
-        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and labels ``y`` ``(n,)`` or ``(n, L)`` multilabel."""
+    def fit(self, X: Any, y: Any, eval_set: Any = None) -> MixupTabularClassifier:
+        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and labels ``y`` ``(n,)`` or ``(n, L)`` multilabel.
+
+        ``eval_set=(X_val, y_val)`` (or ``[(X_val, y_val)]``): validation rows for early stopping and the
+        temperature, instead of the ``validation_fraction`` split; every row of ``X`` is then a training row.
+        """
         self._check_params()
         df = as_frame(self, X, reset=True)
         if y is None:
@@ -332,13 +97,14 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         y_arr = np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
         if y_arr.shape[0] != len(df):
             raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
+        _check_missing_target(y_arr)
         check_classification_targets(y_arr)
         ytype = type_of_target(y_arr)
         if ytype == "multilabel-indicator":
             self._multilabel = True
             self.classes_ = np.arange(y_arr.shape[1])
             y_t = torch.tensor(np.asarray(y_arr, dtype=np.float32))
-            self._fit(y_t, y_arr.shape[1], "multilabel", None, df, stratify=False)
+            self._fit(y_t, y_arr.shape[1], "multilabel", None, df, stratify=False, val=self._val_labels(eval_set))
             return self
         if ytype not in ("binary", "multiclass"):
             raise MixupError(f"Unsupported target type {ytype!r}; expected binary, multiclass or multilabel-indicator.")
@@ -350,8 +116,25 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         self._multilabel = False
         self.classes_ = classes
         y_t = torch.tensor(y_enc, dtype=torch.int64)
-        self._fit(y_t, classes.shape[0], "index", classes.shape[0], df, stratify=True)
+        self._fit(y_t, classes.shape[0], "index", classes.shape[0], df, stratify=True, val=self._val_labels(eval_set))
         return self
+
+    def _val_labels(self, eval_set: Any) -> tuple[pd.DataFrame, Tensor] | None:
+        """``eval_set`` with its labels encoded as the training labels are (class ids, or a 0/1 matrix)."""
+        if eval_set is None:
+            return None
+        df_val, y_val = self._eval_frame(eval_set)
+        if self._multilabel:
+            if y_val.ndim != 2 or y_val.shape[1] != self.classes_.shape[0] or not np.isin(y_val, (0, 1)).all():
+                raise MixupError(f"eval_set's y_val must be a 0/1 matrix (n, {self.classes_.shape[0]}) like y, got "
+                                 f"shape {y_val.shape}.")
+            return df_val, torch.tensor(np.asarray(y_val, dtype=np.float32))
+        codes = pd.Index(self.classes_).get_indexer(column_or_1d(y_val))
+        if (codes < 0).any():
+            unseen = pd.unique(column_or_1d(y_val)[codes < 0]).tolist()
+            raise MixupError(f"eval_set's y_val holds labels not in y: {unseen[:5]}; expected labels among "
+                             f"{self.classes_.tolist()[:20]}.")
+        return df_val, torch.tensor(codes, dtype=torch.int64)
 
     def _loss_fn(self, logits: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
         if self._multilabel:
@@ -384,13 +167,14 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
 class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
     """A scikit-learn regressor: :class:`TabularMLP` trained with tabular mixup.
 
-    Targets ``(n,)`` or ``(n, k)`` are standardised for training. ``pairing="label_distance"`` is
-    C-Mixup (Yao et al., 2022): each row's partner is drawn **from the whole training set**, as in the
-    paper, with a Gaussian kernel of width ``bandwidth`` on the (standardised) label distance (the
-    partners are appended to the batch for the forward pass, unmixed, and left out of the loss). Other
-    arguments as
-    :class:`MixupTabularClassifier` (``temperature_scaling`` does not apply; ``mode="auto"`` is
-    ``"mixup"``: inputs-only mixing is not defined for regression targets).
+    Targets ``(n,)`` or ``(n, k)`` are standardised for training. The default (``mode="auto"``, which is
+    ``"mixup"``, with ``pairing="permute"``) is plain mixup: partners by random permutation of the batch.
+    ``pairing="label_distance"`` is C-Mixup (Yao et al., 2022): each row's partner is drawn **from the
+    whole training set**, as in the paper, with a Gaussian kernel of width ``bandwidth`` on the
+    (standardised) label distance (the partners are appended to the batch for the forward pass, unmixed,
+    and left out of the loss). On four public tables neither was better or worse than ERM beyond the
+    seed noise (docs/tabular.md). Other arguments as :class:`MixupTabularClassifier`
+    (``temperature_scaling`` does not apply; inputs-only mixing is not defined for regression targets).
 
     Example:
         >>> import numpy as np
@@ -402,8 +186,12 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
 
     _kind = "regressor"
 
-    def fit(self, X: Any, y: Any) -> MixupTabularRegressor:
-        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and float targets ``(n,)`` or ``(n, k)``."""
+    def fit(self, X: Any, y: Any, eval_set: Any = None) -> MixupTabularRegressor:
+        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and float targets ``(n,)`` or ``(n, k)``.
+
+        ``eval_set=(X_val, y_val)`` (or ``[(X_val, y_val)]``): validation rows for early stopping, instead of
+        the ``validation_fraction`` split; every row of ``X`` is then a training row.
+        """
         self._check_params()
         df = as_frame(self, X, reset=True)
         if y is None:
@@ -411,21 +199,23 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
         y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
         if y_arr.shape[0] != len(df):
             raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
-        try:
-            y_arr = y_arr.astype(np.float64)
-        except (TypeError, ValueError) as err:
-            raise MixupError(f"Regression targets must be numbers, got dtype {y_arr.dtype}.") from err
+        y_arr = _float_targets(y_arr, "y")
         if y_arr.ndim == 2 and y_arr.shape[1] == 1:
             y_arr = column_or_1d(y_arr, warn=True)
-        if not np.isfinite(y_arr).all():
-            raise MixupError("Regression targets hold NaN or infinity.")
         self._y_ndim = y_arr.ndim
         y2 = y_arr.reshape(len(y_arr), -1)
         self.y_mean_ = y2.mean(axis=0)
         scale = y2.std(axis=0)
         self.y_scale_ = np.where(scale > 0, scale, 1.0)
         y_t = torch.tensor((y2 - self.y_mean_) / self.y_scale_, dtype=torch.float32)
-        self._fit(y_t, y2.shape[1], "regression", None, df, stratify=False)
+        val = None
+        if eval_set is not None:
+            df_val, y_val = self._eval_frame(eval_set)
+            y_val = _float_targets(y_val, "eval_set's y_val").reshape(len(y_val), -1)
+            if y_val.shape[1] != y2.shape[1]:
+                raise MixupError(f"eval_set's y_val has {y_val.shape[1]} targets per row but y has {y2.shape[1]}.")
+            val = (df_val, torch.tensor((y_val - self.y_mean_) / self.y_scale_, dtype=torch.float32))
+        self._fit(y_t, y2.shape[1], "regression", None, df, stratify=False, val=val)
         return self
 
     def _loss_fn(self, out: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:

@@ -98,6 +98,11 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         if self.numeric not in NUMERIC:
             raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
         schema = infer_schema(X, categorical=self.categorical, continuous=self.continuous, drop=self.drop)
+        empty = [c for c in schema.columns if X[c].isna().all()]
+        if empty:
+            raise MixupError(f"Column{'s' if len(empty) > 1 else ''} {', '.join(map(repr, empty))} "
+                             f"{'have' if len(empty) > 1 else 'has'} no value in any of the {len(X)} rows it is "
+                             "fitted on (every value missing); expected at least one. Remove such columns.")
         _check_finite(X, schema.continuous)
         parts = []
         if schema.continuous:
@@ -175,8 +180,8 @@ def _check_finite(X: pd.DataFrame, continuous: Sequence[str]) -> None:
                              "expected numbers, as in fit.") from err
         bad = ~np.isnan(v) & ~(np.abs(v) <= FLOAT32_MAX)
         if bad.any():
-            i = int(bad.argmax())
-            raise MixupError(f"Column {c!r} holds {float(v[i])!r} (row {i}); expected finite numbers within float32's range "
+            i = int(bad.argmax())  # the row's index label: the table may be a subset of the caller's rows
+            raise MixupError(f"Column {c!r} holds {float(v[i])!r} (row {X.index[i]}); expected finite numbers within float32's range "
                              f"(|x| <= {FLOAT32_MAX:.3g}), since the model computes in float32. NaN is read as "
                              "missing; replace infinities and overflowed values by NaN or a finite number.")
 

@@ -126,5 +126,34 @@ def _role(c: str, s: pd.Series, cat: list[str], cont: list[str]) -> str:
         return "continuous"
     raise MixupError(
         f"Column {c!r} has dtype {s.dtype}, which is neither numeric nor categorical; "
-        "convert it, drop it (drop=[...]) or force its role (categorical=[...])."
+        "convert it, remove it from the table, or force its role (categorical=[...])."
     )
+
+
+def identifier_columns(df: pd.DataFrame) -> list[str]:
+    """Columns that look like row identifiers: with at least 10 rows and no missing value, a distinct value
+    in every row that is text (names, ids) or a run of consecutive integers (row numbers).
+
+    The estimators leave these out with a warning unless ``keep_ids=True``. Numbers that are not a run
+    (measurements that happen to differ in every row) are never identifiers.
+
+    Example:
+        >>> import pandas as pd
+        >>> df = pd.DataFrame({"row": range(10), "name": list("abcdefghij"), "x": [0.5] * 10})
+        >>> identifier_columns(df)
+        ['row', 'name']
+    """
+    n = len(df)
+    found: list[str] = []
+    if n < 10:
+        return found
+    for col in df.columns:
+        s = df[col]
+        if s.isna().any() or pd.api.types.is_bool_dtype(s.dtype) or s.nunique() != n:
+            continue
+        if pd.api.types.is_integer_dtype(s.dtype):
+            if int(s.max()) - int(s.min()) == n - 1:  # n distinct integers in a range of n: row numbers
+                found.append(str(col))
+        elif not pd.api.types.is_numeric_dtype(s.dtype):
+            found.append(str(col))
+    return found
