@@ -89,10 +89,33 @@ def _check_plan(p: Any, b: int, x: Tensor) -> None:
         raise MixupError(f"IfMixup: the plan is on {p.device} but the node features are on {x.device}.")
 
 
-def _take(x: Tensor, rows: Tensor, valid: Tensor) -> Tensor:
-    """``x[rows]`` where ``valid``, zero rows elsewhere (padding nodes)."""
-    got = x[rows.clamp(max=max(x.shape[0] - 1, 0))]
-    return torch.where(valid.view(-1, *([1] * (x.ndim - 1))), got, torch.zeros((), dtype=x.dtype, device=x.device))
+def _at(table: Tensor, rows: Tensor) -> Tensor:
+    return table.index_select(-1, rows)
+
+
+def _partner_side(owner: Tensor, idx: Tensor, copies: Tensor, offset: Tensor, lam: Tensor,
+                  permutation: bool) -> tuple[Tensor | None, Tensor, Tensor]:
+    """The partner-side copies of nodes or edges whose graph is ``owner`` ``(L,)``.
+
+    Graph ``h`` is the partner of every graph ``i`` with ``idx[i] == h``; each such ``i`` gets a copy of ``h``'s
+    items. Returns ``(source, shift, weight)`` per copy: the item it copies (``None``: item ``k`` once each,
+    the case of a permutation), what to add to its node ids, and its weight ``1 - λ_i``. ``offset[i, h]`` is
+    the first node of mixed graph ``i`` minus the first node of graph ``h``, given as ``(mstart, start)``.
+    """
+    mstart, start = offset
+    if permutation:  # graph h is the partner of graph inv[h] alone: per-graph tables, then one gather each
+        inv = torch.argsort(idx)
+        table = torch.stack([(mstart[inv] - start).to(lam.dtype), 1 - lam[inv]])
+        shift, weight = _at(table, owner)
+        return None, shift.long(), weight
+    # the r-th copy of an item of graph h goes to the r-th graph (in order) that takes h as its partner
+    reps = _at(copies, owner)
+    count = int(reps.sum())  # the output's size: a host read (only when some graph is the partner of several)
+    src = torch.repeat_interleave(torch.arange(owner.shape[0], device=owner.device), reps, output_size=count)
+    r = torch.arange(count, device=owner.device) - _at(reps.cumsum(0) - reps, src)
+    h = _at(owner, src)
+    taker = _at(torch.argsort(idx, stable=True), _at(copies.cumsum(0) - copies, h) + r)
+    return src, _at(mstart, taker) - _at(start, h), 1 - _at(lam, taker)
 
 
 def mix_graphs(data: Any, p: MixParams) -> Any:
@@ -102,34 +125,30 @@ def mix_graphs(data: Any, p: MixParams) -> Any:
     lam, idx = p.lam_rows().to(x.dtype), p.index
     n = torch.bincount(batch, minlength=b)                  # (B,) nodes per graph
     start = n.cumsum(0) - n                                 # first node of each graph
-    m = torch.maximum(n, n[idx])                            # nodes of each mixed graph
+    m = torch.maximum(n, _at(n, idx))                       # nodes of each mixed graph (the larger of the pair)
     mstart = m.cumsum(0) - m
-    ge = batch[ei[0]]                                       # (E,) graph of each edge
     copies = torch.bincount(idx, minlength=b)               # how often each graph is a partner
-    reps = copies[ge]                                       # copies of each edge among the partner edges
-    total, e2 = (int(v) for v in torch.stack([m.sum(), reps.sum()]).tolist())  # output shapes: one host read
-
-    # nodes: slot k of mixed graph g takes node k of g (weight λ) and node k of its partner (1-λ), or zeros
-    g = torch.repeat_interleave(torch.arange(b, device=dev), m, output_size=total)
-    k = torch.arange(total, device=dev) - mstart[g]
-    j = idx[g]
-    w = lam[g].view(-1, *([1] * (x.ndim - 1)))
-    new_x = w * _take(x, start[g] + k, k < n[g]) + (1 - w) * _take(x, start[j] + k, k < n[j])
-
-    # edges: own edges moved to their graph's new offset (weight λ), partner edges copied into every graph
-    # that takes that partner (weight 1-λ); the r-th copy of an edge of graph h goes to the r-th graph pairing with h
+    total, most = (int(v) for v in torch.stack([m.sum(), copies.max()]).tolist())  # output size: one host read
+    ge = _at(batch, ei[0])                                  # (E,) graph of each edge
     ew = data.edge_weight if getattr(data, "edge_weight", None) is not None else torch.ones(ei.shape[1], dtype=x.dtype,
                                                                                              device=dev)
-    own = ei - start[ge] + mstart[ge]
-    src = torch.repeat_interleave(torch.arange(ei.shape[1], device=dev), reps, output_size=e2)
-    r = torch.arange(e2, device=dev) - (reps.cumsum(0) - reps)[src]
-    h = ge[src]
-    takers = torch.argsort(idx, stable=True)                # graphs grouped by the partner they take
-    i = takers[(copies.cumsum(0) - copies)[h] + r]
-    partner = ei[:, src] - start[h] + mstart[i]
-    out = Batch(x=new_x, edge_index=torch.cat([own, partner], 1),
-                edge_weight=torch.cat([lam[ge] * ew, (1 - lam[i]) * ew[src]]),
-                batch=g, ptr=torch.cat([mstart, m.sum().view(1)]))
+    own = torch.stack([(mstart - start).to(lam.dtype), lam])  # own side: moved to the mixed graph, weight λ
+    own_n, own_e = _at(own, batch), _at(own, ge)
+    perm = most == 1
+    vs, vshift, vw = _partner_side(batch, idx, copies, (mstart, start), lam, perm)
+    es, eshift, e_w = _partner_side(ge, idx, copies, (mstart, start), lam, perm)
+
+    def pick(t: Tensor, src: Tensor | None, dim: int = 0) -> Tensor:
+        return t if src is None else t.index_select(dim, src)
+
+    node = torch.arange(x.shape[0], device=dev)
+    col = (-1, *([1] * (x.ndim - 1)))
+    new_x = x.new_zeros((total, *x.shape[1:])).index_add(0, node + own_n[0].long(), own_n[1].view(col) * x)
+    new_x = new_x.index_add(0, pick(node, vs) + vshift, vw.view(col) * pick(x, vs))
+    out = Batch(x=new_x, edge_index=torch.cat([ei + own_e[0].long(), pick(ei, es, 1) + eshift], 1),
+                edge_weight=torch.cat([own_e[1] * ew, e_w * pick(ew, es)]),
+                batch=torch.repeat_interleave(torch.arange(b, device=dev), m, output_size=total),
+                ptr=torch.cat([mstart, m.sum().view(1)]))
     if getattr(data, "edge_attr", None) is not None:
-        out.edge_attr = torch.cat([data.edge_attr, data.edge_attr[src]])
+        out.edge_attr = torch.cat([data.edge_attr, pick(data.edge_attr, es)])
     return out
