@@ -13,7 +13,8 @@ collect_ignore_glob = ["examples/*", "benchmarks/*"]
 _OPTIONAL = {"transformers": ["mixup_any/text/*", "mixup_any/integrations/hf.py"],
              "sklearn": ["mixup_any/tabular/*", "mixup_any/cli*"],
              "matplotlib": ["mixup_any/viz*"],
-             "lightning": ["mixup_any/integrations/lightning.py"]}
+             "lightning": ["mixup_any/integrations/lightning.py"],
+             "torch_geometric": ["mixup_any/graph/*"]}
 for _mod, _globs in _OPTIONAL.items():
     if importlib.util.find_spec(_mod) is None:
         collect_ignore_glob += _globs
