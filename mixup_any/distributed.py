@@ -152,7 +152,7 @@ class CrossRankMixer:
         >>> from mixup_any import MixUp
         >>> cross = CrossRankMixer(MixUp(alpha=0.4, num_classes=3, seed=0))
         >>> x, target = cross(torch.randn(4, 5), torch.tensor([0, 1, 2, 0]))   # one process: local mixing
-        >>> x.shape, target.lam.shape
+        >>> x.shape, target.lam_rows().shape
         (torch.Size([4, 5]), torch.Size([4]))
     """
 

@@ -91,7 +91,7 @@ class MixHandle:
         ...     mix.arm(y)
         ...     out = model(torch.randn(4, 4))
         ...     target = mix.target(y)
-        >>> mix.params.site in ("input", "1"), target.lam.shape
+        >>> mix.params.site in ("input", "1"), target.lam_rows().shape
         (True, torch.Size([4]))
     """
 

@@ -45,7 +45,7 @@ def _close(word: str, names: Sequence[str], n: int = 5) -> str:
 
 
 Named = list[tuple[str, nn.Module]]
-_HINT = "Call mixup_any.hooks.list_sites(model, example_input) to see every site with its output shape."
+_HINT = "Call mixup_any.list_sites(model, example_input) to see every site with its output shape."
 
 
 def resolve_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> Named:

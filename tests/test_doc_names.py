@@ -18,10 +18,7 @@ SOURCES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((R
 NAME = re.compile(r"(?<![\w/.])mixup_any(?:\.[A-Za-z_]\w*)+")
 
 #: names that are known not to resolve, in files this test's owner does not edit: strict, so each flips when fixed
-KNOWN = {
-    "mixup_any.hooks.list_sites": "list_sites lives in mixup_any.sites and is exported as mixup_any.list_sites; "
-                                  "the hint in mixup_any/sites.py (_HINT) and docs/bad_input.md name hooks",
-}
+KNOWN: dict[str, str] = {}
 
 
 def _mentions() -> dict[str, list[str]]:
@@ -77,9 +74,6 @@ def test_the_estimators_suggest_only_their_own_arguments():
     assert suggested and suggested <= set(MixupTabularClassifier().get_params())
 
 
-@pytest.mark.xfail(strict=True, reason="mixup_any/mixers/choice.py _check_weights suggests "
-                   "`weights=[w / sum(w) for w in w]`, which raises TypeError; e.g. "
-                   "`weights=[v / sum(weights) for v in weights]` runs")
 def test_random_choice_weights_fix_runs():
     from mixup_any import CutMix, MixUp, RandomChoice
 

@@ -23,11 +23,7 @@ OPTIONAL = ("pandas", "sklearn", "transformers", "lightning", "pytorch_lightning
 
 
 #: pages whose snippets fail for a reason outside this test's owner's files: strict, so each flips when fixed
-KNOWN = {
-    "README.md": "snippet 1 uses `model` before any snippet defines it (README is a set of fragments)",
-    "hooks.md": "snippet 2 attaches at `model.backbone` of a model that has no `backbone`",
-    "scaling.md": "snippet 1 runs under torchrun only (needs RANK); mark it <!-- skip-snippet: torchrun -->",
-}
+KNOWN: dict[str, str] = {}
 
 
 def snippets(page: pathlib.Path) -> list[str]:

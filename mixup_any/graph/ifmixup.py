@@ -93,7 +93,7 @@ def _at(table: Tensor, rows: Tensor) -> Tensor:
     return table.index_select(-1, rows)
 
 
-def _partner_side(owner: Tensor, idx: Tensor, copies: Tensor, offset: Tensor, lam: Tensor,
+def _partner_side(owner: Tensor, idx: Tensor, copies: Tensor, offset: tuple[Tensor, Tensor], lam: Tensor,
                   permutation: bool) -> tuple[Tensor | None, Tensor, Tensor]:
     """The partner-side copies of nodes or edges whose graph is ``owner`` ``(L,)``.
 

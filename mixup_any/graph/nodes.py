@@ -59,9 +59,9 @@ def node_plan(mixer: Any, y: Tensor, mask: Tensor) -> MixParams:
         return fill.index_copy(0, rows, own)
 
     n = y.shape[0]
-    lam = lift(inner.lam_rows(), torch.ones(n, dtype=inner.lam.dtype, device=y.device))
+    lam = lift(inner.lam_rows(), torch.ones(n, device=y.device))
     index = lift(rows[inner.index], torch.arange(n, device=y.device))
-    tl = None if inner.target_lam is None else lift(inner.target_lam, torch.ones_like(lam))
+    tl = None if inner.target_lam is None else lift(inner.target_rows(), torch.ones_like(lam))
     return MixParams(lam=lam, index=index, target_lam=tl)
 
 

@@ -250,7 +250,7 @@ class MixupModuleMixin:
         ...         super().__init__()
         ...         self.net, self.mixer = nn.Linear(4, 3), MixUp(alpha=0.4, num_classes=3)
         >>> x, t = Net().mix_batch((torch.randn(2, 4), torch.tensor([0, 2])))
-        >>> x.shape, t.lam.shape
+        >>> x.shape, t.lam_rows().shape
         (torch.Size([2, 4]), torch.Size([2]))
     """
 

@@ -225,5 +225,5 @@ def _check_weights(weights: Any, n: int) -> None:
     if any(v < 0 for v in weights) or not math.isclose(sum(weights), 1.0, rel_tol=0, abs_tol=1e-6):
         raise MixupError(
             f"weights must be non-negative probabilities that sum to 1, got {weights} (sum {sum(weights):.6g}). "
-            "Normalise them, e.g. weights=[w / sum(w) for w in w]."
+            "Normalise them, e.g. weights=[v / sum(weights) for v in weights]."
         )
