@@ -29,22 +29,30 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, str]:
 
     Rows whose target is missing are dropped (with a warning), as are the ``--drop`` columns.
     """
+    from .tabular.schema import identifier_columns
+
     df, name, target = _read(args)
     _check_columns(df, name, target, args.drop)
-    ids = identifier_like(df.drop(columns=[target, *args.drop]))  # on every row, before any is dropped
+    features = df.drop(columns=[target, *args.drop])
+    empty = [str(c) for c in features.columns if features[c].isna().all()]
+    if empty:
+        raise UserError(f"column {empty[0]!r} has no value in any row; --drop it")
+    # the estimators' rule, on every row before any is dropped: left out unless --keep-ids
+    ids = [] if args.keep_ids else identifier_columns(features)
     n_missing = int(df[target].isna().sum())
     if n_missing == len(df):
         raise UserError(f"every value of the target column {target!r} is missing")
     if n_missing:
         warn(args, f"dropped {n_missing} of {plural(len(df), 'row')} whose target {target!r} is missing")
         df = df[df[target].notna()]
-    df = df.drop(columns=args.drop)
+    df = df.drop(columns=[*args.drop, *ids])
     y = df.pop(target)
-    if df.shape[1] == 0:
-        raise UserError("there are no feature columns besides the target")
     for col in ids:
-        warn(args, f"column {col!r} looks like an identifier (a different value in every row) and is used as a "
-                   f"feature; --drop it if it is not one")
+        warn(args, f"column {col!r} looks like an identifier (a distinct value in every row: text, or a run of "
+                   f"row numbers) and is left out; --keep-ids uses it as a feature")
+    if df.shape[1] == 0:
+        raise UserError("there are no feature columns besides the target" + (" and identifier-like columns "
+                        "(--keep-ids uses them)" if ids else ""))
     return df, y, name
 
 
@@ -83,26 +91,6 @@ def _check_columns(df: Any, name: str, target: str, drop: list[str]) -> None:
         raise UserError(f"--drop names unknown columns: {', '.join(map(repr, missing))}")
     if target in drop:
         raise UserError(f"--drop names the target column {target!r}; drop only feature columns")
-
-
-def identifier_like(X: Any) -> list[str]:
-    """Columns with a distinct value in every row: text labels (names, ids) or a run of row numbers."""
-    import pandas as pd
-
-    n = len(X)
-    found: list[str] = []
-    if n < 10:
-        return found
-    for col in X.columns:
-        s = X[col]
-        if s.isna().any() or s.nunique() != n or pd.api.types.is_bool_dtype(s.dtype):
-            continue
-        if pd.api.types.is_integer_dtype(s.dtype):
-            if int(s.max()) - int(s.min()) == n - 1:  # n distinct integers in a range of n: row numbers
-                found.append(str(col))
-        elif not pd.api.types.is_numeric_dtype(s.dtype):
-            found.append(str(col))
-    return found
 
 
 def task_of(y: Any, args: argparse.Namespace) -> str:

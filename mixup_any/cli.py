@@ -38,6 +38,7 @@ __all__: list[str] = []  # internal: the public names are re-exported by the pac
 
 QUICK = {"folds": 3, "repeats": 1, "epochs": 30}  # what --quick fills in where the option is not given
 FULL = {"folds": 5, "repeats": 2, "epochs": 100}
+VALIDATION_PERCENT = 20  # the estimators' default validation_fraction, which compare keeps (tested)
 MAX_FOLDS, MAX_REPEATS, MAX_EPOCHS = 100, 100, 100_000
 METHODS = ("erm", "mixup", "regmixup", "inputs_only")
 CLASS_METRICS = ["accuracy", "log_loss", "log_loss_ts", "ece", "ece_ts", "brier"]
@@ -190,7 +191,7 @@ def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace)
             + (f"({len(classes)} classes)" if classes is not None else "(regression)") + "\n"
             f"  {args.folds}-fold CV x {plural(args.repeats, 'repeat')} (seed {args.seed}); "
             f"MLP up to {plural(args.epochs, 'epoch')},\n"
-            f"  early stopping on a 10% validation split; categorical mixing: {args.policy}")
+            f"  early stopping on a {VALIDATION_PERCENT}% validation split; categorical mixing: {args.policy}")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -269,6 +270,9 @@ def _parser() -> argparse.ArgumentParser:
                         "--repeats or --epochs are not given (default: off)")
     c.add_argument("--no-hgb", action="store_true", help="skip the HistGradientBoosting context row (default: off)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar (default: off)")
+    c.add_argument("--keep-ids", action="store_true",
+                   help="use identifier-like columns (a distinct text value, or a run of row numbers, in every "
+                        "row) as features; by default they are left out with a warning (default: off)")
     c.add_argument("--no-warnings", action="store_true",
                    help="no warnings about dropped rows or identifier-like columns (default: off)")
     return ap

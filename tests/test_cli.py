@@ -220,7 +220,11 @@ def test_warnings_for_dropped_rows_and_identifier_columns(tmp_path, capsys):
     assert len(warnings) == 3
     assert "dropped 3 of 40 rows whose target 'y' is missing" in warnings[0]
     assert "'row' looks like an identifier" in warnings[1] and "'name' looks like an identifier" in warnings[2]
-    assert "37 rows" in captured.out
+    assert "left out; --keep-ids uses it" in warnings[1]
+    assert "37 rows, 1 feature " in captured.out  # the estimators' rule: identifier-like columns left out
+    assert main([*args, "--keep-ids"]) == 0
+    captured = capsys.readouterr()
+    assert "37 rows, 3 features" in captured.out and "identifier" not in captured.err
     assert main([*args, "--no-warnings"]) == 0
     assert "warning" not in capsys.readouterr().err
 
@@ -383,7 +387,7 @@ def test_folds_too_many_for_the_training_rows_of_a_class_is_refused_before_the_h
 
 def test_rarest_class_message_says_row_not_rows(tmp_path, capsys, no_fit):
     path = tmp_path / "d.csv"
-    path.write_text("a,y\n" + "".join(f"{i},{'b' if i == 0 else 'a'}\n" for i in range(12)))
+    path.write_text("a,y\n" + "".join(f"{i % 4},{'b' if i == 0 else 'a'}\n" for i in range(12)))
     code = main(["compare", str(path), "--target", "y", "--out", str(tmp_path / "o")])
     _one_line_error(capsys, code, "the rarest class has 1 row, fewer than --folds 5")
 
@@ -439,3 +443,21 @@ def test_help_is_plain_text_with_a_default_for_every_option(capsys):
         line = next(line for line in text.replace("\n                       ", " ").splitlines()
                     if line.strip().startswith(option))
         assert "default" in line, line
+
+
+def test_the_header_states_the_estimators_validation_split():
+    from mixup_any import cli
+    from mixup_any.tabular import MixupTabularClassifier, MixupTabularRegressor
+
+    assert cli.VALIDATION_PERCENT == round(100 * MixupTabularClassifier().validation_fraction)
+    assert cli.VALIDATION_PERCENT == round(100 * MixupTabularRegressor().validation_fraction)
+
+
+def test_an_all_empty_column_is_one_line_before_the_header(tmp_path, capsys):
+    df = pd.DataFrame({"a": np.arange(12.0) % 5, "b": [None] * 12, "y": ["u", "v"] * 6})
+    path = tmp_path / "e.csv"
+    df.to_csv(path, index=False)
+    assert main(["compare", str(path), "--target", "y", "--no-hgb", "--out", str(tmp_path / "o"), *QUICK]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.strip() == "mixup-any: error: column 'b' has no value in any row; --drop it"
+    assert not (tmp_path / "o").exists()
