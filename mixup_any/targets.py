@@ -186,6 +186,11 @@ def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label
             f"{name} has shape {tuple(y.shape)} but the batch has {params.batch_size} rows: "
             "inputs and targets must share their first dimension."
         )
+    if kind == "auto" and num_classes is not None and y.ndim == 1 and y.is_floating_point():
+        raise MixupError(
+            f"{name} are float of shape {tuple(y.shape)} with num_classes={num_classes}: class indices must be an "
+            f"integer tensor ({name}.long()); for regression targets drop num_classes or set target='regression'."
+        )
     kind = resolve_kind(y, kind)
     if kind == "regression" and label_smoothing:
         raise MixupError("label_smoothing does not apply to regression targets; set label_smoothing=0.")

@@ -180,7 +180,7 @@ def _compare(*argv, csv=None):
     return run
 
 
-_TEXT_Y = "a,y\n" + "".join(f"{i},{'yes' if i % 2 else 'no'}\n" for i in range(12))
+_TEXT_Y = "a,y\n" + "".join(f"{i % 5},{'yes' if i % 2 else 'no'}\n" for i in range(12))
 _SEMI = "a;b;y\n" + "".join(f"{i};{'xy'[i % 2]};{i % 2}\n" for i in range(12))
 
 
@@ -300,6 +300,8 @@ CASES: list[Case] = [
     Case("MixUp()(x, y)", "y missing", lambda c: MixUp()(_x()), "MixupError", "needs the targets y"),
     Case("MixUp()(x, y)", "integer x", lambda c: MixUp()(torch.ones(4, 3, dtype=torch.long), y4), "MixupError",
          "never interpolated"),
+    Case("MixUp()(x, y)", "float (B,) labels with num_classes", lambda c: MixUp(num_classes=3)(_x(), y4.float()),
+         "MixupError", r"class indices must be an integer tensor \(targets.long\(\)\)"),
     Case("MixUp()(x, y)", "class index >= num_classes, read by soft()",
          lambda c: MixUp(num_classes=2)(_x(), y4)[1].soft(), "MixupError", r"class index outside \[0, num_classes=2\)"),
     Case("MixUp()(x, y)", "integer y (B, 2)", lambda c: MixUp()(_x(), torch.ones(4, 2, dtype=torch.long)),
@@ -473,6 +475,8 @@ CASES: list[Case] = [
          "--drop names unknown columns: 'zz'", needs=TAB),
     Case("mixup-any", "--drop every feature", _compare("data.csv", "--target", "y", "--drop", "a", "b"), "exit 2",
          "no feature columns besides the target", needs=TAB),
+    Case("mixup-any", "an all-empty column", _compare("data.csv", "--target", "y", csv="a,b,y\n1,,u\n2,,v\n"),
+         "exit 2", "column 'b' has no value in any row; --drop it", needs=TAB),
     Case("mixup-any", "--task regression, text target", _compare("data.csv", "--target", "y", "--task",
          "regression", csv=_TEXT_Y), "exit 2", "needs a numeric target; 'y' holds text", needs=TAB),
     Case("mixup-any", "--pairing label_distance, class target", _compare("data.csv", "--target", "y", "--pairing",
@@ -492,7 +496,7 @@ CASES: list[Case] = [
     Case("mixup-any", "target all missing", _compare("data.csv", "--target", "y", csv="a,y\n1,\n2,\n"), "exit 2",
          "every value of the target column 'y' is missing", needs=TAB),
     Case("mixup-any", "rarest class < --folds", _compare("data.csv", "--target", "y", csv="a,y\n" + "".join(
-         f"{i},{'b' if i == 0 else 'a'}\n" for i in range(12))), "exit 2", "rarest class has 1 row, fewer", needs=TAB),
+         f"{i % 5},{'b' if i == 0 else 'a'}\n" for i in range(12))), "exit 2", "rarest class has 1 row, fewer", needs=TAB),
 ]
 
 

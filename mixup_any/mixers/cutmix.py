@@ -182,7 +182,8 @@ def paste_box(x: Tensor, index: Tensor, bounds: Sequence[int], axes: Sequence[in
         <BLANKLINE>
                 [[0., 1., 6., 7.]]])
     """
-    partners = gather_rows(box_region(x, bounds, axes), index)  # a copy, read before anything is written
+    # a copy, read before anything is written; its layout does not matter, it is only copied into the box
+    partners = gather_rows(box_region(x, bounds, axes), index, keep_layout=False)
     out = x if inplace else x.clone()
     box_region(out, bounds, axes).copy_(partners)
     return out
