@@ -19,11 +19,18 @@ CASES = {
                              "mixup", "cutmix"],
                             ["erm     mAP@0.5", "mixup - erm (paired by seed)", "cutmix - erm (paired by seed)",
                              "95% interval"]),
+    "graph_mixup.py": (["--seeds", "2", "--epochs", "1", "--node-epochs", "2"],
+                       ["digits as pixel graphs", "readout mixup - ERM: accuracy", "ifMixup - ERM: accuracy",
+                        "node mixup - ERM: accuracy", "paired by seed"]),
 }
+#: examples that need an extra beyond scikit-learn
+NEEDS = {"graph_mixup.py": "torch_geometric"}
 
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_example_runs(name, monkeypatch, capsys):
+    if name in NEEDS:
+        pytest.importorskip(NEEDS[name])
     args, expected = CASES[name]
     monkeypatch.setattr(sys, "argv", [str(EXAMPLES / name), *args])
     threads = torch.get_num_threads()
