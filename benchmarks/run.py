@@ -13,6 +13,7 @@ Figures, under stable names (``--json`` writes ``{"figures": {name: value}, "det
   block of the same ResNet-18 (64x128x16x16), token embeddings of a 6-layer MiniLM-size encoder (32x128x384,
   attention masks included), the tabular estimator's joined embedding site (1,000 rows, 10 continuous and
   10 categorical columns).
+* ``graph_step_share`` (with the ``graph`` extra): see ``benchmarks/graph_bench.py``.
 * ``ops_per_call_<route>`` (CPU runs): top-level ATen ops of one call, counted with ``torch.profiler`` on a
   256x3x32x32 batch with soft targets (``mixup_lazy``: targets left lazy); on CUDA each is at least one
   kernel launch. Routes: ``mixup``, ``mixup_lazy``, ``cutmix_box`` (one box per batch), ``mixup_per_sample``,
@@ -309,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--device cuda, but torch sees no CUDA device")
 
     figures = step_shares(device, args.quick, args.threads)
+    if importlib.util.find_spec("torch_geometric"):  # the graph extra: graph_step_share and its parts
+        from graph_bench import graph_step_shares
+
+        figures.update(graph_step_shares(device, args.quick, args.threads))
     details: dict[str, object] = {}
     if device.type == "cpu":
         ops, details = ops_per_call()

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ._cli_data import UserError
-from ._imports import is_available
+from .extras import is_available
 
 OUTPUTS = ("folds.csv", "summary.json", "summary.txt", "reliability.png")  # the files the command owns
 

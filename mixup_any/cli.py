@@ -31,8 +31,8 @@ from ._cli_data import UserError, class_codes, load, plural, task_of
 from ._cli_fit import CONTEXT, HGB_VALIDATION, fit_folds, models
 from ._cli_outputs import OUTPUTS, outputs, say, write_outputs
 from ._cli_report import recommend, render, summarise
-from ._imports import is_available, require
 from .exceptions import MixupError
+from .extras import is_available, require
 
 __all__: list[str] = []  # internal: the public names are re-exported by the package
 

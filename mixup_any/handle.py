@@ -6,9 +6,11 @@ same verbs: ``arm(y)`` before a forward, the model called unchanged, then ``loss
 
 In the armed forward the first selected site that runs draws one :class:`~mixup_any.params.MixParams`
 from its own output's shape (so CutMix on a feature map gets a valid box), mixes its output out of
-place, and later selected sites reuse the draw. Adapters (text, tabular) draw the plan in a forward
-pre-hook on the model instead, where they also rewrite the inputs the plan touches (the attention
-mask, the continuous columns); their sites then reuse that plan.
+place, and later selected sites reuse the draw. A route's :class:`Adapter` (text, tables) draws the plan
+in a forward pre-hook on the model instead, where it also rewrites the inputs the plan touches (the
+attention mask, the continuous columns); the sites then reuse that plan. Adapters use only the handle's
+public members (:attr:`MixHandle.labels`, :attr:`~MixHandle.doubled`, :attr:`~MixHandle.given`,
+:attr:`~MixHandle.selected_site`, :meth:`~MixHandle.draw`, :meth:`~MixHandle.use`).
 
 Rules (conventions, all tested):
 
@@ -53,7 +55,7 @@ from .functional import tensor_leaves
 from .params import MixParams
 from .sites import INPUT, describe, select_output
 
-__all__ = ["MixHandle"]
+__all__ = ["Adapter", "MixHandle"]
 
 _H = TypeVar("_H", bound="MixHandle")
 
@@ -68,6 +70,19 @@ def mixes(model: nn.Module, mode: str = "mixup") -> bool:
     ``mode="erm"`` never mixes. Hooks, text, tabular, Lightning and the ``Trainer`` all ask this.
     """
     return model.training and mode != "erm"
+
+
+class Adapter:
+    """A route's part of a :class:`MixHandle`: it sees each armed forward's inputs before the model runs.
+
+    The handle calls :meth:`prepare` in a forward pre-hook of the attached model, only while armed. An
+    adapter draws the plan there (``handle.use(handle.draw(shape, device))``, or a plan of its own passed
+    to ``handle.use``) and returns the rewritten ``(args, kwargs)``, or ``None`` to keep them.
+    """
+
+    def prepare(self, handle: MixHandle, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        return None
 
 
 class MixHandle:
@@ -107,8 +122,10 @@ class MixHandle:
         repeat: str = "raise",
         mode: str = "mixup",
         eta: float = 1.0,
+        adapter: Adapter | None = None,
     ) -> None:
         self.mixer = mixer
+        self.adapter = adapter
         self.model = model
         self.mode = check_mode(mode, where="attach()")
         self.eta = check_eta(eta)
@@ -161,11 +178,9 @@ class MixHandle:
         if self._started:  # the armed forward before this one never returned (KeyboardInterrupt)
             self._armed = False
         self._started = self._armed
-        return self._prepare(args, kwargs) if self._armed else None
-
-    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-        """Adapters: draw the plan up front (:meth:`_use_plan`) and return rewritten ``(args, kwargs)``."""
-        return None
+        if not self._armed or self.adapter is None:
+            return None
+        return self.adapter.prepare(self, args, kwargs)
 
     def _after_forward(self, module: nn.Module, args: Any, output: Any) -> None:
         self._armed = self._started = False
@@ -187,8 +202,11 @@ class MixHandle:
                 )
         return True
 
-    def _draw(self, shape: torch.Size | tuple[int, ...], device: torch.device, name: str) -> MixParams:
-        """The plan of this forward: identity outside training, else the given one or a fresh draw."""
+    def draw(self, shape: torch.Size | tuple[int, ...], device: torch.device, name: str | None = None) -> MixParams:
+        """The plan of this forward for a batch of ``shape`` ``(B, ...)`` on ``device``, labelled with site
+        ``name`` (default: the selected site): the identity outside training, else the plan given to
+        :meth:`arm` or a fresh draw (with the armed labels)."""
+        name = name if name is not None else (self.selected_site or self.sites[0] if self.sites else None)
         b = shape[0]
         if not mixes(self.model, self.mode):  # eval mode: identity, also for a given plan
             return MixParams.identity(b, device).at_site(name)
@@ -200,10 +218,16 @@ class MixHandle:
             raise HookSiteError(f"Drawing the mix at site {name!r}: {err}") from err
         return p if p.site == name else p.at_site(name)
 
-    def _use_plan(self, p: MixParams) -> MixParams:
-        """Record ``p`` as this forward's plan; the plan the sites apply (RegMixup: its ``2B`` extension)."""
+    def use(self, p: MixParams, *, sites_must_run: bool | None = None) -> MixParams:
+        """Record ``p`` as this forward's plan; returns the plan the sites apply (RegMixup: its ``2B`` extension).
+
+        ``sites_must_run=False`` lets :meth:`target` succeed when no site ran (an adapter that mixed
+        everything itself); by default a selected site must run.
+        """
         self.params = p
         self._params = clean_and_mixed(p) if self._doubled else p
+        if sites_must_run is not None:
+            self._need_site = sites_must_run and bool(self.sites)
         return self._params
 
     def _params_for(self, t: Any, name: str, module: nn.Module) -> MixParams:
@@ -219,7 +243,7 @@ class MixHandle:
         if t.shape[0] != copies * b:
             raise HookSiteError(self._batch_message(t, name, module, b))
         if p is None:
-            p = self._use_plan(self._draw((b, *t.shape[1:]), t.device, name))
+            p = self.use(self.draw((b, *t.shape[1:]), t.device, name))
         return p
 
     def _batch_message(self, t: Tensor, name: str, module: nn.Module, b: int) -> str:
@@ -313,7 +337,7 @@ class MixHandle:
         self._selected = self._draw_selection(params)
         if params is not None and self.choose == "one":
             # name the site here, outside the forward (a dataclass rebuild inside it breaks torch.compile graphs)
-            site = self.sites[self._selected.index(True)] if self._selected.count(True) == 1 else params.site
+            site = self.selected_site or params.site
             params = params.at_site(site)
         self._given = params
         prepare_compile()
@@ -353,9 +377,25 @@ class MixHandle:
         sel[k] = True
         return sel
 
-    def _selected_site(self) -> str | None:
-        """The one selected site (``None`` with several)."""
+    @property
+    def selected_site(self) -> str | None:
+        """The one site selected for this forward (``None`` with several)."""
         return self.sites[self._selected.index(True)] if self._selected.count(True) == 1 else None
+
+    @property
+    def labels(self) -> Tensor | None:
+        """The targets given to the last :meth:`arm` (their ``B`` is the batch size)."""
+        return self._labels
+
+    @property
+    def doubled(self) -> bool:
+        """Whether this forward holds the clean batch and its copy (``mode="regmixup"`` while training)."""
+        return self._doubled
+
+    @property
+    def given(self) -> MixParams | None:
+        """The plan passed to :meth:`arm` with ``params=``, or ``None``."""
+        return self._given
 
     def disarm(self) -> None:
         """Cancel an arm() whose forward has not run."""
@@ -432,4 +472,6 @@ class MixHandle:
     def __repr__(self) -> str:
         state = "removed" if self.removed else ("armed" if self._armed else "disarmed")
         mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
-        return f"{type(self).__name__}(sites={self.sites}, choose={self.choose!r}, mixer={self.mixer!r}{mode}, {state})"
+        adapter = f", adapter={self.adapter!r}" if self.adapter is not None else ""
+        return (f"{type(self).__name__}(sites={self.sites}, choose={self.choose!r}, mixer={self.mixer!r}{mode}"
+                f"{adapter}, {state})")

@@ -21,8 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._imports import require
 from .exceptions import MixupError
+from .extras import require
 from .mixers.base import Mixer
 
 __all__ = ["explain", "plot_mixed_batch", "plot_dense_batch"]

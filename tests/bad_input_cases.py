@@ -424,13 +424,13 @@ CASES: list[Case] = [
         MixUp(), "bert"), "MixupError", "needs an nn.Module model"),
     Case("attach_text", "layers= with at='tokens'", lambda c: _text(c, {"input_ids": _ids()}, layers=[1]),
          "MixupError", "layers= is for at='hidden'"),
-    Case("TextMixHandle.arm", "no labels", lambda c: _text(c, {"input_ids": _ids()}), "MixupError",
+    Case("attach_text handle .arm", "no labels", lambda c: _text(c, {"input_ids": _ids()}), "MixupError",
          r"arm\(labels\) needs the batch's targets"),
-    Case("TextMixHandle forward", "input_ids of shape (L,)", lambda c: _text(c, {"input_ids": torch.arange(3)},
+    Case("attach_text handle, forward", "input_ids of shape (L,)", lambda c: _text(c, {"input_ids": torch.arange(3)},
          torch.tensor([0])), "MixupError", r"needs input_ids \(B, L\) or inputs_embeds"),
-    Case("TextMixHandle forward", "labels with B+1 rows", lambda c: _text(c, {"input_ids": _ids()},
+    Case("attach_text handle, forward", "labels with B+1 rows", lambda c: _text(c, {"input_ids": _ids()},
          torch.tensor([0, 1, 1])), "MixupError", "batch size 2 but the labels have 3"),
-    Case("TextMixHandle forward", "attention_mask (B, L+1)", lambda c: _text(c, {"input_ids": _ids(), "attention_mask":
+    Case("attach_text handle, forward", "attention_mask (B, L+1)", lambda c: _text(c, {"input_ids": _ids(), "attention_mask":
          torch.ones(2, 4, dtype=torch.long)}, torch.tensor([0, 1])), "MixupError", r"attention_mask has shape \(2, 4\)"),
     # ---------------------------------------------------------------- CLI (each run as a subprocess)
     Case("mixup-any", "no command", lambda c: _cli(c), "exit 2", "choose a command", needs=TAB),

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from mixup_any._imports import require
+from mixup_any.extras import require
 
 
 def test_import_does_not_pull_optional_deps():
@@ -45,7 +45,7 @@ def test_integration_without_its_package_names_the_extra(module, blocked, extra)
 @pytest.mark.parametrize("blocked", ["pandas", "sklearn", "tqdm"])  # numpy is a dependency of mixup-any
 def test_cli_without_a_tabular_dependency_is_one_line_naming_the_extra(blocked, tmp_path):
     code = (f"import sys; sys.modules[{blocked!r}] = None\n"
-            "import mixup_any._imports as i; i.is_available = lambda m: m != " + repr(blocked) + "\n"
+            "import mixup_any.extras as i; i.is_available = lambda m: m != " + repr(blocked) + "\n"
             "from mixup_any.cli import main; sys.exit(main(['compare', '--out', " + repr(str(tmp_path / 'o')) + "]))")
     proc = _python(code)
     lines = proc.stderr.strip().splitlines()

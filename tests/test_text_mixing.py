@@ -182,7 +182,7 @@ def test_tmix_draws_one_layer_per_batch_and_mixes_its_output(arch):
     mixer = MixUp(alpha=1.0, seed=1)
     chosen = set()
     with attach_text(mixer, model, at="hidden", layers=[1, 2, 3]) as tm:
-        assert tm.mask == "own"
+        assert tm.adapter.mask == "own" and tm.adapter.at == "hidden"
         for _ in range(24):
             seen = {}
             hooks = [model.get_submodule(s).register_forward_hook(

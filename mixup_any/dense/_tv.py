@@ -6,8 +6,8 @@ from typing import Any
 
 from torch import Tensor
 
-from .._imports import require
 from ..exceptions import MixupError
+from ..extras import require
 
 
 def is_tv_tensor(x: Any) -> bool:

@@ -7,7 +7,7 @@ from typing import Any
 from torch import Tensor
 
 from .. import MixupError
-from .._imports import require
+from ..extras import require
 
 _data = require("torch_geometric.data", "graph", feature="mixup_any.graph")
 Batch = _data.Batch

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._imports import require
 from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
+from ..extras import require
 from ..handle import mixes
 from ..mixers.base import Mixer
 from ..text.masks import MaskPolicy

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 from torch import Tensor, nn
 
-from .._imports import require
 from ..calibration import check_eta, check_mode
 from ..exceptions import HookSiteError, MixupError
+from ..extras import require
 from ..handle import MixHandle, mixes
 from ..hooks import attach
 from ..losses import mixed_loss

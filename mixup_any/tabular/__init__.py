@@ -8,7 +8,7 @@
 * :func:`load_credit_data`: a real credit-scoring table shipped with the package.
 """
 
-from .._imports import require
+from ..extras import require
 
 require("pandas", "tabular", feature="mixup_any.tabular")
 require("sklearn", "tabular", feature="mixup_any.tabular")

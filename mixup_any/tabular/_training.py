@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._imports import require
 from ..calibration import mode_loss
 from ..exceptions import MixupError
+from ..extras import require
 from .cmixup import label_distance_partners
 from .mixer import TabularMixer
 from .model import TabularMLP
@@ -197,7 +197,7 @@ def _step(model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, loss_fn: L
     x_cont, x_cat, y = batch
     n = x_cont.shape[0] if n_rows is None else n_rows
     clean = model(x_cont[:n], x_cat[:n]) if opts.mode == "regmixup" else None
-    mixing.arm(y, params=mixing.tabular.sample(x_cont, x_cat, labels=y, generator=g))
+    mixing.arm(y, params=mixing.adapter.tabular.sample(x_cont, x_cat, labels=y, generator=g))
     out = model(x_cont, x_cat)
     target = mixing.target(y)
     if n_rows is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from .._imports import require
+from ..extras import require
 
 __all__ = ["load_credit_data"]
 

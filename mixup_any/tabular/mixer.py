@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..handle import MixHandle, mixes
+from ..handle import Adapter, MixHandle, mixes
 from ..hooks import check_attach, free_sites
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
@@ -40,7 +40,7 @@ from ..sampling import same_device
 from ..targets import MixedTarget
 from .model import check_codes
 
-__all__ = ["TabularMixer"]
+__all__ = ["TableAdapter", "TabularMixer"]
 
 POLICIES = ("embedding", "onehot", "swap")
 Key = str | int
@@ -158,8 +158,9 @@ class TabularMixer:
         return self.mixer.mix_target(y, params)
 
     # ------------------------------------------------------------------ with a model
-    def attach(self, model: nn.Module, at: Any = None, *, mode: str = "mixup", eta: float = 1.0) -> TabularMixHandle:
-        """Attach to ``model``; returns a :class:`TabularMixHandle` (a context manager: hooks removed on exit).
+    def attach(self, model: nn.Module, at: Any = None, *, mode: str = "mixup", eta: float = 1.0) -> MixHandle:
+        """Attach to ``model``; returns a :class:`~mixup_any.handle.MixHandle` with a :class:`TableAdapter` (a
+        context manager: hooks removed on exit).
 
         Args:
             model: called unchanged as ``model(x_cont, x_cat)`` (or with those keyword arguments).
@@ -189,27 +190,26 @@ class TabularMixer:
                 "attach(model, at=<the embedding modules>), or choose policy='swap' / 'onehot' for models without "
                 "embeddings."
             )
-        return TabularMixHandle(self, model, free_sites(model, at) if at is not None else [], mode=mode, eta=eta)
+        return MixHandle(self.mixer, model, free_sites(model, at) if at is not None else [], choose="all", mode=mode,
+                         eta=eta, adapter=TableAdapter(self, model))
 
     def __repr__(self) -> str:
         return f"TabularMixer({self.mixer!r}, policy={self.policy!r})"
 
 
-class TabularMixHandle(MixHandle):
-    """The handle of :meth:`TabularMixer.attach`: one draw per armed forward for the whole table.
+class TableAdapter(Adapter):
+    """The tables' part of a handle: one draw per armed forward for the whole table.
 
-    In the armed forward a pre-hook on the model draws the plan (:meth:`TabularMixer.sample`), mixes the
-    continuous input and, for ``"swap"`` / ``"onehot"``, the categorical one (:meth:`TabularMixer.mix`);
-    the embedding hooks (``"embedding"``) mix every variable with the same plan. The model is called
-    unchanged, ``model(x_cont, x_cat)``; the inputs are found by the keys ``continuous`` /
-    ``categorical`` (parameter names of ``model.forward``, or positions).
+    Before the model runs it draws the plan (:meth:`TabularMixer.sample`), mixes the continuous input and,
+    for ``"swap"`` / ``"onehot"``, the categorical one (:meth:`TabularMixer.mix`); the embedding hooks
+    (``"embedding"``) mix every variable with the same plan. The model is called unchanged,
+    ``model(x_cont, x_cat)``; the inputs are found by the keys ``continuous`` / ``categorical``
+    (parameter names of ``model.forward``, or positions).
     """
 
-    def __init__(self, tabular: TabularMixer, model: nn.Module, sites: list[tuple[str, nn.Module]], *,
-                 mode: str = "mixup", eta: float = 1.0) -> None:
+    def __init__(self, tabular: TabularMixer, model: nn.Module) -> None:
         self.tabular = tabular
         self._keys = {key: _locate(model, key) for key in (tabular.continuous, tabular.categorical) if key is not None}
-        super().__init__(tabular.mixer, model, sites, choose="all", mode=mode, eta=eta)
 
     def _get(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: Key | None) -> Tensor | None:
         if key is None:
@@ -219,7 +219,8 @@ class TabularMixHandle(MixHandle):
             return kwargs[name]
         return args[pos] if pos is not None and pos < len(args) else None
 
-    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+    def prepare(self, handle: MixHandle, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         tm = self.tabular
         x_cont = self._get(args, kwargs, tm.continuous)
         x_cat = self._get(args, kwargs, tm.categorical)
@@ -227,20 +228,20 @@ class TabularMixHandle(MixHandle):
         if ref is None:
             raise MixupError(f"The model was called without the table's inputs: looked for continuous={tm.continuous!r} "
                              f"and categorical={tm.categorical!r} among its arguments.")
-        labels = cast(Tensor, self._labels)  # arm() set them
+        labels = cast(Tensor, handle.labels)  # arm() set them
         b = labels.shape[0]
-        if ref.shape[0] != (2 * b if self._doubled else b):
-            hint = " mode='regmixup' forwards each input concatenated with itself." if self._doubled else ""
+        if ref.shape[0] != (2 * b if handle.doubled else b):
+            hint = " mode='regmixup' forwards each input concatenated with itself." if handle.doubled else ""
             raise MixupError(f"The table batch has {ref.shape[0]} rows but the labels have {b}.{hint}")
-        if not mixes(self.model, self.mode):
-            p = self._use_plan(MixParams.identity(ref.shape[0], ref.device))
-        else:  # RegMixup: drawn for the second half; _use_plan extends it to the clean first half
-            start = b if self._doubled else 0
-            p = self._use_plan(self._given or tm.sample(None if x_cont is None else x_cont[start:],
-                                                        None if x_cat is None else x_cat[start:], labels=labels))
         # the embedding sites must run when they hold something to mix
-        self._need_site = p.mixed and bool(self.sites) and (
-            tm.continuous_at_site or (x_cat is not None and x_cat.shape[-1] > 0))
+        must_run = tm.continuous_at_site or (x_cat is not None and x_cat.shape[-1] > 0)
+        if not mixes(handle.model, handle.mode):
+            p = handle.use(MixParams.identity(ref.shape[0], ref.device), sites_must_run=False)
+        else:  # RegMixup: drawn for the second half; use() extends it to the clean first half
+            start = b if handle.doubled else 0
+            drawn = handle.given or tm.sample(None if x_cont is None else x_cont[start:],
+                                              None if x_cat is None else x_cat[start:], labels=labels)
+            p = handle.use(drawn, sites_must_run=drawn.mixed and must_run)
         xc, xk = tm.mix(x_cont, x_cat, p)
         return self._put(args, kwargs, {tm.continuous: xc, tm.categorical: xk})
 
@@ -257,6 +258,9 @@ class TabularMixHandle(MixHandle):
             elif pos is not None and pos < len(args):
                 new_args[pos] = value
         return tuple(new_args), new_kwargs
+
+    def __repr__(self) -> str:
+        return f"TableAdapter({self.tabular!r})"
 
 
 def _locate(model: nn.Module, key: Key) -> tuple[str | None, int | None]:

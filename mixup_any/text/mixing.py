@@ -1,8 +1,8 @@
 """Mix a Hugging Face model's batch inside the unmodified model: token embeddings, the embeddings
 block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup).
 
-:func:`attach_text` returns a :class:`TextMixHandle`, a :class:`~mixup_any.hooks.MixHandle` with the
-same verbs (``arm``, ``target``, ``loss``, ``remove``). In the armed forward a pre-hook on the model draws
+:func:`attach_text` returns a :class:`~mixup_any.handle.MixHandle` with a :class:`TextAdapter`: the same
+verbs (``arm``, ``target``, ``loss``, ``remove``) as every route. In the armed forward the adapter draws
 the plan from the batch's ``(B, L)`` and rewrites ``attention_mask`` for the mixed pairs (by the mask
 policy), so ``model(**batch)`` is called unchanged; the hooked site then applies that same plan.
 
@@ -23,14 +23,15 @@ from torch import Tensor, nn
 
 from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
-from ..handle import MixHandle
+from ..handle import Adapter, MixHandle
 from ..hooks import check_attach, free_sites
 from ..mixers.base import Mixer
+from ..params import MixParams
 from ..sites import describe
 from .masks import MaskPolicy, check_mask_policy, mix_attention_mask
 from .sites import embeddings_block_site, layer_sites, pooled_site, token_embedding_site
 
-__all__ = ["attach_text"]
+__all__ = ["TextAdapter", "attach_text"]
 
 TEXT_SITES = ("tokens", "embeddings", "hidden", "pooled")
 _MASK = "attention_mask"
@@ -45,27 +46,25 @@ def _position(model: nn.Module, name: str) -> int | None:
     return names.index(name) if name in names else None
 
 
-class TextMixHandle(MixHandle):
-    """The handle of :func:`attach_text`: a :class:`~mixup_any.hooks.MixHandle` whose armed forward also
-    mixes the attention mask of the pairs it mixes.
+class TextAdapter(Adapter):
+    """The text route's part of a handle: draws the plan from the call's ``(B, L)`` and mixes the attention
+    mask of the pairs it mixes, before the model runs.
 
     Attributes:
         at: ``"tokens"``, ``"embeddings"``, ``"hidden"``, ``"pooled"`` or ``"custom"``.
         mask: the attention-mask policy (see :mod:`mixup_any.text.masks`).
     """
 
-    def __init__(self, mixer: Mixer, model: nn.Module, sites: list[tuple[str, nn.Module]], *, at: str,
-                 mask: MaskPolicy, output: Any = None, mode: str = "mixup", eta: float = 1.0) -> None:
+    def __init__(self, model: nn.Module, *, at: str, mask: MaskPolicy) -> None:
         self.at = at
         self.mask = mask
-        self._mask_position = _position(model, _MASK)
-        super().__init__(mixer, model, sites, choose="one", output=output, mode=mode, eta=eta)
+        self.mask_position = _position(model, _MASK)
 
-    def _prepare(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-        """Draw the plan from ``(B, L)`` and set the mixed pairs' attention mask, before the forward runs."""
-        ref, b = self._tokens(args, kwargs)
+    def prepare(self, handle: MixHandle, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
+        ref, b = self._tokens(handle, args, kwargs)
         try:
-            p = self._use_plan(self._draw((b, ref.shape[1]), ref.device, self._selected_site() or self.sites[0]))
+            p = handle.use(handle.draw((b, ref.shape[1]), ref.device))
         except MixupError as err:
             raise type(err)(f"{err} (The text route draws one plan per batch from the (B, L) token shape; CutMix "
                             "cuts a span of tokens with CutMix(axis=1).)") from err
@@ -80,16 +79,15 @@ class TextMixHandle(MixHandle):
             got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
             raise MixupError(f"attention_mask has shape {got}, but the inputs are {tuple(ref.shape[:2])} (B, L); "
                              "a (B, L) mask is needed to mix it (custom 3-D/4-D masks: pass mask='own').")
-        plan = self.params
-        assert plan is not None
-        mixed = mix_attention_mask(mask[b:] if self._doubled else mask, plan, self.mask)
-        mixed = torch.cat([mask[:b], mixed]) if self._doubled else mixed
+        plan = cast(MixParams, handle.params)
+        mixed = mix_attention_mask(mask[b:] if handle.doubled else mask, plan, self.mask)
+        mixed = torch.cat([mask[:b], mixed]) if handle.doubled else mixed
         if positional:
-            k = cast(int, self._mask_position)
+            k = cast(int, self.mask_position)
             return (*args[:k], mixed, *args[k + 1:]), kwargs
         return args, {**kwargs, _MASK: mixed}
 
-    def _tokens(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Tensor, int]:
+    def _tokens(self, handle: MixHandle, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Tensor, int]:
         """The ``(B, L)`` ids or ``(B, L, H)`` embeddings of the call, checked against the labels; and ``B``."""
         if self.at == "tokens" and kwargs.get("inputs_embeds") is not None:
             raise MixupError(
@@ -102,10 +100,10 @@ class TextMixHandle(MixHandle):
         if not isinstance(ref, Tensor) or ref.ndim < 2:
             raise MixupError(f"A text model's forward needs input_ids (B, L) or inputs_embeds (B, L, H) to be "
                              f"mixed, got {describe(ref)}.")
-        b = cast(Tensor, self._labels).shape[0]  # arm() set them
-        if ref.shape[0] != (2 * b if self._doubled else b):
+        b = cast(Tensor, handle.labels).shape[0]  # arm() set them
+        if ref.shape[0] != (2 * b if handle.doubled else b):
             hint = (" mode='regmixup' forwards the clean batch and its copy: concatenate every input with itself."
-                    if self._doubled else "")
+                    if handle.doubled else "")
             raise MixupError(f"The inputs have batch size {ref.shape[0]} but the labels have {b} rows.{hint}")
         return ref, b
 
@@ -113,12 +111,11 @@ class TextMixHandle(MixHandle):
         """The attention mask of the call and whether it was passed positionally."""
         if _MASK in kwargs:
             return kwargs[_MASK], False
-        k = self._mask_position
+        k = self.mask_position
         return (args[k], True) if k is not None and k < len(args) else (None, False)
 
     def __repr__(self) -> str:
-        mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
-        return f"TextMixHandle(at={self.at!r}, sites={self.sites}, mask={self.mask!r}, mixer={self.mixer!r}{mode})"
+        return f"TextAdapter(at={self.at!r}, mask={self.mask!r})"
 
 
 def attach_text(
@@ -131,7 +128,7 @@ def attach_text(
     output: Any = None,
     mode: str = "mixup",
     eta: float = 1.0,
-) -> TextMixHandle:
+) -> MixHandle:
     """Attach ``mixer`` inside an unmodified Hugging Face model (or any model with the same layout).
 
     Args:
@@ -158,7 +155,7 @@ def attach_text(
         eta: RegMixup's weight of the mixed term, ``>= 0``.
 
     Returns:
-        A :class:`TextMixHandle` (use ``with``).
+        A :class:`~mixup_any.handle.MixHandle` with a :class:`TextAdapter` (use ``with``).
 
     Example:
         >>> from mixup_any import MixUp
@@ -206,4 +203,5 @@ def attach_text(
     if mask is None:
         mask = "own" if kind in ("hidden", "pooled") else "union"
     check_mask_policy(mask)
-    return TextMixHandle(mixer, model, free_sites(model, sites), at=kind, mask=mask, output=output, mode=mode, eta=eta)
+    return MixHandle(mixer, model, free_sites(model, sites), choose="one", output=output, mode=mode, eta=eta,
+                     adapter=TextAdapter(model, at=kind, mask=mask))
