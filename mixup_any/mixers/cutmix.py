@@ -79,23 +79,34 @@ def sample_boxes(
 
 
 def _draw_boxes(cut: Tensor, sizes: Sequence[int], generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """:func:`sample_boxes` and the kept area of each row, ``(B, 2k)`` int64 and ``(B,)`` float32, on ``cut``'s device."""
+    """:func:`sample_boxes` and the kept area of each row, ``(B, 2k)`` int64 and ``(B,)`` float32, on ``cut``'s device.
+
+    Every axis at once: ``(B, k)`` lengths and starts, exact integers in float64.
+    """
     b, k = cut.shape[0], len(sizes)
     check_generator(generator, cut.device)
     side = cut.double().clamp_(0.0, 1.0)
     if k > 1:
         side = side.pow_(1.0 / k)  # each side: cut**(1/k) of its extent
-    centre = torch.rand(k, b, generator=generator, dtype=torch.float64, device=cut.device)
-    bounds, area = [], None
-    for d, n in enumerate(sizes):  # one or two axes
-        length = side.mul(n).floor_()  # int() as in the paper's code; the clip below may shrink it
-        start = centre[d].mul_(n).floor_().sub_(length.div(2).floor_())  # centre - length // 2, exact in float64
-        hi = length.add_(start).clamp_(0, n)
-        lo = start.clamp_(min=0)
-        bounds += [lo, hi]
-        area = hi - lo if area is None else area.mul_(hi - lo)
-    kept = torch.sub(1.0, cast(Tensor, area), alpha=1.0 / math.prod(sizes)).float()
-    return torch.stack(bounds, dim=1).long(), kept
+    n = _extents(sizes, cut.device)
+    length = side.unsqueeze(1).mul(n).floor_()  # int() as in the paper's code; the clip below may shrink it
+    start = torch.rand(b, k, generator=generator, dtype=torch.float64, device=cut.device).mul_(n).floor_()
+    start.sub_(torch.floor_divide(length, 2))  # centre - length // 2
+    hi = torch.add(start, length).clamp_(max=n)
+    lo = start.clamp_(min=0)
+    kept = torch.sub(1.0, (hi - lo).prod(1), alpha=1.0 / math.prod(sizes)).float()
+    return torch.stack([lo, hi], dim=2).flatten(1).long(), kept
+
+
+def _extents(sizes: Sequence[int], device: torch.device) -> float | Tensor:
+    """The cut axes' extents: one Python number when they are equal (a square image, a sequence), else a
+    ``(k,)`` float64 tensor filled on ``device`` (no host-to-device copy)."""
+    if len(set(sizes)) == 1:
+        return float(sizes[0])
+    n = torch.empty(len(sizes), dtype=torch.float64, device=device)
+    for d, size in enumerate(sizes):
+        n[d] = size
+    return n
 
 
 def host_box(rng: random.Random, cut: float, sizes: Sequence[int]) -> tuple[tuple[int, ...], float]:
@@ -132,14 +143,18 @@ def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
         >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,)).int()
         tensor([[[0, 1, 1, 0]]], dtype=torch.int32)
     """
-    mask = torch.ones((), dtype=torch.uint8, device=box.device)
-    for d, a in enumerate(axes):
-        view = [shape[0]] + [1] * (len(shape) - 1)
-        view[a] = int(shape[a])
-        pos = torch.arange(int(shape[a]), device=box.device)
-        inside = (pos >= box[:, 2 * d, None]) & (pos < box[:, 2 * d + 1, None])
-        mask = mask * inside.to(torch.uint8).view(view)  # uint8: a broadcast bool `&` is 3x slower on the CPU
-    return mask.bool()
+    b, k = shape[0], len(axes)
+    extents = [int(shape[a]) for a in axes]
+    pos = torch.arange(max(extents), device=box.device)
+    bounds = box.view(b, k, 2, 1)
+    inside = ((pos >= bounds[:, :, 0]) & (pos < bounds[:, :, 1])).to(torch.uint8)  # (B, k, n), every axis at once
+    mask: Tensor | None = None
+    for d, (a, n) in enumerate(zip(axes, extents, strict=True)):
+        view = [b] + [1] * (len(shape) - 1)
+        view[a] = n
+        along = inside[:, d, :n].view(view)
+        mask = along if mask is None else mask * along  # uint8: a broadcast bool `&` is 3x slower on the CPU
+    return cast(Tensor, mask).bool()
 
 
 def box_region(x: Tensor, bounds: Sequence[int], axes: Sequence[int]) -> Tensor:
