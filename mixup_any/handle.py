@@ -43,7 +43,7 @@ from __future__ import annotations
 import warnings
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -239,7 +239,7 @@ class MixHandle:
             )
         p = self._params
         copies = 2 if self._doubled else 1
-        b = p.batch_size // copies if p is not None else cast(Tensor, self._labels).shape[0]  # arm() set them
+        b = p.batch_size // copies if p is not None else self.batch_size(t.shape[0])
         if t.shape[0] != copies * b:
             raise HookSiteError(self._batch_message(t, name, module, b))
         if p is None:
@@ -311,12 +311,13 @@ class MixHandle:
         """Whether the next forward will be mixed."""
         return self._armed
 
-    def arm(self, labels: Tensor, *, params: MixParams | None = None) -> None:
+    def arm(self, labels: Tensor | None = None, *, params: MixParams | None = None) -> None:
         """Mix the next forward of the model (only that one).
 
         Args:
-            labels: the batch's targets ``(B, ...)``: they give the batch size, class-aware pairings
-                draw from them, and the plan is drawn on their device.
+            labels: the batch's targets ``(B, ...)``, needed only when the draw reads them (class-aware
+                pairings, ``exclude_classes``); when given they fix the batch size, which is checked
+                against the forward. Without them ``B`` is read from the first site's output.
             params: a pre-drawn plan to use instead of drawing one (shared with another mixer, or
                 replayed from a log); if ``params.site`` names one of the sites and ``choose="one"``,
                 that site mixes. Ignored (identity) while the model is not training.
@@ -348,7 +349,11 @@ class MixHandle:
     def _check_arm(self, labels: Any, params: Any) -> None:
         if not self._hooks:
             raise HookSiteError("This handle was removed; attach again to mix.")
-        if not isinstance(labels, Tensor) or labels.ndim == 0:
+        if labels is None:
+            if params is None and self.mixer.needs_labels():
+                raise MixupError(f"arm() needs the batch's targets: {self.mixer!r} draws its partners from them "
+                                 "(class-aware pairing or exclude_classes). Call mix.arm(y).")
+        elif not isinstance(labels, Tensor) or labels.ndim == 0:
             raise MixupError(f"arm(labels) needs the batch's targets as a (B, ...) tensor, got {describe(labels)}.")
         if params is None:
             return
@@ -357,7 +362,7 @@ class MixHandle:
         if params.mixed and self.mode == "erm":
             raise MixupError("arm(params=...) with a mixing plan, but this handle has mode='erm' (no mixing); "
                              "attach with another mode, or drop params=.")
-        if params.batch_size != labels.shape[0]:
+        if labels is not None and params.batch_size != labels.shape[0]:
             raise MixupError(f"arm(labels, params=...): the plan is for {params.batch_size} rows but the labels "
                              f"have {labels.shape[0]} (shape {tuple(labels.shape)}).")
 
@@ -386,6 +391,16 @@ class MixHandle:
     def labels(self) -> Tensor | None:
         """The targets given to the last :meth:`arm` (their ``B`` is the batch size)."""
         return self._labels
+
+    def batch_size(self, rows: int) -> int:
+        """``B`` of this forward given a tensor of ``rows`` rows: the armed labels' rows, else ``rows`` (half of
+        them when :attr:`doubled`)."""
+        if self._labels is not None:
+            return self._labels.shape[0]
+        if self._doubled and rows % 2:
+            raise MixupError(f"mode='regmixup' forwards the clean batch and its copy, an even number of rows; got "
+                             f"{rows}. Call model(torch.cat([x, x])).")
+        return rows // 2 if self._doubled else rows
 
     @property
     def doubled(self) -> bool:

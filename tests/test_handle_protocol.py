@@ -126,7 +126,7 @@ def test_an_interrupted_forward_leaves_nothing_armed(name, interrupt):
 def test_labels_are_a_tensor_with_the_batch_rows(name):
     model, attach_, call, y = route(name)
     with attach_() as mix:
-        for bad in (None, [0, 1, 2], torch.tensor(1)):
+        for bad in ([0, 1, 2], torch.tensor(1)):  # None is allowed: B then comes from the forward
             with pytest.raises(MixupError, match=r"arm\(labels\) needs the batch's targets"):
                 mix.arm(bad)
         with pytest.raises(MixupError, match="the plan is for 5 rows but the labels have 6"):
@@ -215,3 +215,32 @@ def test_eval_mode_mixes_nothing_on_every_route_a_given_plan_included():
         mix.arm(y, params=plan)
         torch.testing.assert_close(model(x), nn.functional.linear(x, model.weight, model.bias))
         assert not mix.params.mixed
+
+
+@pytest.mark.parametrize("name", ROUTES)
+def test_arm_without_labels_draws_the_same_plan_when_the_draw_does_not_read_them(name):
+    model, attach_, call, y = route(name)
+    with attach_() as mix:
+        mix.arm(y)
+        with_labels = call(model)
+        p = mix.params
+        mix.target(y)
+    model2, attach2, call2, _ = route(name)  # the same seed: the same stream of plans
+    with attach2() as mix2:
+        mix2.arm()
+        without = call2(model2)
+        target = mix2.target(y)
+    assert mix2.params.mixed and torch.equal(mix2.params.index, p.index)
+    torch.testing.assert_close(mix2.params.lam_rows(), p.lam_rows())
+    torch.testing.assert_close(without, with_labels)
+    assert torch.equal(target.y_b, y[p.index])
+
+
+def test_arm_without_labels_is_refused_when_the_pairing_reads_them():
+    model = nn.Sequential(nn.Linear(5, 3))
+    with attach(MixUp(pairing="same_class", seed=0), model, at="0") as mix:
+        with pytest.raises(MixupError, match=r"arm\(\) needs the batch's targets: .* Call mix.arm\(y\)"):
+            mix.arm()
+        mix.arm(torch.arange(4) % 2)  # with them it mixes
+        model(torch.randn(4, 5))
+        assert mix.params.mixed

@@ -354,7 +354,7 @@ def test_batch_sizes_that_disagree():
         with pytest.raises(MixupError, match="batch size 6 but the labels have 5 rows"):
             model(**batch)
         with pytest.raises(MixupError, match=r"arm\(labels\) needs the batch's targets"):
-            mix.arm(None)
+            mix.arm([0, 1])
 
 
 def test_token_ids_given_to_an_input_mixer_point_to_text_mixing():

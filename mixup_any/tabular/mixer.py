@@ -24,7 +24,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -228,8 +228,8 @@ class TableAdapter(Adapter):
         if ref is None:
             raise MixupError(f"The model was called without the table's inputs: looked for continuous={tm.continuous!r} "
                              f"and categorical={tm.categorical!r} among its arguments.")
-        labels = cast(Tensor, handle.labels)  # arm() set them
-        b = labels.shape[0]
+        labels = handle.labels
+        b = handle.batch_size(ref.shape[0])
         if ref.shape[0] != (2 * b if handle.doubled else b):
             hint = " mode='regmixup' forwards each input concatenated with itself." if handle.doubled else ""
             raise MixupError(f"The table batch has {ref.shape[0]} rows but the labels have {b}.{hint}")

@@ -100,7 +100,7 @@ class TextAdapter(Adapter):
         if not isinstance(ref, Tensor) or ref.ndim < 2:
             raise MixupError(f"A text model's forward needs input_ids (B, L) or inputs_embeds (B, L, H) to be "
                              f"mixed, got {describe(ref)}.")
-        b = cast(Tensor, handle.labels).shape[0]  # arm() set them
+        b = handle.batch_size(ref.shape[0])
         if ref.shape[0] != (2 * b if handle.doubled else b):
             hint = (" mode='regmixup' forwards the clean batch and its copy: concatenate every input with itself."
                     if handle.doubled else "")
