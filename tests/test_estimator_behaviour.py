@@ -9,7 +9,6 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 
 pytest.importorskip("sklearn")
 pd = pytest.importorskip("pandas")
@@ -27,12 +26,6 @@ from mixup_any.tabular.schema import identifier_columns  # noqa: E402
 FAST = dict(max_epochs=40, batch_size=64, hidden_sizes=(32,), lr=1e-2, dropout=0.0, n_iter_no_change=5)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def _noisy(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:

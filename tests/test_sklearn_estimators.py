@@ -29,13 +29,6 @@ from mixup_any.tabular.temperature import fit_temperature  # noqa: E402
 FAST = dict(max_epochs=40, batch_size=64, hidden_sizes=(32,), lr=1e-2, dropout=0.0, n_iter_no_change=5)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # tiny MLPs: one intra-op thread is faster, and far faster on a loaded 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @parametrize_with_checks(
