@@ -101,20 +101,35 @@ class MixedTarget:
         return torch.lerp(b, a, self.lam_weight(a.ndim, dtype))
 
     def _index_soft(self, c: int, dtype: torch.dtype) -> Tensor:
-        """``lam·onehot(y_a) + (1-lam)·onehot(y_b)``, ``(B, C)``: rows of an identity matrix gathered in ``dtype``
-        (3x faster than ``one_hot`` and a cast); an index outside ``[0, C)`` raises."""
-        eye = torch.eye(c, dtype=dtype, device=self.y_a.device)
+        """``lam·onehot(y_a) + (1-lam)·onehot(y_b)``, ``(B, C)`` in ``dtype``; an index outside ``[0, C)`` raises.
+
+        Rows of a ``(C, C)`` identity matrix where it is no larger than the result (3x faster than
+        ``one_hot`` and a cast), else two scatters into zeros, so memory grows with ``B·C``, never ``C²``.
+        """
+        y_a, y_b = _int64(self.y_a), _int64(self.y_b)
         try:
-            a = eye.index_select(0, _int64(self.y_a))
+            if c > y_a.shape[0]:
+                return self._scatter_soft(c, dtype, y_a, y_b)
+            eye = torch.eye(c, dtype=dtype, device=y_a.device)
+            a = eye.index_select(0, y_a)
             if not self.mixed:
                 return a
-            b = eye.index_select(0, _int64(self.y_b))
+            b = eye.index_select(0, y_b)
         except (IndexError, RuntimeError) as err:  # checked by the gather (a device assertion off the CPU)
             raise MixupError(f"targets hold a class index outside [0, num_classes={c}): pass the right "
                              "num_classes, or remap the labels to 0..num_classes-1.") from err
         if isinstance(self.lam, Tensor):  # b + λ·(a - b) per row: exactly 1 where y_a == y_b
             return torch.lerp(b, a, self.lam_weight(2, dtype))
         return a.mul_(self.lam).add_(b, alpha=1.0 - self.lam)
+
+    def _scatter_soft(self, c: int, dtype: torch.dtype, y_a: Tensor, y_b: Tensor) -> Tensor:
+        out = torch.zeros(y_a.shape[0], c, dtype=dtype, device=y_a.device)
+        if not self.mixed:
+            return out.scatter_(1, y_a.view(-1, 1), 1.0)
+        w = self.lam_weight(2, dtype)
+        if isinstance(w, float):
+            return out.scatter_(1, y_a.view(-1, 1), w).scatter_add_(1, y_b.view(-1, 1), out.new_full((y_a.shape[0], 1), 1.0 - w))
+        return out.scatter_(1, y_a.view(-1, 1), w).scatter_add_(1, y_b.view(-1, 1), 1.0 - w)
 
     def dense(self, dtype: torch.dtype | None = None) -> Tensor:
         """The mixed target as one tensor: ``soft()`` for class indices, else ``lam·y_a + (1-lam)·y_b``."""

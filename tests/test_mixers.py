@@ -223,3 +223,20 @@ def test_integer_input_is_rejected_even_when_nothing_is_mixed(make):
         make()(torch.ones(4, 3, 8, 8, dtype=torch.int64), torch.arange(4))
     x = torch.randn(4, 3, 8, 8)
     assert make()(x, torch.arange(4))[0] is x
+
+
+def test_per_row_lam_of_one_keeps_its_row_exact_next_to_an_inf_partner():
+    # a per-row Beta draw rounds to 1.0 in float32 now and then: such a row must come back unchanged
+    x = torch.tensor([[1.5], [float("inf")], [2.5]])
+    p = MixParams(lam=torch.tensor([1.0, 0.5, 1.0]), index=torch.tensor([1, 0, 1]))
+    out = MixUp(per_sample=True).mix(x, p)
+    assert out[0].item() == 1.5 and out[2].item() == 2.5
+
+
+def test_random_choice_seed_decides_its_members_host_draws():
+    def plans(member_seeds):
+        m = RandomChoice([MixUp(seed=member_seeds[0]), CutMix(seed=member_seeds[1])], seed=7)
+        return [m.sample((8, 3, 16, 16)) for _ in range(6)]
+
+    a, b = plans((1, 2)), plans((3, 4))
+    assert [p.lam for p in a] == [p.lam for p in b] and [p.extra for p in a] == [p.extra for p in b]

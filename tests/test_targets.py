@@ -115,3 +115,19 @@ def test_a_partner_out_of_range_is_the_same_mixup_error_as_in_mix():
         mix_target(torch.tensor([0, 1, 2, 0]), p, num_classes=3)
     with pytest.raises(MixupError, match=r"index holds a partner outside \[0, 4\)"):
         mix_target(torch.randn(4), MixParams(torch.full((4,), 0.5), torch.tensor([-1, 0, 1, 2])))
+
+
+@pytest.mark.parametrize("c", [3, 50])  # fewer classes than rows (identity rows) and more (scatters)
+@pytest.mark.parametrize("per_row", [False, True])
+def test_soft_targets_equal_the_one_hot_reference_for_few_and_many_classes(c, per_row):
+    g = torch.Generator().manual_seed(c)
+    y_a, y_b = torch.randint(0, c, (6,), generator=g), torch.randint(0, c, (6,), generator=g)
+    y_b[0] = y_a[0]
+    lam = torch.rand(6, generator=g) if per_row else 0.3
+    w = lam[:, None] if per_row else lam
+    ref = w * F.one_hot(y_a, c) + (1 - w) * F.one_hot(y_b, c)
+    t = MixedTarget(y_a, y_b, lam, "index", c)
+    torch.testing.assert_close(t.soft(), ref.float())
+    torch.testing.assert_close(MixedTarget(y_a, y_a, 1.0, "index", c, mixed=False).soft(), F.one_hot(y_a, c).float())
+    with pytest.raises(MixupError, match="class index outside"):
+        MixedTarget(y_a + c, y_b, lam, "index", c).soft()

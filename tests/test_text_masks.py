@@ -78,3 +78,12 @@ def test_bad_masks_and_policies():
         mix_attention_mask(torch.ones(2, 4), p, "xor")
     with pytest.raises(MixupError, match="must return a tensor of shape \\(2, 4\\)"):
         mix_attention_mask(torch.ones(2, 4), p, lambda m, q: m[:1])
+
+
+def test_a_per_batch_lam_of_one_keeps_every_mask():
+    # an empty CutMix span gives lam = 1.0 for the batch: no row changed, so no row gains its partner's tokens
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    plan = MixParams(lam=1.0, index=torch.tensor([1, 0]))
+    assert torch.equal(mix_attention_mask(mask, plan, "union"), mask)
+    assert torch.equal(mix_attention_mask(mask, MixParams(lam=0.5, index=torch.tensor([1, 0])), "union"),
+                       torch.ones(2, 4, dtype=mask.dtype))

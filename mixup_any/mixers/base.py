@@ -118,9 +118,12 @@ class Mixer(abc.ABC):
         labels: Tensor | None = None,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
+        rng: random.Random | None = None,
     ) -> MixParams:
         """Draw the plan for a batch whose (first) input has ``shape`` ``(B, ...)``, on ``device``.
 
+        ``rng`` is the host generator of the per-batch decisions (default: the mixer's own, or one seeded
+        from a CPU ``generator``); a composite mixer passes its own so that its seed decides its members'.
         Identity plans (``mixed=False``) come back in eval mode, when disabled and when the
         schedule is off.
         """
@@ -231,7 +234,7 @@ class Mixer(abc.ABC):
         if generator is not None and generator.device.type == "cpu":
             return random.Random(int(torch.randint(2**62, (1,), generator=generator)))
         if self._rng is None:
-            self._rng = random.Random(self._base_seed())
+            self._rng = random.Random(self._base_seed() % 2**64)
         return self._rng
 
     def _base_seed(self) -> int:
@@ -246,7 +249,7 @@ class Mixer(abc.ABC):
         self._seed = seed
         for gen in self._generators.values():
             gen.manual_seed(seed)
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed % 2**64)  # Random(-s) would repeat Random(s)'s stream
         return self
 
     def train(self, mode: bool = True) -> Mixer:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from numbers import Real
@@ -121,6 +122,7 @@ class RandomChoice(Mixer):
         labels: Tensor | None = None,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
+        rng: random.Random | None = None,
     ) -> MixParams:
         """Draw the plan: the chosen member's plan (per batch) or a row-wise combination (per sample).
 
@@ -131,16 +133,17 @@ class RandomChoice(Mixer):
         if not self.active():
             return MixParams.identity(b, dev)
         gen = generator if generator is not None else self.generator_for(dev)
+        rng = rng if rng is not None else self.host_rng(generator)  # the members draw from it too: one seed
         if not self.per_sample:  # which member mixes is a host decision: a Python int
-            k = self.host_rng(generator).choices(range(len(self.mixers)), weights=self._weights())[0]
-            params = self.mixers[k].sample(shape, labels=labels, device=dev, generator=gen)
+            k = rng.choices(range(len(self.mixers)), weights=self._weights())[0]
+            params = self.mixers[k].sample(shape, labels=labels, device=dev, generator=gen, rng=rng)
             return replace(params, extra=Choice(k, params.extra))
         # member k for rows whose uniform draw falls in [P(<k), P(<=k)); thresholds are Python floats, nothing is copied
         u = torch.rand(b, generator=gen, device=dev, dtype=torch.float64)
         choice = torch.zeros(b, dtype=torch.int64, device=dev)
         for threshold in list(itertools.accumulate(self._weights()))[:-1]:
             choice += u >= threshold
-        plans = [m.sample(shape, labels=labels, device=dev, generator=gen) for m in self.mixers]
+        plans = [m.sample(shape, labels=labels, device=dev, generator=gen, rng=rng) for m in self.mixers]
         lam = torch.ones(b, device=dev)
         index = torch.arange(b, device=dev)
         box, size = None, None

@@ -121,7 +121,6 @@ class MixUp(Mixer):
         check_lifecycle(self.schedule, self.seed)
         self._lam_policy, self._pairing_policy, self._target_spec = lam_policy, pairing, target
         # rows a plan leaves unmixed (lam = 1) are copied exactly, also next to inf/NaN partners
-        self._keeps_rows = lam_policy.per_sample_p or bool(pairing.exclude_classes)
 
     def needs_labels(self) -> bool:
         return self._pairing_policy.needs_labels
@@ -137,6 +136,7 @@ class MixUp(Mixer):
         labels: Tensor | None = None,
         device: torch.device | str | None = None,
         generator: torch.Generator | None = None,
+        rng: random.Random | None = None,
     ) -> MixParams:
         """Draw λ and partners ``(B,)`` for inputs of ``shape`` ``(B, ...)``, on ``device``.
 
@@ -154,7 +154,7 @@ class MixUp(Mixer):
         if not active or (self.lam is None and self.alpha * scale == 0):
             return MixParams.identity(b, dev)
         gen = generator if generator is not None else self.generator_for(dev)
-        rng = self.host_rng(generator)
+        rng = rng if rng is not None else self.host_rng(generator)
         lam, rows = self._lam_policy.draw(b, rng=rng, alpha_scale=scale, generator=gen, device=dev)
         if rows is None and isinstance(lam, float) and lam == 1.0:
             return MixParams.identity(b, dev)
@@ -175,4 +175,4 @@ class MixUp(Mixer):
         if not params.mixed:
             return self._unmixed(x)
         check_extra(params, (type(None),), type(self).__name__)
-        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x", keep_unmixed=self._keeps_rows)
+        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x", keep_unmixed=True)

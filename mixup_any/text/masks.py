@@ -74,7 +74,7 @@ def mix_attention_mask(mask: Tensor, params: MixParams, policy: MaskPolicy = "un
         return out.to(mask.dtype)
     partner = mask.index_select(0, params.index.to(mask.device))
     combined = torch.maximum(mask, partner) if policy == "union" else torch.minimum(mask, partner)
-    if isinstance(params.lam, float):  # one λ < 1 for the batch: every row is mixed
-        return combined
+    if isinstance(params.lam, float):  # one λ for the batch: every row is mixed, unless λ is 1 (an empty box)
+        return combined if params.lam < 1 else mask
     mixed_rows = (params.lam.to(mask.device) < 1).unsqueeze(1)
     return torch.where(mixed_rows, combined, mask)
