@@ -32,13 +32,13 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, str]:
     from .tabular.schema import identifier_columns
 
     df, name, target = _read(args)
-    _check_columns(df, name, target, args.drop)
+    _check_columns(df, name, target, args.drop, args.categorical)
     features = df.drop(columns=[target, *args.drop])
     empty = [str(c) for c in features.columns if features[c].isna().all()]
     if empty:
         raise UserError(f"column {empty[0]!r} has no value in any row; --drop it")
     # the estimators' rule, on every row before any is dropped: left out unless --keep-ids
-    ids = [] if args.keep_ids else identifier_columns(features)
+    ids = [] if args.keep_ids else [c for c in identifier_columns(features) if c not in args.categorical]
     n_missing = int(df[target].isna().sum())
     if n_missing == len(df):
         raise UserError(f"every value of the target column {target!r} is missing")
@@ -46,6 +46,8 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, str]:
         warn(args, f"dropped {n_missing} of {plural(len(df), 'row')} whose target {target!r} is missing")
         df = df[df[target].notna()]
     df = df.drop(columns=[*args.drop, *ids])
+    for col in args.categorical:  # categories to every model (the MLPs' embeddings, gradient boosting's categories)
+        df[col] = df[col].astype("string").astype("category")
     y = df.pop(target)
     for col in ids:
         warn(args, f"column {col!r} looks like an identifier (a distinct value in every row: text, or a run of "
@@ -74,7 +76,7 @@ def _read(args: argparse.Namespace) -> tuple[Any, str, str]:
     return df, path.name, args.target
 
 
-def _check_columns(df: Any, name: str, target: str, drop: list[str]) -> None:
+def _check_columns(df: Any, name: str, target: str, drop: list[str], categorical: list[str]) -> None:
     """Rows exist, the target is a column (a hint when the header was read with the wrong separator), and
     ``--drop`` names feature columns."""
     if df.shape[0] == 0:
@@ -91,6 +93,9 @@ def _check_columns(df: Any, name: str, target: str, drop: list[str]) -> None:
         raise UserError(f"--drop names unknown columns: {', '.join(map(repr, missing))}")
     if target in drop:
         raise UserError(f"--drop names the target column {target!r}; drop only feature columns")
+    bad = [c for c in categorical if c not in df.columns or c == target or c in drop]
+    if bad:
+        raise UserError(f"--categorical names {bad[0]!r}, which is not a feature column")
 
 
 def task_of(y: Any, args: argparse.Namespace) -> str:

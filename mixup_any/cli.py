@@ -179,17 +179,22 @@ def _check_hgb_split(splits: list[Any], y_idx: Any, classes: Any, folds: int) ->
 
 def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace) -> str:
     """The run's header: the data, its columns' roles, the cross-validation and the model."""
+    import pandas as pd
+
     from .tabular.schema import infer_schema
 
     try:
         schema = infer_schema(X)
     except MixupError as err:  # a column we cannot use: report it in one line
         raise UserError(str(err).strip().splitlines()[0]) from None
+    integers = [str(c) for c in schema.continuous if pd.api.types.is_integer_dtype(X[c].dtype)]
     return (f"mixup-any compare: {name}\n"
             f"  {plural(len(X), 'row')}, {plural(X.shape[1], 'feature')} ({len(schema.continuous)} continuous, "
             f"{len(schema.categorical)} categorical), target {y.name!r} "
             + (f"({len(classes)} classes)" if classes is not None else "(regression)") + "\n"
-            f"  {args.folds}-fold CV x {plural(args.repeats, 'repeat')} (seed {args.seed}); "
+            + (f"  integers taken as numbers: {', '.join(integers)} (codes such as zip codes: --categorical COL)\n"
+               if integers else "")
+            + f"  {args.folds}-fold CV x {plural(args.repeats, 'repeat')} (seed {args.seed}); "
             f"MLP up to {plural(args.epochs, 'epoch')},\n"
             f"  early stopping on a {VALIDATION_PERCENT}% validation split; categorical mixing: {args.policy}")
 
@@ -243,6 +248,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="auto: regression for a numeric target with more than 20 values or non-integers, "
                         "classification otherwise (default: %(default)s)")
     c.add_argument("--drop", nargs="+", default=[], metavar="COL", help="columns to ignore: ids, leaks (default: none)")
+    c.add_argument("--categorical", nargs="+", default=[], metavar="COL",
+                   help="columns that are categories although they hold numbers, e.g. zip codes (default: none)")
     c.add_argument("--folds", type=int, help=f"k of the k-fold CV, 2 to {MAX_FOLDS} "
                                              f"(default: {f['folds']}; {q['folds']} with --quick)")
     c.add_argument("--repeats", type=int, help=f"repeats of the k-fold CV with new folds, 1 to {MAX_REPEATS} "

@@ -461,3 +461,22 @@ def test_an_all_empty_column_is_one_line_before_the_header(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.strip() == "mixup-any: error: column 'b' has no value in any row; --drop it"
     assert not (tmp_path / "o").exists()
+
+
+def test_integer_columns_are_named_and_categorical_makes_them_categories(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    n = 40
+    df = pd.DataFrame({"zip": rng.choice([10115, 20095, 80331], size=n), "x": rng.normal(size=n),
+                       "y": rng.choice(["a", "b"], size=n)})
+    path = tmp_path / "z.csv"
+    df.to_csv(path, index=False)
+    args = ["compare", str(path), "--target", "y", "--no-hgb", "--methods", "erm", *QUICK]
+    assert main([*args, "--out", str(tmp_path / "o1")]) == 0
+    out = capsys.readouterr().out
+    assert "2 features (2 continuous, 0 categorical)" in out
+    assert "integers taken as numbers: zip (codes such as zip codes: --categorical COL)" in out
+    assert main([*args, "--categorical", "zip", "--out", str(tmp_path / "o2")]) == 0
+    out = capsys.readouterr().out
+    assert "2 features (1 continuous, 1 categorical)" in out and "integers taken" not in out
+    assert main([*args, "--categorical", "nope", "--out", str(tmp_path / "o3")]) == 2
+    assert "--categorical names 'nope', which is not a feature column" in capsys.readouterr().err
