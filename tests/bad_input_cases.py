@@ -475,6 +475,8 @@ CASES: list[Case] = [
          "--drop names unknown columns: 'zz'", needs=TAB),
     Case("mixup-any", "--drop every feature", _compare("data.csv", "--target", "y", "--drop", "a", "b"), "exit 2",
          "no feature columns besides the target", needs=TAB),
+    Case("mixup-any", "--categorical an unknown column", _compare("data.csv", "--target", "y", "--categorical", "zz"),
+         "exit 2", "--categorical names 'zz', which is not a feature column", needs=TAB),
     Case("mixup-any", "an all-empty column", _compare("data.csv", "--target", "y", csv="a,b,y\n1,,u\n2,,v\n"),
          "exit 2", "column 'b' has no value in any row; --drop it", needs=TAB),
     Case("mixup-any", "--task regression, text target", _compare("data.csv", "--target", "y", "--task",
