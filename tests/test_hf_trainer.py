@@ -181,3 +181,17 @@ def test_custom_criterion_is_used(tmp_path):
                       mixer=MixUp(seed=0), criterion=functools.partial(crit))
     tr.train()
     assert calls and set(calls) == {"none"}
+
+
+def test_hooks_are_attached_once_per_run_and_removed_when_it_ends(tmp_path, monkeypatch):
+    import mixup_any.integrations.hf as hf
+
+    calls = []
+    real = hf.attach_text
+    monkeypatch.setattr(hf, "attach_text", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model, mixer = tiny_model(), CountingMixUp(alpha=1.0, seed=0)
+    tr = MixupTrainer(model=model, args=args(tmp_path, max_steps=3), train_dataset=dataset(), mixer=mixer)
+    calls.clear()  # the constructor's check that the site exists
+    tr.train()
+    assert mixer.draws == 3 and len(calls) == 1  # three steps, one attach
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())

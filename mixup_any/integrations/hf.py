@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
 from ..extras import require
-from ..handle import mixes
+from ..handle import MixHandle, mixes
 from ..mixers.base import Mixer
 from ..text.masks import MaskPolicy
 from ..text.mixing import attach_text
@@ -99,6 +99,7 @@ class MixupTrainer(transformers.Trainer):
         self.criterion = criterion
         self.mode = mode
         self.eta = eta
+        self._handle: MixHandle | None = None
         if isinstance(mixer.target_spec.label_smoothing, Mapping):
             raise MixupError(
                 "MixupTrainer mixes the one 'labels' tensor of a batch, so mixer.label_smoothing must be one float, "
@@ -115,6 +116,26 @@ class MixupTrainer(transformers.Trainer):
         # fail at construction, not at the first step, if the site cannot be found
         with attach_text(mixer, self._unwrapped(self.model), at, layers=layers, mask=mask):
             pass
+
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """``Trainer.train``, with the mixing hooks attached once for the whole run and removed at its end."""
+        try:
+            return super().train(*args, **kwargs)
+        finally:
+            self._release()
+
+    def _mixing(self, base: nn.Module) -> MixHandle:
+        """The run's handle on ``base``, attached at the first training step (the model may be wrapped by then)."""
+        if self._handle is None or self._handle.removed or self._handle.model is not base:
+            self._release()
+            self._handle = attach_text(self.mixer, base, self.at, layers=self.layers, mask=self.mask, mode=self.mode,
+                                       eta=self.eta)
+        return self._handle
+
+    def _release(self) -> None:
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
 
     def _unwrapped(self, model: nn.Module) -> nn.Module:
         return self.accelerator.unwrap_model(model) if getattr(self, "accelerator", None) is not None else model
@@ -164,17 +185,16 @@ class MixupTrainer(transformers.Trainer):
         batch = self._model_inputs(inputs, labels.shape[0])
         criterion = self._criterion(base, labels)
         rows = num_items_in_batch if labels.ndim == 1 else None  # the accumulated batch's rows, if counted
-        with attach_text(self.mixer, base, self.at, layers=self.layers, mask=self.mask, mode=self.mode,
-                         eta=self.eta) as mix:
-            mix.arm(labels)
-            outputs = model(**batch)
-            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-            if rows is not None:  # RegMixup: each of its two terms is normalised over the accumulated batch's rows
-                loss = mix.loss(criterion, logits, labels, reduction="sum") / rows
-                if self.args.average_tokens_across_devices and self.args.world_size > 1:
-                    loss = loss * self.accelerator.num_processes
-            else:
-                loss = mix.loss(criterion, logits, labels, reduction="mean")
+        mix = self._mixing(base)
+        mix.arm(labels)
+        outputs = model(**batch)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        if rows is not None:  # RegMixup: each of its two terms is normalised over the accumulated batch's rows
+            loss = mix.loss(criterion, logits, labels, reduction="sum") / rows
+            if self.args.average_tokens_across_devices and self.args.world_size > 1:
+                loss = loss * self.accelerator.num_processes
+        else:
+            loss = mix.loss(criterion, logits, labels, reduction="mean")
         # tell training_step whether the loss is already normalized over the accumulated batch
         self.loss_is_scaled_for_ga = rows is not None
         return (loss, outputs) if return_outputs else loss
