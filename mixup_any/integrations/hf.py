@@ -99,7 +99,8 @@ class MixupTrainer(transformers.Trainer):
         self.criterion = criterion
         self.mode = mode
         self.eta = eta
-        self._handle: MixHandle | None = None
+        self._handle: MixHandle | None = None  # attached for one train() run
+        self._in_run = False
         if isinstance(mixer.target_spec.label_smoothing, Mapping):
             raise MixupError(
                 "MixupTrainer mixes the one 'labels' tensor of a batch, so mixer.label_smoothing must be one float, "
@@ -119,9 +120,11 @@ class MixupTrainer(transformers.Trainer):
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
         """``Trainer.train``, with the mixing hooks attached once for the whole run and removed at its end."""
+        self._in_run = True
         try:
             return super().train(*args, **kwargs)
         finally:
+            self._in_run = False
             self._release()
 
     def _mixing(self, base: nn.Module) -> MixHandle:
@@ -155,6 +158,20 @@ class MixupTrainer(transformers.Trainer):
             return lambda out, y: F.binary_cross_entropy_with_logits(out, y.to(out.dtype), reduction="none").mean(-1)
         return functools.partial(F.cross_entropy, label_smoothing=self._smoothing)
 
+    def _step(self, mix: MixHandle, model: nn.Module, batch: dict[str, Any], labels: Tensor,
+              criterion: Callable[..., Tensor], rows: Any) -> tuple[Tensor, Any]:
+        """One armed forward and its loss."""
+        mix.arm(labels)
+        outputs = model(**batch)
+        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+        if rows is None:
+            return mix.loss(criterion, logits, labels, reduction="mean"), outputs
+        # RegMixup: each of its two terms is normalised over the accumulated batch's rows
+        loss = mix.loss(criterion, logits, labels, reduction="sum") / rows
+        if self.args.average_tokens_across_devices and self.args.world_size > 1:
+            loss = loss * self.accelerator.num_processes
+        return loss, outputs
+
     def _model_inputs(self, inputs: Mapping[str, Any], b: int) -> dict[str, Any]:
         """The forward's inputs: without ``labels`` (the model's own loss would be unmixed); for RegMixup the
         clean batch followed by its copy to mix (every ``(B, ...)`` tensor concatenated with itself)."""
@@ -185,16 +202,12 @@ class MixupTrainer(transformers.Trainer):
         batch = self._model_inputs(inputs, labels.shape[0])
         criterion = self._criterion(base, labels)
         rows = num_items_in_batch if labels.ndim == 1 else None  # the accumulated batch's rows, if counted
-        mix = self._mixing(base)
-        mix.arm(labels)
-        outputs = model(**batch)
-        logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
-        if rows is not None:  # RegMixup: each of its two terms is normalised over the accumulated batch's rows
-            loss = mix.loss(criterion, logits, labels, reduction="sum") / rows
-            if self.args.average_tokens_across_devices and self.args.world_size > 1:
-                loss = loss * self.accelerator.num_processes
-        else:
-            loss = mix.loss(criterion, logits, labels, reduction="mean")
+        if self._in_run:
+            loss, outputs = self._step(self._mixing(base), model, batch, labels, criterion, rows)
+        else:  # called on its own: the hooks live for this call only
+            with attach_text(self.mixer, base, self.at, layers=self.layers, mask=self.mask, mode=self.mode,
+                             eta=self.eta) as mix:
+                loss, outputs = self._step(mix, model, batch, labels, criterion, rows)
         # tell training_step whether the loss is already normalized over the accumulated batch
         self.loss_is_scaled_for_ga = rows is not None
         return (loss, outputs) if return_outputs else loss
