@@ -219,6 +219,9 @@ class MixParams:
         site: name of the site that mixes (hooks), or ``None`` for the input.
         mixed: ``False`` when the plan is known to be the identity (eval mode, ``alpha=0``,
             ``p=0``, schedule off); mixers then return their input untouched.
+        unmixed_rows: whether a per-row ``lam`` may leave rows unmixed (``lam = 1``: per-row ``p``, excluded
+            classes, plans built by hand); :class:`~mixup_any.MixUp` then copies those rows exactly, also
+            next to partners holding inf or NaN (one more pass). Mixers set it ``False`` for plain Beta draws.
 
     Example:
         >>> from mixup_any import MixUp
@@ -234,6 +237,7 @@ class MixParams:
     extra: Extra | None = None
     site: str | None = None
     mixed: bool = True
+    unmixed_rows: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.index, Tensor) or self.index.ndim != 1 or self.index.dtype not in (torch.int64,
@@ -305,6 +309,7 @@ class MixParams:
             "extra": _extra_state(cpu.extra),
             "site": self.site,
             "mixed": self.mixed,
+            "unmixed_rows": self.unmixed_rows,
         }
 
     @classmethod
@@ -316,6 +321,7 @@ class MixParams:
             extra=_extra_from_state(state.get("extra")),
             site=state.get("site"),
             mixed=state.get("mixed", True),
+            unmixed_rows=state.get("unmixed_rows", True),
         )
         return p.to(device) if device is not None else p
 

@@ -167,11 +167,14 @@ def sample_lambda(
         out = torch.rand(n, generator=generator, dtype=torch.float64, device=device).mul_(hi - lo).add_(lo)
     elif alpha == 0:
         out = torch.ones(n, dtype=torch.float64, device=device)
+    elif alpha == 1 and beta in (None, 1) and not fold:  # Beta(1, 1) is U(0, 1): one kernel, already float32
+        out = torch.rand(n, generator=generator, device=device)
     else:
         out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator, device=device)
     if fold:
         out = torch.maximum(out, 1.0 - out)
-    return out.float().expand(batch_size).contiguous() if not per_sample else out.float()
+    out = out if out.dtype == torch.float32 else out.float()
+    return out.expand(batch_size).contiguous() if not per_sample else out
 
 
 def host_lambda(rng: random.Random, *, alpha: float = 1.0, beta: float | None = None,

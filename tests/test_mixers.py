@@ -226,11 +226,26 @@ def test_integer_input_is_rejected_even_when_nothing_is_mixed(make):
 
 
 def test_per_row_lam_of_one_keeps_its_row_exact_next_to_an_inf_partner():
-    # a per-row Beta draw rounds to 1.0 in float32 now and then: such a row must come back unchanged
+    # a plan built by hand may leave rows unmixed: they come back unchanged, whatever their partner holds
     x = torch.tensor([[1.5], [float("inf")], [2.5]])
     p = MixParams(lam=torch.tensor([1.0, 0.5, 1.0]), index=torch.tensor([1, 0, 1]))
     out = MixUp(per_sample=True).mix(x, p)
     assert out[0].item() == 1.5 and out[2].item() == 2.5
+
+
+@pytest.mark.parametrize(("kwargs", "unmixed"), [({}, False), ({"p": 0.5, "per_sample_p": True}, True),
+                                                 ({"exclude_classes": [0]}, True)])
+def test_drawn_plans_say_whether_they_leave_rows_unmixed(kwargs, unmixed):
+    # only plans that can leave rows unmixed pay for the guard; their unmixed rows stay exact next to inf
+    mixer = MixUp(per_sample=True, seed=0, **kwargs)
+    x = torch.randn(64, 3)
+    x[::2] = float("inf")
+    y = torch.arange(64) % 4
+    p = mixer.sample(x.shape, labels=y)
+    assert p.unmixed_rows is unmixed
+    kept = p.lam == 1
+    if unmixed:
+        assert kept.any() and torch.equal(mixer.mix(x, p)[kept], x[kept])
 
 
 def test_random_choice_seed_decides_its_members_host_draws():

@@ -75,35 +75,38 @@ def sample_boxes(
         >>> box.shape, (box[:, 1] - box[:, 0]).tolist()  # row 0 cuts nothing; row 1 at most half of each side
         (torch.Size([2, 4]), [0, 4])
     """
-    return _draw_boxes(cut, sizes, generator)[0]
+    return _draw_boxes(cut.clamp(0.0, 1.0), sizes, generator)[0]
 
 
 def _draw_boxes(cut: Tensor, sizes: Sequence[int], generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
     """:func:`sample_boxes` and the kept area of each row, ``(B, 2k)`` int64 and ``(B,)`` float32, on ``cut``'s device.
 
-    Every axis at once: ``(B, k)`` lengths and starts, exact integers in float64.
+    Every axis at once, in integers: ``(B, k, 1)`` lengths and starts, ``(B, k, 2)`` ends clipped to the extents.
     """
     b, k = cut.shape[0], len(sizes)
     check_generator(generator, cut.device)
-    side = cut.double().clamp_(0.0, 1.0)
-    if k > 1:
-        side = side.pow_(1.0 / k)  # each side: cut**(1/k) of its extent
     n = _extents(sizes, cut.device)
-    length = side.unsqueeze(1).mul(n).floor_()  # int() as in the paper's code; the clip below may shrink it
-    start = torch.rand(b, k, generator=generator, dtype=torch.float64, device=cut.device).mul_(n).floor_()
-    start.sub_(torch.floor_divide(length, 2))  # centre - length // 2
-    hi = torch.add(start, length).clamp_(max=n)
-    lo = start.clamp_(min=0)
-    kept = torch.sub(1.0, (hi - lo).prod(1), alpha=1.0 / math.prod(sizes)).float()
-    return torch.stack([lo, hi], dim=2).flatten(1).long(), kept
+    side = cut.view(b, 1, 1)
+    if k > 1:
+        side = side.pow(1.0 / k)  # each side: cut**(1/k) of its extent
+    length = side.mul(n).long()  # int() as in the paper's code; the clip below may shrink it
+    if isinstance(n, int):
+        start = torch.randint(n, (b, k, 1), generator=generator, device=cut.device)
+    else:
+        start = torch.rand(b, k, 1, generator=generator, device=cut.device).mul_(n).long()
+    start.sub_(length // 2)  # centre - length // 2
+    ends = torch.cat([start, start + length], 2)
+    ends = ends.clamp_(0, n) if isinstance(n, int) else torch.minimum(ends.clamp_(min=0), n, out=ends)
+    kept = torch.rsub(ends.diff(dim=2).prod(1), 1.0, alpha=1.0 / math.prod(sizes)).view(b)
+    return ends.view(b, 2 * k), kept
 
 
-def _extents(sizes: Sequence[int], device: torch.device) -> float | Tensor:
-    """The cut axes' extents: one Python number when they are equal (a square image, a sequence), else a
-    ``(k,)`` float64 tensor filled on ``device`` (no host-to-device copy)."""
+def _extents(sizes: Sequence[int], device: torch.device) -> int | Tensor:
+    """The cut axes' extents: one Python int when they are equal (a square image, a sequence), else a
+    ``(k, 1)`` int64 tensor filled on ``device`` (no host-to-device copy)."""
     if len(set(sizes)) == 1:
-        return float(sizes[0])
-    n = torch.empty(len(sizes), dtype=torch.float64, device=device)
+        return int(sizes[0])
+    n = torch.empty(len(sizes), 1, dtype=torch.int64, device=device)
     for d, size in enumerate(sizes):
         n[d] = size
     return n
@@ -146,15 +149,15 @@ def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
     b, k = shape[0], len(axes)
     extents = [int(shape[a]) for a in axes]
     pos = torch.arange(max(extents), device=box.device)
-    bounds = box.view(b, k, 2, 1)
-    inside = ((pos >= bounds[:, :, 0]) & (pos < bounds[:, :, 1])).to(torch.uint8)  # (B, k, n), every axis at once
+    # (pos < start) xor (pos < end) is start <= pos < end: (B, k, 1, n), every axis at once
+    inside = (pos < box.view(b, k, 2, 1)).diff(dim=2)
     mask: Tensor | None = None
-    for d, (a, n) in enumerate(zip(axes, extents, strict=True)):
+    for a, n, along in zip(axes, extents, inside.unbind(1), strict=True):
         view = [b] + [1] * (len(shape) - 1)
         view[a] = n
-        along = inside[:, d, :n].view(view)
-        mask = along if mask is None else mask * along  # uint8: a broadcast bool `&` is 3x slower on the CPU
-    return cast(Tensor, mask).bool()
+        along = along.view(view) if n == len(pos) else along[..., :n].reshape(view)
+        mask = along if mask is None else mask & along
+    return cast(Tensor, mask)
 
 
 def box_region(x: Tensor, bounds: Sequence[int], axes: Sequence[int]) -> Tensor:

@@ -120,7 +120,6 @@ class MixUp(Mixer):
             target = self.target
         check_lifecycle(self.schedule, self.seed)
         self._lam_policy, self._pairing_policy, self._target_spec = lam_policy, pairing, target
-        # rows a plan leaves unmixed (lam = 1) are copied exactly, also next to inf/NaN partners
 
     def needs_labels(self) -> bool:
         return self._pairing_policy.needs_labels
@@ -168,11 +167,11 @@ class MixUp(Mixer):
         """The plan from λ, partners and the rows that mix (``None``: all); CutMix adds its box here."""
         if rows is not None:
             lam = torch.where(rows, lam, 1.0)
-        return MixParams(lam=lam, index=index)
+        return MixParams(lam=lam, index=index, unmixed_rows=rows is not None)
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Lerp a tensor ``(B, ...)`` or a nested batch of float tensors with its partners: plans without a record."""
         if not params.mixed:
             return self._unmixed(x)
         check_extra(params, (type(None),), type(self).__name__)
-        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x", keep_unmixed=True)
+        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x", keep_unmixed=params.unmixed_rows)
