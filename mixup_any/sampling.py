@@ -1,4 +1,4 @@
-"""The samplers of a plan: λ (Beta, fixed, uniform, fold, apply-probability) and the partner index (pairings).
+"""The samplers of a plan: λ (Beta, fixed, uniform, fold) and the partner index (pairings).
 
 All randomness comes from a :class:`torch.Generator` on the batch's device; the global RNG is never
 touched. Every draw is made where the batch lives, so nothing here copies a value to or from an
@@ -195,25 +195,6 @@ def host_lambda(rng: random.Random, *, alpha: float = 1.0, beta: float | None = 
     else:
         v = host_beta(rng, float(alpha), float(alpha if beta is None else beta))
     return max(v, 1.0 - v) if fold else v
-
-
-def apply_probability(
-    lam: Tensor, p: float, *, per_sample: bool = False, generator: torch.Generator | None = None
-) -> Tensor:
-    """Set ``lam = 1`` (no mixing) for rows, or the whole batch, not selected with probability ``p``.
-
-    Example:
-        >>> apply_probability(torch.tensor([0.3, 0.6]), 0.0)
-        tensor([1., 1.])
-    """
-    if p >= 1.0:
-        return lam
-    if p <= 0.0:
-        return torch.ones_like(lam)
-    check_generator(generator, lam.device)
-    n = lam.shape[0] if per_sample else 1
-    keep = torch.rand(n, generator=generator, device=lam.device) < p
-    return lam.where(keep, 1.0)
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mixup_any import MixParams, MixupError
 from mixup_any.params import Box, Choice, Swap
-from mixup_any.sampling import apply_probability, sample_beta, sample_index, sample_lambda
+from mixup_any.sampling import sample_beta, sample_index, sample_lambda
 
 scipy_stats = pytest.importorskip("scipy.stats")
 
@@ -110,19 +110,7 @@ def test_global_rng_untouched():
     sample_index(8, generator=g)
     sample_index(8, pairing="different_class", labels=torch.tensor([0, 1] * 4), generator=g)
     sample_index(8, pairing="label_distance", labels=torch.randn(8, generator=g), generator=g)
-    apply_probability(torch.rand(8, generator=g), 0.5, per_sample=True, generator=g)
     assert torch.equal(before, torch.get_rng_state())
-
-
-def test_probability_per_sample_and_per_batch():
-    lam = torch.full((1000,), 0.3)
-    ps = apply_probability(lam, 0.25, per_sample=True, generator=gen())
-    frac = (ps != 1).float().mean()
-    assert 0.2 < frac < 0.3
-    pb = apply_probability(lam, 0.5, generator=gen())
-    assert (pb == 1).all() or (pb == 0.3).all()
-    assert torch.equal(apply_probability(lam, 0.0), torch.ones(1000))
-    assert apply_probability(lam, 1.0) is lam
 
 
 @pytest.mark.parametrize("b", [1, 2, 3, 7, 8])
