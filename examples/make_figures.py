@@ -44,7 +44,7 @@ def main(out_dir: str = "docs", seed: int = 0) -> list[pathlib.Path]:
     save(explain(CutMix(alpha=1.0, lam=(0.55, 0.75)), xb, yb, num_classes=10, class_names=names, generator=g,
                  title="CutMix on digits: a box of b pasted into a; λ = area of a that is kept"),
          "cutmix_digits.png")
-    mixer = RandomChoice([MixUp(alpha=1.0, per_sample=True), CutMix(alpha=1.0, per_sample=True)], per_sample=True)
+    mixer = RandomChoice([MixUp(alpha=1.0, per_sample=True), CutMix(alpha=1.0, per_sample=True)], per_sample_member=True)
     params = mixer.sample(xb.shape, generator=g)
     save(plot_mixed_batch(mixer.mix(xb, params), params.lam, ncols=8), "random_choice_batch.png")
     save(plot_lambda_hist(CutMix(alpha=1.0, per_sample=True), shape=(1, 8, 8), generator=g),

@@ -44,7 +44,7 @@ def test_per_batch_applies_the_chosen_members_plan():
 
 @pytest.mark.parametrize("shape,axis,ref_axes", [((32, 3, 8, 8), (-2, -1), (2, 3)), ((32, 2, 40), -1, (2,))])
 def test_per_sample_combines_rows_in_one_plan(shape, axis, ref_axes):
-    m = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0, axis=axis)], weights=[0.4, 0.6], per_sample=True, seed=2)
+    m = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0, axis=axis)], weights=[0.4, 0.6], per_sample_member=True, seed=2)
     x = torch.randn(*shape)
     p = m.sample(x.shape)
     cut = p.extra.member == 1
@@ -55,13 +55,13 @@ def test_per_sample_combines_rows_in_one_plan(shape, axis, ref_axes):
 
 
 def test_per_sample_frequencies():
-    m = pair(weights=[0.3, 0.7], per_sample=True, seed=3)
+    m = pair(weights=[0.3, 0.7], per_sample_member=True, seed=3)
     cut = m.sample((4000, 1, 4, 4)).extra.member == 1
     assert abs(float(cut.float().mean()) - 0.7) < 0.04
 
 
 def test_only_mixup_members_per_sample():
-    m = RandomChoice([MixUp(alpha=0.2), MixUp(alpha=4.0)], per_sample=True, seed=0)
+    m = RandomChoice([MixUp(alpha=0.2), MixUp(alpha=4.0)], per_sample_member=True, seed=0)
     x = torch.randn(8, 5)
     p = m.sample(x.shape)
     torch.testing.assert_close(m.mix(x, p), loop_reference(x, p))
@@ -69,9 +69,9 @@ def test_only_mixup_members_per_sample():
 
 def test_soft_targets_sum_to_one_and_seed_replays():
     x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 5, (8,))
-    for per_sample in (False, True):
-        a_x, a_t = pair(per_sample=per_sample, seed=4)(x, y)
-        b_x, b_t = pair(per_sample=per_sample, seed=4)(x, y)
+    for per_sample_member in (False, True):
+        a_x, a_t = pair(per_sample_member=per_sample_member, seed=4)(x, y)
+        b_x, b_t = pair(per_sample_member=per_sample_member, seed=4)(x, y)
         assert torch.equal(a_x, b_x) and torch.equal(a_t.lam_rows(), b_t.lam_rows())
         torch.testing.assert_close(a_t.soft().sum(-1), torch.ones(8))
 
@@ -85,7 +85,7 @@ def test_eval_is_identity_and_train_propagates():
 
 
 def test_state_dict_resumes():
-    m = pair(per_sample=True, seed=5)
+    m = pair(per_sample_member=True, seed=5)
     state = m.state_dict()
     a = m.sample((8, 3, 8, 8))
     m.load_state_dict(state)
@@ -97,7 +97,7 @@ def test_repr_and_params():
     m = pair(weights=[0.5, 0.5])
     assert repr(m) == ("RandomChoice([MixUp(alpha=0.8, num_classes=5), CutMix(alpha=1.0, num_classes=5)], "
                        "weights=[0.5, 0.5])")
-    assert set(m.get_params()) == {"mixers", "weights", "per_sample", "seed"}
+    assert set(m.get_params()) == {"mixers", "weights", "per_sample_member", "seed"}
     assert repr(RandomChoice(**m.get_params())) == repr(m)
 
 
@@ -115,12 +115,12 @@ def test_errors():
     with pytest.raises(MixupError, match="agree on their targets"):
         RandomChoice([MixUp(num_classes=3), CutMix(num_classes=4)])
     with pytest.raises(MixupError, match="one shared axis"):
-        RandomChoice([CutMix(axis=-1), CutMix()], per_sample=True)
+        RandomChoice([CutMix(axis=-1), CutMix()], per_sample_member=True)
 
 
 def test_sklearn_clone_and_set_params():
     base = pytest.importorskip("sklearn.base")
-    m = RandomChoice((MixUp(alpha=0.8), CutMix(min_area=0.1)), weights=(0.3, 0.7), per_sample=True, seed=1)
+    m = RandomChoice((MixUp(alpha=0.8), CutMix(min_area=0.1)), weights=(0.3, 0.7), per_sample_member=True, seed=1)
     c = base.clone(m)
     assert repr(c) == repr(m) and c.mixers[0] is not m.mixers[0]
     m.set_params(weights=[0.5, 0.5])
@@ -130,7 +130,7 @@ def test_sklearn_clone_and_set_params():
 
 
 def test_per_row_boxes_replayed_on_another_size_are_refused():
-    mixer = RandomChoice([MixUp(), CutMix()], per_sample=True, seed=0)
+    mixer = RandomChoice([MixUp(), CutMix()], per_sample_member=True, seed=0)
     p = mixer.sample((8, 1, 12, 12))
     assert isinstance(p.extra.inner, Box) and p.extra.inner.size == (12, 12)
     with pytest.raises(MixupError, match=r"RandomChoice \(x\): this box was drawn for 12x12 but the tensor is 6x6"):
@@ -141,12 +141,12 @@ def test_per_row_boxes_replayed_on_another_size_are_refused():
 
 
 def test_per_sample_must_be_a_bool_and_a_failed_set_params_keeps_the_old_value():
-    with pytest.raises(MixupError, match="per_sample must be True or False, got 'no'"):
-        RandomChoice([MixUp(), CutMix()], per_sample="no")
+    with pytest.raises(MixupError, match="per_sample_member must be True or False, got 'no'"):
+        RandomChoice([MixUp(), CutMix()], per_sample_member="no")
     mixer = RandomChoice([MixUp(), CutMix()], weights=[0.5, 0.5])
     with pytest.raises(MixupError, match="sum to 1"):
         mixer.set_params(weights=[1, 2])
     assert mixer.weights == [0.5, 0.5]
-    with pytest.raises(MixupError, match="per_sample must be True or False"):
-        mixer.set_params(weights=[0.25, 0.75], per_sample="yes")
-    assert mixer.weights == [0.5, 0.5] and mixer.per_sample is False  # neither value of the failed call is kept
+    with pytest.raises(MixupError, match="per_sample_member must be True or False"):
+        mixer.set_params(weights=[0.25, 0.75], per_sample_member="yes")
+    assert mixer.weights == [0.5, 0.5] and mixer.per_sample_member is False  # neither value of the failed call is kept

@@ -148,7 +148,7 @@ def test_explicit_signatures():
     assert names <= set(inspect.signature(CutMix).parameters)  # CutMix lists every option (help() shows them)
     with pytest.raises(TypeError, match="alpah"):
         CutMix(alpah=1.0)
-    assert list(inspect.signature(RandomChoice).parameters) == ["mixers", "weights", "per_sample", "seed"]
+    assert list(inspect.signature(RandomChoice).parameters) == ["mixers", "weights", "per_sample_member", "seed"]
     m = CutMix(axis=-1, p=0.5, num_classes=3, seed=2)
     assert CutMix(**m.get_params()).get_params() == m.get_params()
     assert pickle.loads(pickle.dumps(m)).get_params() == m.get_params()

@@ -29,7 +29,7 @@ MIXERS = {
     "cutmix": lambda: CutMix(num_classes=C, seed=0),
     "cutmix per sample": lambda: CutMix(per_sample=True, num_classes=C, seed=0),
     "choice per batch": lambda: RandomChoice([MixUp(num_classes=C), CutMix(num_classes=C)], seed=0),
-    "choice per sample": lambda: RandomChoice([MixUp(num_classes=C), CutMix(num_classes=C)], per_sample=True, seed=0),
+    "choice per sample": lambda: RandomChoice([MixUp(num_classes=C), CutMix(num_classes=C)], per_sample_member=True, seed=0),
 }
 RECORD = {"mixup": type(None), "mixup per sample": type(None), "cutmix": Box, "cutmix per sample": Box,
           "choice per batch": Choice, "choice per sample": Choice}
@@ -163,7 +163,7 @@ TEXT_MIXERS = {
     "cutmix": lambda: CutMix(axis=1, num_classes=C, seed=0),
     "cutmix per sample": lambda: CutMix(axis=1, per_sample=True, num_classes=C, seed=0),
     "choice per batch": lambda: RandomChoice([MixUp(num_classes=C), CutMix(axis=1, num_classes=C)], seed=0),
-    "choice per sample": lambda: RandomChoice([MixUp(num_classes=C), CutMix(axis=1, num_classes=C)], per_sample=True,
+    "choice per sample": lambda: RandomChoice([MixUp(num_classes=C), CutMix(axis=1, num_classes=C)], per_sample_member=True,
                                               seed=0),
 }
 

@@ -27,8 +27,8 @@ __all__ = ["RandomChoice"]
 class RandomChoice(Mixer):
     """Apply one of several mixers, chosen at random with probabilities ``weights``.
 
-    Per batch (``per_sample=False``, timm's and torchvision's switch): one member is drawn for the
-    batch and its own plan is used. Per sample (``per_sample=True``): every member draws a plan for the
+    Per batch (``per_sample_member=False``, timm's and torchvision's switch): one member is drawn for the
+    batch and its own plan is used. Per sample (``per_sample_member=True``): every member draws a plan for the
     whole batch and each row takes the plan of the member it drew, so one batch holds CutMix rows (a box,
     pure paste) and MixUp rows (a ``lerp``), applied in one pass. Per-sample choice supports
     :class:`MixUp` and :class:`CutMix` members (CutMix members must share ``axis``). The plan records
@@ -41,7 +41,8 @@ class RandomChoice(Mixer):
     Args:
         mixers: the members, e.g. ``[MixUp(alpha=0.8), CutMix(alpha=1.0)]``.
         weights: probability of each member (must sum to 1); ``None`` means uniform.
-        per_sample: choose a member per row instead of per batch.
+        per_sample_member: choose a member per row instead of per batch (a member's own ``per_sample``
+            decides whether its λ is drawn per row).
         seed: seed of this mixer's generator (the members' own generators are not used).
 
     Example:
@@ -56,12 +57,12 @@ class RandomChoice(Mixer):
         mixers: Sequence[Mixer],
         weights: Sequence[float] | None = None,
         *,
-        per_sample: bool = False,
+        per_sample_member: bool = False,
         seed: int | None = None,
     ) -> None:
         self.mixers = mixers  # stored as given, so sklearn.clone sees its own arguments back
         self.weights = weights
-        self.per_sample = per_sample
+        self.per_sample_member = per_sample_member
         self.seed = seed
         self._check()
         self._start()
@@ -84,8 +85,8 @@ class RandomChoice(Mixer):
             if m.target_spec != first.target_spec:
                 raise MixupError(f"All members must agree on their targets: {first!r} has {first.target_spec}, "
                                  f"{m!r} has {m.target_spec}.")
-        check_flags(per_sample=self.per_sample)
-        if self.per_sample:
+        check_flags(per_sample_member=self.per_sample_member)
+        if self.per_sample_member:
             _check_row_members(self.mixers)
         check_lifecycle(None, self.seed)
 
@@ -134,7 +135,7 @@ class RandomChoice(Mixer):
             return MixParams.identity(b, dev)
         gen = generator if generator is not None else self.generator_for(dev)
         rng = rng if rng is not None else self.host_rng(generator)  # the members draw from it too: one seed
-        if not self.per_sample:  # which member mixes is a host decision: a Python int
+        if not self.per_sample_member:  # which member mixes is a host decision: a Python int
             k = rng.choices(range(len(self.mixers)), weights=self._weights())[0]
             params = self.mixers[k].sample(shape, labels=labels, device=dev, generator=gen, rng=rng)
             return replace(params, extra=Choice(k, params.extra))
@@ -204,7 +205,7 @@ class RandomChoice(Mixer):
 
     def __repr__(self) -> str:
         extra = f", weights={self.weights!r}" if self.weights is not None else ""
-        extra += ", per_sample=True" if self.per_sample else ""
+        extra += ", per_sample_member=True" if self.per_sample_member else ""
         extra += f", seed={self.seed!r}" if self.seed is not None else ""
         return f"RandomChoice([{', '.join(map(repr, self.mixers))}]{extra})"
 
@@ -214,8 +215,8 @@ def _check_row_members(mixers: Sequence[Mixer]) -> None:
     cut_axes = {tuple(m.axis) if not isinstance(m.axis, int) else (m.axis,) for m in mixers if isinstance(m, CutMix)}
     if any(type(m) not in (MixUp, CutMix) for m in mixers) or len(cut_axes) > 1:
         raise MixupError(
-            "per_sample=True combines MixUp and CutMix members (CutMix members with one shared axis) "
-            f"in one pass; got {mixers!r}. Use per_sample=False to switch between other mixers."
+            "per_sample_member=True combines MixUp and CutMix members (CutMix members with one shared axis) "
+            f"in one pass; got {mixers!r}. Use per_sample_member=False to switch between other mixers."
         )
 
 
