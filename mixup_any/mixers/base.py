@@ -132,6 +132,10 @@ class Mixer(abc.ABC):
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Apply ``params`` to a tensor ``(B, ...)`` or a nested batch of float tensors.
 
+        A function of the plan alone: it applies ``params`` whatever the mode. The entry points that follow
+        the training mode (``mixer(x, y)``, a handle's ``arm()``, Lightning, the ``Trainer``, ``IfMixup``) mix
+        nothing in eval mode, a plan given to them with ``params=`` included.
+
         Raises:
             MixupError: for a plan whose record this mixer does not understand.
         """
