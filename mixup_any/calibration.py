@@ -101,7 +101,7 @@ def clean_and_mixed(params: MixParams) -> MixParams:
     return dataclasses.replace(params, lam=torch.cat([ones, params.lam_rows()]),
                                index=torch.cat([torch.arange(b, device=index.device, dtype=index.dtype), index + b]),
                                target_lam=None if params.target_lam is None else torch.cat([ones, params.target_rows()]),
-                               extra=extra)
+                               extra=extra, unmixed_rows=True)
 
 
 @overload
