@@ -4,12 +4,12 @@
 
 :func:`graph_step_shares` returns, under stable names:
 
-* ``graph_step_share``: an ``IfMixup`` call (drawing the plan for 128 graphs, building the mixed batch:
-  padded, aligned node features and both edge sets with weights, and the mixed targets) / one forward +
-  backward + update step of a 2-layer GCN (``GCNConv`` 16 → 64 → 64, mean readout, linear head) on the
-  unmixed batch.
-* ``graph_readout_step_share``: drawing the plan and the mix's forward and backward at the readout
-  (128 × 64) / the same step.
+* ``graph_step_share``: what graph-level mixup at the readout adds to a step, measured as the other step
+  shares of ``benchmarks/run.py`` are: drawing the plan for the 128 graphs and the mix's forward and backward
+  at the readout's output (128 × 64) / one forward + backward + update step of a 2-layer GCN (``GCNConv``
+  16 → 64 → 64, mean readout, linear head) on the unmixed batch.
+* ``graph_ifmixup_share``: an ``IfMixup`` call (drawing the plan, building the mixed batch: padded, aligned
+  node features and both edge sets with weights, and the mixed targets) / the same step.
 * ``graph_mixed_step_ratio``: the step on the mixed batch (more nodes, both edge sets) / the step on the
   unmixed batch: what training on ifMixup graphs costs beyond the mixing call.
 
@@ -89,7 +89,7 @@ def graph_step_shares(device: torch.device | str = "cpu", quick: bool = False, t
 
     base = _median(lambda: step(data), t_min, threads)
     ifmix = IfMixup(MixUp(alpha=0.4, num_classes=4, seed=0))
-    out = {"graph_step_share": _median(lambda: ifmix(data), t_min, threads) / base}
+    out = {"graph_ifmixup_share": _median(lambda: ifmix(data), t_min, threads) / base}
 
     acts: list[torch.Tensor] = []
     handle = model.pool.register_forward_hook(lambda m, a, o: acts.append(o.detach()))
@@ -103,7 +103,7 @@ def graph_step_shares(device: torch.device | str = "cpu", quick: bool = False, t
         p = mixer.sample(act.shape, labels=data.y)
         mixer.mix(act, p).backward(grad)
 
-    out["graph_readout_step_share"] = _median(readout, t_min, threads) / base
+    out["graph_step_share"] = _median(readout, t_min, threads) / base
     mixed, target = ifmix(data)
     soft = target.soft()
     out["graph_mixed_step_ratio"] = _median(lambda: step(mixed, lambda o: F.cross_entropy(o, soft)), t_min,
