@@ -310,4 +310,4 @@ def warp_params(params: MixParams, features: Tensor, *, tau_max: float = 1.0, ta
                          "a box, swap or choice fixes its own weights, so warping lam alone would mismatch inputs "
                          "and targets.")
     tau = warp_tau(features, params.index, tau_max=tau_max, tau_std=tau_std)
-    return dataclasses.replace(params, lam=warp_lambda(params.lam_rows(), tau.to(params.device)))
+    return dataclasses.replace(params, lam=warp_lambda(params.lam_rows(), tau.to(params.device)), unmixed_rows=True)

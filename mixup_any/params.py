@@ -221,7 +221,9 @@ class MixParams:
             ``p=0``, schedule off); mixers then return their input untouched.
         unmixed_rows: whether a per-row ``lam`` may leave rows unmixed (``lam = 1``: per-row ``p``, excluded
             classes, plans built by hand); :class:`~mixup_any.MixUp` then copies those rows exactly, also
-            next to partners holding inf or NaN (one more pass). Mixers set it ``False`` for plain Beta draws.
+            next to partners holding inf or NaN (one more pass). Mixers set it ``False`` for per-row Beta draws,
+            which they keep below 1. ``dataclasses.replace(p, lam=...)`` keeps it: pass ``unmixed_rows=True``
+            when the new ``lam`` may hold 1.
 
     Example:
         >>> from mixup_any import MixUp

@@ -125,6 +125,7 @@ def _check_beta(a: float, b: float) -> None:
 
 
 MIN_CONCENTRATION = 1e-6
+BELOW_ONE = 1.0 - 2.0**-24  # the largest float32 below 1
 
 
 def sample_lambda(
@@ -161,19 +162,25 @@ def sample_lambda(
     device = _device(generator, device)
     n = batch_size if per_sample else 1
     if lam is not None and not isinstance(lam, (tuple, list)):
-        out = torch.full((n,), float(lam), dtype=torch.float64, device=device)
+        v = float(lam)
+        out = torch.full((n,), max(v, 1.0 - v) if fold else v, device=device)
     elif lam is not None:
         lo, hi = float(lam[0]), float(lam[1])
         out = torch.rand(n, generator=generator, dtype=torch.float64, device=device).mul_(hi - lo).add_(lo)
+        out = (torch.maximum(out, 1.0 - out) if fold else out).float()
     elif alpha == 0:
-        out = torch.ones(n, dtype=torch.float64, device=device)
-    elif alpha == 1 and beta in (None, 1) and not fold:  # Beta(1, 1) is U(0, 1): one kernel, already float32
+        out = torch.ones(n, device=device)
+    elif alpha == 1 and beta in (None, 1) and not fold:  # Beta(1, 1) is U(0, 1): one kernel, float32, below 1
         out = torch.rand(n, generator=generator, device=device)
     else:
         out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator, device=device)
+        out = torch.maximum(out, 1.0 - out) if fold else out
+        # a Beta draw rounds to 1.0 in float32 now and then; kept below 1, its rows always mix (MixParams.unmixed_rows)
+        out = out.clamp_(max=BELOW_ONE).float()
+    return out.expand(batch_size).contiguous() if not per_sample else out
     if fold:
         out = torch.maximum(out, 1.0 - out)
-    out = out if out.dtype == torch.float32 else out.float()
+    out = out.float()
     return out.expand(batch_size).contiguous() if not per_sample else out
 
 

@@ -150,3 +150,14 @@ def test_per_sample_must_be_a_bool_and_a_failed_set_params_keeps_the_old_value()
     with pytest.raises(MixupError, match="per_sample_member must be True or False"):
         mixer.set_params(weights=[0.25, 0.75], per_sample_member="yes")
     assert mixer.weights == [0.5, 0.5] and mixer.per_sample_member is False  # neither value of the failed call is kept
+
+
+def test_per_row_choice_keeps_rows_blended_with_weight_one_exact_next_to_inf():
+    # CutMix rows are pasted (weight 1 outside the box): an inf partner must not turn the outside into NaN
+    m = RandomChoice([MixUp(alpha=0.8), CutMix(alpha=1.0)], weights=[0.5, 0.5], per_sample_member=True, seed=0)
+    x = torch.randn(64, 1, 8, 8)
+    x[::4] = float("inf")
+    p = m.sample(x.shape)
+    out = m.mix(x, p)
+    cut = (p.extra.member == 1) & (x.flatten(1).isfinite().all(1))
+    assert not out[cut].isnan().any()

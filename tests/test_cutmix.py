@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 from dataclasses import replace
 
@@ -230,3 +231,25 @@ def test_a_partner_index_out_of_range_is_a_mixup_error():
     bad = replace(p, index=torch.tensor([0, 1, 2, 4]))
     with pytest.raises(MixupError, match=r"index holds a partner outside \[0, 4\)"):
         CutMix().mix(torch.rand(4, 1, 8, 8), bad)
+
+
+@pytest.mark.parametrize(("kwargs", "shape"), [({"lam": 0.0, "axis": -1}, (64, 3, 7)), ({"min_area": 1.0}, (64, 3, 3, 7)),
+                                               ({"lam": 1.0}, (64, 3, 5, 5))])
+def test_per_row_lam_is_the_kept_area_exactly(kwargs, shape):
+    # never below 0: a box that covers everything keeps exactly 0, an empty one exactly 1
+    p = CutMix(per_sample=True, seed=0, **kwargs).sample(shape)
+    sizes = shape[2:] if kwargs.get("axis") is None else shape[-1:]
+    ext = p.extra.bounds.view(64, len(sizes), 2).diff(dim=2).prod(1).view(64).double()
+    ref = 1.0 - ext / math.prod(sizes)
+    assert (p.lam >= 0).all() and torch.allclose(p.lam.double(), ref, rtol=1e-7, atol=0)
+    full = ext == math.prod(sizes)
+    assert torch.equal(p.lam[full], torch.zeros(int(full.sum())))
+    assert torch.equal(p.lam[ext == 0], torch.ones(int((ext == 0).sum())))
+    assert (full.any() if kwargs.get("lam") != 1.0 else (ext == 0).all())
+
+
+def test_sample_boxes_of_half_precision_cuts_match_float32():
+    cut = torch.rand(500, generator=gen())
+    for dtype in (torch.float16, torch.bfloat16):
+        c = cut.to(dtype)
+        assert torch.equal(sample_boxes(c, (224, 224), generator=gen(1)), sample_boxes(c.float(), (224, 224), generator=gen(1)))

@@ -20,7 +20,7 @@ MIXERS = [
     CutMix(alpha=1.0, num_classes=5),
     CutMix(alpha=0.5, min_area=0.1, max_area=0.6, per_sample=True, num_classes=5),
     RandomChoice([MixUp(alpha=0.8, num_classes=5), CutMix(num_classes=5)], weights=[0.5, 0.5]),
-    RandomChoice([MixUp(alpha=0.8, num_classes=5), CutMix(per_sample=True, num_classes=5)], per_sample=True),
+    RandomChoice([MixUp(alpha=0.8, num_classes=5), CutMix(per_sample=True, num_classes=5)], per_sample_member=True),
 ]
 
 

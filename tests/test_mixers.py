@@ -234,7 +234,7 @@ def test_per_row_lam_of_one_keeps_its_row_exact_next_to_an_inf_partner():
 
 
 @pytest.mark.parametrize(("kwargs", "unmixed"), [({}, False), ({"p": 0.5, "per_sample_p": True}, True),
-                                                 ({"exclude_classes": [0]}, True)])
+                                                 ({"exclude_classes": [0]}, True), ({"lam": 1.0}, True)])
 def test_drawn_plans_say_whether_they_leave_rows_unmixed(kwargs, unmixed):
     # only plans that can leave rows unmixed pay for the guard; their unmixed rows stay exact next to inf
     mixer = MixUp(per_sample=True, seed=0, **kwargs)
@@ -255,3 +255,13 @@ def test_random_choice_seed_decides_its_members_host_draws():
 
     a, b = plans((1, 2)), plans((3, 4))
     assert [p.lam for p in a] == [p.lam for p in b] and [p.extra for p in a] == [p.extra for p in b]
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1, 0.4])
+def test_per_row_beta_draws_stay_below_one_so_every_row_mixes(alpha):
+    # in float32 a Beta draw with a small alpha rounds to 1.0 for a few % of rows; they are kept just below 1,
+    # so no row of an unguarded plan has lam == 1 (a lerp there would turn an inf partner into NaN)
+    mixer = MixUp(alpha=alpha, per_sample=True, seed=0)
+    lam = torch.cat([mixer.sample((4096, 1)).lam for _ in range(4)])
+    assert lam.max() < 1.0 and lam.min() >= 0.0
+    assert (lam > 1 - 1e-6).any()  # the draws that would have rounded to 1 are there, just below it

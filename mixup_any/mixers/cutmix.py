@@ -75,7 +75,7 @@ def sample_boxes(
         >>> box.shape, (box[:, 1] - box[:, 0]).tolist()  # row 0 cuts nothing; row 1 at most half of each side
         (torch.Size([2, 4]), [0, 4])
     """
-    return _draw_boxes(cut.clamp(0.0, 1.0), sizes, generator)[0]
+    return _draw_boxes(cut.clamp(0.0, 1.0).to(torch.promote_types(cut.dtype, torch.float32)), sizes, generator)[0]
 
 
 def _draw_boxes(cut: Tensor, sizes: Sequence[int], generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
@@ -89,7 +89,9 @@ def _draw_boxes(cut: Tensor, sizes: Sequence[int], generator: torch.Generator | 
     side = cut.view(b, 1, 1)
     if k > 1:
         side = side.pow(1.0 / k)  # each side: cut**(1/k) of its extent
-    length = side.mul(n).long()  # int() as in the paper's code; the clip below may shrink it
+    # int(cut**(1/k) * n) as the paper's cut_w; the box keeps all of it (the paper's centre ± length // 2 drops a
+    # pixel of an odd length); the clip below may shrink it, and lam is the area that really stayed
+    length = side.mul(n).long()
     if isinstance(n, int):
         start = torch.randint(n, (b, k, 1), generator=generator, device=cut.device)
     else:
@@ -97,7 +99,8 @@ def _draw_boxes(cut: Tensor, sizes: Sequence[int], generator: torch.Generator | 
     start.sub_(length // 2)  # centre - length // 2
     ends = torch.cat([start, start + length], 2)
     ends = ends.clamp_(0, n) if isinstance(n, int) else torch.minimum(ends.clamp_(min=0), n, out=ends)
-    kept = torch.rsub(ends.diff(dim=2).prod(1), 1.0, alpha=1.0 / math.prod(sizes)).view(b)
+    area = math.prod(sizes)
+    kept = torch.rsub(ends.diff(dim=2).prod(1), area).view(b).div(area)  # exact 0 for a full box, 1 for an empty one
     return ends.view(b, 2 * k), kept
 
 
@@ -237,7 +240,10 @@ def cut_mix(
     check_same_device(x, index)
     check_same_device(x, box)
     partner = gather_rows(x, index)  # a copy, so writing into x (inplace) cannot corrupt rows still to be read
-    base = x if blend is None else torch.lerp(partner, x, row_weight(blend, x))
+    base = x
+    if blend is not None:  # rows blended with weight 1 (CutMix rows, unmixed rows) stay exact next to inf/NaN
+        w = row_weight(blend, x)
+        base = torch.where(w == 1, x, torch.lerp(partner, x, w))
     mask = box_mask(box, x.shape, axes)
     return torch.where(mask, partner, base, out=x) if inplace else torch.where(mask, partner, base)
 

@@ -167,7 +167,8 @@ class MixUp(Mixer):
         """The plan from λ, partners and the rows that mix (``None``: all); CutMix adds its box here."""
         if rows is not None:
             lam = torch.where(rows, lam, 1.0)
-        return MixParams(lam=lam, index=index, unmixed_rows=rows is not None)
+        # a per-row Beta or uniform draw stays below 1 (every row mixes); a fixed lam or a range can reach 1
+        return MixParams(lam=lam, index=index, unmixed_rows=rows is not None or self.lam is not None)
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Lerp a tensor ``(B, ...)`` or a nested batch of float tensors with its partners: plans without a record."""
