@@ -1,4 +1,4 @@
-"""torchvision ``tv_tensors`` at the edges: recognised without importing torchvision, rebuilt lazily."""
+"""torchvision ``tv_tensors`` at the edges: recognised without importing torchvision, rewrapped on the way out."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Any
 
 from torch import Tensor
 
-from ..exceptions import MixupError
 from ..extras import require
 
 
@@ -21,28 +20,10 @@ def plain(x: Tensor) -> Tensor:
 
 
 def rewrap(out: Tensor, like: Any, **metadata: Any) -> Tensor:
-    """``out`` as the same ``tv_tensors`` type as ``like`` (with ``metadata``), or unchanged."""
+    """``out`` as the same ``tv_tensors`` type as ``like`` (with ``metadata``), or unchanged.
+
+    torchvision is imported already when ``like`` is one of its tensors.
+    """
     if not is_tv_tensor(like):
         return out
-    return tv_tensors().wrap(out, like=like, **metadata)
-
-
-def tv_tensors() -> Any:
-    """``torchvision.tv_tensors``; a :class:`MixupError` naming both versions when torchvision is installed
-    but was built for another torch (its compiled operators do not load)."""
-    try:
-        return require("torchvision.tv_tensors", "vision", feature="tv_tensors support")
-    except RuntimeError as err:  # "operator torchvision::nms does not exist": a torchvision built for another torch
-        import importlib.metadata as md
-
-        import torch
-
-        try:
-            tv_version = md.version("torchvision")
-        except md.PackageNotFoundError:
-            tv_version = "unknown"
-        raise MixupError(
-            f"torchvision {tv_version} is installed but does not load with torch {torch.__version__} ({err}). "
-            "torch and torchvision must be a matching pair from the same index, e.g. for the CPU build: "
-            "pip install torch==2.13.0 torchvision==0.28.0 --index-url https://download.pytorch.org/whl/cpu"
-        ) from err
+    return require("torchvision.tv_tensors", "vision").wrap(out, like=like, **metadata)  # type: ignore[no-any-return]

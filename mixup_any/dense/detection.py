@@ -187,10 +187,7 @@ class DetectionMix:
             xyxy.append(to_xyxy(boxes, f_i, size))
         assert fmt is not None  # at least one image
         if self.check:
-            dev = images[0].device
-            owner = torch.arange(len(xyxy), device=dev).repeat_interleave(torch.tensor([len(v) for v in xyxy],
-                                                                                       device=dev))
-            check_boxes(torch.cat(xyxy), owner, [(x.shape[-2], x.shape[-1]) for x in images], fmt)
+            check_boxes(xyxy, [(x.shape[-2], x.shape[-1]) for x in images], fmt)
         return xyxy, fmt
 
     # ------------------------------------------------------------------ the plan
