@@ -407,3 +407,17 @@ def test_a_cutmix_box_drawn_for_another_size_is_refused_by_the_dense_mixers():
         SegmentationMix(cm)(torch.rand(2, 3, 8, 8), torch.zeros(2, 8, 8, dtype=torch.long), params=plan)
     # the plan of the right size passes
     DetectionMix(cm)(images, targets, params=DetectionMix(cm).sample(images))
+    with pytest.raises(MixupError, match="reach beyond the smallest image"):  # a hand-built box per row
+        DetectionMix(cm)(images, targets, params=MixParams(
+            torch.tensor([0.5, 0.5]), torch.tensor([1, 0]), extra=Box(torch.tensor([[0, 9, 0, 2], [0, 2, 0, 2]]), (8, 8))))
+
+
+@pytest.mark.parametrize("dense", [DetectionMix, SegmentationMix])
+def test_a_plan_of_the_other_mixer_is_refused(dense):
+    x, m = seg_batch(b=2, h=8, w=8)
+    second = m if dense is SegmentationMix else [{"boxes": torch.tensor([[1.0, 1.0, 4.0, 4.0]]),
+                                                   "labels": torch.tensor([1])}] * 2
+    with pytest.raises(MixupError, match="MixUp replays plans with no record, but this plan carries Box"):
+        dense(MixUp())(x, second, params=CutMix(seed=0).sample(x.shape))
+    with pytest.raises(MixupError, match="CutMix replays plans with Box, but this plan carries no record"):
+        dense(CutMix())(x, second, params=MixUp(seed=0).sample(x.shape))

@@ -50,9 +50,6 @@ from .boxes import BoxFormat, check_boxes, check_shape, from_xyxy, to_xyxy
 
 __all__ = ["DetectionMix", "box_weighted_loss"]
 
-Targets = list[dict[str, Any]]
-
-
 def _clip(b: Tensor, p: Tensor, own: Tensor) -> tuple[Tensor, Tensor]:
     """Boxes ``b`` ``(N, 4)`` XYXY against the pasted boxes ``p`` ``(N, 4)`` XYXY: (boxes, visible fraction).
 
@@ -206,7 +203,7 @@ class DetectionMix:
         *,
         params: MixParams | None = None,
         generator: torch.Generator | None = None,
-    ) -> tuple[Any, Targets]:
+    ) -> tuple[Any, list[dict[str, Any]]]:
         """Mix ``images`` and their ``targets``; see the module docstring for the rules.
 
         Args:
