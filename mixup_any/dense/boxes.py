@@ -1,9 +1,10 @@
-"""Bounding-box formats: read boxes as they arrive, compute in XYXY pixels, write them back the same way.
+"""What arrives and leaves: box formats and torchvision ``tv_tensors``, read as they come and written back.
 
-Formats (torchvision's names, case-insensitive): ``"xyxy"`` ``(x1, y1, x2, y2)``, ``"xywh"``
-``(x1, y1, w, h)`` and ``"cxcywh"`` ``(cx, cy, w, h)``; each in pixels or ``normalized`` to ``[0, 1]``
-by the image's width and height. A ``torchvision.tv_tensors.BoundingBoxes`` carries its own format
-and ``canvas_size`` (always pixels); torchvision is imported only when such a tensor arrives.
+Boxes are computed in XYXY pixels. Formats (torchvision's names, case-insensitive): ``"xyxy"``
+``(x1, y1, x2, y2)``, ``"xywh"`` ``(x1, y1, w, h)`` and ``"cxcywh"`` ``(cx, cy, w, h)``; each in pixels or
+``normalized`` to ``[0, 1]`` by the image's width and height. A ``torchvision.tv_tensors.BoundingBoxes``
+carries its own format and ``canvas_size`` (always pixels). ``tv_tensors`` (``BoundingBoxes``, ``Image``,
+``Mask``) are recognised without importing torchvision and come back as the type they arrived as.
 """
 
 from __future__ import annotations
@@ -15,11 +16,31 @@ import torch
 from torch import Tensor
 
 from ..exceptions import MixupError
-from ._tv import is_tv_tensor, plain, rewrap
+from ..extras import require
 
 __all__: list[str] = []  # internal: the public names are re-exported by the package
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+def is_tv_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torchvision ``tv_tensors`` subclass (checked without importing torchvision)."""
+    return isinstance(x, Tensor) and type(x).__module__.startswith("torchvision.")
+
+
+def plain(x: Tensor) -> Tensor:
+    """``x`` as a plain tensor (a view; a ``tv_tensors`` subclass loses its metadata)."""
+    return x.as_subclass(Tensor) if is_tv_tensor(x) else x
+
+
+def rewrap(out: Tensor, like: Any, **metadata: Any) -> Tensor:
+    """``out`` as the same ``tv_tensors`` type as ``like`` (with ``metadata``), or unchanged.
+
+    torchvision is imported already when ``like`` is one of its tensors.
+    """
+    if not is_tv_tensor(like):
+        return out
+    return require("torchvision.tv_tensors", "vision").wrap(out, like=like, **metadata)  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True)
@@ -38,7 +59,9 @@ class BoxFormat:
     @classmethod
     def of(cls, boxes: Tensor, default: BoxFormat) -> BoxFormat:
         """The format of ``boxes``: a ``BoundingBoxes``' own (pixels), else ``default``."""
-        return cls(str(getattr(getattr(boxes, "format", None), "name", None)), False) if is_tv_tensor(boxes) else default
+        if not is_tv_tensor(boxes):
+            return default
+        return cls(str(getattr(getattr(boxes, "format", None), "name", None)), False)
 
 
 def to_xyxy(boxes: Tensor, fmt: BoxFormat, size: tuple[int, int]) -> Tensor:

@@ -45,8 +45,7 @@ from torch import Tensor
 from ..exceptions import MixupError
 from ..mixers import CutMix, Mixer, MixUp
 from ..params import Box, MixParams, check_extra
-from ._tv import plain, rewrap
-from .boxes import BoxFormat, check_boxes, check_shape, from_xyxy, to_xyxy
+from .boxes import BoxFormat, check_boxes, check_shape, from_xyxy, plain, rewrap, to_xyxy
 
 __all__ = ["DetectionMix", "box_weighted_loss"]
 

@@ -29,7 +29,7 @@ from ..functional import check_class_indices, check_same_device, gather_rows
 from ..mixers import CutMix, Mixer, MixUp
 from ..mixers.cutmix import box_mask
 from ..params import Box, MixParams, check_extra
-from ._tv import plain, rewrap
+from .boxes import plain, rewrap
 
 __all__ = ["MixedMask", "SegmentationMix", "mixed_mask_loss"]
 
