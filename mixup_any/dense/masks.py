@@ -17,7 +17,7 @@ asynchronous on accelerators).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -93,9 +93,10 @@ def mixed_mask_loss(logits: Tensor, target: MixedMask | Tensor, *, ignore_index:
                     reduction: str = "mean") -> Tensor:
     """Pixel cross-entropy against a :class:`MixedMask` (or a plain ``(B, H, W)`` mask), honouring ``ignore_index``.
 
-    ``"mean"`` is ``Σ (lam·ℓ_a + (1-lam)·ℓ_b) / Σ (lam·[a labelled] + (1-lam)·[b labelled])``: for a
-    plain mask, an unmixed plan or a row paired with itself it is exactly
-    ``F.cross_entropy(logits, mask, ignore_index=...)``.
+    The loss of a pixel is the cross-entropy against :meth:`MixedMask.soft`, ``lam·ℓ_a + (1-lam)·ℓ_b`` with
+    an ignored side adding nothing. ``"mean"`` divides the sum by the soft target's total,
+    ``Σ (lam·[a labelled] + (1-lam)·[b labelled])``: for a plain mask, an unmixed plan or a row paired with
+    itself it is exactly ``F.cross_entropy(logits, mask, ignore_index=...)``.
 
     Args:
         logits: ``(B, C, H, W)``.
@@ -114,20 +115,16 @@ def mixed_mask_loss(logits: Tensor, target: MixedMask | Tensor, *, ignore_index:
     if not isinstance(target, MixedMask):
         ii = 255 if ignore_index is None else ignore_index
         return F.cross_entropy(logits, plain(target).long(), ignore_index=ii, reduction=reduction)
-    ii = target.ignore_index if ignore_index is None else ignore_index
     if logits.ndim != 4 or logits.shape[0:1] + logits.shape[2:] != target.mask_a.shape:
         raise MixupError(f"logits must be (B, C, H, W) for masks of shape {tuple(target.mask_a.shape)}, "
                          f"got {tuple(logits.shape)}.")
-    lam = target.lam.to(logits.dtype)
-    la = F.cross_entropy(logits, target.mask_a.long(), ignore_index=ii, reduction="none")  # 0 where ignored
-    lb = F.cross_entropy(logits, target.mask_b.long(), ignore_index=ii, reduction="none")
-    loss = lam * la + (1 - lam) * lb
+    if ignore_index is not None:
+        target = replace(target, ignore_index=ignore_index)
+    soft = target.soft(logits.shape[1], dtype=logits.dtype)  # (B, C, H, W); 0 on an ignored side
+    loss = -(soft * logits.log_softmax(dim=1)).sum(dim=1)
     if reduction == "none":
         return loss
-    if reduction == "sum":
-        return loss.sum()
-    labelled = lam * (target.mask_a != ii) + (1 - lam) * (target.mask_b != ii)
-    return loss.sum() / labelled.sum()
+    return loss.sum() if reduction == "sum" else loss.sum() / soft.sum()
 
 
 def classmix_region(masks: Tensor, index: Tensor, num_classes: int, *, ignore_index: int = 255,
