@@ -224,7 +224,12 @@ def map_tensors(batch: Any, fn: Callable[[Tensor, str], Any], path: str = "batch
     if isinstance(batch, Tensor):
         return fn(batch, path)
     if isinstance(batch, Mapping):
-        return rebuild_mapping(batch, {k: map_tensors(v, fn, f"{path}[{k!r}]", other=other) for k, v in batch.items()})
+        items = {k: map_tensors(v, fn, f"{path}[{k!r}]", other=other) for k, v in batch.items()}
+        rebuild: Any = type(batch)  # any Mapping subclass; its constructor is not known
+        try:
+            return rebuild(items)
+        except TypeError:
+            return items
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
         return type(batch)(*(map_tensors(v, fn, f"{path}.{f}", other=other)
                              for f, v in zip(batch._fields, batch, strict=True)))
@@ -255,15 +260,6 @@ def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str 
         return fn(t, p)
 
     return map_tensors(batch, float_only, path)
-
-
-def rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Mapping[Any, Any]:
-    rebuild: Any = type(original)  # any Mapping subclass; its constructor is not known
-    try:
-        new: Mapping[Any, Any] = rebuild(items)
-    except TypeError:
-        return items
-    return new
 
 
 def one_hot(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
