@@ -243,7 +243,12 @@ def map_tensors(batch: Any, fn: Callable[[Tensor, str], Any], path: str = "batch
 def tensor_leaves(batch: Any, path: str = "batch") -> list[tuple[str, Tensor]]:
     """``(path, tensor)`` for every leaf of a nested batch (dict / tuple / list); other leaves raise."""
     leaves: list[tuple[str, Tensor]] = []
-    map_tensors(batch, lambda t, p: leaves.append((p, t)) or t, path)
+
+    def collect(t: Tensor, p: str) -> Tensor:
+        leaves.append((p, t))
+        return t
+
+    map_tensors(batch, collect, path)
     return leaves
 
 

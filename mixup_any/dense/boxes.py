@@ -40,7 +40,7 @@ def rewrap(out: Tensor, like: Any, **metadata: Any) -> Tensor:
     """
     if not is_tv_tensor(like):
         return out
-    return require("torchvision.tv_tensors", "vision").wrap(out, like=like, **metadata)  # type: ignore[no-any-return]
+    return require("torchvision.tv_tensors", "vision").wrap(out, like=like, **metadata)
 
 
 @dataclass(frozen=True)

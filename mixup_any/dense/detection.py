@@ -248,7 +248,7 @@ class DetectionMix:
             return x, [o[:, :max(hs[i], hs[j]), :max(ws[i], ws[j])] for i, (o, j) in enumerate(zip(x, idx, strict=True))]
         box = params.extra
         box.check_fits((min(hs), min(ws)), "DetectionMix")
-        if box.per_row and bool((box.bounds[:, 1::2] > box.bounds.new_tensor(box.size)).any()):  # a CPU plan
+        if isinstance(box.bounds, Tensor) and bool((box.bounds[:, 1::2] > box.bounds.new_tensor(box.size)).any()):  # a CPU plan
             raise MixupError(f"The plan's boxes reach beyond the smallest image ({min(hs)} x {min(ws)}); draw "
                              "the plan with DetectionMix.sample(images).")
         self.mixer.mix(x[..., :min(hs), :min(ws)], params, inplace=True)  # a view: the paste lands in x
