@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import rebuild_mapping
+from .functional import map_tensors
 from .mixers.base import Mixer
 
 __all__ = ["MixupCollate"]
@@ -85,20 +85,14 @@ class MixupCollate:
         self.mixer.manual_seed((info.seed * 1_000_003 + own) % _MAX_SEED)
         self._worker = info.id
 
-    def _convert(self, x: Any) -> Any:
-        if isinstance(x, Tensor):
-            if x.is_floating_point() or not self.to_float:
-                return x
-            if x.is_complex():
-                raise MixupError(f"to_float converts integer or bool inputs; got a {x.dtype} tensor.")
-            dtype = torch.float32 if self.to_float is True else self.to_float
-            scale = self.scale if self.scale is not None else (1.0 / 255.0 if x.dtype == torch.uint8 else 1.0)
-            return x.to(dtype).mul_(scale)
-        if isinstance(x, Mapping):
-            return rebuild_mapping(x, {k: self._convert(v) for k, v in x.items()})
-        if isinstance(x, (tuple, list)):
-            return type(x)(self._convert(v) for v in x)
-        return x
+    def _to_float(self, x: Tensor, path: str) -> Tensor:
+        if x.is_floating_point() or not self.to_float:
+            return x
+        if x.is_complex():
+            raise MixupError(f"to_float converts integer or bool inputs; got a {x.dtype} tensor.")
+        dtype = torch.float32 if self.to_float is True else self.to_float
+        scale = self.scale if self.scale is not None else (1.0 / 255.0 if x.dtype == torch.uint8 else 1.0)
+        return x.to(dtype).mul_(scale)
 
     def __call__(self, samples: list[Any]) -> Any:
         self._reseed_for_worker()
@@ -121,7 +115,7 @@ class MixupCollate:
         for name, key in (("input_key", self.input_key), ("target_key", self.target_key)):
             if key not in keys:
                 raise MixupError(f"{name}={key!r} is not in the collated batch (keys: {keys}).")
-        x = self._convert(batch[self.input_key])
+        x = map_tensors(batch[self.input_key], self._to_float, "inputs", other=lambda v, path: v)
         y = batch[self.target_key]
         x_mixed, target = self.mixer(x, y)
         if isinstance(batch, Mapping):

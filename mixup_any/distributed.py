@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import batch_size_of, rebuild_mapping, tensor_leaves
+from .functional import batch_size_of, map_tensors, tensor_leaves
 from .params import MixParams, map_extra
 
 __all__ = ["seed_mixer", "CrossRankMixer"]
@@ -114,15 +114,7 @@ def seed_mixer(mixer: Any, seed: int, *, rank: int | None = None, same_on_all_ra
 
 
 def _map(obj: Any, fn: Any) -> Any:
-    if isinstance(obj, Tensor):
-        return fn(obj)
-    if isinstance(obj, Mapping):
-        return rebuild_mapping(obj, {k: _map(v, fn) for k, v in obj.items()})
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(_map(v, fn) for v in obj))
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_map(v, fn) for v in obj)
-    return obj
+    return map_tensors(obj, lambda t, path: fn(t), other=lambda v, path: v)
 
 
 class CrossRankMixer:

@@ -214,17 +214,42 @@ def _not_a_tensor(obj: Any, path: str) -> MixupError:
     )
 
 
+def map_tensors(batch: Any, fn: Callable[[Tensor, str], Any], path: str = "batch", *,
+                other: Callable[[Any, str], Any] | None = None) -> Any:
+    """Apply ``fn(tensor, path)`` to every tensor leaf of a nested batch, keeping the container types.
+
+    The one walker over nested batches: dicts (any ``Mapping``), tuples, lists and namedtuples. A leaf
+    that is not a tensor goes to ``other(leaf, path)``; without ``other`` it raises a :class:`MixupError`.
+    """
+    if isinstance(batch, Tensor):
+        return fn(batch, path)
+    if isinstance(batch, Mapping):
+        items = {k: map_tensors(v, fn, f"{path}[{k!r}]", other=other) for k, v in batch.items()}
+        rebuild: Any = type(batch)  # any Mapping subclass; its constructor is not known
+        try:
+            return rebuild(items)
+        except TypeError:
+            return items
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
+        return type(batch)(*(map_tensors(v, fn, f"{path}.{f}", other=other)
+                             for f, v in zip(batch._fields, batch, strict=True)))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(map_tensors(v, fn, f"{path}[{i}]", other=other) for i, v in enumerate(batch))
+    if other is None:
+        raise _not_a_tensor(batch, path)
+    return other(batch, path)
+
+
 def tensor_leaves(batch: Any, path: str = "batch") -> list[tuple[str, Tensor]]:
     """``(path, tensor)`` for every leaf of a nested batch (dict / tuple / list); other leaves raise."""
-    if isinstance(batch, Tensor):
-        return [(path, batch)]
-    if isinstance(batch, Mapping):
-        return [leaf for k, v in batch.items() for leaf in tensor_leaves(v, f"{path}[{k!r}]")]
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return [leaf for f, v in zip(batch._fields, batch, strict=True) for leaf in tensor_leaves(v, f"{path}.{f}")]
-    if isinstance(batch, (tuple, list)):
-        return [leaf for i, v in enumerate(batch) for leaf in tensor_leaves(v, f"{path}[{i}]")]
-    raise _not_a_tensor(batch, path)
+    leaves: list[tuple[str, Tensor]] = []
+
+    def collect(t: Tensor, p: str) -> Tensor:
+        leaves.append((p, t))
+        return t
+
+    map_tensors(batch, collect, path)
+    return leaves
 
 
 def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str = "batch", *,
@@ -234,29 +259,12 @@ def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str 
     Integer or bool leaves raise a :class:`MixupError` naming the leaf, followed by ``integer_hint``;
     a leaf that is not a tensor raises too.
     """
-    if isinstance(batch, Tensor):
-        if not batch.is_floating_point():
-            raise MixupError(f"{path} is a {batch.dtype} tensor of shape {tuple(batch.shape)}; {integer_hint}")
-        return fn(batch, path)
-    if isinstance(batch, Mapping):
-        items = {k: map_float_leaves(v, fn, f"{path}[{k!r}]", integer_hint=integer_hint) for k, v in batch.items()}
-        return rebuild_mapping(batch, items)
-    if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(map_float_leaves(v, fn, f"{path}.{f}", integer_hint=integer_hint)
-                             for f, v in zip(batch._fields, batch, strict=True)))
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(map_float_leaves(v, fn, f"{path}[{i}]", integer_hint=integer_hint)
-                           for i, v in enumerate(batch))
-    raise _not_a_tensor(batch, path)
+    def float_only(t: Tensor, p: str) -> Tensor:
+        if not t.is_floating_point():
+            raise MixupError(f"{p} is a {t.dtype} tensor of shape {tuple(t.shape)}; {integer_hint}")
+        return fn(t, p)
 
-
-def rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Mapping[Any, Any]:
-    rebuild: Any = type(original)  # any Mapping subclass; its constructor is not known
-    try:
-        new: Mapping[Any, Any] = rebuild(items)
-    except TypeError:
-        return items
-    return new
+    return map_tensors(batch, float_only, path)
 
 
 def one_hot(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:

@@ -204,12 +204,10 @@ def paired_t_interval(a: Sequence[float], b: Sequence[float], *, test_over_train
         raise MixupError("paired_t_interval needs at least one pair of values.")
     if not (test_over_train >= 0.0 and math.isfinite(test_over_train)):
         raise MixupError(f"test_over_train must be a finite number >= 0, got {test_over_train!r}.")
-    d = [float(x) - float(y) for x, y in zip(a, b, strict=True)]
-    n = len(d)
-    m = sum(d) / n
+    n = len(a)
+    m, sd = mean_sd([float(x) - float(y) for x, y in zip(a, b, strict=True)])
     if n < 2:
         return PairedInterval(m, math.nan, math.nan, math.nan, n)
-    sd = math.sqrt(sum((x - m) ** 2 for x in d) / (n - 1))
     se = sd * math.sqrt(1.0 / n + test_over_train)
     h = t_quantile_975(n - 1) * se
     return PairedInterval(m, m - h, m + h, se, n)

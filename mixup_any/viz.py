@@ -37,10 +37,28 @@ def _figure(**kw: Any) -> Any:
     return Figure(**kw)
 
 
+def _grid(n: int, ncols: int, max_images: int, figsize: tuple[float, float] | None,
+          cell: tuple[float, float]) -> tuple[Any, Any]:
+    """A figure with a grid for ``min(n, max_images)`` panels, and those panels (the spare ones are hidden)."""
+    n = min(n, max_images)
+    ncols = max(1, min(ncols, n))
+    nrows = (n + ncols - 1) // ncols
+    fig = _figure(figsize=figsize or (cell[0] * ncols, cell[1] * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
+    for ax in axes[n:]:
+        ax.axis("off")
+    return fig, axes[:n]
+
+
 def _np(t: Any) -> Any:
     if isinstance(t, Tensor):
         return t.detach().float().cpu().numpy()
     return t
+
+
+def _span(arrays: Sequence[Any]) -> tuple[float, float]:
+    """The smallest and largest value over ``arrays`` (one scale for all panels, so the mix is comparable)."""
+    return min(float(_np(a).min()) for a in arrays), max(float(_np(a).max()) for a in arrays)
 
 
 def _kind_of(x: Any, kind: str) -> str:
@@ -58,30 +76,23 @@ def _kind_of(x: Any, kind: str) -> str:
     raise MixupError(f"Cannot guess how to draw a sample of shape {tuple(x.shape)}; pass kind=.")
 
 
-def _to_hwc(x: Tensor) -> Tensor:
-    x = x.detach().float().cpu()
-    if x.ndim == 3 and x.shape[0] in (1, 3, 4) and x.shape[-1] not in (1, 3, 4):
-        x = x.permute(1, 2, 0)  # (C, H, W) -> (H, W, C)
-    if x.ndim == 3 and x.shape[-1] == 1:
-        x = x[..., 0]
-    return x
-
-
 def _draw_images(axes: Sequence[Any], images: Sequence[Tensor]) -> None:
-    imgs = [_to_hwc(t) for t in images]
-    lo = min(float(t.min()) for t in imgs)
-    hi = max(float(t.max()) for t in imgs)
-    span = hi - lo if hi > lo else 1.0
+    imgs = []
+    for t in images:  # (C, H, W) -> (H, W, C); one channel -> (H, W)
+        t = t.detach().float().cpu()
+        if t.ndim == 3 and t.shape[0] in (1, 3, 4) and t.shape[-1] not in (1, 3, 4):
+            t = t.permute(1, 2, 0)
+        imgs.append(t[..., 0] if t.ndim == 3 and t.shape[-1] == 1 else t)
+    lo, hi = _span(imgs)
     for ax, t in zip(axes, imgs, strict=False):
-        t = ((t - lo) / span).clamp(0, 1)  # one scale for all panels, so the mix is comparable
+        t = ((t - lo) / (hi - lo if hi > lo else 1.0)).clamp(0, 1)
         ax.imshow(t.numpy(), cmap="gray" if t.ndim == 2 else None, vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
 
 
 def _draw_series(axes: Sequence[Any], series: Sequence[Tensor]) -> None:
-    lo = min(float(_np(s).min()) for s in series)
-    hi = max(float(_np(s).max()) for s in series)
+    lo, hi = _span(series)
     pad = 0.05 * (hi - lo or 1.0)
     for ax, s, color in zip(axes, series, ("C0", "C1", "C2"), strict=False):
         arr = _np(s)
@@ -96,8 +107,7 @@ def _draw_series(axes: Sequence[Any], series: Sequence[Tensor]) -> None:
 def _draw_tabular(axes: Sequence[Any], rows: Sequence[Tensor], feature_names: Sequence[str] | None) -> None:
     arrs = [_np(r).reshape(-1) for r in rows]
     names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(arrs[0].shape[0])]
-    lo = min(float(a.min()) for a in arrs)
-    hi = max(float(a.max()) for a in arrs)
+    lo, hi = _span(arrs)
     pad = 0.05 * (hi - lo or 1.0)
     for ax, a, color in zip(axes, arrs, ("C0", "C1", "C2"), strict=False):
         ax.barh(range(len(a)), a, color=color)
@@ -108,31 +118,23 @@ def _draw_tabular(axes: Sequence[Any], rows: Sequence[Tensor], feature_names: Se
 
 
 def _draw_text(axes: Sequence[Any], tokens_a: Sequence[str], tokens_b: Sequence[str], weights: Any) -> None:
-    w = _np(weights)
-    w = w.reshape(-1) if hasattr(w, "reshape") else list(w)
-    n = max(len(tokens_a), len(tokens_b))
+    from matplotlib.patches import Rectangle
 
-    def strip(ax: Any, rows: list[tuple[Sequence[str], Any, str]]) -> None:
+    w = [float(v) for v in (_np(weights).reshape(-1) if hasattr(weights, "shape") else weights)]
+    n = max(len(tokens_a), len(tokens_b))
+    strips = ([(tokens_a, [1.0] * len(tokens_a), "C0")], [(tokens_b, [1.0] * len(tokens_b), "C1")],
+              [(tokens_a, w, "C0"), (tokens_b, [1.0 - v for v in w], "C1")])
+    for ax, rows in zip(axes, strips, strict=True):
         ax.set_xlim(0, n)
         ax.set_ylim(0, len(rows))
         ax.axis("off")
         for r, (toks, alpha, color) in enumerate(rows):
             y = len(rows) - r - 0.5
             for i, tok in enumerate(toks):
-                a = float(alpha[i]) if i < len(alpha) else 0.0
-                ax.add_patch(_rect((i + 0.05, y - 0.4), 0.9, 0.8, color, a))
+                a = max(0.0, min(1.0, alpha[i] if i < len(alpha) else 0.0))
+                ax.add_patch(Rectangle((i + 0.05, y - 0.4), 0.9, 0.8, color=color, alpha=a * 0.6, lw=0))
                 ax.text(i + 0.5, y, tok, ha="center", va="center", fontsize=7, rotation=90 if len(tok) > 4 else 0)
-
-    strip(axes[0], [(tokens_a, [1.0] * len(tokens_a), "C0")])
-    strip(axes[1], [(tokens_b, [1.0] * len(tokens_b), "C1")])
-    strip(axes[2], [(tokens_a, list(w), "C0"), (tokens_b, [1.0 - float(v) for v in w], "C1")])
     axes[2].text(0, -0.1, "shade = per-token weight", transform=axes[2].transAxes, fontsize=7, va="top")
-
-
-def _rect(xy: tuple[float, float], w: float, h: float, color: str, alpha: float) -> Any:
-    from matplotlib.patches import Rectangle
-
-    return Rectangle(xy, w, h, color=color, alpha=max(0.0, min(1.0, alpha)) * 0.6, lw=0)
 
 
 def _bars(ax: Any, values: Any, class_names: Sequence[str] | None, color: str) -> None:
@@ -186,8 +188,6 @@ def plot_mix(
     fig = _figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(2, 3, height_ratios=[3, 2] if kind != "text" else [2, 2])
     top, bottom = axes[0], axes[1]
-    lam_s = f" (λ = {lam:.2f})" if lam is not None else ""
-    one_s = f" (1 − λ = {1 - lam:.2f})" if lam is not None else ""
     if kind == "image":
         _draw_images(top, [x_a, x_b, x_mix])
     elif kind == "series":
@@ -198,15 +198,12 @@ def plot_mix(
         if not (isinstance(x_a, (list, tuple)) and isinstance(x_b, (list, tuple))):
             raise MixupError("kind='text' needs x_a and x_b as lists of tokens and x_mix as per-token weights.")
         _draw_text(top, x_a, x_b, x_mix)
-    top[0].set_title(f"sample a{lam_s}", fontsize=10)
-    top[1].set_title(f"sample b{one_s}", fontsize=10)
-    top[2].set_title("mix", fontsize=10)
-    _bars(bottom[0], y_a, class_names, "C0")
-    _bars(bottom[1], y_b, class_names, "C1")
-    _bars(bottom[2], y_mix, class_names, "C2")
-    bottom[0].set_title("target a", fontsize=10)
-    bottom[1].set_title("target b", fontsize=10)
-    bottom[2].set_title("mixed target", fontsize=10)
+    for ax, y, color in zip(bottom, (y_a, y_b, y_mix), ("C0", "C1", "C2"), strict=True):
+        _bars(ax, y, class_names, color)
+    lam_a, lam_b = (f" (λ = {lam:.2f})", f" (1 − λ = {1 - lam:.2f})") if lam is not None else ("", "")
+    titles = (f"sample a{lam_a}", f"sample b{lam_b}", "mix", "target a", "target b", "mixed target")
+    for ax, t in zip(axes.reshape(-1), titles, strict=True):
+        ax.set_title(t, fontsize=10)
     if title:
         fig.suptitle(title)
     return fig
@@ -271,16 +268,9 @@ def plot_mixed_batch(
     """
     if x.ndim not in (3, 4):
         raise MixupError(f"plot_mixed_batch needs images (B, C, H, W) or (B, H, W), got shape {tuple(x.shape)}.")
-    n = min(x.shape[0], max_images)
-    ncols = max(1, min(ncols, n))
-    nrows = (n + ncols - 1) // ncols
-    fig = _figure(figsize=figsize or (1.6 * ncols, 1.8 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
+    fig, axes = _grid(x.shape[0], ncols, max_images, figsize, (1.6, 1.8))
     lam_c = lam.detach().float().cpu()
     for i, ax in enumerate(axes):
-        if i >= n:
-            ax.axis("off")
-            continue
         _draw_images([ax], [x[i]])
         ax.set_title(f"λ = {float(lam_c[i]):.2f}", fontsize=8)
     return fig
@@ -347,53 +337,32 @@ def plot_dense_batch(
         >>> len(fig.axes[0].patches), fig.axes[0].texts[0].get_text()
         (1, '3 (0.60)')
     """
-    imgs = _dense_images(images)
-    ignore = 255
-    if masks is not None and hasattr(masks, "mask_a"):  # a MixedMask
-        ignore = masks.ignore_index
-        masks = torch.where(masks.lam >= 0.5, masks.mask_a, masks.mask_b)
-    n = min(len(imgs), max_images)
-    ncols = max(1, min(ncols, n))
-    nrows = (n + ncols - 1) // ncols
-    fig = _figure(figsize=figsize or (2.4 * ncols, 2.4 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False).reshape(-1)
-    for i, ax in enumerate(axes):
-        if i >= n:
-            ax.axis("off")
-            continue
-        _draw_images([ax], [imgs[i]])
-        if masks is not None:
-            _draw_mask(ax, masks[i], ignore)
-        if targets is not None:
-            _draw_boxes(ax, targets[i])
-    return fig
+    from matplotlib.patches import Rectangle
 
-
-def _dense_images(images: Tensor | Sequence[Tensor]) -> list[Tensor]:
-    """``(B, C, H, W)`` or a list of ``(C, H, W)`` as a list of drawable images (other channel counts: grey)."""
     imgs = list(images.unbind(0)) if isinstance(images, Tensor) else list(images)
     if not imgs or not all(isinstance(x, Tensor) and x.ndim in (2, 3) for x in imgs):
         raise MixupError("plot_dense_batch needs images (B, C, H, W) or a list of (C, H, W) tensors.")
-    return [x.mean(0) if x.ndim == 3 and x.shape[0] not in (1, 3) else x for x in imgs]
-
-
-def _draw_mask(ax: Any, mask: Tensor, ignore: int) -> None:
-    """Class ids ``(H, W)`` over the image, ``ignore`` left clear."""
-    m = mask.detach().cpu().long()
-    shown = m.float().masked_fill(m == ignore, float("nan"))
-    ax.imshow(_np(shown), cmap="tab20", alpha=0.45, interpolation="nearest",
-              vmin=0, vmax=max(1.0, float(m[m != ignore].max()) if bool((m != ignore).any()) else 1.0))
-
-
-def _draw_boxes(ax: Any, t: dict) -> None:
-    """XYXY pixel ``"boxes"`` ``(N, 4)``, each with the opacity of its weight and titled with its label."""
-    from matplotlib.patches import Rectangle
-
-    boxes = t["boxes"].detach().float().cpu()
-    w = t.get("weights", torch.ones(len(boxes))).detach().float().cpu()
-    labels = t.get("labels", torch.full((len(boxes),), -1)).detach().cpu()
-    for (x1, y1, x2, y2), wk, lab in zip(boxes.tolist(), w.tolist(), labels.tolist(), strict=False):
-        ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor="C1",
-                               lw=1.5, alpha=max(0.15, min(1.0, wk))))
-        ax.text(x1 - 0.5, y1 - 0.5, f"{lab} ({wk:.2f})", color="C1", fontsize=6, va="bottom",
-                alpha=max(0.3, min(1.0, wk)))
+    ignore = 255
+    if masks is not None and hasattr(masks, "mask_a"):  # a MixedMask: each pixel's heavier side
+        ignore = masks.ignore_index
+        masks = torch.where(masks.lam >= 0.5, masks.mask_a, masks.mask_b)
+    fig, axes = _grid(len(imgs), ncols, max_images, figsize, (2.4, 2.4))
+    for i, ax in enumerate(axes):
+        x = imgs[i]
+        _draw_images([ax], [x.mean(0) if x.ndim == 3 and x.shape[0] not in (1, 3) else x])  # other channels: grey
+        if masks is not None:  # class ids over the image, ignore_index left clear
+            m = masks[i].detach().cpu().long()
+            labelled = m[m != ignore]
+            ax.imshow(_np(m.float().masked_fill(m == ignore, float("nan"))), cmap="tab20", alpha=0.45,
+                      interpolation="nearest", vmin=0, vmax=max(1.0, float(labelled.max()) if len(labelled) else 1.0))
+        if targets is not None:  # XYXY pixel boxes, each with the opacity of its weight and its label
+            t = targets[i]
+            boxes = t["boxes"].detach().float().cpu()
+            w = t.get("weights", torch.ones(len(boxes))).detach().float().cpu()
+            labels = t.get("labels", torch.full((len(boxes),), -1)).detach().cpu()
+            for (x1, y1, x2, y2), wk, lab in zip(boxes.tolist(), w.tolist(), labels.tolist(), strict=False):
+                ax.add_patch(Rectangle((x1 - 0.5, y1 - 0.5), x2 - x1, y2 - y1, fill=False, edgecolor="C1",
+                                       lw=1.5, alpha=max(0.15, min(1.0, wk))))
+                ax.text(x1 - 0.5, y1 - 0.5, f"{lab} ({wk:.2f})", color="C1", fontsize=6, va="bottom",
+                        alpha=max(0.3, min(1.0, wk)))
+    return fig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -67,6 +69,14 @@ def test_scale_and_dtype():
     collate = MixupCollate(MixUp(lam=1.0), to_float=torch.float64, scale=2.0)
     x, _ = collate([(torch.tensor([3], dtype=torch.uint8), 0), (torch.tensor([4], dtype=torch.uint8), 1)])
     assert x.dtype == torch.float64 and x.tolist() == [[6.0], [8.0]]
+
+
+def test_nested_inputs_are_converted_leaf_by_leaf():
+    # a namedtuple of uint8 tensors (and a list beside it) keeps its type; each leaf is scaled to [0, 1]
+    Pair = collections.namedtuple("Pair", "rgb depth")
+    sample = (Pair(torch.full((2,), 255, dtype=torch.uint8), torch.zeros(2, dtype=torch.uint8)), 0)
+    x, _ = MixupCollate(MixUp(lam=1.0), to_float=True)([sample, sample])
+    assert type(x) is Pair and x.rgb.tolist() == [[1.0, 1.0]] * 2 and x.depth.dtype == torch.float32
 
 
 def test_errors():

@@ -1,9 +1,10 @@
-"""Bounding-box formats: read boxes as they arrive, compute in XYXY pixels, write them back the same way.
+"""What arrives and leaves: box formats and torchvision ``tv_tensors``, read as they come and written back.
 
-Formats (torchvision's names, case-insensitive): ``"xyxy"`` ``(x1, y1, x2, y2)``, ``"xywh"``
-``(x1, y1, w, h)`` and ``"cxcywh"`` ``(cx, cy, w, h)``; each in pixels or ``normalized`` to ``[0, 1]``
-by the image's width and height. A ``torchvision.tv_tensors.BoundingBoxes`` carries its own format
-and ``canvas_size`` (always pixels); torchvision is imported only when such a tensor arrives.
+Boxes are computed in XYXY pixels. Formats (torchvision's names, case-insensitive): ``"xyxy"``
+``(x1, y1, x2, y2)``, ``"xywh"`` ``(x1, y1, w, h)`` and ``"cxcywh"`` ``(cx, cy, w, h)``; each in pixels or
+``normalized`` to ``[0, 1]`` by the image's width and height. A ``torchvision.tv_tensors.BoundingBoxes``
+carries its own format and ``canvas_size`` (always pixels). ``tv_tensors`` (``BoundingBoxes``, ``Image``,
+``Mask``) are recognised without importing torchvision and come back as the type they arrived as.
 """
 
 from __future__ import annotations
@@ -15,11 +16,31 @@ import torch
 from torch import Tensor
 
 from ..exceptions import MixupError
-from ._tv import is_tv_tensor, plain, rewrap
+from ..extras import require
 
 __all__: list[str] = []  # internal: the public names are re-exported by the package
 
 BOX_FORMATS = ("xyxy", "xywh", "cxcywh")
+
+
+def is_tv_tensor(x: Any) -> bool:
+    """Whether ``x`` is a torchvision ``tv_tensors`` subclass (checked without importing torchvision)."""
+    return isinstance(x, Tensor) and type(x).__module__.startswith("torchvision.")
+
+
+def plain(x: Tensor) -> Tensor:
+    """``x`` as a plain tensor (a view; a ``tv_tensors`` subclass loses its metadata)."""
+    return x.as_subclass(Tensor) if is_tv_tensor(x) else x
+
+
+def rewrap(out: Tensor, like: Any, **metadata: Any) -> Tensor:
+    """``out`` as the same ``tv_tensors`` type as ``like`` (with ``metadata``), or unchanged.
+
+    torchvision is imported already when ``like`` is one of its tensors.
+    """
+    if not is_tv_tensor(like):
+        return out
+    return require("torchvision.tv_tensors", "vision").wrap(out, like=like, **metadata)
 
 
 @dataclass(frozen=True)
@@ -31,7 +52,8 @@ class BoxFormat:
 
     def __post_init__(self) -> None:
         if not isinstance(self.fmt, str) or self.fmt.lower() not in BOX_FORMATS:
-            raise MixupError(f"Unknown box format {self.fmt!r}; expected one of {BOX_FORMATS} (case-insensitive).")
+            raise MixupError(f"Unknown box format {self.fmt!r}; expected one of {BOX_FORMATS} (case-insensitive; "
+                             "rotated BoundingBoxes are not supported).")
         object.__setattr__(self, "fmt", self.fmt.lower())
 
     @classmethod
@@ -39,16 +61,7 @@ class BoxFormat:
         """The format of ``boxes``: a ``BoundingBoxes``' own (pixels), else ``default``."""
         if not is_tv_tensor(boxes):
             return default
-        fmt = getattr(getattr(boxes, "format", None), "name", None)
-        if fmt is None or fmt.lower() not in BOX_FORMATS:
-            raise MixupError(f"Unknown box format {fmt!r} of a BoundingBoxes; expected one of "
-                             f"{tuple(f.upper() for f in BOX_FORMATS)} (rotated boxes are not supported).")
-        return cls(fmt.lower(), False)
-
-
-def _float(boxes: Tensor) -> Tensor:
-    boxes = plain(boxes)
-    return boxes if boxes.is_floating_point() else boxes.float()
+        return cls(str(getattr(getattr(boxes, "format", None), "name", None)), False)
 
 
 def to_xyxy(boxes: Tensor, fmt: BoxFormat, size: tuple[int, int]) -> Tensor:
@@ -58,7 +71,8 @@ def to_xyxy(boxes: Tensor, fmt: BoxFormat, size: tuple[int, int]) -> Tensor:
         >>> to_xyxy(torch.tensor([[0.5, 0.5, 0.5, 1.0]]), BoxFormat("cxcywh", normalized=True), (10, 20))
         tensor([[ 5.,  0., 15., 10.]])
     """
-    b = _float(boxes)
+    b = plain(boxes)
+    b = b if b.is_floating_point() else b.float()
     if fmt.normalized:
         h, w = size
         b = b * b.new_tensor([w, h, w, h])
@@ -99,30 +113,28 @@ def check_shape(boxes: Any, where: str) -> None:
                          f"{tuple(boxes.shape)}.")
 
 
-def check_boxes(xyxy: Tensor, owner: Tensor, sizes: list[tuple[int, int]], fmt: BoxFormat) -> None:
+def check_boxes(xyxy: list[Tensor], sizes: list[tuple[int, int]], fmt: BoxFormat) -> None:
     """Raise a :class:`MixupError` for degenerate boxes or boxes outside their image.
 
     Args:
-        xyxy: ``(N, 4)`` XYXY pixel boxes of a whole batch (the images' boxes concatenated).
-        owner: ``(N,)`` int64 image of each box.
+        xyxy: each image's ``(N_i, 4)`` XYXY pixel boxes.
         sizes: ``(H, W)`` of each image.
         fmt: the format the boxes arrived in (for the message).
 
     One read of two flags back to the host per batch: the price of a clear error.
     """
-    if xyxy.shape[0] == 0:
-        return
-    hw = torch.tensor(sizes, dtype=xyxy.dtype).to(xyxy.device)[owner]  # (N, 2)
-    degenerate = ~(xyxy[:, 2:] > xyxy[:, :2]).all(dim=1)
-    outside = (xyxy[:, :2] < 0).any(dim=1) | (xyxy[:, 2] > hw[:, 1]) | (xyxy[:, 3] > hw[:, 0])
+    boxes = torch.cat(xyxy)
+    owner = torch.repeat_interleave(torch.tensor([len(v) for v in xyxy]))  # the image of each box, on the host
+    wh = torch.tensor(sizes, dtype=boxes.dtype)[owner].flip(1).to(boxes.device)  # (N, 2): its image's W, H
+    degenerate = ~(boxes[:, 2:] > boxes[:, :2]).all(dim=1)
+    outside = (boxes[:, :2] < 0).any(dim=1) | (boxes[:, 2:] > wh).any(dim=1)
     flags = torch.stack((degenerate.any(), outside.any())).tolist()
     if not any(flags):
         return
-    bad = degenerate if flags[0] else outside
-    k = int(bad.nonzero()[0, 0])
+    k = int((degenerate if flags[0] else outside).nonzero()[0, 0])
     i = int(owner[k])
     j = k - int((owner < i).sum())
-    box = [round(v, 4) for v in xyxy[k].tolist()]
+    box = [round(v, 4) for v in boxes[k].tolist()]
     unit = "normalized " if fmt.normalized else ""
     where = f"targets[{i}]['boxes'][{j}] (read as {unit}{fmt.fmt.upper()}) is {box} in XYXY pixels"
     if flags[0]:

@@ -25,11 +25,11 @@ drawn on the smallest height and width of the batch, so it lies inside both imag
 
 Every kept box of a CutMix has weight 1 (it shows a real, unblended object).
 
-The per-pixel work is vectorized; the boxes of the whole batch are clipped in one set of tensor
-operations. Variable numbers of boxes per image mean lists of per-image tensors, so the union and the
-split back into images loop over the images (B small concatenations). Reads back to the host: the
-partner indices (free when the plan is drawn on the CPU, as here), one flag for the box check
-(``check=True``), and for CutMix the number of kept boxes per image (one read per batch).
+The images are zero-padded to the batch's largest and mixed by the mixer's own kernel (one ``lerp``;
+CutMix's box is pasted by slicing, or one ``where`` for a box per row). The boxes of the whole batch are
+clipped and weighted in one set of tensor operations; only building the per-image lists loops over the
+images. Reads back to the host: the partner indices (free when the plan is drawn on the CPU, as here),
+one flag for the box check (``check=True``), and for CutMix the number of kept boxes per image.
 """
 
 from __future__ import annotations
@@ -39,55 +39,32 @@ from numbers import Real
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..exceptions import MixupError
 from ..mixers import CutMix, Mixer, MixUp
-from ..mixers.cutmix import box_mask
 from ..params import Box, MixParams, check_extra
-from ._tv import plain, rewrap
-from .boxes import BoxFormat, check_boxes, check_shape, from_xyxy, to_xyxy
+from .boxes import BoxFormat, check_boxes, check_shape, from_xyxy, plain, rewrap, to_xyxy
 
 __all__ = ["DetectionMix", "box_weighted_loss"]
 
-Targets = list[dict[str, Any]]
+def _clip(b: Tensor, p: Tensor, own: Tensor) -> tuple[Tensor, Tensor]:
+    """Boxes ``b`` ``(N, 4)`` XYXY against the pasted boxes ``p`` ``(N, 4)`` XYXY: (boxes, visible fraction).
 
-
-def _check_plan(params: MixParams, b: int) -> None:
-    if params.batch_size != b:
-        raise MixupError(f"The given params are for batch size {params.batch_size}, but there are {b} images.")
-    if params.mixed:
-        check_extra(params, (type(None), Box), "DetectionMix (MixUp and CutMix plans; wrap each mixer of a "
-                    "RandomChoice in its own DetectionMix)")
-
-
-def _clip_outside(b: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
-    """Own boxes ``b`` ``(N, 4)`` XYXY minus the pasted boxes ``p`` ``(N, 4)`` XYXY: (boxes, visible fraction)."""
-    x1, y1, x2, y2 = b.unbind(1)
-    ix1, iy1 = torch.maximum(x1, p[:, 0]), torch.maximum(y1, p[:, 1])
-    ix2, iy2 = torch.minimum(x2, p[:, 2]), torch.minimum(y2, p[:, 3])
-    iw, ih = (ix2 - ix1).clamp(min=0), (iy2 - iy1).clamp(min=0)
-    area = (x2 - x1) * (y2 - y1)
-    visible = (area - iw * ih) / area  # the visible area over the area: exact at a tie with min_visible (1 - c/a is not)
-    hit = (iw > 0) & (ih > 0)
-    full_h = hit & (iy1 <= y1) & (iy2 >= y2)  # the covered part spans the box's whole height
-    full_w = hit & (ix1 <= x1) & (ix2 >= x2)
-    out = torch.stack((
-        torch.where(full_h & (ix1 <= x1), ix2, x1),  # covered at the left: the box starts where the paste ends
-        torch.where(full_w & (iy1 <= y1), iy2, y1),
-        torch.where(full_h & (ix2 >= x2), ix1, x2),
-        torch.where(full_w & (iy2 >= y2), iy1, y2),
-    ), dim=1)
-    return out, visible
-
-
-def _clip_inside(b: Tensor, p: Tensor) -> tuple[Tensor, Tensor]:
-    """Partner boxes ``b`` ``(N, 4)`` XYXY clipped to the pasted boxes ``p``: (boxes, visible fraction)."""
-    lo = torch.maximum(b[:, :2], p[:, :2])
-    hi = torch.minimum(b[:, 2:], p[:, 2:])
-    inter = (hi - lo).clamp(min=0).prod(dim=1)
-    area = (b[:, 2:] - b[:, :2]).prod(dim=1)
-    return torch.cat((lo, hi), dim=1), inter / area
+    An own box (``own`` ``(N,)`` true) keeps its part outside the paste: a side is moved to the paste's
+    edge only when the paste covers the box across its whole other extent. A partner's box keeps its
+    part inside the paste.
+    """
+    a, c = b[:, :2], b[:, 2:]
+    lo, hi = torch.maximum(a, p[:, :2]), torch.minimum(c, p[:, 2:])  # the covered part
+    inter, area = (hi - lo).clamp(min=0).prod(dim=1), (c - a).prod(dim=1)
+    starts, ends = lo <= a, hi >= c
+    across = ((inter > 0).unsqueeze(1) & starts & ends).flip(1)  # x: covered over the whole height; y: width
+    outside = torch.cat((torch.where(across & starts, hi, a), torch.where(across & ends, lo, c)), dim=1)
+    boxes = torch.where(own.unsqueeze(1), outside, torch.cat((lo, hi), dim=1))
+    # the visible area over the area: exact at a tie with min_visible (1 - inter / area is not)
+    return boxes, torch.where(own, area - inter, inter) / area
 
 
 class DetectionMix:
@@ -165,65 +142,49 @@ class DetectionMix:
                                  f"{out[0].shape[0]} on {out[0].device}; a batch needs one of each.")
         return out
 
-    def _targets(self, targets: Any, images: list[Tensor]) -> tuple[list[Tensor], BoxFormat]:
-        """Validate the targets; return each image's boxes as XYXY pixels, and the batch's box format."""
-        b = len(images)
+    def _boxes(self, targets: Any, images: list[Tensor]) -> tuple[list[Tensor], BoxFormat]:
+        """Validate the targets; return each image's boxes ``(N_i, 4)`` as XYXY pixels, and the batch's format."""
         if isinstance(targets, Tensor) or not isinstance(targets, (list, tuple)):
             raise MixupError(f"Detection targets must be a list of dicts with 'boxes' and 'labels', one per "
                              f"image, got {type(targets).__name__}. Class-index targets (B,) are mixed by the "
                              "mixer itself: mixer(x, y).")
-        if len(targets) != b:
-            raise MixupError(f"There are {b} images but {len(targets)} targets.")
-        fmt = None
-        xyxy = []
+        if len(targets) != len(images):
+            raise MixupError(f"There are {len(images)} images but {len(targets)} targets.")
+        fmt, xyxy = None, []
         for i, (t, x) in enumerate(zip(targets, images, strict=True)):
-            boxes, fmt = self._target(i, t, x, fmt)
-            xyxy.append(boxes)
-        assert fmt is not None
+            if not isinstance(t, Mapping) or "boxes" not in t:
+                got = type(t).__name__ if not isinstance(t, Mapping) else f"a dict with keys {sorted(t)}"
+                raise MixupError(f"targets[{i}] is {got}; every target of a detection batch must be a dict "
+                                 "with 'boxes' (N, 4) and 'labels' (N,). A batch cannot mix boxes with other "
+                                 "kinds of targets (class indices, masks).")
+            if "masks" in t:
+                raise MixupError(f"targets[{i}] has instance 'masks', which DetectionMix does not mix; drop them, "
+                                 "or mix semantic masks with SegmentationMix.")
+            boxes = t["boxes"]
+            check_shape(boxes, f"targets[{i}]['boxes']")
+            for f in self.fields:
+                v = t.get(f)
+                if not isinstance(v, Tensor) or v.ndim < 1 or v.shape[0] != boxes.shape[0]:
+                    got = f"shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
+                    raise MixupError(f"targets[{i}][{f!r}] must be a tensor with one row per box "
+                                     f"({boxes.shape[0]},), got {got}. Set fields= to the per-box keys your "
+                                     "targets have.")
+            if boxes.device != x.device:
+                raise MixupError(f"targets[{i}]['boxes'] is on {boxes.device} but images[{i}] on {x.device}.")
+            f_i = BoxFormat.of(boxes, self.format)
+            if fmt is not None and f_i != fmt:
+                raise MixupError(f"targets[{i}]['boxes'] are {f_i}, but targets[0]['boxes'] are {fmt}; one "
+                                 "box format per batch.")
+            fmt, size = f_i, (x.shape[-2], x.shape[-1])
+            canvas = getattr(boxes, "canvas_size", None)
+            if canvas is not None and tuple(canvas) != size:
+                raise MixupError(f"targets[{i}]['boxes'] has canvas_size {tuple(canvas)}, but images[{i}] is "
+                                 f"H x W = {size[0]} x {size[1]}.")
+            xyxy.append(to_xyxy(boxes, f_i, size))
+        assert fmt is not None  # at least one image
         if self.check:
-            counts = torch.tensor([len(v) for v in xyxy], device=images[0].device)
-            owner = torch.repeat_interleave(torch.arange(b, device=images[0].device), counts)
-            check_boxes(torch.cat(xyxy), owner, [(x.shape[-2], x.shape[-1]) for x in images], fmt)
+            check_boxes(xyxy, [(x.shape[-2], x.shape[-1]) for x in images], fmt)
         return xyxy, fmt
-
-    def _target(self, i: int, t: Any, x: Tensor, fmt: BoxFormat | None) -> tuple[Tensor, BoxFormat]:
-        """Validate ``targets[i]`` of image ``x`` ``(C, H, W)``; its boxes ``(N, 4)`` as XYXY pixels, and its format.
-
-        ``fmt`` is the format of the targets before it (``None`` for the first): one format per batch.
-        """
-        self._check_fields(i, t)
-        boxes = t["boxes"]
-        if boxes.device != x.device:
-            raise MixupError(f"targets[{i}]['boxes'] is on {boxes.device} but images[{i}] on {x.device}.")
-        f_i = BoxFormat.of(boxes, self.format)
-        if fmt is not None and f_i != fmt:
-            raise MixupError(f"targets[{i}]['boxes'] are {f_i}, but targets[0]['boxes'] are {fmt}; one "
-                             "box format per batch.")
-        size = (x.shape[-2], x.shape[-1])
-        canvas = getattr(boxes, "canvas_size", None)
-        if canvas is not None and tuple(canvas) != size:
-            raise MixupError(f"targets[{i}]['boxes'] has canvas_size {tuple(canvas)}, but images[{i}] is "
-                             f"H x W = {size[0]} x {size[1]}.")
-        return to_xyxy(boxes, f_i, size), f_i
-
-    def _check_fields(self, i: int, t: Any) -> None:
-        """Raise MixupError unless ``targets[i]`` is a dict with ``"boxes"`` ``(N, 4)`` and the ``fields`` ``(N, ...)``."""
-        if not isinstance(t, Mapping) or "boxes" not in t:
-            got = type(t).__name__ if not isinstance(t, Mapping) else f"a dict with keys {sorted(t)}"
-            raise MixupError(f"targets[{i}] is {got}; every target of a detection batch must be a dict "
-                             "with 'boxes' (N, 4) and 'labels' (N,). A batch cannot mix boxes with other "
-                             "kinds of targets (class indices, masks).")
-        if "masks" in t:
-            raise MixupError(f"targets[{i}] has instance 'masks', which DetectionMix does not mix; drop them, "
-                             "or mix semantic masks with SegmentationMix.")
-        check_shape(t["boxes"], f"targets[{i}]['boxes']")
-        n = t["boxes"].shape[0]
-        for f in self.fields:
-            v = t.get(f)
-            if not isinstance(v, Tensor) or v.ndim < 1 or v.shape[0] != n:
-                got = f"shape {tuple(v.shape)}" if isinstance(v, Tensor) else type(v).__name__
-                raise MixupError(f"targets[{i}][{f!r}] must be a tensor with one row per box ({n},), "
-                                 f"got {got}. Set fields= to the per-box keys your targets have.")
 
     # ------------------------------------------------------------------ the plan
     def sample(self, images: Any, *, generator: torch.Generator | None = None) -> MixParams:
@@ -241,7 +202,7 @@ class DetectionMix:
         *,
         params: MixParams | None = None,
         generator: torch.Generator | None = None,
-    ) -> tuple[Any, Targets]:
+    ) -> tuple[Any, list[dict[str, Any]]]:
         """Mix ``images`` and their ``targets``; see the module docstring for the rules.
 
         Args:
@@ -255,119 +216,76 @@ class DetectionMix:
             ``"boxes"`` (own boxes first, then the partner's), the ``fields`` and ``"weights"``.
         """
         imgs = self._images(images)
-        xyxy, fmt = self._targets(targets, imgs)
+        xyxy, fmt = self._boxes(targets, imgs)
         if params is None:
             params = self.sample(imgs, generator=generator)
-        _check_plan(params, len(imgs))
+        if params.batch_size != len(imgs):
+            raise MixupError(f"The given params are for batch size {params.batch_size}, but there are {len(imgs)} "
+                             "images.")
         if not params.mixed:
-            return images, [self._out(t, t["boxes"], {f: t[f] for f in self.fields},
-                                      torch.ones(len(t["boxes"]), device=t["boxes"].device)) for t in targets]
-        if isinstance(params.extra, Box):  # drawn for the smallest height and width, so it lies inside every image
-            params.extra.check_fits((min(x.shape[-2] for x in imgs), min(x.shape[-1] for x in imgs)), "DetectionMix")
-            out, boxes, fields, weights = self._cutmix(imgs, targets, xyxy, params,
-                                                       params.extra.rows(len(imgs), params.device))
-        else:
-            out, boxes, fields, weights = self._mixup(imgs, targets, xyxy, params)
-        sizes = [(x.shape[-2], x.shape[-1]) for x in out]
-        new_targets = [self._out(t, from_xyxy(bx, fmt, s, t["boxes"]), fd, w)
-                       for t, bx, s, fd, w in zip(targets, boxes, sizes, fields, weights, strict=True)]
-        if isinstance(images, Tensor):
-            return rewrap(torch.stack(out), images), new_targets
-        return [rewrap(o, x) for o, x in zip(out, images, strict=True)], new_targets
-
-    @staticmethod
-    def _out(t: Mapping[str, Any], boxes: Tensor, fields: dict[str, Tensor], weights: Tensor) -> dict[str, Any]:
-        return {**t, "boxes": boxes, **fields, "weights": weights}
-
-    # ------------------------------------------------------------------ MixUp: blend on a canvas
-    def _mixup(self, imgs: list[Tensor], targets: Any, xyxy: list[Tensor], params: MixParams) -> tuple:
-        dev = imgs[0].device
+            return images, [{**t, "weights": torch.ones(len(t["boxes"]), device=t["boxes"].device)} for t in targets]
+        check_extra(params, (type(None), Box), "DetectionMix (MixUp and CutMix plans; wrap each mixer of a "
+                    "RandomChoice in its own DetectionMix)")
         idx = params.index.tolist()  # a CPU plan: no device sync
-        lam = params.lam_rows().to(dev)
-        same = len({tuple(x.shape) for x in imgs}) == 1
-        if same:  # one vectorized lerp for the whole batch
-            x = torch.stack([plain(v) for v in imgs])
-            w = lam.to(x.dtype).view(-1, 1, 1, 1)
-            out = list(torch.lerp(x[params.index.to(dev)], x, w).unbind(0))
-        else:
-            out = []
-            for i, j in enumerate(idx):
-                a, b = plain(imgs[i]), plain(imgs[j])
-                c = a.new_zeros(a.shape[0], max(a.shape[1], b.shape[1]), max(a.shape[2], b.shape[2]))
-                w = lam[i].to(a.dtype)
-                c[:, :a.shape[1], :a.shape[2]] = a * w
-                c[:, :b.shape[1], :b.shape[2]] += b * (1 - w)
-                out.append(c)
-        boxes, fields, weights = [], [], []
-        for i, j in enumerate(idx):
-            boxes.append(torch.cat((xyxy[i], xyxy[j])))
-            fields.append({f: torch.cat((plain(targets[i][f]), plain(targets[j][f]))) for f in self.fields})
-            ni, nj = len(xyxy[i]), len(xyxy[j])
-            weights.append(torch.cat((lam[i].expand(ni), (1 - lam[i]).expand(nj))))
-        return out, boxes, fields, weights
+        x, out = self._mix_images(imgs, params, idx)
+        boxes, fields, weights = self._mix_boxes(targets, xyxy, params, idx)
+        new_targets = [{**t, "boxes": from_xyxy(bx, fmt, (o.shape[-2], o.shape[-1]), t["boxes"]), **fd, "weights": w}
+                       for t, bx, o, fd, w in zip(targets, boxes, out, fields, weights, strict=True)]
+        if isinstance(images, Tensor):  # images of one size: the mixed batch is the result
+            return rewrap(x, images), new_targets
+        return [rewrap(o, v) for o, v in zip(out, images, strict=True)], new_targets
 
-    # ------------------------------------------------------------------ CutMix: paste and clip
-    def _cutmix(self, imgs: list[Tensor], targets: Any, xyxy: list[Tensor], params: MixParams,
-                box: Tensor) -> tuple:
-        b = len(imgs)
-        if box.shape != (b, 4):
-            raise MixupError(f"The plan's box has shape {tuple(box.shape)}; expected ({b}, 4) (y0, y1, x0, x1).")
-        box_h = box.tolist()
-        hs, ws = [x.shape[-2] for x in imgs], [x.shape[-1] for x in imgs]
-        if max(r[1] for r in box_h) > min(hs) or max(r[3] for r in box_h) > min(ws):
+    def _mix_images(self, imgs: list[Tensor], params: MixParams, idx: list[int]) -> tuple[Tensor, list[Tensor]]:
+        """The images zero-padded to the largest ``(B, C, H, W)`` and mixed by the mixer, and each image's result.
+
+        MixUp blends the whole padded batch and gives each pair its canvas; CutMix pastes inside the smallest
+        height and width (where its box lies) and gives each image its own size.
+        """
+        hs, ws = [v.shape[-2] for v in imgs], [v.shape[-1] for v in imgs]
+        x = torch.stack([F.pad(plain(v), (0, max(ws) - w, 0, max(hs) - h)) for v, h, w in zip(imgs, hs, ws, strict=True)])
+        if not isinstance(params.extra, Box):
+            self.mixer.mix(x, params, inplace=True)
+            return x, [o[:, :max(hs[i], hs[j]), :max(ws[i], ws[j])] for i, (o, j) in enumerate(zip(x, idx, strict=True))]
+        box = params.extra
+        box.check_fits((min(hs), min(ws)), "DetectionMix")
+        if isinstance(box.bounds, Tensor) and bool((box.bounds[:, 1::2] > box.bounds.new_tensor(box.size)).any()):  # a CPU plan
             raise MixupError(f"The plan's boxes reach beyond the smallest image ({min(hs)} x {min(ws)}); draw "
                              "the plan with DetectionMix.sample(images).")
-        out = _paste(imgs, params.index, box, box_h)
-        return (out, *self._cut_boxes(targets, xyxy, params.index.tolist(), box.to(imgs[0].device)))
+        self.mixer.mix(x[..., :min(hs), :min(ws)], params, inplace=True)  # a view: the paste lands in x
+        return x, [o[:, :h, :w] for o, h, w in zip(x, hs, ws, strict=True)]
 
-    def _cut_boxes(self, targets: Any, xyxy: list[Tensor], idx: list[int], box: Tensor) -> tuple:
-        """Own boxes minus the paste, partner boxes inside it: per image boxes, fields and weights (all 1).
+    def _mix_boxes(self, targets: Any, xyxy: list[Tensor], params: MixParams, idx: list[int]) -> tuple:
+        """Each image's own boxes, then its partner's: per image boxes ``(M_i, 4)`` XYXY, fields and weights.
 
-        Args:
-            xyxy: each image's boxes ``(N_i, 4)`` XYXY pixels. idx: the partner of each image.
-            box: the pasted region of each image ``(B, 4)`` as ``(y0, y1, x0, x1)``, on the boxes' device.
+        MixUp keeps every box, weighted λ (own) or 1 - λ (partner's); CutMix clips them (:func:`_clip`) and
+        keeps those with at least ``min_visible`` of their area visible, weight 1. The whole batch at once.
         """
-        dev, b = box.device, len(xyxy)
-        paste = box[:, [2, 0, 3, 1]]  # (y0, y1, x0, x1) -> XYXY
-        n_own = [len(v) for v in xyxy]
-        n_par = [n_own[j] for j in idx]
+        b, n = len(xyxy), [len(v) for v in xyxy]
+        dev = xyxy[0].device
         rows = torch.arange(b, device=dev)
-        own_owner = torch.repeat_interleave(rows, torch.tensor(n_own, device=dev))
-        par_owner = torch.repeat_interleave(rows, torch.tensor(n_par, device=dev))
-        own = torch.cat(xyxy)
-        par = torch.cat([xyxy[j] for j in idx])
-        own_box, own_vis = _clip_outside(own, paste[own_owner].to(own.dtype))
-        par_box, par_vis = _clip_inside(par, paste[par_owner].to(par.dtype))
-        keep_own = (own_vis >= self.min_visible) & (own_vis > 0)
-        keep_par = (par_vis >= self.min_visible) & (par_vis > 0)
-        counts = torch.zeros(2, b, dtype=torch.int64, device=dev)
-        counts[0].index_add_(0, own_owner, keep_own.long())
-        counts[1].index_add_(0, par_owner, keep_par.long())
-        c_own, c_par = counts.tolist()  # the one read of the kept counts
-        own_split = own_box[keep_own].split(c_own)
-        par_split = par_box[keep_par].split(c_par)
-        own_f = {f: torch.cat([plain(t[f]) for t in targets])[keep_own].split(c_own) for f in self.fields}
-        par_f = {f: torch.cat([plain(targets[j][f]) for j in idx])[keep_par].split(c_par) for f in self.fields}
-        boxes = [torch.cat(pair) for pair in zip(own_split, par_split, strict=True)]
-        fields = [{f: torch.cat((own_f[f][i], par_f[f][i])) for f in self.fields} for i in range(b)]
-        weights = [torch.ones(len(bx), device=dev) for bx in boxes]
-        return boxes, fields, weights
+        owner = torch.cat((rows.repeat_interleave(torch.tensor(n, device=dev)),
+                           rows.repeat_interleave(torch.tensor([n[j] for j in idx], device=dev))))
+        own = torch.arange(owner.shape[0], device=dev) < sum(n)  # own boxes come first
+        boxes = torch.cat(xyxy + [xyxy[j] for j in idx])
+        fields = {f: torch.cat([plain(t[f]) for t in targets] + [plain(targets[j][f]) for j in idx]) for f in self.fields}
+        if isinstance(params.extra, Box):
+            paste = params.extra.rows(b).to(dev)[owner][:, [2, 0, 3, 1]]  # (y0, y1, x0, x1) -> XYXY
+            boxes, visible = _clip(boxes, paste.to(boxes.dtype), own)
+            keep = (visible >= self.min_visible) & (visible > 0)
+            owner, boxes, fields = owner[keep], boxes[keep], {f: v[keep] for f, v in fields.items()}
+            weights = torch.ones(owner.shape[0], device=dev)
+            counts = owner.bincount(minlength=b).tolist()  # the one read of the kept counts
+        else:
+            lam = params.lam_rows().to(dev)[owner]
+            weights = torch.where(own, lam, 1 - lam)
+            counts = [n[i] + n[j] for i, j in enumerate(idx)]
+        order = owner.argsort(stable=True)  # per image: its own boxes, then its partner's
 
+        def split(v: Tensor) -> tuple[Tensor, ...]:
+            return v[order].split(counts)
 
-def _paste(imgs: list[Tensor], index: Tensor, box: Tensor, box_h: list[list[int]]) -> list[Tensor]:
-    """Each image ``(C, H_i, W_i)`` with its partner's ``box`` region ``(B, 4)`` (``box_h`` on the host) pasted in."""
-    dev = imgs[0].device
-    if len({tuple(x.shape[-2:]) for x in imgs}) == 1:  # one vectorized select for the whole batch
-        x = torch.stack([plain(v) for v in imgs])
-        inside = box_mask(box.to(dev), x.shape, (2, 3))
-        return list(torch.where(inside, x[index.to(dev)], x).unbind(0))
-    out = []
-    for i, j in enumerate(index.tolist()):
-        y0, y1, x0, x1 = box_h[i]
-        o = plain(imgs[i]).clone()
-        o[:, y0:y1, x0:x1] = plain(imgs[j])[:, y0:y1, x0:x1]
-        out.append(o)
-    return out
+        per_field = {f: split(v) for f, v in fields.items()}
+        return split(boxes), [{f: s[i] for f, s in per_field.items()} for i in range(b)], split(weights)
 
 
 def box_weighted_loss(losses: Tensor | Sequence[Tensor], weights: Tensor | Sequence[Tensor], *,

@@ -9,14 +9,15 @@ is ``lam·ℓ(mask_a) + (1 - lam)·ℓ(mask_b)``, where a side labelled ``ignore
 
 ClassMix (Olsson et al., 2021, https://arxiv.org/abs/2007.07936) pastes the partner's pixels of half
 of the classes present in the partner's mask (``ceil(n / 2)`` of ``n``, drawn at random; ignored pixels
-are never pasted): the class mask plays the role of CutMix's box. Everything is vectorized over the
-batch; nothing is read back to the host except one flag of the class-id check (:meth:`MixedMask.soft`
-and ClassMix need ``num_classes``).
+are never pasted): the class mask plays the role of CutMix's box. The images of MixUp and CutMix are
+mixed by the mixer's own kernel; everything is vectorized over the batch, and nothing is read back to the
+host (the class-id check of :meth:`MixedMask.soft` and ClassMix, which need ``num_classes``, is
+asynchronous on accelerators).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -24,21 +25,17 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..exceptions import MixupError
-from ..functional import check_same_device, gather_rows
+from ..functional import check_class_indices, check_same_device, gather_rows
 from ..mixers import CutMix, Mixer, MixUp
 from ..mixers.cutmix import box_mask
 from ..params import Box, MixParams, check_extra
-from ._tv import plain, rewrap
+from .boxes import plain, rewrap
 
 __all__ = ["MixedMask", "SegmentationMix", "mixed_mask_loss"]
 
 
 def _check_ids(masks: Tensor, num_classes: int, ignore_index: int) -> None:
-    bad = ((masks < 0) | (masks >= num_classes)) & (masks != ignore_index)
-    if bool(bad.any()):
-        v = int(masks[bad][0])
-        raise MixupError(f"Mask has class id {v}, outside [0, {num_classes}) for num_classes={num_classes} "
-                         f"(and not ignore_index={ignore_index}).")
+    check_class_indices(masks.masked_fill(masks == ignore_index, 0), num_classes, f"masks (ignore_index={ignore_index})")
 
 
 @dataclass(frozen=True)
@@ -96,9 +93,10 @@ def mixed_mask_loss(logits: Tensor, target: MixedMask | Tensor, *, ignore_index:
                     reduction: str = "mean") -> Tensor:
     """Pixel cross-entropy against a :class:`MixedMask` (or a plain ``(B, H, W)`` mask), honouring ``ignore_index``.
 
-    ``"mean"`` is ``Σ (lam·ℓ_a + (1-lam)·ℓ_b) / Σ (lam·[a labelled] + (1-lam)·[b labelled])``: for a
-    plain mask, an unmixed plan or a row paired with itself it is exactly
-    ``F.cross_entropy(logits, mask, ignore_index=...)``.
+    The loss of a pixel is the cross-entropy against :meth:`MixedMask.soft`, ``lam·ℓ_a + (1-lam)·ℓ_b`` with
+    an ignored side adding nothing. ``"mean"`` divides the sum by the soft target's total,
+    ``Σ (lam·[a labelled] + (1-lam)·[b labelled])``: for a plain mask, an unmixed plan or a row paired with
+    itself it is exactly ``F.cross_entropy(logits, mask, ignore_index=...)``.
 
     Args:
         logits: ``(B, C, H, W)``.
@@ -117,20 +115,16 @@ def mixed_mask_loss(logits: Tensor, target: MixedMask | Tensor, *, ignore_index:
     if not isinstance(target, MixedMask):
         ii = 255 if ignore_index is None else ignore_index
         return F.cross_entropy(logits, plain(target).long(), ignore_index=ii, reduction=reduction)
-    ii = target.ignore_index if ignore_index is None else ignore_index
     if logits.ndim != 4 or logits.shape[0:1] + logits.shape[2:] != target.mask_a.shape:
         raise MixupError(f"logits must be (B, C, H, W) for masks of shape {tuple(target.mask_a.shape)}, "
                          f"got {tuple(logits.shape)}.")
-    lam = target.lam.to(logits.dtype)
-    la = F.cross_entropy(logits, target.mask_a.long(), ignore_index=ii, reduction="none")  # 0 where ignored
-    lb = F.cross_entropy(logits, target.mask_b.long(), ignore_index=ii, reduction="none")
-    loss = lam * la + (1 - lam) * lb
+    if ignore_index is not None:
+        target = replace(target, ignore_index=ignore_index)
+    soft = target.soft(logits.shape[1], dtype=logits.dtype)  # (B, C, H, W); 0 on an ignored side
+    loss = -(soft * logits.log_softmax(dim=1)).sum(dim=1)
     if reduction == "none":
         return loss
-    if reduction == "sum":
-        return loss.sum()
-    labelled = lam * (target.mask_a != ii) + (1 - lam) * (target.mask_b != ii)
-    return loss.sum() / labelled.sum()
+    return loss.sum() if reduction == "sum" else loss.sum() / soft.sum()
 
 
 def classmix_region(masks: Tensor, index: Tensor, num_classes: int, *, ignore_index: int = 255,
@@ -228,23 +222,21 @@ class SegmentationMix:
             params = self.mixer.sample(x.shape, device=x.device, generator=generator)
         if params.batch_size != b:
             raise MixupError(f"The given params are for batch size {params.batch_size}, but images have {b} rows.")
-        if params.mixed:
-            check_extra(params, (type(None), Box), "SegmentationMix (MixUp and CutMix plans)")
         if not params.mixed:
             return images, MixedMask(m, m, torch.ones(b, 1, 1, device=m.device), self.ignore_index)
-        check_same_device(x, params.index)
+        check_extra(params, (type(None), Box), "SegmentationMix (MixUp and CutMix plans)")
         index, lam = params.index, params.lam_rows()
         if self.classmix:
             if self.num_classes is None:
                 raise MixupError("classmix=True needs num_classes (a positive int), got None.")
+            check_same_device(x, index)
             gen = generator if generator is not None else self.mixer.generator_for(x.device)
             region = classmix_region(m, index, self.num_classes, ignore_index=self.ignore_index, generator=gen)
             region = region & (lam < 1).view(-1, 1, 1)  # rows the plan leaves unmixed stay unmixed
-        elif isinstance(params.extra, Box):
-            params.extra.check_fits(m.shape[1:], "SegmentationMix")
+            out = torch.where(region.unsqueeze(1), gather_rows(x, index), x)
+        else:  # the mixer's own kernel: a lerp, or CutMix's box pasted
+            out = self.mixer.mix(x, params)
+            if not isinstance(params.extra, Box):
+                return rewrap(out, images), MixedMask(m, m[index], lam.view(-1, 1, 1), self.ignore_index)
             region = box_mask(params.extra.rows(b, m.device), m.shape, (1, 2))
-        else:
-            out = torch.lerp(x[index], x, lam.to(x.dtype).view(-1, 1, 1, 1))
-            return rewrap(out, images), MixedMask(m, m[index], lam.view(-1, 1, 1), self.ignore_index)
-        out = torch.where(region.unsqueeze(1), gather_rows(x, index), x)
         return rewrap(out, images), MixedMask(m, m[index], (~region).float(), self.ignore_index)
