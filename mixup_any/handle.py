@@ -1,12 +1,12 @@
 """One handle protocol for every place a model is mixed: :class:`MixHandle`.
 
-Hooks (:func:`mixup_any.hooks.attach`), text (:func:`mixup_any.text.attach_text`), tables
-(:meth:`mixup_any.tabular.TabularMixer.attach`), Lightning and the ``Trainer`` all use it, with the
-same verbs: ``arm(y)`` before a forward, the model called unchanged, then ``loss`` or ``target``.
+:func:`mixup_any.attach` returns it for every route, with the same verbs: ``arm(y)`` before a forward, the
+model called unchanged, then ``loss`` or ``target``. A plain mixer mixes the sites named by ``at=``; a
+:class:`Route` (text, tables, graphs) wraps the mixer with the route's options and resolves ``at=`` itself.
 
 In the armed forward the first selected site that runs draws one :class:`~mixup_any.params.MixParams`
 from its own output's shape (so CutMix on a feature map gets a valid box), mixes its output out of
-place, and later selected sites reuse the draw. A route's :class:`Adapter` (text, tables) draws the plan
+place, and later selected sites reuse the draw. A route's :class:`Adapter` (text, tables) may draw the plan
 in a forward pre-hook on the model instead, where it also rewrites the inputs the plan touches (the
 attention mask, the continuous columns); the sites then reuse that plan. Adapters use only the handle's
 public members (:attr:`MixHandle.labels`, :attr:`~MixHandle.doubled`, :attr:`~MixHandle.given`,
@@ -52,10 +52,11 @@ from ._eager import draw_eagerly, prepare_compile
 from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
 from .exceptions import HookSiteError, MixupError
 from .functional import tensor_leaves
+from .mixers.base import Mixer
 from .params import MixParams
-from .sites import INPUT, describe, select_output
+from .sites import INPUT, SiteSpec, describe, select_output
 
-__all__ = ["Adapter", "MixHandle"]
+__all__ = ["Adapter", "MixHandle", "Route"]
 
 _H = TypeVar("_H", bound="MixHandle")
 
@@ -73,23 +74,59 @@ def mixes(model: nn.Module, mode: str = "mixup") -> bool:
 
 
 class Adapter:
-    """A route's part of a :class:`MixHandle`: it sees each armed forward's inputs before the model runs.
+    """A route's part of a :class:`MixHandle`: it sees each armed forward's inputs, and each site's tensor.
 
     The handle calls :meth:`prepare` in a forward pre-hook of the attached model, only while armed. An
     adapter draws the plan there (``handle.use(handle.draw(shape, device))``, or a plan of its own passed
-    to ``handle.use``) and returns the rewritten ``(args, kwargs)``, or ``None`` to keep them.
+    to ``handle.use``) and returns the rewritten ``(args, kwargs)``, or ``None`` to keep them. It calls
+    :meth:`check` with the tensor a selected site is about to mix.
+
+    Attributes:
+        choose: the route's rule for several sites (``"all"``: every site mixes the one draw), or ``None``
+            to take :func:`~mixup_any.attach`'s ``choose`` (default ``"one"``).
+        output: the element of a site's output to mix when :func:`~mixup_any.attach` names none.
     """
+
+    choose: str | None = None
+    output: int | str | None = None
 
     def prepare(self, handle: MixHandle, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         return None
 
+    def check(self, handle: MixHandle, name: str, module: nn.Module, t: Tensor) -> None:
+        """Raise a :class:`HookSiteError` if site ``name`` must not mix ``t`` ``(rows, ...)``; runs before the mix."""
+
+
+class Route:
+    """A mixer with a route's options, passed to :func:`~mixup_any.attach` where the mixer goes.
+
+    ``attach(route, model, at=...)`` calls :meth:`bind` once, hooks the sites it returns with its
+    :class:`Adapter`, and draws from ``route.mixer``. Text (:class:`mixup_any.text.TextMixer`), tables
+    (:class:`mixup_any.tabular.TabularMixer`) and graphs (:class:`mixup_any.graph.GraphMixer`) are routes.
+    """
+
+    def __init__(self, mixer: Mixer) -> None:
+        if not isinstance(mixer, Mixer):
+            raise MixupError(f"{type(self).__name__} needs a Mixer (e.g. MixUp(alpha=0.4)), got {type(mixer).__name__}.")
+        self.mixer = mixer
+
+    def bind(self, model: nn.Module, at: Any) -> tuple[SiteSpec | list[SiteSpec] | None, Adapter]:
+        """The sites ``at`` names on ``model`` (``None``: the attached model's inputs only), and the adapter.
+
+        ``at`` is what :func:`~mixup_any.attach` was given (``None`` when left out); raise a
+        :class:`MixupError` for one the route cannot mix.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.mixer!r})"
+
 
 class MixHandle:
     """Owns the forward hooks of one :func:`attach` call; arm it before a forward to mix that forward.
 
-    Use :func:`attach` (or :func:`mixup_any.text.attach_text`, :meth:`mixup_any.tabular.TabularMixer.attach`)
-    to make one. The handle is a context manager: leaving the ``with`` block removes every hook,
+    Use :func:`~mixup_any.attach` to make one. The handle is a context manager: leaving the ``with`` block removes every hook,
     whatever the block raises.
 
     Attributes:
@@ -112,7 +149,7 @@ class MixHandle:
 
     def __init__(
         self,
-        mixer: Any,
+        mixer: Mixer,
         model: nn.Module,
         sites: list[tuple[str, nn.Module]],
         *,
@@ -148,11 +185,10 @@ class MixHandle:
         self._consumed = True
         self._warned_eval = False
         self.params: MixParams | None = None
+        self._previous = mixer.followed  # followed again when the hooks are removed
         self._install()
         # while attached, the mixer follows the model, so the model's training flag is the one decision
-        self._previous = getattr(mixer, "followed", None)
-        if hasattr(mixer, "follow"):
-            mixer.follow(model)
+        mixer.follow(model)
 
     # ---------------------------------------------------------------- hooks
     def _install(self) -> None:
@@ -237,6 +273,8 @@ class MixHandle:
                 f"Site {name!r} ({type(module).__name__}) produced a {describe(t)}; a batch of shape (B, ...) "
                 "is needed to mix."
             )
+        if self.adapter is not None:
+            self.adapter.check(self, name, module, t)
         p = self._params
         copies = 2 if self._doubled else 1
         b = p.batch_size // copies if p is not None else self.batch_size(t.shape[0])
@@ -464,8 +502,8 @@ class MixHandle:
 
     def remove(self) -> None:
         """Remove every hook (idempotent). The model then computes exactly what it did before attach()."""
-        if self._hooks and hasattr(self.mixer, "follow"):
-            self.mixer.follow(getattr(self, "_previous", None))  # follow what it followed before
+        if self._hooks:
+            self.mixer.follow(self._previous)
         for h in self._hooks:
             h.remove()
         self._hooks.clear()

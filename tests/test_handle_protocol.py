@@ -13,7 +13,7 @@ from torch import nn
 from mixup_any import MixParams, MixUp, MixupError, attach
 from mixup_any.handle import MixHandle, mixes
 from mixup_any.tabular import TabularMixer, TabularMLP
-from mixup_any.text import attach_text
+from mixup_any.text import TextMixer
 
 B = 6
 
@@ -49,10 +49,10 @@ def route(name: str, seed: int = 0):
         mask = torch.ones(B, 4, dtype=torch.long)
         mask[::2, 3] = 0
         batch = {"input_ids": ids, "attention_mask": mask}
-        return model, lambda: attach_text(mixer, model, at="tokens"), lambda m: m(**batch), y
+        return model, lambda: attach(TextMixer(mixer), model, at="tokens"), lambda m: m(**batch), y
     model = TabularMLP(3, [4, 5], 3, dropout=0.0)
     x_cont, x_cat = torch.randn(B, 3, generator=g), torch.randint(0, 4, (B, 2), generator=g)
-    return model, lambda: TabularMixer(mixer).attach(model, at="embeddings.*"), lambda m: m(x_cont, x_cat), y
+    return model, lambda: attach(TabularMixer(mixer), model, at="embeddings.*"), lambda m: m(x_cont, x_cat), y
 
 
 ROUTES = ["hooks", "text", "tabular"]
@@ -169,7 +169,7 @@ def test_text_armed_forward_refuses_labels_the_model_would_use_unmixed():
     model = TinyTextWithLoss().train()
     ids, mask = torch.randint(0, 12, (B, 5)), torch.ones(B, 5, dtype=torch.long)
     y = torch.arange(B) % 3
-    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, num_classes=3, seed=0)), model, at="tokens") as mix:
         mix.arm(y)
         with pytest.raises(MixupError, match="labels="):
             model(input_ids=ids, attention_mask=mask, labels=y)
@@ -187,11 +187,11 @@ def test_text_cutmix_needs_a_token_axis_and_says_so():
 
     model = TinyText().train()
     ids, mask = torch.randint(0, 12, (B, 5)), torch.ones(B, 5, dtype=torch.long)
-    with attach_text(CutMix(num_classes=3, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(CutMix(num_classes=3, seed=0)), model, at="tokens") as mix:
         mix.arm(torch.arange(B) % 3)
         with pytest.raises(MixupError, match=r"CutMix\(axis=1\)"):
             model(input_ids=ids, attention_mask=mask)
-    with attach_text(CutMix(axis=1, num_classes=3, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(CutMix(axis=1, num_classes=3, seed=0)), model, at="tokens") as mix:
         mix.arm(torch.arange(B) % 3)
         model(input_ids=ids, attention_mask=mask)
         assert mix.params is not None and mix.params.mixed
