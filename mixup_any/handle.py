@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -111,7 +111,7 @@ class Route:
             raise MixupError(f"{type(self).__name__} needs a Mixer (e.g. MixUp(alpha=0.4)), got {type(mixer).__name__}.")
         self.mixer = mixer
 
-    def bind(self, model: nn.Module, at: Any) -> tuple[SiteSpec | list[SiteSpec] | None, Adapter]:
+    def bind(self, model: nn.Module, at: Any) -> tuple[SiteSpec | Sequence[SiteSpec] | None, Adapter]:
         """The sites ``at`` names on ``model`` (``None``: the attached model's inputs only), and the adapter.
 
         ``at`` is what :func:`~mixup_any.attach` was given (``None`` when left out); raise a

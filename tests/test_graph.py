@@ -240,7 +240,7 @@ def test_node_labels_at_the_readout_are_refused():
             model(b)
 
 
-def test_attach_graph_refuses_the_input_site():
+def test_graph_mixer_refuses_the_input_site():
     with pytest.raises(HookSiteError, match="IfMixup"):
         attach(GraphMixer(MixUp()), GraphNet(), at=["input", "pool"])
 
