@@ -240,9 +240,24 @@ def test_node_labels_at_the_readout_are_refused():
             model(b)
 
 
+def test_without_labels_the_batch_gives_the_graph_count():
+    b, model = graphs(), GraphNet()
+    with attach(GraphMixer(MixUp(alpha=1.0, seed=0)), model, at="conv1") as mix:
+        mix.arm()
+        with pytest.raises(HookSiteError, match=r"outputs 15 nodes.*5 graphs"):
+            model(b)
+    with attach(GraphMixer(MixUp(alpha=1.0, num_classes=3, seed=0)), model, at="pool") as mix:
+        mix.arm()
+        model(b)
+        assert mix.params.batch_size == 5 and mix.params.mixed
+        mix.target(b.y)
+
+
 def test_graph_mixer_refuses_the_input_site():
     with pytest.raises(HookSiteError, match="IfMixup"):
         attach(GraphMixer(MixUp()), GraphNet(), at=["input", "pool"])
+    with pytest.raises(HookSiteError, match="name the readout"):
+        attach(GraphMixer(MixUp()), GraphNet())
 
 
 def test_list_sites_with_a_batch_and_graph_sites_name_the_rows():

@@ -244,3 +244,107 @@ def test_arm_without_labels_is_refused_when_the_pairing_reads_them():
         mix.arm(torch.arange(4) % 2)  # with them it mixes
         model(torch.randn(4, 5))
         assert mix.params.mixed
+
+
+# ------------------------------------------------------------------ the public route interface
+
+
+class Scaled(nn.Module):
+    """Returns ``(features, scale)``: the route picks element 0 to mix."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.lin(x), 2.0
+
+
+class Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = Scaled(), Scaled()
+
+    def forward(self, x):
+        return self.a(x)[0] + self.b(x)[0]
+
+
+def test_a_route_written_with_public_names_only_plugs_into_attach():
+    """A user's route: ``bind`` is called once with the model and ``at``; its adapter's ``choose`` and ``output``
+    become the handle's; ``prepare`` sees each armed forward's inputs and ``check`` each selected site's tensor
+    before the mix, and an error raised there reaches the caller with the hooks disarmed."""
+    from mixup_any.handle import Adapter, Route
+
+    seen: dict[str, list] = {"bind": [], "prepare": [], "check": []}
+    refuse: set[str] = set()
+
+    class Both(Adapter):
+        choose, output = "all", 0
+
+        def prepare(self, handle, args, kwargs):
+            seen["prepare"].append(args[0].shape)
+            return (args[0] * 1.0,), kwargs
+
+        def check(self, handle, name, module, t):
+            seen["check"].append((name, tuple(t.shape)))
+            if name in refuse:
+                raise MixupError(f"{name} refused")
+
+    class MyRoute(Route):
+        def bind(self, model, at):
+            seen["bind"].append(at)
+            return ["a", "b"] if at is None else at, Both()
+
+    model, x, y = Outer(), torch.randn(B, 4), torch.arange(B) % 3
+    mixer = MixUp(alpha=1.0, num_classes=3, seed=0)
+    with attach(MyRoute(mixer), model) as mix:
+        mix.arm(y)
+        out = model(x)
+        p = mix.params
+        mix.target(y)
+    assert seen["bind"] == [None] and seen["prepare"] == [x.shape]
+    assert seen["check"] == [("a", (B, 3)), ("b", (B, 3))]  # choose="all": both sites, element 0 of each
+    w = p.lam_rows()[:, None]
+    ref = sum(w * m.lin(x) + (1 - w) * m.lin(x)[p.index] for m in (model.a, model.b))
+    torch.testing.assert_close(out, ref)
+    refuse.add("b")
+    with attach(MyRoute(mixer), model) as mix:
+        mix.arm(y)
+        with pytest.raises(MixupError, match="b refused"):
+            model(x)
+        assert not mix.armed
+    with pytest.raises(MixupError, match="mixes its sites with choose='all', got choose='one'"):
+        attach(MyRoute(mixer), model, choose="one")
+    with pytest.raises(MixupError, match="MyRoute needs a Mixer"):
+        MyRoute(lambda x: x)
+    Both.output = 1  # the float element: the handle refuses it before any check
+    with attach(MyRoute(mixer), model, at="a") as mix:
+        mix.arm(y)
+        with pytest.raises(MixupError, match=r"output\[1\] is a float"):
+            model(x)
+        assert not mix.armed
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_a_plain_mixer_defaults_to_the_input_and_a_route_to_its_own_site():
+    model = nn.Sequential(nn.Linear(4, 3))
+    with attach(MixUp(alpha=1.0, seed=0), model) as mix:
+        assert mix.sites == ["input"]
+    text = TinyText()
+    with attach(TextMixer(MixUp(alpha=1.0, seed=0)), text) as mix:
+        assert mix.sites == ["emb"] and mix.adapter.mask == "union"
+    with pytest.raises(MixupError, match="needs a Mixer .* or a route wrapping one"):
+        attach(lambda t: t, model)
+
+
+def test_a_table_route_without_sites_still_refuses_a_second_live_handle():
+    from mixup_any import HookSiteError
+
+    model = TabularMLP(3, [4, 5], 3)
+    swap = TabularMixer(MixUp(), categorical_mixing="swap")
+    with attach(swap, model) as mix:
+        assert mix.sites == []
+        with pytest.raises(HookSiteError, match="already hooked by a live handle"):
+            attach(swap, model)
+    with attach(swap, model):  # removed: free again
+        pass
