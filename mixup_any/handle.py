@@ -40,6 +40,7 @@ mix site must not sit inside a checkpointed segment.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -56,7 +57,7 @@ from .mixers.base import Mixer
 from .params import MixParams
 from .sites import INPUT, SiteSpec, describe, select_output
 
-__all__ = ["Adapter", "MixHandle", "Route"]
+__all__ = ["Adapter", "Argument", "MixHandle", "Route"]
 
 _H = TypeVar("_H", bound="MixHandle")
 
@@ -96,6 +97,34 @@ class Adapter:
 
     def check(self, handle: MixHandle, name: str, module: nn.Module, t: Tensor) -> None:
         """Raise a :class:`HookSiteError` if site ``name`` must not mix ``t`` ``(rows, ...)``; runs before the mix."""
+
+
+class Argument:
+    """One input of ``model.forward`` named by parameter name or position, passed by keyword or by position."""
+
+    def __init__(self, model: nn.Module, key: str | int) -> None:
+        try:
+            names = [n for n, prm in inspect.signature(model.forward).parameters.items()
+                     if prm.kind in (prm.POSITIONAL_ONLY, prm.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):  # a builtin or C-implemented forward: keyword arguments only
+            names = []
+        self.name: str | None = key if isinstance(key, str) else names[key] if key < len(names) else None
+        self.position: int | None = key if isinstance(key, int) else names.index(key) if key in names else None
+
+    def get(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The value this call passes for the input, or ``None``."""
+        if self.name is not None and self.name in kwargs:
+            return kwargs[self.name]
+        k = self.position
+        return args[k] if k is not None and k < len(args) else None
+
+    def put(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+            value: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` with the input replaced by ``value`` where this call passes it."""
+        if self.name is not None and self.name in kwargs:
+            return args, {**kwargs, self.name: value}
+        k = self.position
+        return ((*args[:k], value, *args[k + 1:]), kwargs) if k is not None and k < len(args) else (args, kwargs)
 
 
 class Route:
@@ -277,7 +306,7 @@ class MixHandle:
             self.adapter.check(self, name, module, t)
         p = self._params
         copies = 2 if self._doubled else 1
-        b = p.batch_size // copies if p is not None else self.batch_size(t.shape[0])
+        b = p.batch_size // copies if p is not None else self._batch(t.shape[0])
         if t.shape[0] != copies * b:
             raise HookSiteError(self._batch_message(t, name, module, b))
         if p is None:
@@ -431,8 +460,17 @@ class MixHandle:
         return self._labels
 
     def batch_size(self, rows: int) -> int:
-        """``B`` of this forward given a tensor of ``rows`` rows: the armed labels' rows, else ``rows`` (half of
-        them when :attr:`doubled`)."""
+        """``B`` of this forward from a model input of ``rows`` rows (``2B`` when :attr:`doubled`), checked
+        against the armed labels."""
+        b = self._batch(rows)
+        if rows != (2 * b if self._doubled else b):
+            hint = (" mode='regmixup' forwards the clean batch and its copy: concatenate every input with itself."
+                    if self._doubled else "")
+            raise MixupError(f"The inputs have batch size {rows} but the labels have {b} rows.{hint}")
+        return b
+
+    def _batch(self, rows: int) -> int:
+        """The armed labels' rows, else ``rows`` (half of them when :attr:`doubled`)."""
         if self._labels is not None:
             return self._labels.shape[0]
         if self._doubled and rows % 2:

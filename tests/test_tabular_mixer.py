@@ -325,7 +325,7 @@ def test_regmixup_on_the_tabular_route_keeps_the_clean_half_and_replays_the_mixe
     torch.testing.assert_close(loss, expected)
     with attach(tm, model, at=at, mode="regmixup") as mix:
         mix.arm(y)
-        with pytest.raises(MixupError, match="concatenated with itself"):
+        with pytest.raises(MixupError, match="concatenate every input with itself"):
             model(x_cont, x_cat)
 
 

@@ -21,7 +21,6 @@ rounding the average of two codes gives a third, unrelated one. ``categorical_mi
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..handle import Adapter, MixHandle, Route, mixes
+from ..handle import Adapter, Argument, MixHandle, Route, mixes
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..params import MixParams, Swap, check_extra
@@ -205,30 +204,17 @@ class TableAdapter(Adapter):
 
     def __init__(self, tabular: TabularMixer, model: nn.Module) -> None:
         self.tabular = tabular
-        self._keys = {key: _locate(model, key) for key in (tabular.continuous, tabular.categorical) if key is not None}
-
-    def _get(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: Key | None) -> Tensor | None:
-        if key is None:
-            return None
-        name, pos = self._keys[key]
-        if name is not None and name in kwargs:
-            return kwargs[name]
-        return args[pos] if pos is not None and pos < len(args) else None
+        self.inputs = [None if key is None else Argument(model, key) for key in (tabular.continuous, tabular.categorical)]
 
     def prepare(self, handle: MixHandle, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         tm = self.tabular
-        x_cont = self._get(args, kwargs, tm.continuous)
-        x_cat = self._get(args, kwargs, tm.categorical)
+        x_cont, x_cat = (None if a is None else a.get(args, kwargs) for a in self.inputs)
         ref = x_cont if x_cont is not None else x_cat
         if ref is None:
             raise MixupError(f"The model was called without the table's inputs: looked for continuous={tm.continuous!r} "
                              f"and categorical={tm.categorical!r} among its arguments.")
-        labels = handle.labels
         b = handle.batch_size(ref.shape[0])
-        if ref.shape[0] != (2 * b if handle.doubled else b):
-            hint = " mode='regmixup' forwards each input concatenated with itself." if handle.doubled else ""
-            raise MixupError(f"The table batch has {ref.shape[0]} rows but the labels have {b}.{hint}")
         # the embedding sites must run when they hold something to mix
         must_run = tm.continuous_at_site or (x_cat is not None and x_cat.shape[-1] > 0)
         if not mixes(handle.model, handle.mode):
@@ -236,39 +222,14 @@ class TableAdapter(Adapter):
         else:  # RegMixup: drawn for the second half; use() extends it to the clean first half
             start = b if handle.doubled else 0
             drawn = handle.given or tm.sample(None if x_cont is None else x_cont[start:],
-                                              None if x_cat is None else x_cat[start:], labels=labels)
+                                              None if x_cat is None else x_cat[start:], labels=handle.labels)
             p = handle.use(drawn, sites_must_run=drawn.mixed and must_run)
-        xc, xk = tm.mix(x_cont, x_cat, p)
-        return self._put(args, kwargs, {tm.continuous: xc, tm.categorical: xk})
-
-    def _put(self, args: tuple[Any, ...], kwargs: dict[str, Any],
-             values: dict[Key | None, Tensor | None]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """``(args, kwargs)`` with the inputs at ``values``' keys replaced, where they were passed."""
-        new_args, new_kwargs = list(args), dict(kwargs)
-        for key, value in values.items():
-            if key is None or value is None:
-                continue
-            name, pos = self._keys[key]
-            if name is not None and name in kwargs:
-                new_kwargs[name] = value
-            elif pos is not None and pos < len(args):
-                new_args[pos] = value
-        return tuple(new_args), new_kwargs
+        for a, value in zip(self.inputs, tm.mix(x_cont, x_cat, p), strict=True):
+            args, kwargs = (args, kwargs) if a is None else a.put(args, kwargs, value)
+        return args, kwargs
 
     def __repr__(self) -> str:
         return f"TableAdapter({self.tabular!r})"
-
-
-def _locate(model: nn.Module, key: Key) -> tuple[str | None, int | None]:
-    """``(keyword, position)`` of the input ``key`` in ``model.forward``: a parameter name or a position."""
-    try:
-        names = [n for n, prm in inspect.signature(model.forward).parameters.items()
-                 if prm.kind in (prm.POSITIONAL_ONLY, prm.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        names = []
-    if isinstance(key, int):
-        return (names[key] if key < len(names) else None), key
-    return key, (names.index(key) if key in names else None)
 
 
 def one_hot_blocks(x_cat: Tensor, cardinalities: Sequence[int] | None) -> Tensor:

@@ -15,7 +15,6 @@ itself, ``2B`` rows); the pre-hook sets the copy's attention mask, the site mixe
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterable
 from typing import Any, cast
 
@@ -23,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..handle import Adapter, MixHandle, Route
+from ..handle import Adapter, Argument, MixHandle, Route
 from ..mixers.base import Mixer
 from ..params import MixParams
 from ..sites import describe
@@ -33,16 +32,6 @@ from .sites import embeddings_block_site, layer_sites, pooled_site, token_embedd
 __all__ = ["TextMixer"]
 
 TEXT_SITES = ("tokens", "embeddings", "hidden", "pooled")
-_MASK = "attention_mask"
-
-
-def _position(model: nn.Module, name: str) -> int | None:
-    """Position of parameter ``name`` in ``model.forward`` (for an input passed positionally)."""
-    try:
-        names = list(inspect.signature(model.forward).parameters)
-    except (TypeError, ValueError):  # a builtin or C-implemented forward: keyword arguments only
-        return None
-    return names.index(name) if name in names else None
 
 
 class TextAdapter(Adapter):
@@ -59,7 +48,7 @@ class TextAdapter(Adapter):
         self.at = at
         self.mask = mask
         self.output = output
-        self.mask_position = _position(model, _MASK)
+        self.attention_mask = Argument(model, "attention_mask")
 
     def prepare(self, handle: MixHandle, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
@@ -73,7 +62,7 @@ class TextAdapter(Adapter):
             raise MixupError("The armed forward was called with labels=, so the model would compute its own loss "
                              "against the unmixed labels. Call the model without them (batch.pop('labels')) and "
                              "use mix.loss(criterion, out.logits, labels); MixupTrainer does this for you.")
-        mask, positional = self._find_mask(args, kwargs)
+        mask = self.attention_mask.get(args, kwargs)
         if mask is None or not p.mixed:  # no mask means every token is attended: every rule keeps it
             return None
         if not isinstance(mask, Tensor) or mask.ndim != 2 or mask.shape != ref.shape[:2]:
@@ -82,11 +71,7 @@ class TextAdapter(Adapter):
                              "a (B, L) mask is needed to mix it (custom 3-D/4-D masks: pass mask='own').")
         plan = cast(MixParams, handle.params)
         mixed = mix_attention_mask(mask[b:] if handle.doubled else mask, plan, self.mask)
-        mixed = torch.cat([mask[:b], mixed]) if handle.doubled else mixed
-        if positional:
-            k = cast(int, self.mask_position)
-            return (*args[:k], mixed, *args[k + 1:]), kwargs
-        return args, {**kwargs, _MASK: mixed}
+        return self.attention_mask.put(args, kwargs, torch.cat([mask[:b], mixed]) if handle.doubled else mixed)
 
     def _tokens(self, handle: MixHandle, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Tensor, int]:
         """The ``(B, L)`` ids or ``(B, L, H)`` embeddings of the call, checked against the labels; and ``B``."""
@@ -101,19 +86,7 @@ class TextAdapter(Adapter):
         if not isinstance(ref, Tensor) or ref.ndim < 2:
             raise MixupError(f"A text model's forward needs input_ids (B, L) or inputs_embeds (B, L, H) to be "
                              f"mixed, got {describe(ref)}.")
-        b = handle.batch_size(ref.shape[0])
-        if ref.shape[0] != (2 * b if handle.doubled else b):
-            hint = (" mode='regmixup' forwards the clean batch and its copy: concatenate every input with itself."
-                    if handle.doubled else "")
-            raise MixupError(f"The inputs have batch size {ref.shape[0]} but the labels have {b} rows.{hint}")
-        return ref, b
-
-    def _find_mask(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, bool]:
-        """The attention mask of the call and whether it was passed positionally."""
-        if _MASK in kwargs:
-            return kwargs[_MASK], False
-        k = self.mask_position
-        return (args[k], True) if k is not None and k < len(args) else (None, False)
+        return ref, handle.batch_size(ref.shape[0])
 
     def __repr__(self) -> str:
         return f"TextAdapter(at={self.at!r}, mask={self.mask!r})"
