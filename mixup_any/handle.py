@@ -10,7 +10,8 @@ place, and later selected sites reuse the draw. A route's :class:`Adapter` (text
 in a forward pre-hook on the model instead, where it also rewrites the inputs the plan touches (the
 attention mask, the continuous columns); the sites then reuse that plan. Adapters use only the handle's
 public members (:attr:`MixHandle.labels`, :attr:`~MixHandle.doubled`, :attr:`~MixHandle.given`,
-:attr:`~MixHandle.selected_site`, :meth:`~MixHandle.draw`, :meth:`~MixHandle.use`).
+:meth:`~MixHandle.batch_size`, :meth:`~MixHandle.draw`, :meth:`~MixHandle.use`) and find the inputs they
+rewrite with :class:`Argument`.
 
 Rules (conventions, all tested):
 
@@ -155,8 +156,8 @@ class Route:
 class MixHandle:
     """Owns the forward hooks of one :func:`attach` call; arm it before a forward to mix that forward.
 
-    Use :func:`~mixup_any.attach` to make one. The handle is a context manager: leaving the ``with`` block removes every hook,
-    whatever the block raises.
+    Use :func:`~mixup_any.attach` to make one. The handle is a context manager: leaving the ``with`` block
+    removes every hook, whatever the block raises.
 
     Attributes:
         sites: qualified names of the hooked sites (``"input"`` for the model's first input).
