@@ -1,4 +1,4 @@
-"""Attention-mask policies for mixed pairs: pure functions, checked row by row against a loop reference."""
+"""Attention-mask rules for mixed pairs: pure functions, checked row by row against a loop reference."""
 
 from __future__ import annotations
 
