@@ -6,7 +6,7 @@
 Graph classification: each 8x8 image of scikit-learn's digits becomes a graph whose nodes are its pixels with
 intensity > 0 (features: intensity, and row and column scaled to [-1, 1]) and whose edges join 8-neighbouring kept pixels. A
 2-layer GCN with a mean readout (``MeanAggregation``) and a linear head is trained three ways per seed: ERM,
-readout mixup (``attach_graph`` at the readout) and ifMixup (``IfMixup`` on the input batch). A stratified
+readout mixup (``attach(GraphMixer(mixer), model, at="pool")``) and ifMixup (``IfMixup`` on the input batch). A stratified
 split per seed: 70% train, 30% test; ``--eval val`` scores a validation split carved from the training
 graphs instead, to choose settings without looking at the test split.
 
@@ -34,7 +34,7 @@ from torch_geometric.loader import DataLoader
 from torch_geometric.nn import GCNConv, MeanAggregation
 
 from mixup_any import MixUp, attach, mixed_loss
-from mixup_any.graph import IfMixup, attach_graph, node_plan
+from mixup_any.graph import GraphMixer, IfMixup, node_plan
 from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std, paired_t_interval
 
 METRICS = (("accuracy", True), ("log_loss", False), ("ece", False))
@@ -86,7 +86,7 @@ def train_graphs(method: str, train: list[Data], epochs: int, alpha: float, seed
     mixer = MixUp(alpha=alpha, num_classes=10, seed=seed)
     loader = DataLoader(train, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(seed))
     ifmix = IfMixup(mixer)
-    handle = attach_graph(mixer, model, at="pool") if method == "readout mixup" else None
+    handle = attach(GraphMixer(mixer), model, at="pool") if method == "readout mixup" else None
     try:
         for _ in range(epochs):
             for data in loader:

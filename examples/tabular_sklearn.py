@@ -1,4 +1,4 @@
-"""Mixup on a real table with the scikit-learn estimator: ERM vs mixup vs the swap policy.
+"""Mixup on a real table with the scikit-learn estimator: ERM vs mixup vs swapping categories.
 
 Data: ``credit_data`` from the R package modeldata (MIT licence), bundled with mixup_any (``mixup_any.tabular.load_credit_data``):
 4,454 loan applicants, credit status good/bad, 9 numeric and 4 categorical columns, missing values.

@@ -23,9 +23,9 @@ import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
-from mixup_any import MixUp, mixed_loss  # noqa: E402
+from mixup_any import MixUp, attach, mixed_loss  # noqa: E402
 from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std, paired_t_interval  # noqa: E402
-from mixup_any.text import attach_text, cache_sentence_features, pool  # noqa: E402
+from mixup_any.text import TextMixer, cache_sentence_features, pool  # noqa: E402
 
 
 def load_split(name: str) -> tuple[list[str], torch.Tensor]:
@@ -88,7 +88,7 @@ def train_token(encoder, data: list, seed: int, alpha: float, epochs: int, lr: f
     model.encoder.eval()  # frozen: no dropout in the encoder
     opt = torch.optim.AdamW(model.head.parameters(), lr=lr, weight_decay=1e-2)
     g = torch.Generator().manual_seed(seed)
-    with attach_text(MixUp(alpha=alpha, seed=seed), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(alpha=alpha, seed=seed)), model, at="tokens") as mix:
         for _ in range(epochs):
             for k in torch.randperm(len(data), generator=g).tolist():
                 batch, labels = data[k]

@@ -1,16 +1,17 @@
 """One handle protocol for every place a model is mixed: :class:`MixHandle`.
 
-Hooks (:func:`mixup_any.hooks.attach`), text (:func:`mixup_any.text.attach_text`), tables
-(:meth:`mixup_any.tabular.TabularMixer.attach`), Lightning and the ``Trainer`` all use it, with the
-same verbs: ``arm(y)`` before a forward, the model called unchanged, then ``loss`` or ``target``.
+:func:`mixup_any.attach` returns it for every route, with the same verbs: ``arm(y)`` before a forward, the
+model called unchanged, then ``loss`` or ``target``. A plain mixer mixes the sites named by ``at=``; a
+:class:`Route` (text, tables, graphs) wraps the mixer with the route's options and resolves ``at=`` itself.
 
 In the armed forward the first selected site that runs draws one :class:`~mixup_any.params.MixParams`
 from its own output's shape (so CutMix on a feature map gets a valid box), mixes its output out of
-place, and later selected sites reuse the draw. A route's :class:`Adapter` (text, tables) draws the plan
+place, and later selected sites reuse the draw. A route's :class:`Adapter` (text, tables) may draw the plan
 in a forward pre-hook on the model instead, where it also rewrites the inputs the plan touches (the
 attention mask, the continuous columns); the sites then reuse that plan. Adapters use only the handle's
 public members (:attr:`MixHandle.labels`, :attr:`~MixHandle.doubled`, :attr:`~MixHandle.given`,
-:attr:`~MixHandle.selected_site`, :meth:`~MixHandle.draw`, :meth:`~MixHandle.use`).
+:meth:`~MixHandle.batch_size`, :meth:`~MixHandle.draw`, :meth:`~MixHandle.use`) and find the inputs they
+rewrite with :class:`Argument`.
 
 Rules (conventions, all tested):
 
@@ -40,9 +41,10 @@ mix site must not sit inside a checkpointed segment.
 
 from __future__ import annotations
 
+import inspect
 import warnings
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import torch
@@ -52,10 +54,11 @@ from ._eager import draw_eagerly, prepare_compile
 from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
 from .exceptions import HookSiteError, MixupError
 from .functional import tensor_leaves
+from .mixers.base import Mixer
 from .params import MixParams
-from .sites import INPUT, describe, select_output
+from .sites import INPUT, SiteSpec, describe, select_output
 
-__all__ = ["Adapter", "MixHandle"]
+__all__ = ["Adapter", "Argument", "MixHandle", "Route"]
 
 _H = TypeVar("_H", bound="MixHandle")
 
@@ -73,24 +76,88 @@ def mixes(model: nn.Module, mode: str = "mixup") -> bool:
 
 
 class Adapter:
-    """A route's part of a :class:`MixHandle`: it sees each armed forward's inputs before the model runs.
+    """A route's part of a :class:`MixHandle`: it sees each armed forward's inputs, and each site's tensor.
 
     The handle calls :meth:`prepare` in a forward pre-hook of the attached model, only while armed. An
     adapter draws the plan there (``handle.use(handle.draw(shape, device))``, or a plan of its own passed
-    to ``handle.use``) and returns the rewritten ``(args, kwargs)``, or ``None`` to keep them.
+    to ``handle.use``) and returns the rewritten ``(args, kwargs)``, or ``None`` to keep them. It calls
+    :meth:`check` with the tensor a selected site is about to mix.
+
+    Attributes:
+        choose: the route's rule for several sites (``"all"``: every site mixes the one draw), or ``None``
+            to take :func:`~mixup_any.attach`'s ``choose`` (default ``"one"``).
+        output: the element of a site's output to mix when :func:`~mixup_any.attach` names none.
     """
+
+    choose: str | None = None
+    output: int | str | None = None
 
     def prepare(self, handle: MixHandle, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         return None
 
+    def check(self, handle: MixHandle, name: str, module: nn.Module, t: Tensor) -> None:
+        """Raise a :class:`HookSiteError` if site ``name`` must not mix ``t`` ``(rows, ...)``; runs before the mix."""
+
+
+class Argument:
+    """One input of ``model.forward`` named by parameter name or position, passed by keyword or by position."""
+
+    def __init__(self, model: nn.Module, key: str | int) -> None:
+        try:
+            names = [n for n, prm in inspect.signature(model.forward).parameters.items()
+                     if prm.kind in (prm.POSITIONAL_ONLY, prm.POSITIONAL_OR_KEYWORD)]
+        except (TypeError, ValueError):  # a builtin or C-implemented forward: keyword arguments only
+            names = []
+        self.name: str | None = key if isinstance(key, str) else names[key] if key < len(names) else None
+        self.position: int | None = key if isinstance(key, int) else names.index(key) if key in names else None
+
+    def get(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The value this call passes for the input, or ``None``."""
+        if self.name is not None and self.name in kwargs:
+            return kwargs[self.name]
+        k = self.position
+        return args[k] if k is not None and k < len(args) else None
+
+    def put(self, args: tuple[Any, ...], kwargs: dict[str, Any],
+            value: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """``(args, kwargs)`` with the input replaced by ``value`` where this call passes it."""
+        if self.name is not None and self.name in kwargs:
+            return args, {**kwargs, self.name: value}
+        k = self.position
+        return ((*args[:k], value, *args[k + 1:]), kwargs) if k is not None and k < len(args) else (args, kwargs)
+
+
+class Route:
+    """A mixer with a route's options, passed to :func:`~mixup_any.attach` where the mixer goes.
+
+    ``attach(route, model, at=...)`` calls :meth:`bind` once, hooks the sites it returns with its
+    :class:`Adapter`, and draws from ``route.mixer``. Text (:class:`mixup_any.text.TextMixer`), tables
+    (:class:`mixup_any.tabular.TabularMixer`) and graphs (:class:`mixup_any.graph.GraphMixer`) are routes.
+    """
+
+    def __init__(self, mixer: Mixer) -> None:
+        if not isinstance(mixer, Mixer):
+            raise MixupError(f"{type(self).__name__} needs a Mixer (e.g. MixUp(alpha=0.4)), got {type(mixer).__name__}.")
+        self.mixer = mixer
+
+    def bind(self, model: nn.Module, at: Any) -> tuple[SiteSpec | Sequence[SiteSpec] | None, Adapter]:
+        """The sites ``at`` names on ``model`` (``None``: the attached model's inputs only), and the adapter.
+
+        ``at`` is what :func:`~mixup_any.attach` was given (``None`` when left out); raise a
+        :class:`MixupError` for one the route cannot mix.
+        """
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.mixer!r})"
+
 
 class MixHandle:
     """Owns the forward hooks of one :func:`attach` call; arm it before a forward to mix that forward.
 
-    Use :func:`attach` (or :func:`mixup_any.text.attach_text`, :meth:`mixup_any.tabular.TabularMixer.attach`)
-    to make one. The handle is a context manager: leaving the ``with`` block removes every hook,
-    whatever the block raises.
+    Use :func:`~mixup_any.attach` to make one. The handle is a context manager: leaving the ``with`` block
+    removes every hook, whatever the block raises.
 
     Attributes:
         sites: qualified names of the hooked sites (``"input"`` for the model's first input).
@@ -112,7 +179,7 @@ class MixHandle:
 
     def __init__(
         self,
-        mixer: Any,
+        mixer: Mixer,
         model: nn.Module,
         sites: list[tuple[str, nn.Module]],
         *,
@@ -148,11 +215,10 @@ class MixHandle:
         self._consumed = True
         self._warned_eval = False
         self.params: MixParams | None = None
+        self._previous = mixer.followed  # followed again when the hooks are removed
         self._install()
         # while attached, the mixer follows the model, so the model's training flag is the one decision
-        self._previous = getattr(mixer, "followed", None)
-        if hasattr(mixer, "follow"):
-            mixer.follow(model)
+        mixer.follow(model)
 
     # ---------------------------------------------------------------- hooks
     def _install(self) -> None:
@@ -237,9 +303,11 @@ class MixHandle:
                 f"Site {name!r} ({type(module).__name__}) produced a {describe(t)}; a batch of shape (B, ...) "
                 "is needed to mix."
             )
+        if self.adapter is not None:
+            self.adapter.check(self, name, module, t)
         p = self._params
         copies = 2 if self._doubled else 1
-        b = p.batch_size // copies if p is not None else self.batch_size(t.shape[0])
+        b = p.batch_size // copies if p is not None else self._batch(t.shape[0])
         if t.shape[0] != copies * b:
             raise HookSiteError(self._batch_message(t, name, module, b))
         if p is None:
@@ -393,8 +461,17 @@ class MixHandle:
         return self._labels
 
     def batch_size(self, rows: int) -> int:
-        """``B`` of this forward given a tensor of ``rows`` rows: the armed labels' rows, else ``rows`` (half of
-        them when :attr:`doubled`)."""
+        """``B`` of this forward from a model input of ``rows`` rows (``2B`` when :attr:`doubled`), checked
+        against the armed labels."""
+        b = self._batch(rows)
+        if rows != (2 * b if self._doubled else b):
+            hint = (" mode='regmixup' forwards the clean batch and its copy: concatenate every input with itself."
+                    if self._doubled else "")
+            raise MixupError(f"The inputs have batch size {rows} but the labels have {b} rows.{hint}")
+        return b
+
+    def _batch(self, rows: int) -> int:
+        """The armed labels' rows, else ``rows`` (half of them when :attr:`doubled`)."""
         if self._labels is not None:
             return self._labels.shape[0]
         if self._doubled and rows % 2:
@@ -464,8 +541,8 @@ class MixHandle:
 
     def remove(self) -> None:
         """Remove every hook (idempotent). The model then computes exactly what it did before attach()."""
-        if self._hooks and hasattr(self.mixer, "follow"):
-            self.mixer.follow(getattr(self, "_previous", None))  # follow what it followed before
+        if self._hooks:
+            self.mixer.follow(self._previous)
         for h in self._hooks:
             h.remove()
         self._hooks.clear()

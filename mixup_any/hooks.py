@@ -1,4 +1,4 @@
-"""Mix hidden activations through forward hooks on any model (manifold mixup, embedding mixup).
+"""Attach a mixer to any model: hidden activations (manifold mixup), embeddings, and every route.
 
 :func:`attach` resolves the sites named by ``at=`` (:mod:`mixup_any.sites`) and returns a
 :class:`~mixup_any.handle.MixHandle`, the handle every route shares (its rules are in
@@ -8,6 +8,10 @@
         for x, y in loader:
             mix.arm(y)
             loss = mix.loss(criterion, model(x), y)
+
+A route (:class:`~mixup_any.handle.Route`) goes where the mixer goes and resolves ``at=`` itself:
+``attach(TextMixer(mixer, mask="union"), model, at="tokens")``,
+``attach(TabularMixer(mixer), model, at="embeddings.*")``, ``attach(GraphMixer(mixer), model, at="pool")``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from .exceptions import HookSiteError, MixupError
-from .handle import LIVE, MixHandle
+from .handle import LIVE, MixHandle, Route
+from .mixers.base import Mixer
 from .sites import INPUT, SiteSpec, resolve_sites
 
 __all__ = ["attach"]
@@ -29,10 +34,10 @@ _REPEAT = ("raise", "first", "all")
 
 
 def attach(
-    mixer: Any,
+    mixer: Mixer | Route,
     model: nn.Module,
-    at: SiteSpec | Sequence[SiteSpec] = INPUT,
-    choose: str = "one",
+    at: SiteSpec | Sequence[SiteSpec] | None = None,
+    choose: str | None = None,
     weights: Sequence[float] | Mapping[str, float] | Tensor | None = None,
     output: int | str | None = None,
     *,
@@ -43,14 +48,17 @@ def attach(
     """Hook ``mixer`` into ``model`` at one or more sites; returns a :class:`MixHandle` (a context manager).
 
     Args:
-        mixer: a :class:`~mixup_any.mixers.base.Mixer` (its generator draws the site and the plan).
+        mixer: a :class:`~mixup_any.mixers.base.Mixer` (its generator draws the site and the plan), or a
+            :class:`~mixup_any.handle.Route` wrapping one: :class:`mixup_any.text.TextMixer`,
+            :class:`mixup_any.tabular.TabularMixer`, :class:`mixup_any.graph.GraphMixer`.
         model: the model whose forward is called; its ``training`` flag decides whether to mix.
-        at: ``"input"`` (the model's first positional input), a qualified name (``"layer3.1"``), a glob
-            (``"layer*.conv2"``), a regex with the ``"re:"`` prefix (``re.search`` over qualified names,
-            e.g. ``r"re:^encoder\\.layer\\.(7|9|11)$"``), an ``nn.Module`` subclass (every instance), a
-            module instance, ``"input_embeddings"`` (``model.get_input_embeddings()``), or a list of these.
-        choose: ``"one"``: per armed forward one site is drawn and only it mixes (manifold mixup);
-            ``"all"``: every site mixes with the same draw (e.g. tabular columns and embeddings).
+        at: ``"input"`` (the model's first positional input; the default for a mixer), a qualified name
+            (``"layer3.1"``), a glob (``"layer*.conv2"``), a regex with the ``"re:"`` prefix (``re.search``
+            over qualified names, e.g. ``r"re:^encoder\\.layer\\.(7|9|11)$"``), an ``nn.Module`` subclass
+            (every instance), a module instance, ``"input_embeddings"`` (``model.get_input_embeddings()``), or
+            a list of these. A route resolves ``at`` itself (text: ``"tokens"``, ``"hidden"``, ...).
+        choose: ``"one"`` (default): per armed forward one site is drawn and only it mixes (manifold mixup);
+            ``"all"``: every site mixes with the same draw (a table's embeddings, where the route sets it).
         weights: with ``choose="one"``, the probability of each site (a sequence in site order or a dict
             by site name; normalised); uniform by default.
         output: which tensor of a module output to mix: ``None`` = the tensor itself / the first element
@@ -76,30 +84,38 @@ def attach(
         >>> mix.params.site, mix.removed
         ('0', True)
     """
-    check_attach(mixer, model, "attach()")
+    if not isinstance(model, nn.Module):
+        raise MixupError(f"attach() needs an nn.Module model, got {type(model).__name__}.")
+    adapter = None
+    if isinstance(mixer, Route):
+        spec, adapter = mixer.bind(model, at)
+        if adapter.choose is not None and choose not in (None, adapter.choose):
+            raise MixupError(f"{type(mixer).__name__} mixes its sites with choose={adapter.choose!r}, got "
+                             f"choose={choose!r}; leave choose unset.")
+        choose = choose or adapter.choose
+        output = adapter.output if output is None else output
+        mixer = mixer.mixer
+    elif isinstance(mixer, Mixer):
+        spec = INPUT if at is None else at
+    else:
+        raise MixupError(f"attach() needs a Mixer (e.g. MixUp(alpha=0.4)) or a route wrapping one (TextMixer, "
+                         f"TabularMixer, GraphMixer), got {type(mixer).__name__}.")
+    choose = choose or "one"
     if choose not in _CHOOSE:
         raise MixupError(f"choose must be one of {_CHOOSE}, got {choose!r}.")
     if repeat not in _REPEAT:
         raise MixupError(f"repeat must be one of {_REPEAT}, got {repeat!r}.")
     if output is not None and (not isinstance(output, (int, str)) or isinstance(output, bool)):
         raise MixupError(f"output must be None, an int index or a str key, got {output!r}.")
-    sites = free_sites(model, at)
+    sites = _free_sites(model, spec)
     w = _weights(weights, [n for n, _ in sites], choose)
     return MixHandle(mixer, model, sites, choose=choose, weights=w, output=output, repeat=repeat, mode=mode,
-                     eta=eta)
+                     eta=eta, adapter=adapter)
 
 
-def check_attach(mixer: Any, model: Any, where: str) -> None:
-    """Raise a :class:`MixupError` unless ``mixer`` is a mixer and ``model`` an ``nn.Module``."""
-    if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix", "mix_target", "active")):
-        raise MixupError(f"{where} needs a Mixer (e.g. MixUp(alpha=0.4)), got {type(mixer).__name__}.")
-    if not isinstance(model, nn.Module):
-        raise MixupError(f"{where} needs an nn.Module model, got {type(model).__name__}.")
-
-
-def free_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> list[tuple[str, nn.Module]]:
-    """:func:`resolve_sites`, refusing a model or site already hooked by a live handle."""
-    sites = resolve_sites(model, at)
+def _free_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec] | None) -> list[tuple[str, nn.Module]]:
+    """:func:`resolve_sites` (none for ``at=None``), refusing a model or site already hooked by a live handle."""
+    sites = resolve_sites(model, at) if at is not None else []
     for m in [model, *(m for _, m in sites)]:
         other = LIVE.get(m)
         if other is not None and not other.removed:

@@ -356,5 +356,5 @@ def check_extra(params: MixParams, expected: tuple[type, ...], who: str) -> None
         raise MixupError(
             f"{who} replays plans with {want}, but this plan carries {got}: replay a plan with the mixer that "
             "drew it (mixer.mix(x, plan)), e.g. a Box with CutMix, a Choice with RandomChoice, a Swap with "
-            "TabularMixer(policy='swap')."
+            "TabularMixer(categorical_mixing='swap')."
         )

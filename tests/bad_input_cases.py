@@ -115,11 +115,11 @@ class _TinyText(nn.Module):
         return self.head(self.emb(input_ids).mean(1))
 
 
-def _text(ctx, batch, labels=None, **kw):
-    from mixup_any.text import attach_text
+def _text(ctx, batch, labels=None, at=None, **route):
+    from mixup_any.text import TextMixer
 
     model = ctx.track(_TinyText())
-    with attach_text(MixUp(alpha=1.0, seed=0), model, **kw) as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, seed=0), **route), model, at=at) as mix:
         mix.arm(labels)
         model(**batch)
 
@@ -371,14 +371,20 @@ CASES: list[Case] = [
     Case("CrossRankMixer", "pairing='same_class'", lambda c: __import__("mixup_any.distributed", fromlist=["x"])
          .CrossRankMixer(MixUp(pairing="same_class")), "MixupError", "pairing='permute' only"),
     # ---------------------------------------------------------------- tabular
-    Case("TabularMixer", "policy='mean'", lambda c: _tab(policy="mean"), "MixupError", "Unknown categorical policy",
-         needs=TAB),
-    Case("TabularMixer", "policy='onehot' without cardinalities", lambda c: _tab(policy="onehot"), "MixupError",
-         "needs cardinalities", needs=TAB),
-    Case("TabularMixer.sample", "x_cont (4, D) and x_cat (3, K)", lambda c: _tab(policy="swap").sample(
+    Case("TabularMixer", "categorical_mixing='mean'", lambda c: _tab(categorical_mixing="mean"), "MixupError",
+         "Unknown categorical_mixing", needs=TAB),
+    Case("TabularMixer", "categorical_mixing='onehot' without cardinalities", lambda c: _tab(
+        categorical_mixing="onehot"), "MixupError", "needs cardinalities", needs=TAB),
+    Case("attach(TabularMixer)", "categorical_mixing='embedding' without at=", lambda c: attach(_tab(), c.track(
+        __import__("mixup_any.tabular", fromlist=["x"]).TabularMLP(1, [2, 3], 2))), "MixupError",
+         "through hooks on their embedding modules", needs=TAB),
+    Case("attach(TabularMixer)", "choose='one'", lambda c: attach(_tab(), c.track(__import__(
+        "mixup_any.tabular", fromlist=["x"]).TabularMLP(1, [2, 3], 2)), at="embeddings.*", choose="one"),
+         "MixupError", "mixes its sites with choose='all'", needs=TAB),
+    Case("TabularMixer.sample", "x_cont (4, D) and x_cat (3, K)", lambda c: _tab(categorical_mixing="swap").sample(
         _x(), torch.zeros(3, 2, dtype=torch.long)), "MixupError", "x_cont has 4 rows but x_cat has 3", needs=TAB),
     Case("TabularMixer.mix", "float x_cat", lambda c: (lambda t: t.mix(_x(), torch.randn(4, 2), t.sample(_x(), None)))(
-        _tab(policy="swap")), "MixupError", "x_cat must hold integer category codes", needs=TAB),
+        _tab(categorical_mixing="swap")), "MixupError", "x_cat must hold integer category codes", needs=TAB),
     Case("one_hot_blocks", "code >= cardinality", lambda c: __import__("mixup_any.tabular.mixer", fromlist=["x"])
          .one_hot_blocks(torch.tensor([[0, 3]]), [2, 3]), "MixupError", "outside", needs=TAB),
     Case("TabularMLP forward", "code >= cardinality", lambda c: __import__("mixup_any.tabular", fromlist=["x"])
@@ -420,17 +426,21 @@ CASES: list[Case] = [
     Case("MixupTabularClassifier.predict", "column missing", lambda c: _fit_predict(_frame()[["a"]]),
          "MixupError", r"differ from those seen in fit \(missing \['b'\]\); expected \['a', 'b'\]", needs=TAB),
     # ---------------------------------------------------------------- text
-    Case("attach_text", "model is a string", lambda c: __import__("mixup_any.text", fromlist=["x"]).attach_text(
-        MixUp(), "bert"), "MixupError", "needs an nn.Module model"),
-    Case("attach_text", "layers= with at='tokens'", lambda c: _text(c, {"input_ids": _ids()}, layers=[1]),
-         "MixupError", "layers= is for at='hidden'"),
-    Case("attach_text handle .arm", "labels a list", lambda c: _text(c, {"input_ids": _ids()}, [0, 1]),
+    Case("TextMixer", "mixer is a string", lambda c: __import__("mixup_any.text", fromlist=["x"]).TextMixer("mixup"),
+         "MixupError", "TextMixer needs a Mixer"),
+    Case("TextMixer", "mask='both'", lambda c: __import__("mixup_any.text", fromlist=["x"]).TextMixer(
+        MixUp(), mask="both"), "MixupError", "Unknown attention-mask rule 'both'"),
+    Case("attach(TextMixer)", "model is a string", lambda c: attach(__import__("mixup_any.text", fromlist=["x"])
+         .TextMixer(MixUp()), "bert"), "MixupError", "needs an nn.Module model"),
+    Case("attach(TextMixer)", "layers= with at='tokens'", lambda c: _text(c, {"input_ids": _ids()}, layers=[1]),
+         "MixupError", r"TextMixer\(layers=...\) is for at='hidden'"),
+    Case("TextMixer handle .arm", "labels a list", lambda c: _text(c, {"input_ids": _ids()}, [0, 1]),
          "MixupError", r"arm\(labels\) needs the batch's targets"),
-    Case("attach_text handle, forward", "input_ids of shape (L,)", lambda c: _text(c, {"input_ids": torch.arange(3)},
+    Case("TextMixer handle, forward", "input_ids of shape (L,)", lambda c: _text(c, {"input_ids": torch.arange(3)},
          torch.tensor([0])), "MixupError", r"needs input_ids \(B, L\) or inputs_embeds"),
-    Case("attach_text handle, forward", "labels with B+1 rows", lambda c: _text(c, {"input_ids": _ids()},
+    Case("TextMixer handle, forward", "labels with B+1 rows", lambda c: _text(c, {"input_ids": _ids()},
          torch.tensor([0, 1, 1])), "MixupError", "batch size 2 but the labels have 3"),
-    Case("attach_text handle, forward", "attention_mask (B, L+1)", lambda c: _text(c, {"input_ids": _ids(), "attention_mask":
+    Case("TextMixer handle, forward", "attention_mask (B, L+1)", lambda c: _text(c, {"input_ids": _ids(), "attention_mask":
          torch.ones(2, 4, dtype=torch.long)}, torch.tensor([0, 1])), "MixupError", r"attention_mask has shape \(2, 4\)"),
     # ---------------------------------------------------------------- CLI (each run as a subprocess)
     Case("mixup-any", "no command", lambda c: _cli(c), "exit 2", "choose a command", needs=TAB),

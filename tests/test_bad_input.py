@@ -44,6 +44,6 @@ def test_every_public_entry_point_family_is_in_the_matrix():
     entries = {c.entry.split("(")[0].split(".")[0] for c in cases.CASES}
     public = ("MixParams", "MixUp", "CutMix", "RandomChoice", "LamPolicy", "Pairing", "TargetSpec", "MixedTarget",
               "mixed_loss", "MixSchedule", "MixupCollate", "attach", "list_sites", "MixHandle", "TabularMixer",
-              "MixupTabularClassifier", "MixupTabularRegressor", "attach_text", "CrossRankMixer", "mixup-any")
+              "MixupTabularClassifier", "MixupTabularRegressor", "TextMixer", "CrossRankMixer", "mixup-any")
     for name in public:
         assert name in entries, name

@@ -189,13 +189,13 @@ def _forward_seeing_inputs(model, batch):
 
 @pytest.mark.parametrize("eta", [0.0, 2.0])
 def test_text_regmixup_equals_the_hand_computation(eta):
-    from mixup_any.text import attach_text
+    from mixup_any.text import TextMixer
     from mixup_any.text.masks import mix_attention_mask
     model = TinyText().train()
     batch, y = _text_batch()
     doubled = {k: torch.cat([v, v]) for k, v in batch.items()}
-    with attach_text(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=3), model, at="tokens", mode="regmixup",
-                     eta=eta) as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=3)), model, at="tokens",
+                mode="regmixup", eta=eta) as mix:
         mix.arm(y)
         logits, inputs = _forward_seeing_inputs(model, doubled)
         loss = mix.loss(F.cross_entropy, logits, y)
@@ -215,25 +215,25 @@ def test_text_regmixup_equals_the_hand_computation(eta):
     torch.testing.assert_close(loss, _regmixup_by_hand(clean_out, mixed_out, y, p.lam_rows(), p.index, eta))
     # outside training the batch is not doubled and the loss is the plain one
     model.eval()
-    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=3), model, at="tokens", mode="regmixup") as mix, \
+    with attach(TextMixer(MixUp(alpha=1.0, num_classes=3, seed=3)), model, at="tokens", mode="regmixup") as mix, \
             pytest.warns(UserWarning, match="eval mode"):
         mix.arm(y)
         logits = model(**batch)
         assert logits.shape == (4, 3)
         torch.testing.assert_close(mix.loss(F.cross_entropy, logits, y), F.cross_entropy(logits, y))
     model.train()
-    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=3), model, at="tokens", mode="regmixup") as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, num_classes=3, seed=3)), model, at="tokens", mode="regmixup") as mix:
         mix.arm(y)
         with pytest.raises(MixupError, match="regmixup.*concatenate every input with itself"):
             model(**batch)  # B rows, not the doubled batch
 
 
 def test_text_inputs_only_erm_and_bad_input():
-    from mixup_any.text import attach_text
+    from mixup_any.text import TextMixer
     model = TinyText().train()
     batch, y = _text_batch()
-    with attach_text(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=4), model, at="tokens",
-                     mode="inputs_only") as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, per_sample=True, num_classes=3, seed=4)), model, at="tokens",
+                mode="inputs_only") as mix:
         mix.arm(y)
         logits = model(**batch)
         target = mix.target(y)
@@ -242,16 +242,16 @@ def test_text_inputs_only_erm_and_bad_input():
     assert torch.equal(target.y_a, dominant) and not target.mixed
     mix_loss = mixed_loss(F.cross_entropy, logits, target)
     torch.testing.assert_close(mix_loss, F.cross_entropy(logits, dominant))
-    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=4), model, at="tokens", mode="erm") as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, num_classes=3, seed=4)), model, at="tokens", mode="erm") as mix:
         mix.arm(y)
         out, inputs = _forward_seeing_inputs(model, batch)
         assert torch.equal(inputs["attention_mask"], batch["attention_mask"]) and not mix.params.mixed
         with torch.no_grad():
             torch.testing.assert_close(out, model(**batch), rtol=0, atol=0)
-    with pytest.raises(MixupError, match="Unknown mode 'io' for attach_text"):
-        attach_text(MixUp(alpha=1.0), model, mode="io")
+    with pytest.raises(MixupError, match="Unknown mode 'io' for attach"):
+        attach(TextMixer(MixUp(alpha=1.0)), model, mode="io")
     with pytest.raises(MixupError, match="eta"):
-        attach_text(MixUp(alpha=1.0), model, mode="regmixup", eta=float("-inf"))
+        attach(TextMixer(MixUp(alpha=1.0)), model, mode="regmixup", eta=float("-inf"))
 
 
 # ------------------------------------------------------------------ Hugging Face Trainer

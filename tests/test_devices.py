@@ -123,7 +123,7 @@ def test_hooks_stay_on_the_device(device, mixer):
 @pytest.mark.parametrize("device", DEVICES)
 def test_text_token_embeddings_stay_on_the_device(device):
     transformers = pytest.importorskip("transformers")
-    from mixup_any.text import attach_text
+    from mixup_any.text import TextMixer
 
     cfg = transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                   intermediate_size=32, num_labels=C)
@@ -134,7 +134,7 @@ def test_text_token_embeddings_stay_on_the_device(device):
     batch["attention_mask"][:3, 6:] = 0
     labels = torch.randint(0, C, (6,), device=device)
     seen = {}
-    with attach_text(MixUp(alpha=0.4, num_classes=C, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(alpha=0.4, num_classes=C, seed=0)), model, at="tokens") as mix:
         model.register_forward_pre_hook(lambda m, a, kw: seen.update(kw), with_kwargs=True)  # after the handle's
         for _ in range(2):
             with no_sync(device):
@@ -154,7 +154,7 @@ def test_tabular_continuous_and_embeddings_stay_on_the_device(device):
     x_cont, x_cat = torch.randn(8, 3, device=device), torch.randint(0, 3, (8, 2), device=device)
     y = torch.randint(0, 2, (8,), device=device)
     tm = TabularMixer(MixUp(alpha=1.0, per_sample=True, seed=1))
-    with tm.attach(model, at="embeddings.*") as mix:
+    with attach(tm, model, at="embeddings.*") as mix:
         for _ in range(2):
             with no_sync(device):
                 mix.arm(y)

@@ -207,11 +207,11 @@ def test_fuzz_hooks(site, choose, repeat, dtype, b, lb, pb, special, train, forw
 # ------------------------------------------------------------------------------------------------ tabular
 
 @FUZZ
-@given(policy=st.sampled_from(["embedding", "onehot", "swap", "bad"]), x_cont=st.one_of(st.none(), tensors(
+@given(mixing=st.sampled_from(["embedding", "onehot", "swap", "bad"]), x_cont=st.one_of(st.none(), tensors(
     dtypes=FLOATS + [torch.int64], min_dims=2, max_dims=2)), x_cat=st.one_of(st.none(), tensors(
     dtypes=[torch.int64, torch.int32, torch.float32], min_dims=2, max_dims=2, low=-1, high=5)),
     y=tensors(max_dims=2, low=0, high=3), forward=st.booleans())
-def test_fuzz_tabular(policy, x_cont, x_cat, y, forward):
+def test_fuzz_tabular(mixing, x_cont, x_cat, y, forward):
     pytest.importorskip("pandas")
     pytest.importorskip("sklearn")
     from mixup_any.tabular import TabularMixer, TabularMLP
@@ -224,8 +224,8 @@ def test_fuzz_tabular(policy, x_cont, x_cat, y, forward):
         return
 
     def run():
-        tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy=policy, cardinalities=cards)
-        with tm.attach(model, at="embedded" if policy == "embedding" else None) as h:
+        tm = TabularMixer(MixUp(alpha=1.0, seed=0), categorical_mixing=mixing, cardinalities=cards)
+        with attach(tm, model, at="embedded" if mixing == "embedding" else None) as h:
             h.arm(y)
             if forward:
                 # the model's weights are float32: feed it float32 (a dtype mismatch is torch's own error)
@@ -245,15 +245,15 @@ def test_fuzz_tabular(policy, x_cont, x_cat, y, forward):
        mask=st.one_of(st.none(), tensors(dtypes=[torch.int64, torch.bool, torch.float32], max_dims=3, low=0, high=2)),
        labels=st.one_of(st.none(), tensors(max_dims=2, low=0, high=2)), at=st.sampled_from(["tokens", "pooled", "emb",
                                                                                             "nope"]),
-       policy=st.sampled_from([None, "union", "own", "intersection", "bad"]), train=st.booleans())
-def test_fuzz_text(ids, mask, labels, at, policy, train):
-    from mixup_any.text import attach_text
+       rule=st.sampled_from([None, "union", "own", "intersection", "bad"]), train=st.booleans())
+def test_fuzz_text(ids, mask, labels, at, rule, train):
+    from mixup_any.text import TextMixer
 
     model = _TinyText().train(train)
     batch = {"input_ids": ids} if mask is None else {"input_ids": ids, "attention_mask": mask}
 
     def run():
-        with attach_text(MixUp(alpha=1.0, seed=0), model, at=at, mask=policy) as mix:
+        with attach(TextMixer(MixUp(alpha=1.0, seed=0), mask=rule), model, at=at) as mix:
             mix.arm(labels)
             if ids.is_floating_point() or ids.ndim > 2:
                 return  # the model itself would reject these ids; the handle's checks are what is fuzzed

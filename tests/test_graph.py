@@ -13,7 +13,7 @@ from torch_geometric.data import Batch, Data  # noqa: E402
 from torch_geometric.nn import GCNConv, MeanAggregation  # noqa: E402
 
 from mixup_any import HookSiteError, MixParams, MixUp, MixupError, attach, list_sites  # noqa: E402
-from mixup_any.graph import IfMixup, attach_graph, graph_sites, node_plan  # noqa: E402
+from mixup_any.graph import GraphMixer, IfMixup, graph_sites, node_plan  # noqa: E402
 from mixup_any.params import Box  # noqa: E402
 
 
@@ -193,7 +193,7 @@ def test_readout_mix_matches_the_reference_and_loss():
     torch.manual_seed(0)
     b, model = graphs(sizes=(3, 4, 2, 5, 3, 2)), GraphNet()
     p = given([0.8, 0.3, 0.5, 0.6, 0.9, 0.4], [3, 2, 5, 0, 1, 4])
-    with attach_graph(MixUp(num_classes=3), model, at="pool") as mix:
+    with attach(GraphMixer(MixUp(num_classes=3)), model, at="pool") as mix:
         mix.arm(b.y, params=p)
         out = model(b)
         loss = mix.loss(F.cross_entropy, out, b.y)
@@ -210,7 +210,7 @@ def test_readout_mix_matches_the_reference_and_loss():
 
 def test_readout_draws_per_graph():
     b, model = graphs(sizes=(3, 4, 2, 5)), GraphNet()
-    with attach_graph(MixUp(alpha=1.0, num_classes=3, seed=0), model, at=MeanAggregation) as mix:
+    with attach(GraphMixer(MixUp(alpha=1.0, num_classes=3, seed=0)), model, at=MeanAggregation) as mix:
         mix.arm(b.y)
         model(b)
         assert mix.params.batch_size == 4 and mix.params.site == "pool"
@@ -220,7 +220,7 @@ def test_readout_draws_per_graph():
 @pytest.mark.parametrize("at", ["conv1", "conv2.aggr_module"])
 def test_a_node_site_is_refused_with_a_graph_message(at):
     b, model = graphs(), GraphNet()
-    with attach_graph(MixUp(alpha=1.0, seed=0), model, at=at) as mix:
+    with attach(GraphMixer(MixUp(alpha=1.0, seed=0)), model, at=at) as mix:
         mix.arm(b.y)
         with pytest.raises(HookSiteError, match=r"outputs 15 nodes.*one row per graph.*5 graphs.*aggr"):
             model(b)
@@ -234,15 +234,30 @@ def test_a_node_site_is_refused_with_a_graph_message(at):
 
 def test_node_labels_at_the_readout_are_refused():
     b, model = graphs(), GraphNet()
-    with attach_graph(MixUp(alpha=1.0, seed=0), model, at="pool") as mix:
+    with attach(GraphMixer(MixUp(alpha=1.0, seed=0)), model, at="pool") as mix:
         mix.arm(torch.zeros(b.num_nodes, dtype=torch.long))
         with pytest.raises(HookSiteError, match="one per node"):
             model(b)
 
 
-def test_attach_graph_refuses_the_input_site():
+def test_without_labels_the_batch_gives_the_graph_count():
+    b, model = graphs(), GraphNet()
+    with attach(GraphMixer(MixUp(alpha=1.0, seed=0)), model, at="conv1") as mix:
+        mix.arm()
+        with pytest.raises(HookSiteError, match=r"outputs 15 nodes.*5 graphs"):
+            model(b)
+    with attach(GraphMixer(MixUp(alpha=1.0, num_classes=3, seed=0)), model, at="pool") as mix:
+        mix.arm()
+        model(b)
+        assert mix.params.batch_size == 5 and mix.params.mixed
+        mix.target(b.y)
+
+
+def test_graph_mixer_refuses_the_input_site():
     with pytest.raises(HookSiteError, match="IfMixup"):
-        attach_graph(MixUp(), GraphNet(), at=["input", "pool"])
+        attach(GraphMixer(MixUp()), GraphNet(), at=["input", "pool"])
+    with pytest.raises(HookSiteError, match="name the readout"):
+        attach(GraphMixer(MixUp()), GraphNet())
 
 
 def test_list_sites_with_a_batch_and_graph_sites_name_the_rows():

@@ -13,7 +13,7 @@ from torch import nn
 from mixup_any import MixParams, MixUp, MixupError, attach
 from mixup_any.handle import MixHandle, mixes
 from mixup_any.tabular import TabularMixer, TabularMLP
-from mixup_any.text import attach_text
+from mixup_any.text import TextMixer
 
 B = 6
 
@@ -49,10 +49,10 @@ def route(name: str, seed: int = 0):
         mask = torch.ones(B, 4, dtype=torch.long)
         mask[::2, 3] = 0
         batch = {"input_ids": ids, "attention_mask": mask}
-        return model, lambda: attach_text(mixer, model, at="tokens"), lambda m: m(**batch), y
+        return model, lambda: attach(TextMixer(mixer), model, at="tokens"), lambda m: m(**batch), y
     model = TabularMLP(3, [4, 5], 3, dropout=0.0)
     x_cont, x_cat = torch.randn(B, 3, generator=g), torch.randint(0, 4, (B, 2), generator=g)
-    return model, lambda: TabularMixer(mixer).attach(model, at="embeddings.*"), lambda m: m(x_cont, x_cat), y
+    return model, lambda: attach(TabularMixer(mixer), model, at="embeddings.*"), lambda m: m(x_cont, x_cat), y
 
 
 ROUTES = ["hooks", "text", "tabular"]
@@ -169,7 +169,7 @@ def test_text_armed_forward_refuses_labels_the_model_would_use_unmixed():
     model = TinyTextWithLoss().train()
     ids, mask = torch.randint(0, 12, (B, 5)), torch.ones(B, 5, dtype=torch.long)
     y = torch.arange(B) % 3
-    with attach_text(MixUp(alpha=1.0, num_classes=3, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, num_classes=3, seed=0)), model, at="tokens") as mix:
         mix.arm(y)
         with pytest.raises(MixupError, match="labels="):
             model(input_ids=ids, attention_mask=mask, labels=y)
@@ -187,11 +187,11 @@ def test_text_cutmix_needs_a_token_axis_and_says_so():
 
     model = TinyText().train()
     ids, mask = torch.randint(0, 12, (B, 5)), torch.ones(B, 5, dtype=torch.long)
-    with attach_text(CutMix(num_classes=3, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(CutMix(num_classes=3, seed=0)), model, at="tokens") as mix:
         mix.arm(torch.arange(B) % 3)
         with pytest.raises(MixupError, match=r"CutMix\(axis=1\)"):
             model(input_ids=ids, attention_mask=mask)
-    with attach_text(CutMix(axis=1, num_classes=3, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(CutMix(axis=1, num_classes=3, seed=0)), model, at="tokens") as mix:
         mix.arm(torch.arange(B) % 3)
         model(input_ids=ids, attention_mask=mask)
         assert mix.params is not None and mix.params.mixed
@@ -244,3 +244,107 @@ def test_arm_without_labels_is_refused_when_the_pairing_reads_them():
         mix.arm(torch.arange(4) % 2)  # with them it mixes
         model(torch.randn(4, 5))
         assert mix.params.mixed
+
+
+# ------------------------------------------------------------------ the public route interface
+
+
+class Scaled(nn.Module):
+    """Returns ``(features, scale)``: the route picks element 0 to mix."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = nn.Linear(4, 3)
+
+    def forward(self, x):
+        return self.lin(x), 2.0
+
+
+class Outer(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b = Scaled(), Scaled()
+
+    def forward(self, x):
+        return self.a(x)[0] + self.b(x)[0]
+
+
+def test_a_route_written_with_public_names_only_plugs_into_attach():
+    """A user's route: ``bind`` is called once with the model and ``at``; its adapter's ``choose`` and ``output``
+    become the handle's; ``prepare`` sees each armed forward's inputs and ``check`` each selected site's tensor
+    before the mix, and an error raised there reaches the caller with the hooks disarmed."""
+    from mixup_any.handle import Adapter, Route
+
+    seen: dict[str, list] = {"bind": [], "prepare": [], "check": []}
+    refuse: set[str] = set()
+
+    class Both(Adapter):
+        choose, output = "all", 0
+
+        def prepare(self, handle, args, kwargs):
+            seen["prepare"].append(args[0].shape)
+            return (args[0] * 1.0,), kwargs
+
+        def check(self, handle, name, module, t):
+            seen["check"].append((name, tuple(t.shape)))
+            if name in refuse:
+                raise MixupError(f"{name} refused")
+
+    class MyRoute(Route):
+        def bind(self, model, at):
+            seen["bind"].append(at)
+            return ["a", "b"] if at is None else at, Both()
+
+    model, x, y = Outer(), torch.randn(B, 4), torch.arange(B) % 3
+    mixer = MixUp(alpha=1.0, num_classes=3, seed=0)
+    with attach(MyRoute(mixer), model) as mix:
+        mix.arm(y)
+        out = model(x)
+        p = mix.params
+        mix.target(y)
+    assert seen["bind"] == [None] and seen["prepare"] == [x.shape]
+    assert seen["check"] == [("a", (B, 3)), ("b", (B, 3))]  # choose="all": both sites, element 0 of each
+    w = p.lam_rows()[:, None]
+    ref = sum(w * m.lin(x) + (1 - w) * m.lin(x)[p.index] for m in (model.a, model.b))
+    torch.testing.assert_close(out, ref)
+    refuse.add("b")
+    with attach(MyRoute(mixer), model) as mix:
+        mix.arm(y)
+        with pytest.raises(MixupError, match="b refused"):
+            model(x)
+        assert not mix.armed
+    with pytest.raises(MixupError, match="mixes its sites with choose='all', got choose='one'"):
+        attach(MyRoute(mixer), model, choose="one")
+    with pytest.raises(MixupError, match="MyRoute needs a Mixer"):
+        MyRoute(lambda x: x)
+    Both.output = 1  # the float element: the handle refuses it before any check
+    with attach(MyRoute(mixer), model, at="a") as mix:
+        mix.arm(y)
+        with pytest.raises(MixupError, match=r"output\[1\] is a float"):
+            model(x)
+        assert not mix.armed
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def test_a_plain_mixer_defaults_to_the_input_and_a_route_to_its_own_site():
+    model = nn.Sequential(nn.Linear(4, 3))
+    with attach(MixUp(alpha=1.0, seed=0), model) as mix:
+        assert mix.sites == ["input"]
+    text = TinyText()
+    with attach(TextMixer(MixUp(alpha=1.0, seed=0)), text) as mix:
+        assert mix.sites == ["emb"] and mix.adapter.mask == "union"
+    with pytest.raises(MixupError, match="needs a Mixer .* or a route wrapping one"):
+        attach(lambda t: t, model)
+
+
+def test_a_table_route_without_sites_still_refuses_a_second_live_handle():
+    from mixup_any import HookSiteError
+
+    model = TabularMLP(3, [4, 5], 3)
+    swap = TabularMixer(MixUp(), categorical_mixing="swap")
+    with attach(swap, model) as mix:
+        assert mix.sites == []
+        with pytest.raises(HookSiteError, match="already hooked by a live handle"):
+            attach(swap, model)
+    with attach(swap, model):  # removed: free again
+        pass

@@ -14,6 +14,7 @@ pytest.importorskip("accelerate")  # transformers 5.x Trainer needs it
 
 from mixup_any import MixUp, MixupError  # noqa: E402
 from mixup_any.integrations.hf import MixupTrainer  # noqa: E402
+from mixup_any.text import TextMixer  # noqa: E402
 
 V, H, C, L = 40, 16, 3, 6
 
@@ -140,8 +141,8 @@ def test_mixed_step_with_accumulation_and_smoothing_matches_a_hand_computed_step
 def test_tmix_and_pooled_sites_train(tmp_path):
     for at, layers in (("hidden", [1]), ("pooled", None)):
         mixer = CountingMixUp(alpha=1.0, seed=0)
-        tr = MixupTrainer(model=tiny_model(), args=args(tmp_path, max_steps=1), train_dataset=dataset(), mixer=mixer,
-                          at=at, layers=layers)
+        tr = MixupTrainer(model=tiny_model(), args=args(tmp_path, max_steps=1), train_dataset=dataset(),
+                          mixer=TextMixer(mixer, layers=layers), at=at)
         tr.train()
         assert mixer.draws == 1
 
@@ -156,8 +157,8 @@ def test_bad_construction(tmp_path):
     with pytest.raises(MixupError, match="needs mixer="):
         MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(), mixer=None)
     with pytest.raises(MixupError, match="numbered 1..1"):
-        MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(), mixer=MixUp(),
-                     at="hidden", layers=[5])
+        MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(),
+                     mixer=TextMixer(MixUp(), layers=[5]), at="hidden")
     with pytest.raises(MixupError, match="label_smoothing must be one float"):
         MixupTrainer(model=tiny_model(), args=args(tmp_path), train_dataset=dataset(),
                      mixer=MixUp(label_smoothing={"labels": 0.1}))
@@ -187,8 +188,8 @@ def test_hooks_are_attached_once_per_run_and_removed_when_it_ends(tmp_path, monk
     import mixup_any.integrations.hf as hf
 
     calls = []
-    real = hf.attach_text
-    monkeypatch.setattr(hf, "attach_text", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = hf.attach
+    monkeypatch.setattr(hf, "attach", lambda *a, **k: calls.append(1) or real(*a, **k))
     model, mixer = tiny_model(), CountingMixUp(alpha=1.0, seed=0)
     tr = MixupTrainer(model=model, args=args(tmp_path, max_steps=3), train_dataset=dataset(), mixer=mixer)
     calls.clear()  # the constructor's check that the site exists

@@ -139,7 +139,7 @@ def test_a_mixer_refuses_a_plan_whose_record_it_does_not_understand(owner, other
 def test_a_swap_plan_replays_through_the_tabular_mixer_and_nowhere_else():
     g = torch.Generator().manual_seed(0)
     x_cont, x_cat = torch.randn(8, 3, generator=g), torch.randint(0, 5, (8, 4), generator=g)
-    tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy="swap")
+    tm = TabularMixer(MixUp(alpha=1.0, seed=0), categorical_mixing="swap")
     p = tm.sample(x_cont, x_cat)
     assert isinstance(p.extra, Swap) and p.target_lam is not None
     want = tm.mix(x_cont, x_cat, p)
@@ -151,7 +151,7 @@ def test_a_swap_plan_replays_through_the_tabular_mixer_and_nowhere_else():
         with pytest.raises(MixupError, match="but this plan carries Swap"):
             mixer.mix(x_cont, p)
     with pytest.raises(MixupError, match="replays plans with no record, but this plan carries Swap"):
-        TabularMixer(MixUp(), policy="onehot", cardinalities=[5] * 4).mix(x_cont, x_cat, p)
+        TabularMixer(MixUp(), categorical_mixing="onehot", cardinalities=[5] * 4).mix(x_cont, x_cat, p)
     with pytest.raises(MixupError, match="replays plans with Swap, but this plan carries no record"):
         tm.mix(x_cont, x_cat, dataclasses.replace(p, extra=None))
 
@@ -171,7 +171,7 @@ TEXT_MIXERS = {
 @pytest.mark.parametrize("name", list(TEXT_MIXERS))
 def test_a_plan_replays_at_the_token_embeddings(name):
     transformers = pytest.importorskip("transformers")
-    from mixup_any.text import attach_text
+    from mixup_any.text import TextMixer
 
     cfg = transformers.BertConfig(vocab_size=30, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                                   intermediate_size=16, num_labels=C)
@@ -190,7 +190,7 @@ def test_a_plan_replays_at_the_token_embeddings(name):
             break
     assert isinstance(p.extra, RECORD[name]) and not torch.equal(mixer.mix(plain, p), plain)
     seen = []
-    with attach_text(mixer, model, at="tokens") as mix:
+    with attach(TextMixer(mixer), model, at="tokens") as mix:
         mix.arm(labels, params=p)
         handle = emb.register_forward_hook(lambda m, a, out: seen.append(out))  # after the mixing hook: sees the mix
         model(**inputs)

@@ -13,7 +13,7 @@ from torch import nn
 pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
 
-from mixup_any import MixParams, MixUp  # noqa: E402
+from mixup_any import MixParams, MixUp, attach  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
 from mixup_any.params import Swap  # noqa: E402
 from mixup_any.tabular import TabularMixer, TabularMLP  # noqa: E402
@@ -39,7 +39,7 @@ def _capture(model: TabularMLP) -> tuple[dict[int, torch.Tensor], list]:
 
 def _output_with_plan(tm: TabularMixer, at, model: TabularMLP, p: MixParams, x_cont, x_cat):
     """The model's output in a forward armed with the given plan (``model(x_cont, x_cat)``, called unchanged)."""
-    with tm.attach(model, at=at) as mix:
+    with attach(tm, model, at=at) as mix:
         mix.arm(torch.zeros(x_cont.shape[0], dtype=torch.long), params=p)
         return model(x_cont, x_cat)
 
@@ -60,7 +60,7 @@ def test_same_draw_for_continuous_and_every_embedding(at):
     x_cont, x_cat, y = _batch()
     with torch.no_grad():
         plain = [emb(x_cat[:, j]) for j, emb in enumerate(model.embeddings)]
-    with tm.attach(model, at=spec) as mix:
+    with attach(tm, model, at=spec) as mix:
         seen, hs = _capture(model)  # registered after the mixing hooks, so they see mixed outputs
         inputs, h_in = _inputs_seen(model)
         mix.arm(y)
@@ -107,7 +107,7 @@ def test_hooks_removed_even_on_error():
     model = TabularMLP(3, CARDS, 3)
     tm = TabularMixer(MixUp(alpha=1.0, seed=0))
     for error in (RuntimeError, KeyboardInterrupt):
-        with pytest.raises(error), tm.attach(model, at="embeddings.*") as mix:
+        with pytest.raises(error), attach(tm, model, at="embeddings.*") as mix:
             mix.arm(torch.zeros(8, dtype=torch.long))
             raise error
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
@@ -120,7 +120,7 @@ def test_onehot_mixing_equals_embedding_mixing():
     x_cont, x_cat, y = _batch()
     p = MixUp(alpha=1.0, per_sample=True, seed=3).sample((8,))
     out_emb = _output_with_plan(TabularMixer(MixUp()), "embeddings.*", model, p, x_cont, x_cat)
-    oh_tm = TabularMixer(MixUp(), policy="onehot", cardinalities=CARDS)
+    oh_tm = TabularMixer(MixUp(), categorical_mixing="onehot", cardinalities=CARDS)
     xc2, oh = oh_tm.mix(x_cont, x_cat, p)
     assert oh.is_floating_point() and oh.shape == (8, sum(CARDS))
     torch.testing.assert_close(oh.sum(1), torch.full((8,), 3.0))  # each block still sums to 1
@@ -136,7 +136,7 @@ def test_swap_never_interpolates_and_lam_is_kept_fraction(lam, seed, d):
     x_cont, x_cat, y = _batch(b, max(d, 1), seed)
     x_cont = x_cont[:, :d] if d else None
     x_cat = x_cat * 0 + torch.arange(b)[:, None] * 10 + torch.arange(k)  # every code distinct
-    tm = TabularMixer(MixUp(lam=lam), policy="swap")
+    tm = TabularMixer(MixUp(lam=lam), categorical_mixing="swap")
     p = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(seed))
     xc, xk = tm.mix(x_cont, x_cat, p)
     assert xk.dtype == x_cat.dtype
@@ -159,21 +159,21 @@ def test_swap_never_interpolates_and_lam_is_kept_fraction(lam, seed, d):
 
 def test_swap_probability_is_one_minus_lam():
     x_cat = torch.zeros(4000, 5, dtype=torch.long)
-    tm = TabularMixer(MixUp(lam=0.3), policy="swap")
+    tm = TabularMixer(MixUp(lam=0.3), categorical_mixing="swap")
     p = tm.sample(None, x_cat, generator=torch.Generator().manual_seed(0))
     kept = 1 - p.extra.mask.float().mean()
     assert abs(float(kept) - 0.3) < 0.02  # 20,000 Bernoulli draws: sd ≈ 0.003
     torch.testing.assert_close(p.target_lam.mean(), kept)
 
 
-@pytest.mark.parametrize("policy", ["embedding", "onehot", "swap"])
-def test_lam_one_is_identity(policy):
+@pytest.mark.parametrize("mixing", ["embedding", "onehot", "swap"])
+def test_lam_one_is_identity(mixing):
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, y = _batch()
-    tm = TabularMixer(MixUp(lam=1.0), policy=policy, cardinalities=CARDS)
+    tm = TabularMixer(MixUp(lam=1.0), categorical_mixing=mixing, cardinalities=CARDS)
     with torch.no_grad():
         ref = model(x_cont, x_cat)
-    with tm.attach(model, at="embeddings.*" if policy == "embedding" else None) as mix:
+    with attach(tm, model, at="embeddings.*" if mixing == "embedding" else None) as mix:
         inputs, h = _inputs_seen(model)
         mix.arm(y)
         out = model(x_cont, x_cat)
@@ -190,13 +190,13 @@ def test_codes_never_interpolated_and_embedding_needs_hooks():
     p = tm.sample(x_cont, x_cat)
     with pytest.raises(MixupError, match="integer category codes, got torch.float32"):
         tm.mix(x_cont, x_cat.float(), p)
-    with pytest.raises(MixupError, match=r"embedding modules: pass attach\(model, at="):
-        tm.attach(TabularMLP(3, CARDS, 3))
+    with pytest.raises(MixupError, match=r"embedding modules: pass attach\(TabularMixer\(...\), model, at="):
+        attach(tm, TabularMLP(3, CARDS, 3))
 
 
 def test_same_generator_seed_same_draw():
     x_cont, x_cat, _ = _batch()
-    tm = TabularMixer(MixUp(alpha=0.4), policy="swap")
+    tm = TabularMixer(MixUp(alpha=0.4), categorical_mixing="swap")
     a = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
     b = tm.sample(x_cont, x_cat, generator=torch.Generator().manual_seed(5))
     assert torch.equal(a.lam_rows(), b.lam_rows()) and torch.equal(a.index, b.index)
@@ -230,7 +230,7 @@ def test_wrapping_a_users_model():
     g = torch.Generator().manual_seed(0)
     batch = {"num": torch.randn(6, 4, generator=g), "cats": torch.randint(0, 5, (6, 2), generator=g)}
     y = torch.randint(0, 2, (6,), generator=g)
-    with tm.attach(model, at=["home", model.job]) as mix:
+    with attach(tm, model, at=["home", model.job]) as mix:
         seen, hs = {}, [model.home.register_forward_hook(lambda m, a, o: seen.__setitem__("home", o))]
         inputs, h = _inputs_seen(model)
         mix.arm(y)
@@ -251,8 +251,8 @@ def test_wrapping_a_users_model():
         e = model.home(batch["cats"][:, 0])
     torch.testing.assert_close(home, w * e + (1 - w) * e[p.index])
     assert model.home.weight.grad is not None
-    wrong = TabularMixer(MixUp(), continuous="x", categorical=None, policy="swap")
-    with wrong.attach(model) as mix, pytest.raises(MixupError, match="without the table's inputs.*continuous='x'"):
+    wrong = TabularMixer(MixUp(), continuous="x", categorical=None, categorical_mixing="swap")
+    with attach(wrong, model) as mix, pytest.raises(MixupError, match="without the table's inputs.*continuous='x'"):
         mix.arm(y)
         model(**batch)
 
@@ -260,8 +260,8 @@ def test_wrapping_a_users_model():
 def test_replay_given_params():
     x_cont, x_cat, _ = _batch()
     p = MixParams(lam=torch.full((8,), 0.25), index=torch.arange(8).flip(0))
-    swap = TabularMixer(MixUp(), policy="swap")
-    with pytest.raises(MixupError, match=r"TabularMixer\(policy='swap'\) replays plans with Swap"):
+    swap = TabularMixer(MixUp(), categorical_mixing="swap")
+    with pytest.raises(MixupError, match=r"TabularMixer\(categorical_mixing='swap'\) replays plans with Swap"):
         swap.mix(x_cont, x_cat, p)  # no mask: a swap plan cannot be replayed without it
     mask = torch.zeros_like(x_cat, dtype=torch.bool)
     mask[:, 0] = True
@@ -273,11 +273,11 @@ def test_replay_given_params():
 
 
 def test_bad_arguments():
-    with pytest.raises(MixupError, match="Unknown categorical policy 'blend'"):
-        TabularMixer(policy="blend")
+    with pytest.raises(MixupError, match="Unknown categorical_mixing 'blend'"):
+        TabularMixer(categorical_mixing="blend")
     with pytest.raises(MixupError, match="needs cardinalities"):
-        TabularMixer(policy="onehot")
-    with pytest.raises(MixupError, match="must be a mixup_any Mixer"):
+        TabularMixer(categorical_mixing="onehot")
+    with pytest.raises(MixupError, match="TabularMixer needs a Mixer"):
         TabularMixer(mixer="mixup")
 
 
@@ -288,15 +288,15 @@ def test_continuous_at_site_leaves_the_input_unmixed_and_needs_a_hooked_site():
     xc, xk = tm.mix(x_cont, x_cat, p)
     assert xc is x_cont and xk is x_cat  # the hook at the site mixes them
     with pytest.raises(MixupError, match="continuous_at_site"):
-        TabularMixer(MixUp(), continuous_at_site=True, policy="swap")
+        TabularMixer(MixUp(), continuous_at_site=True, categorical_mixing="swap")
     with pytest.raises(MixupError, match="embedding modules"):
-        tm.attach(TabularMLP(3, CARDS, 3))
-    with pytest.raises(MixupError, match="only policy='embedding' mixes"):
-        TabularMixer(MixUp(), policy="swap").attach(TabularMLP(3, CARDS, 3), at="joined")
+        attach(tm, TabularMLP(3, CARDS, 3))
+    with pytest.raises(MixupError, match="only categorical_mixing='embedding' mixes"):
+        attach(TabularMixer(MixUp(), categorical_mixing="swap"), TabularMLP(3, CARDS, 3), at="joined")
 
 
-@pytest.mark.parametrize("policy", ["swap", "onehot", "embedding"])
-def test_regmixup_on_the_tabular_route_keeps_the_clean_half_and_replays_the_mixed_half(policy):
+@pytest.mark.parametrize("mixing", ["swap", "onehot", "embedding"])
+def test_regmixup_on_the_tabular_route_keeps_the_clean_half_and_replays_the_mixed_half(mixing):
     """mode='regmixup': the first half of model(cat([x, x])) is the clean forward, the second half the forward
     of the same batch mixed by the plan alone (same plan replayed without RegMixup), and the loss is RegMixup's."""
     import torch.nn.functional as F
@@ -306,15 +306,15 @@ def test_regmixup_on_the_tabular_route_keeps_the_clean_half_and_replays_the_mixe
     torch.manual_seed(0)
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, y = _batch()
-    at = "embeddings.*" if policy == "embedding" else None
-    tm = TabularMixer(MixUp(alpha=1.0, num_classes=3, seed=0), policy=policy, cardinalities=CARDS)
-    with tm.attach(model, at=at, mode="regmixup", eta=0.7) as mix:
+    at = "embeddings.*" if mixing == "embedding" else None
+    tm = TabularMixer(MixUp(alpha=1.0, num_classes=3, seed=0), categorical_mixing=mixing, cardinalities=CARDS)
+    with attach(tm, model, at=at, mode="regmixup", eta=0.7) as mix:
         mix.arm(y)
         out = model(torch.cat([x_cont, x_cont]), torch.cat([x_cat, x_cat]))
         plan, target = mix.params, mix.target(y)
         loss = regmixup_loss(F.cross_entropy, out, target, eta=0.7)
     torch.testing.assert_close(out[:8], model(x_cont, x_cat))  # clean half: no hook mixed it
-    with tm.attach(model, at=at) as mix:
+    with attach(tm, model, at=at) as mix:
         mix.arm(y, params=plan)
         mixed_out = model(x_cont, x_cat)
         torch.testing.assert_close(out[8:], mixed_out)
@@ -323,15 +323,15 @@ def test_regmixup_on_the_tabular_route_keeps_the_clean_half_and_replays_the_mixe
 
     expected = F.cross_entropy(out[:8], y) + 0.7 * mixed_loss(F.cross_entropy, mixed_out, mixed_target)
     torch.testing.assert_close(loss, expected)
-    with tm.attach(model, at=at, mode="regmixup") as mix:
+    with attach(tm, model, at=at, mode="regmixup") as mix:
         mix.arm(y)
-        with pytest.raises(MixupError, match="concatenated with itself"):
+        with pytest.raises(MixupError, match="concatenate every input with itself"):
             model(x_cont, x_cat)
 
 
 def test_a_swap_plan_on_another_device_is_refused_not_copied():
     x_cont, x_cat, y = _batch()
-    tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy="swap", cardinalities=CARDS)
+    tm = TabularMixer(MixUp(alpha=1.0, seed=0), categorical_mixing="swap", cardinalities=CARDS)
     p = tm.sample(x_cont, x_cat, labels=y)
     meta = dataclasses.replace(p, lam=p.lam_rows().to("meta"), index=p.index.to("meta"),
                                extra=Swap(p.extra.mask.to("meta")), target_lam=p.target_lam.to("meta"))

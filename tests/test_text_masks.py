@@ -1,4 +1,4 @@
-"""Attention-mask policies for mixed pairs: pure functions, checked row by row against a loop reference."""
+"""Attention-mask rules for mixed pairs: pure functions, checked row by row against a loop reference."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from mixup_any import MixupError
 from mixup_any.params import MixParams
-from mixup_any.text.masks import MASK_POLICIES, mix_attention_mask
+from mixup_any.text.masks import MASK_RULES, mix_attention_mask
 
 
 @st.composite
@@ -28,13 +28,13 @@ def mask_and_plan(draw):
     return mask, MixParams(lam=lam, index=index)
 
 
-def reference(mask: torch.Tensor, p: MixParams, policy: str) -> torch.Tensor:
+def reference(mask: torch.Tensor, p: MixParams, rule: str) -> torch.Tensor:
     rows = []
     for i in range(mask.shape[0]):
         own, other = mask[i].tolist(), mask[int(p.index[i])].tolist()
-        if float(p.lam[i]) == 1.0 or policy == "own":
+        if float(p.lam[i]) == 1.0 or rule == "own":
             rows.append(own)
-        elif policy == "union":
+        elif rule == "union":
             rows.append([max(a, b) for a, b in zip(own, other, strict=True)])
         else:
             rows.append([min(a, b) for a, b in zip(own, other, strict=True)])
@@ -42,16 +42,16 @@ def reference(mask: torch.Tensor, p: MixParams, policy: str) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("dtype", [torch.long, torch.bool, torch.float32, torch.int32])
-@pytest.mark.parametrize("policy", MASK_POLICIES)
+@pytest.mark.parametrize("rule", MASK_RULES)
 @settings(max_examples=25, deadline=None)
 @given(data=mask_and_plan())
-def test_policies_match_reference_and_keep_dtype(data, policy, dtype):
+def test_mask_rules_match_reference_and_keep_dtype(data, rule, dtype):
     mask, p = data
     mask = mask.to(dtype)
     before = mask.clone()
-    out = mix_attention_mask(mask, p, policy)
+    out = mix_attention_mask(mask, p, rule)
     assert out.dtype == dtype and out.shape == mask.shape
-    assert torch.equal(out, reference(mask, p, policy))
+    assert torch.equal(out, reference(mask, p, rule))
     assert torch.equal(mask, before)  # never in place
 
 
@@ -74,7 +74,7 @@ def test_bad_masks_and_policies():
         mix_attention_mask(torch.ones(2, 1, 1, 3), p)
     with pytest.raises(MixupError, match="batch size 3 .* plan is for 2 rows"):
         mix_attention_mask(torch.ones(3, 4), p)
-    with pytest.raises(MixupError, match="Unknown attention-mask policy 'xor'"):
+    with pytest.raises(MixupError, match="Unknown attention-mask rule 'xor'"):
         mix_attention_mask(torch.ones(2, 4), p, "xor")
     with pytest.raises(MixupError, match="must return a tensor of shape \\(2, 4\\)"):
         mix_attention_mask(torch.ones(2, 4), p, lambda m, q: m[:1])

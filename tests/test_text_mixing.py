@@ -10,9 +10,9 @@ from torch import nn
 
 transformers = pytest.importorskip("transformers")
 
-from mixup_any import HookSiteError, MixUp, MixupError, mixed_loss  # noqa: E402
+from mixup_any import HookSiteError, MixUp, MixupError, attach, mixed_loss  # noqa: E402
 from mixup_any.params import MixParams  # noqa: E402
-from mixup_any.text import attach_text, cache_sentence_features  # noqa: E402
+from mixup_any.text import TextMixer, cache_sentence_features  # noqa: E402
 from mixup_any.text.masks import mix_attention_mask  # noqa: E402
 
 V, H, NL, C, PAD = 50, 16, 3, 3, 1
@@ -98,7 +98,7 @@ def test_token_embeddings_are_mixed_as_lerp_and_match_inputs_embeds_route(arch):
     model, batch = make_model(arch), make_batch(arch)
     y = labels_for(6)
     mixer = MixUp(alpha=1.0, per_sample=True, seed=3)
-    with attach_text(mixer, model, at="tokens") as mix:
+    with attach(TextMixer(mixer), model, at="tokens") as mix:
         mix.arm(y)
         out, seen = forward_seeing_mask(model, batch)
         logits, target = out.logits, mix.target(y)
@@ -118,7 +118,7 @@ def test_token_embeddings_are_mixed_as_lerp_and_match_inputs_embeds_route(arch):
 def test_lam_one_is_bit_for_bit_the_unmixed_forward(arch):
     model, batch = make_model(arch), make_batch(arch)
     plain = model(**batch).logits
-    with attach_text(MixUp(lam=1.0, per_sample=True, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(lam=1.0, per_sample=True, seed=0)), model, at="tokens") as mix:
         mix.arm(labels_for(6))
         out, seen = forward_seeing_mask(model, batch)
         target = mix.target(labels_for(6))
@@ -136,7 +136,7 @@ def test_padding_side_and_partner_lengths(arch, left):
     index = torch.arange(6)
     index[0], index[short] = short, 0
     p = MixParams(lam=torch.full((6,), 0.3), index=index)
-    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(seed=0)), model, at="tokens") as mix:
         mix.arm(labels_for(6), params=p)
         out, seen = forward_seeing_mask(model, batch)
         logits = out.logits
@@ -164,7 +164,7 @@ def test_embeddings_block_site_mixes_after_positions(arch):
     h.remove()
     plain = seen.pop("out")
     p = MixParams(lam=torch.linspace(0.1, 0.9, 6), index=torch.tensor([5, 4, 3, 2, 1, 0]))
-    with attach_text(MixUp(seed=0), model, at="embeddings") as mix:
+    with attach(TextMixer(MixUp(seed=0)), model, at="embeddings") as mix:
         h = block.register_forward_hook(lambda m, a, out: seen.setdefault("out", out))  # runs after the mix
         mix.arm(labels_for(6), params=p)
         model(**batch)
@@ -181,7 +181,7 @@ def test_tmix_draws_one_layer_per_batch_and_mixes_its_output(arch):
     hidden = model(**batch, output_hidden_states=True).hidden_states  # hidden_states[k] = output of layer k
     mixer = MixUp(alpha=1.0, seed=1)
     chosen = set()
-    with attach_text(mixer, model, at="hidden", layers=[1, 2, 3]) as tm:
+    with attach(TextMixer(mixer, layers=[1, 2, 3]), model, at="hidden") as tm:
         assert tm.adapter.mask == "own" and tm.adapter.at == "hidden"
         for _ in range(24):
             seen = {}
@@ -208,7 +208,7 @@ def test_pooled_mixing_mixes_the_vector_the_head_reads(arch):
     model, batch = make_model(arch), make_batch(arch)
     out = model(**batch, output_hidden_states=True)
     p = MixParams(lam=torch.tensor([0.2, 0.5, 0.7, 0.9, 0.4, 0.6]), index=torch.tensor([1, 0, 3, 2, 5, 4]))
-    with attach_text(MixUp(seed=0), model, at="pooled") as mix:
+    with attach(TextMixer(MixUp(seed=0)), model, at="pooled") as mix:
         mix.arm(labels_for(6), params=p)
         mixed, mask = forward_seeing_mask(model, batch)
         logits = mixed.logits
@@ -233,7 +233,7 @@ def test_eval_mode_mixes_nothing():
     model.eval()
     plain = model(**batch).logits
     mixer = MixUp(alpha=1.0, seed=0)
-    with attach_text(mixer, model, at="tokens") as mix, pytest.warns(UserWarning, match="eval mode"):
+    with attach(TextMixer(mixer), model, at="tokens") as mix, pytest.warns(UserWarning, match="eval mode"):
         mix.arm(labels_for(6))
         out, mask = forward_seeing_mask(model, batch)
         target = mix.target(labels_for(6))
@@ -247,7 +247,7 @@ def test_eval_mode_ignores_a_given_plan():
     model.eval()
     plain = model(**batch).logits
     plan = MixParams(lam=torch.full((6,), 0.5), index=torch.arange(6).flip(0))
-    with attach_text(MixUp(alpha=1.0, seed=0), model, at="tokens") as mix, pytest.warns(UserWarning):
+    with attach(TextMixer(MixUp(alpha=1.0, seed=0)), model, at="tokens") as mix, pytest.warns(UserWarning):
         mix.arm(labels_for(6), params=plan)
         out, mask = forward_seeing_mask(model, batch)
         target = mix.target(labels_for(6))
@@ -260,11 +260,11 @@ def test_hooks_removed_after_with_block_and_on_error():
     model, batch = make_model("bert"), make_batch("bert")
     before = model(**batch).logits
     with pytest.raises(RuntimeError, match="boom"):
-        with attach_text(MixUp(seed=0), model, at="hidden", layers=[1, 3]) as mix:
+        with attach(TextMixer(MixUp(seed=0), layers=[1, 3]), model, at="hidden") as mix:
             mix.arm(labels_for(6))
             raise RuntimeError("boom")
     with pytest.raises(KeyboardInterrupt):
-        with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+        with attach(TextMixer(MixUp(seed=0)), model, at="tokens") as mix:
             mix.arm(labels_for(6))
             model(**batch)
             raise KeyboardInterrupt
@@ -275,7 +275,7 @@ def test_hooks_removed_after_with_block_and_on_error():
 def test_mask_passed_positionally_is_mixed_too():
     model, batch = make_model("bert"), make_batch("bert")
     p = MixParams(lam=torch.full((6,), 0.5), index=torch.tensor([5, 4, 3, 2, 1, 0]))
-    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(seed=0)), model, at="tokens") as mix:
         mix.arm(labels_for(6), params=p)
         by_keyword = model(**batch).logits
         mix.target(labels_for(6))
@@ -289,7 +289,7 @@ def test_missing_attention_mask_means_all_ones():
     model, batch = make_model("bert"), make_batch("bert")
     batch = {"input_ids": batch["input_ids"].clamp(min=3)}
     p = MixParams(lam=torch.full((6,), 0.25), index=torch.tensor([1, 2, 3, 4, 5, 0]))
-    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(seed=0)), model, at="tokens") as mix:
         mix.arm(labels_for(6), params=p)
         logits, mask = forward_seeing_mask(model, batch)
         logits = logits.logits
@@ -303,7 +303,7 @@ def test_frozen_encoder_token_mixing_trains_only_the_head():
     model, batch = make_model("bert"), make_batch("bert")
     for prm in model.bert.parameters():
         prm.requires_grad_(False)
-    with attach_text(MixUp(alpha=1.0, seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, seed=0)), model, at="tokens") as mix:
         mix.arm(labels_for(6))
         loss = mixed_loss(F.cross_entropy, model(**batch).logits, mix.target(labels_for(6)))
     loss.backward()
@@ -332,12 +332,12 @@ def test_cache_features_matches_mean_pooling_and_feeds_a_plain_mixer():
 
 def test_model_without_get_input_embeddings():
     with pytest.raises(HookSiteError, match="no get_input_embeddings"):
-        attach_text(MixUp(), nn.Sequential(nn.Embedding(5, 2)), at="tokens")
+        attach(TextMixer(MixUp()), nn.Sequential(nn.Embedding(5, 2)), at="tokens")
 
 
 def test_inputs_embeds_is_refused_for_token_mixing():
     model = make_model("bert")
-    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(seed=0)), model, at="tokens") as mix:
         mix.arm(torch.tensor([0, 1]))
         with pytest.raises(MixupError, match="inputs_embeds.*input_ids instead"):
             model(inputs_embeds=torch.randn(2, 3, H))
@@ -346,7 +346,7 @@ def test_inputs_embeds_is_refused_for_token_mixing():
 
 def test_batch_sizes_that_disagree():
     model, batch = make_model("bert"), make_batch("bert")
-    with attach_text(MixUp(seed=0), model, at="tokens") as mix:
+    with attach(TextMixer(MixUp(seed=0)), model, at="tokens") as mix:
         mix.arm(labels_for(6))
         with pytest.raises(MixupError, match=r"attention_mask has shape \(5, 7\), but the inputs are \(6, 7\)"):
             model(**{**batch, "attention_mask": batch["attention_mask"][:5]})
@@ -367,15 +367,15 @@ def test_token_ids_given_to_an_input_mixer_point_to_text_mixing():
 def test_bad_site_arguments():
     model = make_model("bert")
     with pytest.raises(HookSiteError, match="numbered 1..3"):
-        attach_text(MixUp(), model, at="hidden", layers=[4])
-    with pytest.raises(MixupError, match="needs layers="):
-        attach_text(MixUp(), model, at="hidden")
-    with pytest.raises(MixupError, match="layers= is for at='hidden'"):
-        attach_text(MixUp(), model, at="tokens", layers=[1])
-    with pytest.raises(MixupError, match="Unknown attention-mask policy"):
-        attach_text(MixUp(), model, at="tokens", mask="both")
+        attach(TextMixer(MixUp(), layers=[4]), model, at="hidden")
+    with pytest.raises(MixupError, match=r"needs TextMixer\(mixer, layers=\.\.\.\)"):
+        attach(TextMixer(MixUp()), model, at="hidden")
+    with pytest.raises(MixupError, match=r"TextMixer\(layers=\.\.\.\) is for at='hidden'"):
+        attach(TextMixer(MixUp(), layers=[1]), model, at="tokens")
+    with pytest.raises(MixupError, match="Unknown attention-mask rule"):
+        attach(TextMixer(MixUp(), mask="both"), model, at="tokens")
     with pytest.raises(MixupError, match="cannot apply"):
-        attach_text(MixUp(), model, at="pooled", mask="union")
+        attach(TextMixer(MixUp(), mask="union"), model, at="pooled")
     assert all(not m._forward_hooks for m in model.modules())
 
 
@@ -384,7 +384,7 @@ def test_pooled_site_of_unknown_model_type_asks_for_at():
         config = type("C", (), {"model_type": "odd"})()
 
     with pytest.raises(HookSiteError, match="No known pooled site for model_type='odd'"):
-        attach_text(MixUp(), Odd(), at="pooled")
+        attach(TextMixer(MixUp()), Odd(), at="pooled")
 
 
 def test_custom_mask_policy_is_used():
@@ -395,7 +395,7 @@ def test_custom_mask_policy_is_used():
         calls.append(params)
         return torch.ones_like(mask)
 
-    with attach_text(MixUp(alpha=1.0, seed=0), model, at="tokens", mask=ones) as mix:
+    with attach(TextMixer(MixUp(alpha=1.0, seed=0), mask=ones), model, at="tokens") as mix:
         mix.arm(labels_for(6))
         _, mask = forward_seeing_mask(model, batch)
     assert len(calls) == 1 and bool((mask == 1).all())

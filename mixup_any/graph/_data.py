@@ -28,7 +28,7 @@ def graph_batch(data: Any, who: str) -> tuple[Tensor, int]:
     if not x.is_floating_point():
         raise MixupError(f"{who}: the node features data.x are a {x.dtype} tensor of shape {tuple(x.shape)} "
                          "(categorical codes such as atom types?); codes cannot be interpolated. Embed them first "
-                         "(nn.Embedding) and mix the embeddings, or mix at the readout with attach_graph().")
+                         "(nn.Embedding) and mix the embeddings, or mix at the readout with GraphMixer.")
     if not isinstance(batch, Tensor):
         raise MixupError(f"{who} needs a Batch whose `batch` vector says which graph each node belongs to; this "
                          f"{type(data).__name__} has none (one graph, not a batch). Build the batch with "

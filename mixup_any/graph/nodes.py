@@ -72,7 +72,7 @@ def _rows(mask: Any, n: int) -> Tensor:
     if mask.dtype == torch.bool:
         if mask.shape[0] != n:
             raise MixupError(f"node_plan: the mask has {mask.shape[0]} entries but y has {n} nodes; a bool mask "
-                             "has one entry per node (a plan for graphs needs attach_graph or IfMixup).")
+                             "has one entry per node (a plan for graphs needs GraphMixer or IfMixup).")
         mask = mask.nonzero().squeeze(1)
     elif mask.device.type == "cpu" and mask.numel() and not (0 <= int(mask.min()) and int(mask.max()) < n):
         raise MixupError(f"node_plan: the mask's node indices must lie in [0, {n}), got {int(mask.min())}.."

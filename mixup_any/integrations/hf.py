@@ -11,7 +11,7 @@ prediction (``evaluate``, ``predict``, ``prediction_step``) are the stock Traine
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -22,9 +22,9 @@ from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
 from ..extras import require
 from ..handle import MixHandle, mixes
+from ..hooks import attach
 from ..mixers.base import Mixer
-from ..text.masks import MaskPolicy
-from ..text.mixing import attach_text
+from ..text.mixing import TextMixer
 
 __all__ = ["MixupTrainer"]
 
@@ -38,17 +38,17 @@ class MixupTrainer(transformers.Trainer):
     """A ``transformers.Trainer`` whose training batches are mixed inside the unmodified model.
 
     Each training step draws one plan from ``mixer``, sets the mixed pairs' attention mask, mixes at
-    ``at`` (see :func:`mixup_any.text.attach_text`) and returns the mixed loss
-    ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)`` (or the loss of ``mode``). Hooks are attached for the step
-    only and removed after.
+    ``at`` (``attach(TextMixer(mixer), model, at=at)``, see :class:`mixup_any.text.TextMixer`) and returns the
+    mixed loss ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)`` (or the loss of ``mode``). The hooks are attached
+    once per ``train()`` run and removed when it ends.
 
     Args:
         *args: the ``Trainer``'s arguments (``model``, ``args``, ``train_dataset``, ...).
-        mixer: the :class:`~mixup_any.mixers.base.Mixer` that draws each batch's plan (required).
-        at: ``"tokens"`` (default), ``"embeddings"``, ``"hidden"`` (with ``layers``), ``"pooled"``, or a
-            site spec for :func:`mixup_any.hooks.attach`.
-        layers: TMix layer set for ``at="hidden"``, e.g. ``[7, 9, 12]``.
-        mask: attention-mask policy (default per site, see :func:`mixup_any.text.attach_text`).
+        mixer: the :class:`~mixup_any.mixers.base.Mixer` that draws each batch's plan (required), or a
+            :class:`~mixup_any.text.TextMixer` wrapping one with a mask rule or TMix layers
+            (``TextMixer(MixUp(alpha=0.4), layers=[7, 9, 12])`` for ``at="hidden"``).
+        at: ``"tokens"`` (default), ``"embeddings"``, ``"hidden"``, ``"pooled"``, or a site spec for
+            :func:`mixup_any.attach`.
         criterion: a loss ``criterion(logits, labels)``; default as the model's own head does from
             ``config.problem_type`` / ``num_labels``: cross-entropy, MSE (``num_labels == 1``) or
             BCE-with-logits (multi-label).
@@ -77,25 +77,24 @@ class MixupTrainer(transformers.Trainer):
     def __init__(
         self,
         *args: Any,
-        mixer: Mixer,
+        mixer: Mixer | TextMixer,
         at: Any = "tokens",
-        layers: int | Iterable[int] | None = None,
-        mask: MaskPolicy | None = None,
         criterion: Callable[..., Tensor] | None = None,
         mode: str = "mixup",
         eta: float = 1.0,
         **kwargs: Any,
     ) -> None:
-        if not isinstance(mixer, Mixer):
-            raise MixupError(f"MixupTrainer needs mixer=<a mixup_any Mixer, e.g. MixUp(alpha=0.4)>, "
+        route = TextMixer(mixer) if isinstance(mixer, Mixer) else mixer
+        if not isinstance(route, TextMixer):
+            raise MixupError(f"MixupTrainer needs mixer=<a mixup_any Mixer, e.g. MixUp(alpha=0.4), or a TextMixer>, "
                              f"got {type(mixer).__name__}.")
+        mixer = route.mixer
         check_mode(mode, where="MixupTrainer")
         check_eta(eta)
         super().__init__(*args, **kwargs)
         self.mixer = mixer
+        self.route = route
         self.at = at
-        self.layers = layers
-        self.mask = mask
         self.criterion = criterion
         self.mode = mode
         self.eta = eta
@@ -115,7 +114,7 @@ class MixupTrainer(transformers.Trainer):
             )
         self._smoothing = eps or float(mixer.target_spec.label_smoothing or 0.0)
         # fail at construction, not at the first step, if the site cannot be found
-        with attach_text(mixer, self._unwrapped(self.model), at, layers=layers, mask=mask):
+        with attach(route, self._unwrapped(self.model), at=at):
             pass
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
@@ -131,8 +130,7 @@ class MixupTrainer(transformers.Trainer):
         """The run's handle on ``base``, attached at the first training step (the model may be wrapped by then)."""
         if self._handle is None or self._handle.removed or self._handle.model is not base:
             self._release()
-            self._handle = attach_text(self.mixer, base, self.at, layers=self.layers, mask=self.mask, mode=self.mode,
-                                       eta=self.eta)
+            self._handle = attach(self.route, base, at=self.at, mode=self.mode, eta=self.eta)
         return self._handle
 
     def _release(self) -> None:
@@ -205,8 +203,7 @@ class MixupTrainer(transformers.Trainer):
         if self._in_run:
             loss, outputs = self._step(self._mixing(base), model, batch, labels, criterion, rows)
         else:  # called on its own: the hooks live for this call only
-            with attach_text(self.mixer, base, self.at, layers=self.layers, mask=self.mask, mode=self.mode,
-                             eta=self.eta) as mix:
+            with attach(self.route, base, at=self.at, mode=self.mode, eta=self.eta) as mix:
                 loss, outputs = self._step(mix, model, batch, labels, criterion, rows)
         # tell training_step whether the loss is already normalized over the accumulated batch
         self.loss_is_scaled_for_ga = rows is not None

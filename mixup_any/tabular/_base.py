@@ -30,7 +30,7 @@ from ..mixers.mixup import MixUp
 from ._columns import as_frame, resolve_columns
 from ._training import LoopOptions, forward_in_chunks, seed_from, split_rows, train
 from .cmixup import AppendedPartners
-from .mixer import POLICIES, TabularMixer
+from .mixer import CATEGORICAL_MIXING, TabularMixer
 from .model import TabularMLP
 from .preprocess import NUMERIC, TabularPreprocessor
 from .schema import identifier_columns
@@ -151,8 +151,8 @@ class _MixupTabularBase(BaseEstimator):
 
     def _check_mixing_params(self) -> None:
         """What is mixed and how: the categorical policy, the mode, eta and alpha."""
-        if self.policy not in POLICIES:
-            raise MixupError(f"policy must be one of {POLICIES}, got {self.policy!r}.")
+        if self.policy not in CATEGORICAL_MIXING:
+            raise MixupError(f"policy must be one of {CATEGORICAL_MIXING}, got {self.policy!r}.")
         if self.mode != "auto":
             check_mode(self.mode, where=type(self).__name__)
         check_eta(self.eta)
@@ -207,8 +207,8 @@ class _MixupTabularBase(BaseEstimator):
         space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking each
         embedding; the training loop attaches it there). The other policies mix the inputs."""
         if self.policy == "embedding":
-            return TabularMixer(mixer, policy="embedding", cardinalities=cardinalities, continuous_at_site=True)
-        return TabularMixer(mixer, policy=self.policy, cardinalities=cardinalities)
+            return TabularMixer(mixer, cardinalities=cardinalities, continuous_at_site=True)
+        return TabularMixer(mixer, categorical_mixing=self.policy, cardinalities=cardinalities)
 
     def _loop_options(self) -> LoopOptions:
         return LoopOptions(

@@ -20,6 +20,7 @@ from torch import Tensor
 from ..calibration import mode_loss
 from ..exceptions import MixupError
 from ..extras import require
+from ..hooks import attach
 from .cmixup import label_distance_partners
 from .mixer import TabularMixer
 from .model import TabularMLP
@@ -132,7 +133,7 @@ def train(model: TabularMLP, tm: TabularMixer, loss_fn: LossFn, data: tuple[Tens
                                                                                     leave=False)
     stopper = _EarlyStopping(opts.n_iter_no_change) if opts.early_stopping and val_idx is not None else None
     log: list[dict[str, float]] = []
-    with tm.attach(model, at="joined" if tm.policy == "embedding" else None) as mixing:
+    with attach(tm, model, at="joined" if tm.categorical_mixing == "embedding" else None) as mixing:
         for epoch in epochs:
             model.train()
             tm.mixer.set_epoch(epoch)

@@ -2,10 +2,10 @@
 embedding space (forward hooks on its ``nn.Embedding``), or by one-hot mixing, or by swapping.
 
 Category codes are never interpolated: ``0.3 * "rent" + 0.7 * "owner"`` is not a category, and
-rounding the average of two codes gives a third, unrelated one. The three policies:
+rounding the average of two codes gives a third, unrelated one. ``categorical_mixing=`` picks one of three:
 
 ``"embedding"`` (default)
-    The continuous tensor is mixed with the draw, and the *same* draw is armed on hooks attached to
+    The continuous tensor is mixed with the draw, and the *same* draw is applied by hooks on
     every per-variable embedding module, so each variable is mixed in its own embedding space
     (``e(x̃_j) = lam·e(x_j) + (1-lam)·e(x_j[index])``). Targets use the same ``lam``.
 ``"onehot"``
@@ -21,7 +21,6 @@ rounding the average of two codes gives a third, unrelated one. The three polici
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -31,8 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..handle import Adapter, MixHandle, mixes
-from ..hooks import check_attach, free_sites
+from ..handle import Adapter, Argument, MixHandle, Route, mixes
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..params import MixParams, Swap, check_extra
@@ -40,19 +38,26 @@ from ..sampling import same_device
 from ..targets import MixedTarget
 from .model import check_codes
 
-__all__ = ["TableAdapter", "TabularMixer"]
+__all__ = ["TabularMixer"]
 
-POLICIES = ("embedding", "onehot", "swap")
+CATEGORICAL_MIXING = ("embedding", "onehot", "swap")
 Key = str | int
 
 
-class TabularMixer:
+class TabularMixer(Route):
     """One draw per batch for a table: continuous tensor, categorical variables and targets.
 
+    Standalone it draws and applies a plan (:meth:`sample`, :meth:`mix`); as the tables' route it goes to
+    :func:`~mixup_any.attach` where the mixer goes: ``attach(TabularMixer(mixer), model, at=...)``, the model
+    then called unchanged as ``model(x_cont, x_cat)`` (or with those keyword arguments). ``at=`` names the
+    model's per-variable embedding modules for ``"embedding"`` (anything :func:`~mixup_any.attach` accepts);
+    leave it out for the other modes, which mix the model's inputs. Every site mixes the one draw.
+
     Args:
-        mixer: the policy for λ and pairing (default ``MixUp(alpha=0.4)``); its ``alpha``, ``p``,
+        mixer: draws λ and the pairing (default ``MixUp(alpha=0.4)``); its ``alpha``, ``p``,
             ``pairing`` (e.g. ``"label_distance"`` for C-Mixup) etc. all apply.
-        policy: ``"embedding"``, ``"onehot"`` or ``"swap"`` (see the module docstring).
+        categorical_mixing: how categorical variables are mixed: ``"embedding"``, ``"onehot"`` or ``"swap"``
+            (see the module docstring).
         continuous: parameter name or position, in ``model.forward``, of the continuous ``(B, D)``
             float input; ``None`` if the model has none.
         categorical: parameter name or position of the ``(B, K)`` integer codes; ``None`` if none.
@@ -61,36 +66,44 @@ class TabularMixer:
             (e.g. :class:`TabularMLP`'s ``joined`` input), so they are mixed there, not at the input.
 
     Example:
-        >>> tm = TabularMixer(MixUp(alpha=1.0, seed=0), policy="swap")
+        >>> tm = TabularMixer(MixUp(alpha=1.0, seed=0), categorical_mixing="swap")
         >>> x_cont, x_cat = torch.randn(4, 3), torch.randint(0, 5, (4, 2))
         >>> p = tm.sample(x_cont, x_cat)
         >>> xc, xk = tm.mix(x_cont, x_cat, p)
         >>> xk.dtype, xc.shape
         (torch.int64, torch.Size([4, 3]))
+
+        >>> from mixup_any import attach
+        >>> from mixup_any.tabular import TabularMLP
+        >>> model = TabularMLP(n_continuous=3, cardinalities=[4, 5], out_features=2)
+        >>> x_cont, x_cat, y = torch.randn(6, 3), torch.randint(0, 4, (6, 2)), torch.randint(0, 2, (6,))
+        >>> with attach(TabularMixer(MixUp(alpha=1.0, seed=0)), model, at="embeddings.*") as mix:
+        ...     mix.arm(y)
+        ...     loss = mix.loss(F.cross_entropy, model(x_cont, x_cat), y)
+        >>> mix.params.mixed, mix.calls
+        (True, {'embeddings.0': 1, 'embeddings.1': 1})
     """
 
     def __init__(
         self,
         mixer: Mixer | None = None,
         *,
-        policy: str = "embedding",
+        categorical_mixing: str = "embedding",
         continuous: Key | None = "x_cont",
         categorical: Key | None = "x_cat",
         cardinalities: Sequence[int] | None = None,
         continuous_at_site: bool = False,
     ) -> None:
-        if mixer is None:
-            mixer = MixUp(alpha=0.4)
-        if not isinstance(mixer, Mixer):
-            raise MixupError(f"mixer must be a mixup_any Mixer (e.g. MixUp(alpha=0.4)), got {type(mixer).__name__}.")
-        if policy not in POLICIES:
-            raise MixupError(f"Unknown categorical policy {policy!r}; expected one of {POLICIES}.")
-        if policy == "onehot" and cardinalities is None:
-            raise MixupError("policy='onehot' needs cardinalities=[number of codes of each categorical variable].")
-        if continuous_at_site and policy != "embedding":
-            raise MixupError("continuous_at_site=True needs policy='embedding' (the hooked site holds the columns).")
-        self.mixer = mixer
-        self.policy = policy
+        super().__init__(MixUp(alpha=0.4) if mixer is None else mixer)
+        if categorical_mixing not in CATEGORICAL_MIXING:
+            raise MixupError(f"Unknown categorical_mixing {categorical_mixing!r}; expected one of {CATEGORICAL_MIXING}.")
+        if categorical_mixing == "onehot" and cardinalities is None:
+            raise MixupError("categorical_mixing='onehot' needs cardinalities=[number of codes of each categorical "
+                             "variable].")
+        if continuous_at_site and categorical_mixing != "embedding":
+            raise MixupError("continuous_at_site=True needs categorical_mixing='embedding' (the hooked site holds the "
+                             "columns).")
+        self.categorical_mixing = categorical_mixing
         self.continuous = continuous
         self.categorical = categorical
         self.cardinalities = list(cardinalities) if cardinalities is not None else None
@@ -113,7 +126,7 @@ class TabularMixer:
             raise MixupError(f"x_cont has {x_cont.shape[0]} rows but x_cat has {x_cat.shape[0]}; they must match.")
         gen = generator if generator is not None else self.mixer.generator_for(ref.device)
         p = self.mixer.sample((ref.shape[0],), labels=labels, device=ref.device, generator=gen)
-        if self.policy != "swap" or x_cat is None or x_cat.shape[-1] == 0 or not p.mixed:
+        if self.categorical_mixing != "swap" or x_cat is None or x_cat.shape[-1] == 0 or not p.mixed:
             return p
         k = x_cat.shape[-1]
         d = x_cont.shape[-1] if x_cont is not None else 0
@@ -126,7 +139,7 @@ class TabularMixer:
 
     # ------------------------------------------------------------------ applying it
     def mix(self, x_cont: Tensor | None, x_cat: Tensor | None, params: MixParams) -> tuple[Tensor | None, Any]:
-        """Apply ``params``: returns ``(x_cont, x_cat)`` mixed by the policy.
+        """Apply ``params``: returns ``(x_cont, x_cat)`` mixed by ``categorical_mixing``.
 
         ``"embedding"`` returns the codes unchanged (the hooks mix them); ``"onehot"`` returns a float
         ``(B, sum(cardinalities))`` block; ``"swap"`` returns integer codes.
@@ -134,11 +147,12 @@ class TabularMixer:
         if x_cat is not None and x_cat.is_floating_point():
             raise MixupError(f"x_cat must hold integer category codes, got {x_cat.dtype}; category codes are "
                              "never interpolated.")
-        onehot = self.policy == "onehot"
+        onehot = self.categorical_mixing == "onehot"
         if not params.mixed:
             return x_cont, one_hot_blocks(x_cat, self.cardinalities) if onehot and x_cat is not None else x_cat
-        swap = self.policy == "swap" and x_cat is not None and x_cat.shape[-1] > 0
-        check_extra(params, (Swap,) if swap else (type(None),), f"TabularMixer(policy={self.policy!r})")
+        swap = self.categorical_mixing == "swap" and x_cat is not None and x_cat.shape[-1] > 0
+        check_extra(params, (Swap,) if swap else (type(None),),
+                    f"TabularMixer(categorical_mixing={self.categorical_mixing!r})")
         # the continuous columns and one-hot blocks are lerped with lam (the swap record is for the codes)
         plain = replace(params, extra=None)
         cont = x_cont if x_cont is None or self.continuous_at_site else self.mixer.mix(x_cont, plain)
@@ -157,48 +171,27 @@ class TabularMixer:
     def mix_target(self, y: Tensor, params: MixParams) -> MixedTarget:
         return self.mixer.mix_target(y, params)
 
-    # ------------------------------------------------------------------ with a model
-    def attach(self, model: nn.Module, at: Any = None, *, mode: str = "mixup", eta: float = 1.0) -> MixHandle:
-        """Attach to ``model``; returns a :class:`~mixup_any.handle.MixHandle` with a :class:`TableAdapter` (a
-        context manager: hooks removed on exit).
-
-        Args:
-            model: called unchanged as ``model(x_cont, x_cat)`` (or with those keyword arguments).
-            at: for ``"embedding"``: the model's per-variable embedding modules, by name, glob, type or
-                instance (anything :func:`mixup_any.hooks.attach` accepts); ``None`` for the other policies.
-            mode, eta: as for :func:`mixup_any.hooks.attach` (``"regmixup"``: call the model on both inputs
-                concatenated with themselves, ``model(cat([x_cont, x_cont]), cat([x_cat, x_cat]))``).
-
-        Example:
-            >>> from mixup_any.tabular import TabularMLP
-            >>> model = TabularMLP(n_continuous=3, cardinalities=[4, 5], out_features=2)
-            >>> x_cont, x_cat, y = torch.randn(6, 3), torch.randint(0, 4, (6, 2)), torch.randint(0, 2, (6,))
-            >>> tm = TabularMixer(MixUp(alpha=1.0, seed=0), cardinalities=[4, 5])
-            >>> with tm.attach(model, at="embeddings.*") as mix:
-            ...     mix.arm(y)
-            ...     loss = mix.loss(F.cross_entropy, model(x_cont, x_cat), y)
-            >>> mix.params.mixed, mix.calls
-            (True, {'embeddings.0': 1, 'embeddings.1': 1})
-        """
-        check_attach(self.mixer, model, "TabularMixer.attach()")
-        if at is not None and self.policy != "embedding":
-            raise MixupError(f"at= names embedding sites, which only policy='embedding' mixes; policy={self.policy!r} "
-                             "mixes the model's inputs.")
-        if at is None and self.policy == "embedding" and (self.categorical is not None or self.continuous_at_site):
+    # ------------------------------------------------------------------ as a route
+    def bind(self, model: nn.Module, at: Any) -> tuple[Any, TableAdapter]:
+        """The embedding sites ``at`` names on ``model`` (none for the other modes) and the table adapter."""
+        embedding = self.categorical_mixing == "embedding"
+        if at is not None and not embedding:
+            raise MixupError(f"at= names embedding sites, which only categorical_mixing='embedding' mixes; "
+                             f"categorical_mixing={self.categorical_mixing!r} mixes the model's inputs.")
+        if at is None and embedding and (self.categorical is not None or self.continuous_at_site):
             raise MixupError(
-                "policy='embedding' mixes categorical variables through hooks on their embedding modules: pass "
-                "attach(model, at=<the embedding modules>), or choose policy='swap' / 'onehot' for models without "
-                "embeddings."
+                "categorical_mixing='embedding' mixes categorical variables through hooks on their embedding modules: "
+                "pass attach(TabularMixer(...), model, at=<the embedding modules>), or choose "
+                "categorical_mixing='swap' / 'onehot' for models without embeddings."
             )
-        return MixHandle(self.mixer, model, free_sites(model, at) if at is not None else [], choose="all", mode=mode,
-                         eta=eta, adapter=TableAdapter(self, model))
+        return at, TableAdapter(self, model)
 
     def __repr__(self) -> str:
-        return f"TabularMixer({self.mixer!r}, policy={self.policy!r})"
+        return f"TabularMixer({self.mixer!r}, categorical_mixing={self.categorical_mixing!r})"
 
 
 class TableAdapter(Adapter):
-    """The tables' part of a handle: one draw per armed forward for the whole table.
+    """The tables' part of a handle: one draw per armed forward for the whole table, every site mixing it.
 
     Before the model runs it draws the plan (:meth:`TabularMixer.sample`), mixes the continuous input and,
     for ``"swap"`` / ``"onehot"``, the categorical one (:meth:`TabularMixer.mix`); the embedding hooks
@@ -207,32 +200,21 @@ class TableAdapter(Adapter):
     (parameter names of ``model.forward``, or positions).
     """
 
+    choose = "all"
+
     def __init__(self, tabular: TabularMixer, model: nn.Module) -> None:
         self.tabular = tabular
-        self._keys = {key: _locate(model, key) for key in (tabular.continuous, tabular.categorical) if key is not None}
-
-    def _get(self, args: tuple[Any, ...], kwargs: dict[str, Any], key: Key | None) -> Tensor | None:
-        if key is None:
-            return None
-        name, pos = self._keys[key]
-        if name is not None and name in kwargs:
-            return kwargs[name]
-        return args[pos] if pos is not None and pos < len(args) else None
+        self.inputs = [None if key is None else Argument(model, key) for key in (tabular.continuous, tabular.categorical)]
 
     def prepare(self, handle: MixHandle, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
         tm = self.tabular
-        x_cont = self._get(args, kwargs, tm.continuous)
-        x_cat = self._get(args, kwargs, tm.categorical)
+        x_cont, x_cat = (None if a is None else a.get(args, kwargs) for a in self.inputs)
         ref = x_cont if x_cont is not None else x_cat
         if ref is None:
             raise MixupError(f"The model was called without the table's inputs: looked for continuous={tm.continuous!r} "
                              f"and categorical={tm.categorical!r} among its arguments.")
-        labels = handle.labels
         b = handle.batch_size(ref.shape[0])
-        if ref.shape[0] != (2 * b if handle.doubled else b):
-            hint = " mode='regmixup' forwards each input concatenated with itself." if handle.doubled else ""
-            raise MixupError(f"The table batch has {ref.shape[0]} rows but the labels have {b}.{hint}")
         # the embedding sites must run when they hold something to mix
         must_run = tm.continuous_at_site or (x_cat is not None and x_cat.shape[-1] > 0)
         if not mixes(handle.model, handle.mode):
@@ -240,39 +222,14 @@ class TableAdapter(Adapter):
         else:  # RegMixup: drawn for the second half; use() extends it to the clean first half
             start = b if handle.doubled else 0
             drawn = handle.given or tm.sample(None if x_cont is None else x_cont[start:],
-                                              None if x_cat is None else x_cat[start:], labels=labels)
+                                              None if x_cat is None else x_cat[start:], labels=handle.labels)
             p = handle.use(drawn, sites_must_run=drawn.mixed and must_run)
-        xc, xk = tm.mix(x_cont, x_cat, p)
-        return self._put(args, kwargs, {tm.continuous: xc, tm.categorical: xk})
-
-    def _put(self, args: tuple[Any, ...], kwargs: dict[str, Any],
-             values: dict[Key | None, Tensor | None]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """``(args, kwargs)`` with the inputs at ``values``' keys replaced, where they were passed."""
-        new_args, new_kwargs = list(args), dict(kwargs)
-        for key, value in values.items():
-            if key is None or value is None:
-                continue
-            name, pos = self._keys[key]
-            if name is not None and name in kwargs:
-                new_kwargs[name] = value
-            elif pos is not None and pos < len(args):
-                new_args[pos] = value
-        return tuple(new_args), new_kwargs
+        for a, value in zip(self.inputs, tm.mix(x_cont, x_cat, p), strict=True):
+            args, kwargs = (args, kwargs) if a is None else a.put(args, kwargs, value)
+        return args, kwargs
 
     def __repr__(self) -> str:
         return f"TableAdapter({self.tabular!r})"
-
-
-def _locate(model: nn.Module, key: Key) -> tuple[str | None, int | None]:
-    """``(keyword, position)`` of the input ``key`` in ``model.forward``: a parameter name or a position."""
-    try:
-        names = [n for n, prm in inspect.signature(model.forward).parameters.items()
-                 if prm.kind in (prm.POSITIONAL_ONLY, prm.POSITIONAL_OR_KEYWORD)]
-    except (TypeError, ValueError):
-        names = []
-    if isinstance(key, int):
-        return (names[key] if key < len(names) else None), key
-    return key, (names.index(key) if key in names else None)
 
 
 def one_hot_blocks(x_cat: Tensor, cardinalities: Sequence[int] | None) -> Tensor:

@@ -33,13 +33,13 @@ class TabularMLP(nn.Module):
     """Per-variable embeddings + MLP: ``forward(x_cont (B, D), x_cat (B, K) int64) -> (B, out_features)``.
 
     ``self.embeddings[j]`` is variable ``j``'s own ``nn.Embedding``, so
-    ``tm.attach(model, at="embeddings.*")`` mixes each variable in its own space;
-    ``tm.attach(model, at="embedded")`` hooks ``self.embedded``, whose output is every variable's
+    ``attach(TabularMixer(mixer), model, at="embeddings.*")`` mixes each variable in its own space;
+    ``at="embedded"`` hooks ``self.embedded``, whose output is every variable's
     embedding side by side ``(B, sum(d_j))``: the same result in one kernel call. ``self.joined`` is
     the MLP's input, the continuous columns and the embeddings side by side ``(B, D + sum(d_j))``:
     hooking it (with the continuous columns left unmixed at the input) mixes both with one draw in one
     kernel call; the estimators do that. ``x_cat`` may
-    also be the float one-hot blocks ``(B, sum(cardinalities))`` of the ``"onehot"`` policy: each block
+    also be the float one-hot blocks ``(B, sum(cardinalities))`` of ``categorical_mixing="onehot"``: each block
     times its embedding table is the same as the embedding lookup (and mixes linearly).
 
     Args:

@@ -1,8 +1,9 @@
 """Text mixup on unmodified Hugging Face models (needs ``transformers`` only for the models themselves).
 
-* :func:`attach_text` — mix token embeddings (default, attention mask = union of the pair), the
-  embeddings block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup).
-* :func:`mixup_any.text.masks.mix_attention_mask` — the mask policies (``"union"``, ``"own"``, ``"intersection"``).
+* :class:`TextMixer` — the text route, ``attach(TextMixer(mixer), model, at="tokens")``: mix token
+  embeddings (default, attention mask = union of the pair), the embeddings block, a transformer layer drawn
+  per batch (TMix) or the pooled vector (senMixup).
+* :func:`mixup_any.text.masks.mix_attention_mask` — the mask rules (``"union"``, ``"own"``, ``"intersection"``).
 * :func:`cache_sentence_features` / :class:`SentenceEncoder` / :func:`pool` — pooled features of a frozen
   encoder, computed once (through :func:`mixup_any.frozen.cache_features`).
 * :class:`mixup_any.integrations.hf.MixupTrainer` — the ``transformers.Trainer`` integration.
@@ -13,6 +14,6 @@ This subpackage duck-types the models and never imports transformers itself; it 
 from __future__ import annotations
 
 from .features import SentenceEncoder, cache_sentence_features, pool
-from .mixing import attach_text
+from .mixing import TextMixer
 
-__all__ = ["SentenceEncoder", "attach_text", "cache_sentence_features", "pool"]
+__all__ = ["SentenceEncoder", "TextMixer", "cache_sentence_features", "pool"]
