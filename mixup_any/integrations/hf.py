@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
 from ..extras import require
-from ..handle import MixHandle, mixes
+from ..handle import MixHandle
 from ..mixers.base import Mixer
 from ..text.masks import MaskPolicy
 from ..text.mixing import attach_text
@@ -39,8 +39,8 @@ class MixupTrainer(transformers.Trainer):
 
     Each training step draws one plan from ``mixer``, sets the mixed pairs' attention mask, mixes at
     ``at`` (see :func:`mixup_any.text.attach_text`) and returns the mixed loss
-    ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)`` (or the loss of ``mode``). Hooks are attached for the step
-    only and removed after.
+    ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)`` (or the loss of ``mode``). The hooks are attached once
+    per ``train()`` run and removed when it ends.
 
     Args:
         *args: the ``Trainer``'s arguments (``model``, ``args``, ``train_dataset``, ...).
@@ -141,7 +141,7 @@ class MixupTrainer(transformers.Trainer):
             self._handle = None
 
     def _unwrapped(self, model: nn.Module) -> nn.Module:
-        return self.accelerator.unwrap_model(model) if getattr(self, "accelerator", None) is not None else model
+        return self.accelerator.unwrap_model(model)
 
     def _criterion(self, model: nn.Module, labels: Tensor) -> Callable[..., Tensor]:
         if self.criterion is not None:
@@ -189,7 +189,7 @@ class MixupTrainer(transformers.Trainer):
         num_items_in_batch: Tensor | int | None = None,
     ) -> Tensor | tuple[Tensor, Any]:
         """The mixed loss while training; the stock ``Trainer.compute_loss`` otherwise (evaluation)."""
-        if not mixes(model):
+        if not model.training:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
         if "labels" not in inputs:
