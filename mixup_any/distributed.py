@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import batch_size_of, rebuild_mapping, tensor_leaves
+from .functional import batch_size_of, map_float_leaves, map_tensors, tensor_leaves
 from .params import MixParams, map_extra
 
 __all__ = ["seed_mixer", "CrossRankMixer"]
@@ -113,18 +113,6 @@ def seed_mixer(mixer: Any, seed: int, *, rank: int | None = None, same_on_all_ra
     return mixer.manual_seed(seed_for_rank(seed, 0 if same_on_all_ranks else rank))
 
 
-def _map(obj: Any, fn: Any) -> Any:
-    if isinstance(obj, Tensor):
-        return fn(obj)
-    if isinstance(obj, Mapping):
-        return rebuild_mapping(obj, {k: _map(v, fn) for k, v in obj.items()})
-    if isinstance(obj, tuple) and hasattr(obj, "_fields"):
-        return type(obj)(*(_map(v, fn) for v in obj))
-    if isinstance(obj, (tuple, list)):
-        return type(obj)(_map(v, fn) for v in obj)
-    return obj
-
-
 class CrossRankMixer:
     """Wrap a mixer so each row is paired with a partner drawn from the batches of **all** ranks.
 
@@ -179,12 +167,6 @@ class CrossRankMixer:
             raise AttributeError(name)
         return getattr(self.mixer, name)
 
-    def state_dict(self) -> dict[str, Any]:
-        return self.mixer.state_dict()
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.mixer.load_state_dict(state)
-
     def __call__(self, x: Any, y: Tensor | Mapping[str, Tensor] | None = None, *,
                  generator: torch.Generator | None = None) -> Any:
         if y is None:
@@ -195,16 +177,10 @@ class CrossRankMixer:
             self.params = None
             return self.mixer(x, y, generator=generator)
         b = batch_size_of(x, "x")
-        leaves = tensor_leaves(x, "x")
-        for path, t in leaves:
-            if not t.is_floating_point():
-                raise MixupError(
-                    f"{path} is a {t.dtype} tensor of shape {tuple(t.shape)}; integer and bool leaves are never "
-                    "interpolated. Leave them out of the batch given to the mixer."
-                )
+        map_float_leaves(x, lambda t, path: t, "x")  # integer leaves raise here, before any collective
         if batch_size_of(y, "y") != b:
             raise MixupError(f"The inputs have batch size {b} but the targets have {batch_size_of(y, 'y')} rows.")
-        first = leaves[0][1]
+        first = tensor_leaves(x, "x")[0][1]
         labels = y if isinstance(y, Tensor) else None
         local = self.mixer.sample(first.shape, labels=labels, device=first.device, generator=generator)
         if not local.mixed:  # identical on every rank (same phase and schedule), so no rank waits
@@ -231,11 +207,10 @@ class CrossRankMixer:
             extra=map_extra(local.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v),
             site=local.site,
         )
-        out = _map(x, lambda t: self.mixer.mix(torch.cat([t, partners(t)]), stacked)[:b])
+        out = map_tensors(x, lambda t, _: self.mixer.mix(torch.cat([t, partners(t)]), stacked)[:b])
         self.params = dataclasses.replace(local, index=gidx.to(local.index.dtype))
-        y_cat = _map(y, lambda t: torch.cat([t, partners(t)]))
-        target = self.mixer.mix_target(y_cat, stacked)
-        return out, _map_targets(target, b)
+        target = self.mixer.mix_target(map_tensors(y, lambda t, _: torch.cat([t, partners(t)])), stacked)
+        return out, ({k: t.first(b) for k, t in target.items()} if isinstance(target, Mapping) else target.first(b))
 
     def _gather_sizes(self, b: int, device: torch.device, d: Any, world: int) -> list[int]:
         """Every rank's batch size. Read on the host for CPU (gloo) batches, where that is free; on an
@@ -261,8 +236,3 @@ class CrossRankMixer:
     def __repr__(self) -> str:
         return f"CrossRankMixer({self.mixer!r})"
 
-
-def _map_targets(target: Any, b: int) -> Any:
-    if isinstance(target, Mapping):
-        return {k: _map_targets(v, b) for k, v in target.items()}
-    return target.first(b)

@@ -227,27 +227,30 @@ def tensor_leaves(batch: Any, path: str = "batch") -> list[tuple[str, Tensor]]:
     raise _not_a_tensor(batch, path)
 
 
-def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str = "batch", *,
-                     integer_hint: str = INTEGER_LEAF_HINT) -> Any:
-    """Apply ``fn(tensor, path)`` to every float leaf of a nested batch, keeping the container types.
-
-    Integer or bool leaves raise a :class:`MixupError` naming the leaf, followed by ``integer_hint``;
-    a leaf that is not a tensor raises too.
-    """
+def map_tensors(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str = "batch") -> Any:
+    """Apply ``fn(tensor, path)`` to every tensor leaf of a nested batch (dict, tuple, list, namedtuple,
+    ``BatchEncoding``), keeping the container types; a leaf that is not a tensor raises a :class:`MixupError`."""
     if isinstance(batch, Tensor):
-        if not batch.is_floating_point():
-            raise MixupError(f"{path} is a {batch.dtype} tensor of shape {tuple(batch.shape)}; {integer_hint}")
         return fn(batch, path)
     if isinstance(batch, Mapping):
-        items = {k: map_float_leaves(v, fn, f"{path}[{k!r}]", integer_hint=integer_hint) for k, v in batch.items()}
-        return rebuild_mapping(batch, items)
+        return rebuild_mapping(batch, {k: map_tensors(v, fn, f"{path}[{k!r}]") for k, v in batch.items()})
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(map_float_leaves(v, fn, f"{path}.{f}", integer_hint=integer_hint)
-                             for f, v in zip(batch._fields, batch, strict=True)))
+        return type(batch)(*(map_tensors(v, fn, f"{path}.{f}") for f, v in zip(batch._fields, batch, strict=True)))
     if isinstance(batch, (tuple, list)):
-        return type(batch)(map_float_leaves(v, fn, f"{path}[{i}]", integer_hint=integer_hint)
-                           for i, v in enumerate(batch))
+        return type(batch)(map_tensors(v, fn, f"{path}[{i}]") for i, v in enumerate(batch))
     raise _not_a_tensor(batch, path)
+
+
+def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str = "batch", *,
+                     integer_hint: str = INTEGER_LEAF_HINT) -> Any:
+    """:func:`map_tensors` for float leaves: an integer or bool leaf raises a :class:`MixupError` naming the
+    leaf, followed by ``integer_hint``."""
+    def checked(t: Tensor, p: str) -> Tensor:
+        if not t.is_floating_point():
+            raise MixupError(f"{p} is a {t.dtype} tensor of shape {tuple(t.shape)}; {integer_hint}")
+        return fn(t, p)
+
+    return map_tensors(batch, checked, path)
 
 
 def rebuild_mapping(original: Mapping[Any, Any], items: dict[Any, Any]) -> Mapping[Any, Any]:

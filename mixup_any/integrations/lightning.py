@@ -199,7 +199,7 @@ class MixupCallback(pl.Callback):
                 "in training_step. Call the model (self(x) or the module named by module=) in training_step."
             )
         try:  # a draw's target can be taken once: if taking it here works, training_step did not take it
-            mix.target(mix.labels)
+            mix.target(cast(Tensor, mix.labels))
         except HookSiteError:
             if mix.params is None:  # the forward ran but no selected site did
                 raise
