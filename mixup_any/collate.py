@@ -85,11 +85,11 @@ class MixupCollate:
         self.mixer.manual_seed((info.seed * 1_000_003 + own) % _MAX_SEED)
         self._worker = info.id
 
-    def _to_float(self, x: Tensor, path: str) -> Tensor:
-        if x.is_floating_point() or not self.to_float:
+    def _convert(self, x: Tensor, path: str) -> Tensor:
+        if x.is_floating_point():
             return x
         if x.is_complex():
-            raise MixupError(f"to_float converts integer or bool inputs; got a {x.dtype} tensor.")
+            raise MixupError(f"to_float converts integer or bool inputs; {path} is a {x.dtype} tensor.")
         dtype = torch.float32 if self.to_float is True else self.to_float
         scale = self.scale if self.scale is not None else (1.0 / 255.0 if x.dtype == torch.uint8 else 1.0)
         return x.to(dtype).mul_(scale)
@@ -103,29 +103,18 @@ class MixupCollate:
             batch = collate(samples)
         except (RuntimeError, IndexError) as err:  # e.g. samples of different shapes cannot be stacked
             raise MixupError(f"collate_fn could not batch these {len(samples)} samples: {err}") from err
-        if isinstance(batch, Mapping):
-            keys = list(batch)
-        elif isinstance(batch, Sequence) and not isinstance(batch, (str, bytes)):
-            keys = list(range(len(batch)))
-        else:
-            raise MixupError(
-                f"The collated batch is a {type(batch).__name__}; MixupCollate needs a tuple/list "
-                "(inputs, targets) or a dict holding input_key and target_key."
-            )
+        is_dict = isinstance(batch, Mapping)
+        keys = list(batch) if is_dict else range(len(batch)) if isinstance(batch, (tuple, list)) else []
         for name, key in (("input_key", self.input_key), ("target_key", self.target_key)):
             if key not in keys:
-                raise MixupError(f"{name}={key!r} is not in the collated batch (keys: {keys}).")
-        x = map_tensors(batch[self.input_key], self._to_float, "inputs", other=lambda v, path: v)
-        y = batch[self.target_key]
-        x_mixed, target = self.mixer(x, y)
-        if isinstance(batch, Mapping):
-            out = dict(batch)
-            out[self.input_key] = x_mixed
-            out[self.target_key] = target
-            return out
-        # the keys are positions here (checked against range(len(batch)) above)
-        return tuple(x_mixed if i == self.input_key else target if i == self.target_key else v
-                     for i, v in enumerate(batch))
+                raise MixupError(f"{name}={key!r} is not in the collated batch (a {type(batch).__name__} with keys "
+                                 f"{list(keys)}); MixupCollate needs a tuple/list (inputs, targets) or a dict "
+                                 "holding input_key and target_key.")
+        x = batch[self.input_key]
+        x_mixed, target = self.mixer(map_tensors(x, self._convert, "x") if self.to_float else x, batch[self.target_key])
+        out: Any = dict(batch) if is_dict else list(batch)
+        out[self.input_key], out[self.target_key] = x_mixed, target
+        return out if is_dict else tuple(out)
 
     def __repr__(self) -> str:
         conv = f", to_float={self.to_float!r}" if self.to_float else ""

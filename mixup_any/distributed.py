@@ -7,20 +7,8 @@ generator, and DDP averages the gradients as usual. Two things need care, and th
   a run must be reproducible. :func:`seed_for_rank` derives a distinct, fixed seed per rank from one
   run seed; :func:`seed_mixer` applies it (``same_on_all_ranks=True`` gives every rank the same plan
   when that is what you want, e.g. for a debugging comparison).
-* **Cross-rank pairing** (opt-in, input batches only). :class:`CrossRankMixer` gathers the batch of
-  every rank with ``all_gather`` and pairs each local row with a partner drawn from the *global*
-  batch. Cost and limits, by design:
-
-  - one extra batch-sized ``all_gather`` per mixed tensor (each float leaf of the inputs, and the
-    targets), plus one tiny gather of the batch sizes (read on the host, so it is a sync point);
-  - gradients do **not** flow into other ranks' inputs: gathered partners are constants on this rank
-    (``lam * x`` still carries the local gradient). For input-level mixup this is what you want —
-    inputs need no gradient — but it means cross-rank pairing is not offered for hidden-layer
-    (hook) sites, where the partner's activations would need their backward on another rank;
-  - only ``pairing="permute"`` is supported (class-aware pairings need a global plan).
-
-  Whether a batch is mixed at all (training, enabled, schedule) must be the same on every rank, since
-  a rank that skips the gather would leave the others waiting; mixers configured the same way agree.
+* **Cross-rank pairing** (opt-in, input batches only): :class:`CrossRankMixer` pairs each local row
+  with a partner drawn from the batches of all ranks.
 
 Without an initialised process group everything here falls back to single-process behaviour.
 """
@@ -35,7 +23,8 @@ import torch
 from torch import Tensor
 
 from .exceptions import MixupError
-from .functional import batch_size_of, map_tensors, tensor_leaves
+from .functional import batch_size_of, map_float_leaves, map_tensors, tensor_leaves
+from .mixers import Mixer
 from .params import MixParams, map_extra
 
 __all__ = ["seed_mixer", "CrossRankMixer"]
@@ -97,7 +86,7 @@ def seed_mixer(mixer: Any, seed: int, *, rank: int | None = None, same_on_all_ra
     """Reseed ``mixer``'s generator for this rank; returns the mixer.
 
     Args:
-        mixer: any :class:`~mixup_any.mixers.base.Mixer` (or anything with ``manual_seed``).
+        mixer: any :class:`~mixup_any.mixers.base.Mixer`.
         seed: the run's seed, the same on every rank.
         rank: the rank (default: this process's).
         same_on_all_ranks: give every rank the same stream (identical plans on every rank).
@@ -108,13 +97,9 @@ def seed_mixer(mixer: Any, seed: int, *, rank: int | None = None, same_on_all_ra
         >>> torch.equal(a.sample((8, 2)).index, b.sample((8, 2)).index)
         False
     """
-    if not callable(getattr(mixer, "manual_seed", None)):
-        raise MixupError(f"seed_mixer() needs a mixer with manual_seed(), got {type(mixer).__name__}.")
+    if not isinstance(mixer, Mixer):
+        raise MixupError(f"seed_mixer() needs a Mixer (it calls mixer.manual_seed), got {type(mixer).__name__}.")
     return mixer.manual_seed(seed_for_rank(seed, 0 if same_on_all_ranks else rank))
-
-
-def _map(obj: Any, fn: Any) -> Any:
-    return map_tensors(obj, lambda t, path: fn(t), other=lambda v, path: v)
 
 
 class CrossRankMixer:
@@ -126,10 +111,18 @@ class CrossRankMixer:
     with ``all_gather``. Targets are gathered the same way, so ``target.y_b`` holds the partners'
     labels. Batch sizes may differ between ranks (they are padded for the gather).
 
-    Cost: one extra batch-sized ``all_gather`` per mixed tensor and per target tensor, plus one tiny
-    gather of the batch sizes. Gradients do not flow into other ranks' inputs (gathered partners are
-    constants here). Only ``pairing="permute"`` is supported. Outside ``torch.distributed`` (or with one
-    process) this is the wrapped mixer itself.
+    Cost and limits, by design:
+
+    - one extra batch-sized ``all_gather`` per mixed tensor (each float leaf of the inputs, and the
+      targets), plus one tiny gather of the batch sizes (read on the host for CPU batches);
+    - gradients do **not** flow into other ranks' inputs: gathered partners are constants on this rank
+      (``lam * x`` still carries the local gradient). Inputs need no gradient, but this is why
+      cross-rank pairing is not offered for hidden-layer (hook) sites;
+    - only ``pairing="permute"`` is supported (class-aware pairings need a global plan);
+    - whether a batch is mixed at all (training, enabled, schedule) must be the same on every rank, since
+      a rank that skips the gather would leave the others waiting; mixers configured the same way agree.
+
+    Outside ``torch.distributed`` (or with one process) this is the wrapped mixer itself.
 
     Args:
         mixer: the mixer that draws ``lam`` and applies its kernel (``MixUp``, CutMix, ...).
@@ -149,8 +142,8 @@ class CrossRankMixer:
     """
 
     def __init__(self, mixer: Any, *, group: Any = None) -> None:
-        if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix", "mix_target")):
-            raise MixupError(f"CrossRankMixer needs a Mixer (sample/mix/mix_target), got {type(mixer).__name__}.")
+        if not isinstance(mixer, Mixer):
+            raise MixupError(f"CrossRankMixer needs a Mixer (e.g. MixUp, CutMix), got {type(mixer).__name__}.")
         for m in getattr(mixer, "mixers", [mixer]):  # a RandomChoice's members, or the mixer itself
             pairing = getattr(m, "pairing_policy", None)
             if pairing is not None and pairing.strategy != "permute":
@@ -171,12 +164,6 @@ class CrossRankMixer:
             raise AttributeError(name)
         return getattr(self.mixer, name)
 
-    def state_dict(self) -> dict[str, Any]:
-        return self.mixer.state_dict()
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.mixer.load_state_dict(state)
-
     def __call__(self, x: Any, y: Tensor | Mapping[str, Tensor] | None = None, *,
                  generator: torch.Generator | None = None) -> Any:
         if y is None:
@@ -187,16 +174,10 @@ class CrossRankMixer:
             self.params = None
             return self.mixer(x, y, generator=generator)
         b = batch_size_of(x, "x")
-        leaves = tensor_leaves(x, "x")
-        for path, t in leaves:
-            if not t.is_floating_point():
-                raise MixupError(
-                    f"{path} is a {t.dtype} tensor of shape {tuple(t.shape)}; integer and bool leaves are never "
-                    "interpolated. Leave them out of the batch given to the mixer."
-                )
+        map_float_leaves(x, lambda t, path: t, "x")  # integer leaves raise here, before any collective
         if batch_size_of(y, "y") != b:
             raise MixupError(f"The inputs have batch size {b} but the targets have {batch_size_of(y, 'y')} rows.")
-        first = leaves[0][1]
+        first = tensor_leaves(x, "x")[0][1]
         labels = y if isinstance(y, Tensor) else None
         local = self.mixer.sample(first.shape, labels=labels, device=first.device, generator=generator)
         if not local.mixed:  # identical on every rank (same phase and schedule), so no rank waits
@@ -223,11 +204,10 @@ class CrossRankMixer:
             extra=map_extra(local.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v),
             site=local.site,
         )
-        out = _map(x, lambda t: self.mixer.mix(torch.cat([t, partners(t)]), stacked)[:b])
+        out = map_tensors(x, lambda t, _: self.mixer.mix(torch.cat([t, partners(t)]), stacked)[:b])
         self.params = dataclasses.replace(local, index=gidx.to(local.index.dtype))
-        y_cat = _map(y, lambda t: torch.cat([t, partners(t)]))
-        target = self.mixer.mix_target(y_cat, stacked)
-        return out, _map_targets(target, b)
+        target = self.mixer.mix_target(map_tensors(y, lambda t, _: torch.cat([t, partners(t)])), stacked)
+        return out, ({k: t.first(b) for k, t in target.items()} if isinstance(target, Mapping) else target.first(b))
 
     def _gather_sizes(self, b: int, device: torch.device, d: Any, world: int) -> list[int]:
         """Every rank's batch size. Read on the host for CPU (gloo) batches, where that is free; on an
@@ -253,8 +233,3 @@ class CrossRankMixer:
     def __repr__(self) -> str:
         return f"CrossRankMixer({self.mixer!r})"
 
-
-def _map_targets(target: Any, b: int) -> Any:
-    if isinstance(target, Mapping):
-        return {k: _map_targets(v, b) for k, v in target.items()}
-    return target.first(b)

@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -63,9 +63,6 @@ class FeatureCache:
                 f"{tuple(self.targets.shape)}."
             )
 
-    def __len__(self) -> int:
-        return self.features.shape[0]
-
     def batches(
         self,
         batch_size: int,
@@ -77,40 +74,11 @@ class FeatureCache:
         """Yield ``(features, targets)`` batches; the order comes from ``generator`` when shuffling."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise MixupError(f"batch_size must be a positive int, got {batch_size!r}.")
-        n = len(self)
-        if shuffle:
-            order = torch.randperm(n, generator=generator).to(self.features.device)
-        else:
-            order = torch.arange(n, device=self.features.device)
-        stop = n - n % batch_size if drop_last else n
-        for start in range(0, stop, batch_size):
-            idx = order[start:start + batch_size]
-            yield self.features[idx], None if self.targets is None else self.targets[idx.to(self.targets.device)]
-
-    def to(self, device: torch.device | str) -> FeatureCache:
-        return replace(self, features=self.features.to(device),
-                       targets=None if self.targets is None else self.targets.to(device))
-
-
-def _batches(data: Any, batch_size: int) -> Iterable[tuple[Any, Tensor | None]]:
-    if isinstance(data, Tensor):
-        return ((xb, None) for xb in data.split(batch_size))
-    if isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, Tensor) for t in data):
-        x, y = data
-        if x.shape[0] != y.shape[0]:
-            raise MixupError(f"cache_features got inputs with {x.shape[0]} rows and targets with {y.shape[0]}.")
-        return zip(x.split(batch_size), y.split(batch_size), strict=True)
-
-    def from_loader() -> Iterator[tuple[Any, Tensor | None]]:
-        for batch in data:
-            if isinstance(batch, (tuple, list)) and len(batch) >= 2:
-                yield batch[0], batch[1]
-            elif isinstance(batch, (tuple, list)) and len(batch) == 1:
-                yield batch[0], None
-            else:
-                yield batch, None
-
-    return from_loader()
+        n = self.features.shape[0]
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        for idx in order[: n - n % batch_size if drop_last else n].split(batch_size):
+            yield (self.features[idx.to(self.features.device)],
+                   None if self.targets is None else self.targets[idx.to(self.targets.device)])
 
 
 def cache_features(
@@ -137,15 +105,23 @@ def cache_features(
     """
     if not isinstance(backbone, nn.Module):
         raise MixupError(f"cache_features() needs an nn.Module backbone, got {type(backbone).__name__}.")
+    if isinstance(data, Tensor):
+        data = zip(data.split(batch_size))
+    elif isinstance(data, tuple) and len(data) == 2 and all(isinstance(t, Tensor) for t in data):
+        if data[0].shape[0] != data[1].shape[0]:
+            raise MixupError(f"cache_features got inputs with {data[0].shape[0]} rows and targets with "
+                             f"{data[1].shape[0]}.")
+        data = zip(data[0].split(batch_size), data[1].split(batch_size), strict=True)
     flags = [(m, m.training) for m in backbone.modules()]
     feats: list[Tensor] = []
     targets: list[Tensor] = []
     try:
         backbone.eval()
         with torch.no_grad():
-            for xb, yb in _batches(data, batch_size):
-                out = backbone(xb)
-                t, _ = select_output(out, output, "backbone output", backbone)
+            for batch in data:  # x, (x,) or (x, y, ...)
+                parts = batch if isinstance(batch, (tuple, list)) else (batch,)
+                xb, yb = parts[0], parts[1] if len(parts) > 1 else None
+                t, _ = select_output(backbone(xb), output, "backbone output", backbone)
                 feats.append(t.detach() if device is None else t.detach().to(device))
                 if yb is not None:
                     targets.append(yb if device is None else yb.to(device))

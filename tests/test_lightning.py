@@ -58,10 +58,11 @@ class HookNet(pl.LightningModule):
 
     def validation_step(self, batch, batch_idx):
         x, y = batch
-        cb = self.callback
-        target = cb.target(y) if cb is not None else y
-        assert target is y  # outside training, the target is the plain labels
-        return mixed_loss(F.cross_entropy, self(x), target)
+        if self.callback is not None:  # the handle's rule: only an armed (training) forward has a mixed target
+            with pytest.raises(HookSiteError, match="needs an armed forward"):
+                self.callback.target(y)
+            self.validated = True
+        return mixed_loss(F.cross_entropy, self(x), y)
 
     def configure_optimizers(self):
         return torch.optim.SGD(self.parameters(), lr=0.1)
@@ -75,7 +76,7 @@ def test_callback_arms_hook_site_per_batch_and_schedule_turns_mixing_off_at_epoc
     cb = MixupCallback(MixUp(alpha=1.0, num_classes=C, seed=0), at="net.1", off_after_epoch=2)
     model = HookNet(cb)
     _trainer(3, [cb], limit_val_batches=1).fit(model, _loader(), _loader())
-    assert len(model.log_) == 3 * BATCHES
+    assert len(model.log_) == 3 * BATCHES and model.validated
     for epoch, lam, site, replay_ok, target in model.log_:
         assert site == "net.1" and replay_ok
         if epoch < 2:
@@ -178,6 +179,8 @@ def test_bad_arguments_raise_library_errors():
     with pytest.raises(HookSiteError, match="No module named 'nope'"):
         _trainer(1, [cb]).fit(HookNet(cb), _loader())
     assert default_labels({"labels": torch.tensor([1])}).tolist() == [1] and default_labels(torch.ones(2)) is None
+    with pytest.raises(MixupError, match="no hook sites attached"):  # no handle: nothing was armed to mix
+        MixupCallback(MixUp()).target(torch.tensor([1]))
 
 
 def test_get_labels_gives_the_targets_and_a_batch_without_them_is_a_clear_error():

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
 from ..extras import require
-from ..handle import MixHandle, mixes
+from ..handle import MixHandle
 from ..hooks import attach
 from ..mixers.base import Mixer
 from ..text.mixing import TextMixer
@@ -139,7 +139,7 @@ class MixupTrainer(transformers.Trainer):
             self._handle = None
 
     def _unwrapped(self, model: nn.Module) -> nn.Module:
-        return self.accelerator.unwrap_model(model) if getattr(self, "accelerator", None) is not None else model
+        return self.accelerator.unwrap_model(model)
 
     def _criterion(self, model: nn.Module, labels: Tensor) -> Callable[..., Tensor]:
         if self.criterion is not None:
@@ -187,7 +187,7 @@ class MixupTrainer(transformers.Trainer):
         num_items_in_batch: Tensor | int | None = None,
     ) -> Tensor | tuple[Tensor, Any]:
         """The mixed loss while training; the stock ``Trainer.compute_loss`` otherwise (evaluation)."""
-        if not mixes(model):
+        if not model.training:
             return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                         num_items_in_batch=num_items_in_batch)
         if "labels" not in inputs:

@@ -5,10 +5,12 @@ A leaf module: it imports ``lightning`` at the top (``pip install 'mixup-any[lig
 Two routes, one callback:
 
 * **Hidden-layer / embedding mixing** (manifold mixup): ``MixupCallback(mixer, at="backbone.layer2")``
-  attaches the hooks when fitting starts, arms them before every training batch, and checks after the
-  batch that the mixed target was taken. In ``training_step`` write
-  ``loss = mixed_loss(criterion, self(x), callback.target(y))`` (or ``self.mixup_target(y)`` with the mixin);
-  outside training ``target(y)`` returns ``y`` unchanged, so validation code can share the line.
+  uses a :class:`~mixup_any.MixHandle` as a plain loop does: it attaches it once when fitting starts,
+  calls ``handle.arm(y)`` before every training batch, and checks after the batch that the mixed target
+  was taken. In ``training_step`` write ``loss = mixed_loss(criterion, self(x), callback.target(y))``
+  (or ``self.mixup_target(y)`` with the mixin). ``callback.target`` and ``callback.loss`` are the handle's
+  ``target`` and ``loss``, with the handle's rules: only an armed (training) forward has a target, so
+  validation code uses the plain labels, ``mixed_loss(criterion, self(x), y)``.
 * **Input mixing**: the LightningModule's own augmentation hook ``on_after_batch_transfer`` mixes the batch on
   its device; :class:`MixupModuleMixin` does it for ``(x, y)`` batches (``training_step`` then receives
   ``(x_mixed, MixedTarget)``). Keep a ``MixupCallback(mixer)`` (no ``at``) for the schedule and checkpoints.
@@ -28,9 +30,9 @@ from torch import Tensor, nn
 from ..calibration import check_eta, check_mode
 from ..exceptions import HookSiteError, MixupError
 from ..extras import require
-from ..handle import MixHandle, mixes
+from ..handle import MixHandle
 from ..hooks import attach
-from ..losses import mixed_loss
+from ..mixers import Mixer
 from ..schedule import MixSchedule
 
 __all__ = ["MixupCallback", "MixupModuleMixin"]
@@ -85,7 +87,7 @@ class MixupCallback(pl.Callback):
 
     def __init__(
         self,
-        mixer: Any,
+        mixer: Mixer,
         at: Any = None,
         *,
         module: str | None = None,
@@ -106,13 +108,12 @@ class MixupCallback(pl.Callback):
                 f"MixupCallback(mode={mode!r}) applies the mode at hook sites, but at=None (input mixing is done by "
                 "MixupModuleMixin, which only mixes). Use at='input' to mix the model's input with this mode."
             )
-        if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix", "mix_target", "set_epoch")):
-            raise MixupError(f"MixupCallback needs a Mixer, got {type(mixer).__name__}.")
+        if not isinstance(mixer, Mixer):
+            raise MixupError(f"MixupCallback needs a Mixer (e.g. MixUp, CutMix), got {type(mixer).__name__}.")
         if off_after_epoch is not None:
-            if not isinstance(off_after_epoch, int) or isinstance(off_after_epoch, bool) or off_after_epoch < 0:
-                raise MixupError(f"off_after_epoch must be a non-negative int or None, got {off_after_epoch!r}.")
+            schedule = MixSchedule(off_after_epoch=off_after_epoch)  # checks the value
             if mixer.schedule is None:
-                mixer.schedule = MixSchedule(off_after_epoch=off_after_epoch)
+                mixer.schedule = schedule
             elif mixer.schedule.off_after_epoch != off_after_epoch:
                 raise MixupError(
                     f"off_after_epoch={off_after_epoch} conflicts with the mixer's schedule (off_after_epoch="
@@ -125,43 +126,30 @@ class MixupCallback(pl.Callback):
         self.module = module
         self.off_after_epoch = off_after_epoch
         self.get_labels = get_labels
-        self.mode, self.eta = mode, eta
         self.attach_kwargs: dict[str, Any] = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
-                              "mode": mode, "eta": eta}
+                                              "mode": mode, "eta": eta}
         self.handle: MixHandle | None = None
-        self._in_batch = False
-        self._taken = True
 
     # ------------------------------------------------------------------------------------ lifecycle
-    def _target_module(self, pl_module: pl.LightningModule) -> nn.Module:
-        if self.module is None:
-            return pl_module
-        mod = getattr(pl_module, self.module, None)
-        if not isinstance(mod, nn.Module):
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.at is None or self.handle is not None:
+            return
+        model = pl_module if self.module is None else getattr(pl_module, self.module, None)
+        if not isinstance(model, nn.Module):
             raise HookSiteError(
                 f"MixupCallback(module={self.module!r}): {type(pl_module).__name__} has no submodule attribute "
                 f"{self.module!r}."
             )
-        return mod
-
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.at is not None and self.handle is None:
-            self.handle = attach(self.mixer, self._target_module(pl_module), at=self.at, **self.attach_kwargs)
-
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._remove()
+        self.handle = attach(self.mixer, model, at=self.at, **self.attach_kwargs)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        self._remove()  # also after an exception: the hooks never outlive the fit
+        self.on_exception(trainer, pl_module, None)
 
-    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
-        self._remove()
-
-    def _remove(self) -> None:
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException | None) -> None:
+        """Remove the hooks (also on teardown): they never outlive the fit."""
         if self.handle is not None:
             self.handle.remove()
             self.handle = None
-        self._in_batch = False
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.mixer.set_epoch(trainer.current_epoch)
@@ -178,47 +166,49 @@ class MixupCallback(pl.Callback):
                 f"returned {type(labels).__name__}. Pass get_labels=fn(batch) -> the (B, ...) targets tensor."
             )
         self.handle.arm(labels)
-        self._in_batch, self._taken = True, False
+
+    def _live(self) -> MixHandle:
+        if self.handle is None:
+            raise MixupError(
+                "MixupCallback has no hook sites attached (at=None, or outside fit): with input mixing "
+                "training_step already receives the MixedTarget; use mixed_loss(criterion, output, target)."
+            )
+        return self.handle
 
     def target(self, y: Any) -> Any:
-        """The mixed target of the current training batch (after the forward); ``y`` itself outside training."""
-        if not self._in_batch or self.handle is None:
-            return y
-        if self._taken:
-            raise HookSiteError("MixupCallback.target() was already called for this batch; call it once per step.")
-        self._taken = True
-        return self.handle.target(y)
+        """``handle.target(y)``: the mixed target of the current training batch, once, after the forward.
+
+        Outside a training batch the handle is not armed and this raises :class:`HookSiteError`, as the
+        handle does; validation code uses the plain labels.
+        """
+        return self._live().target(y)
 
     def loss(self, criterion: Callable[..., Tensor], output: Tensor, y: Any) -> Tensor:
-        """The mode's loss of the current training batch (:meth:`mixup_any.MixHandle.loss`; takes the target).
-
-        Outside training (or without hook sites) it is ``mixed_loss(criterion, output, y)``, the plain loss.
-        """
-        if not self._in_batch or self.handle is None:
-            return mixed_loss(criterion, output, y)
-        if self._taken:
-            raise HookSiteError("MixupCallback.loss()/target() was already called for this batch; call one, once.")
-        self._taken = True
-        return self.handle.loss(criterion, output, y)
+        """``handle.loss(criterion, output, y)``: the mode's loss of the current training batch (takes the target)."""
+        return self._live().loss(criterion, output, y)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        if not self._in_batch or self.handle is None:
+        if self.handle is None:
             return
-        self._in_batch = False
-        armed, taken = self.handle.armed, self._taken
-        self.handle.disarm()
-        if armed:
+        mix = self.handle
+        if mix.armed:
+            mix.disarm()
             raise HookSiteError(
-                f"MixupCallback armed the hook sites {self.handle.sites} but the hooked module's forward did not run "
+                f"MixupCallback armed the hook sites {mix.sites} but the hooked module's forward did not run "
                 "in training_step. Call the model (self(x) or the module named by module=) in training_step."
             )
-        if not taken:
-            raise HookSiteError(
-                f"The batch was mixed at site {self.handle.params.site if self.handle.params else None!r}, but its "
-                "mixed target was not taken: the loss used unmixed labels. In training_step use "
-                "mixed_loss(criterion, output, callback.target(y)) (or self.mixup_target(y) with MixupModuleMixin)."
-            )
+        try:  # a draw's target can be taken once: if taking it here works, training_step did not take it
+            mix.target(cast(Tensor, mix.labels))
+        except HookSiteError:
+            if mix.params is None:  # the forward ran but no selected site did
+                raise
+            return
+        raise HookSiteError(
+            f"The batch was mixed at site {mix.params.site if mix.params else None!r}, but its mixed target was not "
+            "taken: the loss used unmixed labels. In training_step use mixed_loss(criterion, output, "
+            "callback.target(y)) (or self.mixup_target(y) with MixupModuleMixin)."
+        )
 
     # ------------------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -229,7 +219,7 @@ class MixupCallback(pl.Callback):
 
     def __repr__(self) -> str:
         at = f", at={self.at!r}" if self.at is not None else ""
-        mode = f", mode={self.mode!r}" if self.mode != "mixup" else ""
+        mode = f", mode={self.attach_kwargs['mode']!r}" if self.attach_kwargs["mode"] != "mixup" else ""
         return f"MixupCallback({self.mixer!r}{at}, off_after_epoch={self.off_after_epoch}{mode})"
 
 
@@ -255,18 +245,17 @@ class MixupModuleMixin:
     """
 
     mixer: Any
+    training: bool
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         batch = super().on_after_batch_transfer(batch, dataloader_idx)  # type: ignore[misc]
-        trainer = getattr(self, "_trainer", None)
-        if trainer is not None and mixes(cast(nn.Module, self)) and getattr(self, "mixer", None) is not None:
+        if self.training and getattr(self, "mixer", None) is not None:
             return self.mix_batch(batch)
         return batch
 
     def mix_batch(self, batch: Any) -> Any:
         """Mix one training batch; the default takes ``(x, y)`` (a tuple or list of two) and returns the same type."""
-        mixer = getattr(self, "mixer", None)
-        if mixer is None:
+        if getattr(self, "mixer", None) is None:
             raise MixupError(f"{type(self).__name__} uses MixupModuleMixin but has no self.mixer.")
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise MixupError(
@@ -274,17 +263,13 @@ class MixupModuleMixin:
                 f"{f' of length {len(batch)}' if isinstance(batch, (tuple, list)) else ''}. Override mix_batch(batch) "
                 "for other layouts."
             )
-        x, y = batch
-        return type(batch)(mixer(x, y)) if isinstance(batch, list) else tuple(mixer(x, y))
+        x_mixed, target = self.mixer(*batch)
+        return [x_mixed, target] if isinstance(batch, list) else (x_mixed, target)
 
     def mixup_target(self, y: Any) -> Any:
-        """The mixed target of the current batch from the trainer's :class:`MixupCallback` (``y`` outside training)."""
-        trainer = getattr(self, "_trainer", None)
-        callbacks = [c for c in (trainer.callbacks if trainer is not None else []) if isinstance(c, MixupCallback)]
-        with_sites = [c for c in callbacks if c.at is not None]
-        if len(with_sites) != 1:
-            if not with_sites:
-                return y
+        """``callback.target(y)`` of the trainer's one :class:`MixupCallback` with hook sites (``y`` without one)."""
+        trainer = cast(pl.LightningModule, self).trainer
+        with_sites = [c for c in trainer.callbacks if isinstance(c, MixupCallback) and c.at is not None]
+        if len(with_sites) > 1:
             raise MixupError(f"mixup_target() found {len(with_sites)} MixupCallbacks with hook sites; use callback.target(y).")
-        return with_sites[0].target(y)
-
+        return with_sites[0].target(y) if with_sites else y
