@@ -31,8 +31,9 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 
 from mixup_any import MixUp
-from mixup_any.calibration import mode_loss, warp_params
+from mixup_any.calibration import warp_params
 from mixup_any.metrics import accuracy, expected_calibration_error, log_loss
+from mixup_any.modes import mode_loss
 
 #: name: (mode, alpha, warp)
 METHODS = {

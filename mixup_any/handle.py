@@ -29,7 +29,7 @@ Rules (conventions, all tested):
 * **Hooks are always removed** by :meth:`MixHandle.remove` / the ``with`` block, whatever is raised;
   afterwards the model computes bit for bit what it computed before.
 
-Calibration-safe modes (``mode=``, ``eta=``, see :mod:`mixup_any.calibration`): ``"inputs_only"`` makes
+Calibration-safe modes (``mode=``, ``eta=``, see :mod:`mixup_any.modes`): ``"inputs_only"`` makes
 ``target()`` the dominant input's hard target; ``"regmixup"`` expects one training forward on the
 concatenated batch ``model(torch.cat([x, x]))``: the plan is drawn for the ``B`` rows of the second half
 and the first half pairs with itself, so it stays clean; ``loss()`` is then RegMixup's loss. ``"erm"``
@@ -51,10 +51,10 @@ import torch
 from torch import Tensor, nn
 
 from ._eager import draw_eagerly, prepare_compile
-from .calibration import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
 from .exceptions import HookSiteError, MixupError
 from .functional import tensor_leaves
 from .mixers.base import Mixer
+from .modes import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
 from .params import MixParams
 from .sites import INPUT, SiteSpec, describe, select_output
 
@@ -163,7 +163,7 @@ class MixHandle:
         sites: qualified names of the hooked sites (``"input"`` for the model's first input).
         params: the :class:`MixParams` of the last armed forward (``.site`` names the site that mixed),
             or ``None`` before any; with ``mode="regmixup"`` the plan of the ``B`` mixed rows.
-        mode, eta: the training mode and RegMixup's weight (see :mod:`mixup_any.calibration`).
+        mode, eta: the training mode and RegMixup's weight (see :mod:`mixup_any.modes`).
         calls: how many times each site ran during the last armed forward.
 
     Example:
@@ -497,7 +497,7 @@ class MixHandle:
         """The targets of the last armed forward: ``mixer.mix_target(y, mix.params)``; disarms.
 
         With ``mode="inputs_only"`` the dominant input's hard target
-        (:func:`mixup_any.calibration.inputs_only_target`); with ``mode="regmixup"`` the target of the
+        (:func:`mixup_any.modes.inputs_only_target`); with ``mode="regmixup"`` the target of the
         ``B`` mixed rows (its ``y_a`` are the clean targets).
 
         Raises:
@@ -529,7 +529,7 @@ class MixHandle:
 
         ``mode="regmixup"`` while training: ``criterion(output[:B], y) + eta · mixed_loss(criterion,
         output[B:], target)`` on the ``(2B, ...)`` output of ``model(torch.cat([x, x]))``; otherwise
-        ``mixed_loss(criterion, output, target)`` (see :func:`mixup_any.calibration.mode_loss`).
+        ``mixed_loss(criterion, output, target)`` (see :func:`mixup_any.modes.mode_loss`).
         """
         mode = "mixup" if self.mode == "regmixup" and not self._doubled else self.mode
         return mode_loss(criterion, output, self.target(y), mode=mode, eta=self.eta, reduction=reduction)

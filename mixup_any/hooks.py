@@ -67,7 +67,7 @@ def attach(
         repeat: a selected site that runs more than once in one forward: ``"raise"`` (default),
             ``"first"`` (mix its first call only) or ``"all"`` (mix every call with the same draw).
         mode: ``"mixup"`` (default), ``"erm"``, ``"regmixup"`` (forward ``torch.cat([x, x])``; the first
-            half stays clean) or ``"inputs_only"``; see :mod:`mixup_any.calibration` and :meth:`MixHandle.loss`.
+            half stays clean) or ``"inputs_only"``; see :mod:`mixup_any.modes` and :meth:`MixHandle.loss`.
         eta: RegMixup's weight of the mixed term, ``>= 0``.
 
     Raises:

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixup_any import MixedTarget, MixParams, MixUp, MixupError
-from mixup_any.calibration import inputs_only_target, regmixup_loss, warp_lambda, warp_params, warp_tau
+from mixup_any.calibration import warp_lambda, warp_params, warp_tau
+from mixup_any.modes import inputs_only_target, regmixup_loss
 
 scipy_stats = pytest.importorskip("scipy.stats")
 

@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from mixup_any import CutMix, HookSiteError, MixParams, MixUp, MixupError, attach, mixed_loss
-from mixup_any.calibration import MODES, clean_and_mixed, mode_loss
 from mixup_any.functional import mix
+from mixup_any.modes import MODES, clean_and_mixed, mode_loss
 from mixup_any.params import Box, Choice
 
 

@@ -301,7 +301,7 @@ def test_regmixup_on_the_tabular_route_keeps_the_clean_half_and_replays_the_mixe
     of the same batch mixed by the plan alone (same plan replayed without RegMixup), and the loss is RegMixup's."""
     import torch.nn.functional as F
 
-    from mixup_any.calibration import regmixup_loss
+    from mixup_any.modes import regmixup_loss
 
     torch.manual_seed(0)
     model = TabularMLP(3, CARDS, 3, dropout=0.0)

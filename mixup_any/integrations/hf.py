@@ -18,12 +18,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
 from ..extras import require
 from ..handle import MixHandle
 from ..hooks import attach
 from ..mixers.base import Mixer
+from ..modes import check_eta, check_mode
 from ..text.mixing import TextMixer
 
 __all__ = ["MixupTrainer"]
@@ -54,7 +54,7 @@ class MixupTrainer(transformers.Trainer):
             BCE-with-logits (multi-label).
         mode: ``"mixup"`` (default), ``"erm"``, ``"regmixup"`` (one forward on the clean batch and its
             mixed copy, ``CE(clean) + eta · mixed loss``) or ``"inputs_only"`` (mixed inputs, the dominant
-            input's label); see :mod:`mixup_any.calibration`.
+            input's label); see :mod:`mixup_any.modes`.
         eta: RegMixup's weight of the mixed term, ``>= 0``.
         **kwargs: more ``Trainer`` keyword arguments.
 

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from torch import Tensor, nn
 
-from ..calibration import check_eta, check_mode
 from ..exceptions import HookSiteError, MixupError
 from ..extras import require
 from ..handle import MixHandle
 from ..hooks import attach
 from ..mixers import Mixer
+from ..modes import check_eta, check_mode
 from ..schedule import MixSchedule
 
 __all__ = ["MixupCallback", "MixupModuleMixin"]
@@ -70,7 +70,7 @@ class MixupCallback(pl.Callback):
             :func:`default_labels` by default.
         choose, weights, output, repeat: passed to :func:`mixup_any.hooks.attach`.
         mode, eta: the calibration-safe mode at the hook sites (``"mixup"``, ``"erm"``, ``"regmixup"``,
-            ``"inputs_only"``; see :mod:`mixup_any.calibration`), passed to :func:`~mixup_any.hooks.attach`.
+            ``"inputs_only"``; see :mod:`mixup_any.modes`), passed to :func:`~mixup_any.hooks.attach`.
             With ``"regmixup"`` call ``self(torch.cat([x, x]))`` in ``training_step`` and
             ``loss = callback.loss(criterion, output, y)``. Modes need hook sites (``at="input"`` mixes the
             model's input): with ``at=None`` only ``"mixup"`` is allowed.

@@ -23,10 +23,10 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 from torch import Tensor
 
-from ..calibration import check_eta, check_mode
 from ..exceptions import MixupError
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
+from ..modes import check_eta, check_mode
 from ._columns import as_frame, resolve_columns
 from ._training import LoopOptions, forward_in_chunks, seed_from, split_rows, train
 from .cmixup import AppendedPartners
@@ -38,7 +38,7 @@ from .temperature import MIN_ERRORS, fit_temperature
 
 __all__: list[str] = []
 
-#: ``alpha=None`` means this α for each mode (see :data:`mixup_any.calibration.MODES`).
+#: ``alpha=None`` means this α for each mode (see :data:`mixup_any.modes.MODES`).
 DEFAULT_ALPHA = {"erm": 0.0, "mixup": 0.4, "regmixup": 0.4, "inputs_only": 0.4}
 
 

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..calibration import mode_loss
 from ..exceptions import MixupError
 from ..extras import require
 from ..hooks import attach
+from ..modes import mode_loss
 from .cmixup import label_distance_partners
 from .mixer import TabularMixer
 from .model import TabularMLP
@@ -193,7 +193,7 @@ def _step(model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer, loss_fn: L
 
     RegMixup runs two forwards, the clean batch before the draw arms the embedding hooks, then the
     mixed batch: :class:`TabularMLP` has no batch statistics, so this equals one forward on the
-    concatenated batch (:func:`~mixup_any.calibration.regmixup_loss`), and the hooks keep the batch's plan.
+    concatenated batch (:func:`~mixup_any.modes.regmixup_loss`), and the hooks keep the batch's plan.
     """
     x_cont, x_cat, y = batch
     n = x_cont.shape[0] if n_rows is None else n_rows

@@ -37,9 +37,9 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         mode: ``"auto"`` (the default: ``"inputs_only"``, the only mixing mode measured never worse than
             ERM on log loss or ECE beyond the seed noise on six tables, before and after temperature
             scaling, and better nowhere on raw log loss; see docs/tabular.md) or one of
-            :data:`~mixup_any.calibration.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"`` (clean loss + ``eta``
+            :data:`~mixup_any.modes.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"`` (clean loss + ``eta``
             × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label); see
-            :mod:`mixup_any.calibration`.
+            :mod:`mixup_any.modes`.
         eta: weight of RegMixup's mixed term, ``>= 0``.
         mixer: a custom :class:`~mixup_any.Mixer` instead of ``MixUp(alpha, pairing, bandwidth)``;
             setting it together with ``alpha``, ``pairing`` or ``bandwidth`` is an error (tune

@@ -7,7 +7,7 @@ block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup
 ``(B, L)`` and rewrites ``attention_mask`` for the mixed pairs (by the mask rule), so ``model(**batch)`` is
 called unchanged; the hooked site then applies that same plan.
 
-Calibration-safe modes (``attach(..., mode=, eta=)``; see :mod:`mixup_any.calibration`): with ``"regmixup"``
+Calibration-safe modes (``attach(..., mode=, eta=)``; see :mod:`mixup_any.modes`): with ``"regmixup"``
 the training forward takes the clean batch followed by its copy (every ``(B, ...)`` input concatenated with
 itself, ``2B`` rows); the pre-hook sets the copy's attention mask, the site mixes only the copy, and
 ``mix.loss(criterion, logits, y)`` computes RegMixup's loss.
