@@ -196,12 +196,16 @@ def ops_per_call() -> tuple[dict[str, float], dict[str, list[str]]]:
     x, y = torch.randn(256, 3, 32, 32), torch.randint(0, 10, (256,))
     out = torch.randn(256, 10)
     _, target = MixUp(alpha=0.4, num_classes=10, seed=0)(x, y)
+    def soft(m: MixUp) -> Callable[[], object]:
+        return lambda: m(x, y)[1].soft()
+
+    lazy = MixUp(alpha=0.4, num_classes=10, seed=0)
     routes: dict[str, Callable[[], object]] = {
-        "mixup": lambda m=MixUp(alpha=0.4, num_classes=10, seed=0): m(x, y)[1].soft(),
-        "mixup_lazy": lambda m=MixUp(alpha=0.4, num_classes=10, seed=0): m(x, y),
-        "cutmix_box": lambda m=CutMix(alpha=1.0, num_classes=10, seed=0): m(x, y)[1].soft(),
-        "mixup_per_sample": lambda m=MixUp(alpha=0.4, per_sample=True, num_classes=10, seed=0): m(x, y)[1].soft(),
-        "cutmix_per_sample": lambda m=CutMix(alpha=1.0, per_sample=True, num_classes=10, seed=0): m(x, y)[1].soft(),
+        "mixup": soft(MixUp(alpha=0.4, num_classes=10, seed=0)),
+        "mixup_lazy": lambda: lazy(x, y),
+        "cutmix_box": soft(CutMix(alpha=1.0, num_classes=10, seed=0)),
+        "mixup_per_sample": soft(MixUp(alpha=0.4, per_sample=True, num_classes=10, seed=0)),
+        "cutmix_per_sample": soft(CutMix(alpha=1.0, per_sample=True, num_classes=10, seed=0)),
         "mixed_loss": lambda: mixed_loss(F.cross_entropy, out, target),
     }
     if importlib.util.find_spec("timm"):
