@@ -53,7 +53,7 @@ MIXERS = {
     "cutmix per sample": lambda: CutMix(alpha=1.0, per_sample=True, min_area=0.1, num_classes=C, seed=0),
     "choice per batch": lambda: RandomChoice([MixUp(alpha=0.8, num_classes=C), CutMix(num_classes=C)], seed=0),
     "choice per sample": lambda: RandomChoice([MixUp(alpha=0.8, num_classes=C), CutMix(num_classes=C)],
-                                              per_sample=True, seed=0),
+                                              per_sample_member=True, seed=0),
 }
 
 
