@@ -28,11 +28,11 @@ from ..exceptions import MixupError
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ._columns import as_frame, resolve_columns
-from ._training import LoopOptions, forward_in_chunks, seed_from, split_rows, train
+from ._training import forward_in_chunks, seed_from, split_rows, train
 from .cmixup import AppendedPartners
 from .mixer import POLICIES, TabularMixer
 from .model import TabularMLP
-from .preprocess import NUMERIC, TabularPreprocessor
+from .preprocess import TabularPreprocessor
 from .schema import identifier_columns
 from .temperature import MIN_ERRORS, fit_temperature
 
@@ -144,8 +144,6 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"lr must be > 0, got {self.lr!r}.")
         if not isinstance(self.dropout, Real) or not 0 <= self.dropout < 1:
             raise MixupError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if self.numeric not in NUMERIC:
-            raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
         if not isinstance(self.keep_ids, bool):
             raise MixupError(f"keep_ids must be True or False, got {self.keep_ids!r}.")
 
@@ -210,14 +208,6 @@ class _MixupTabularBase(BaseEstimator):
             return TabularMixer(mixer, policy="embedding", cardinalities=cardinalities, continuous_at_site=True)
         return TabularMixer(mixer, policy=self.policy, cardinalities=cardinalities)
 
-    def _loop_options(self) -> LoopOptions:
-        return LoopOptions(
-            max_epochs=int(self.max_epochs), batch_size=self.batch_size, lr=float(self.lr),
-            weight_decay=float(self.weight_decay), early_stopping=bool(self.early_stopping),
-            n_iter_no_change=int(self.n_iter_no_change), mode=self._mode(), eta=float(self.eta),
-            cmixup_bandwidth=float(self.bandwidth) if self._whole_set_pairing() else None,
-            progress=f"{type(self).__name__} {self._mode()} alpha={self._alpha():g}" if self.verbose else None)
-
     # ------------------------------------------------------------------ fit
     def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
              df: pd.DataFrame, stratify: bool, val: tuple[pd.DataFrame, Tensor] | None) -> None:
@@ -243,8 +233,7 @@ class _MixupTabularBase(BaseEstimator):
                                embedding_dim=self.embedding_dim, hidden_sizes=tuple(self.hidden_sizes),
                                dropout=float(self.dropout))
             tm = self._make_tabular_mixer(mixer, model, pre.cardinalities_)
-            log, best_epoch = train(model, tm, self._loss_fn, (x_cont, x_cat, y_t), train_idx, val_idx, g,
-                                    self._loop_options())
+            log, best_epoch = train(self, model, tm, (x_cont, x_cat, y_t), train_idx, val_idx, g)
         self.preprocessor_ = pre
         self.model_ = model.eval()
         self.mixer_ = mixer
@@ -306,11 +295,7 @@ class _MixupTabularBase(BaseEstimator):
     # ------------------------------------------------------------------ predict
     def _tensors(self, X: Any) -> tuple[Tensor, Tensor]:
         check_is_fitted(self, "model_")
-        df = as_frame(self, X, reset=False)
-        missing = [c for c in self.preprocessor_.schema_.columns if c not in df.columns]
-        if missing:
-            raise MixupError(f"X lacks columns seen during fit: {missing}.")
-        return self.preprocessor_.transform_tensors(df)
+        return self.preprocessor_.transform_tensors(as_frame(self, X, reset=False))
 
     def _forward(self, x_cont: Tensor, x_cat: Tensor) -> Tensor:
         # predictions in float64: a float32 matmul rounds differently for different numbers of rows, and a
