@@ -42,6 +42,10 @@ __all__: list[str] = []
 DEFAULT_ALPHA = {"erm": 0.0, "mixup": 0.4, "regmixup": 0.4, "inputs_only": 0.4}
 
 
+def _as_array(y: Any) -> np.ndarray:
+    return np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
+
+
 def _check_missing_target(y: np.ndarray, what: str = "y") -> None:
     """A ``MixupError`` naming the rows when ``y`` holds missing values (NaN, None, pd.NA)."""
     missing = np.asarray(pd.isna(pd.DataFrame(y.reshape(len(y), -1))).any(axis=1))
@@ -125,6 +129,17 @@ class _MixupTabularBase(BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
+    def _check_fit_input(self, X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        """``fit``'s first step: the parameters, then ``X`` as a DataFrame and ``y`` as an array of as many rows."""
+        self._check_params()
+        df = as_frame(self, X, reset=True)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        y_arr = _as_array(y)
+        if y_arr.shape[0] != len(df):
+            raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
+        return df, y_arr
+
     def _check_params(self) -> None:
         self._check_loop_params()
         self._check_mixing_params()
@@ -271,7 +286,7 @@ class _MixupTabularBase(BaseEstimator):
                              f"{type(eval_set).__name__}{f' of length {len(eval_set)}' if hasattr(eval_set, '__len__') else ''}.")
         X_val, y_val = pair
         df_val = as_frame(self, X_val, reset=False)
-        y_val = np.asarray(y_val.to_numpy() if hasattr(y_val, "to_numpy") else y_val)
+        y_val = _as_array(y_val)
         if y_val.shape[0] != len(df_val):
             raise MixupError(f"eval_set: X_val has {len(df_val)} rows but y_val has {y_val.shape[0]}.")
         _check_missing_target(y_val, "eval_set's y_val")
