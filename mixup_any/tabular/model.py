@@ -96,31 +96,20 @@ class TabularMLP(nn.Module):
             return [F.linear(b, emb.weight.t()) for b, emb in zip(blocks, tables, strict=True)]
         return [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
 
-    def _check_inputs(self, x_cont: Tensor | None, x_cat: Tensor | None) -> None:
+    def _check_inputs(self, x_cont: Any, x_cat: Any) -> None:
         """Clear errors for inputs the layers would reject with an IndexError or a shape error."""
-        rows = []
-        if self.n_continuous:
-            rows.append(self._check_continuous(x_cont))
-        if self.cardinalities:
-            rows.append(self._check_categorical(x_cat))
-        if len(set(rows)) > 1:
-            raise MixupError(f"x_cont has {rows[0]} rows but x_cat has {rows[1]}; they must match.")
-
-    def _check_continuous(self, x_cont: Any) -> int:
-        if not isinstance(x_cont, Tensor) or x_cont.ndim != 2 or x_cont.shape[1] != self.n_continuous \
-                or not x_cont.is_floating_point():
-            raise MixupError(f"x_cont must be a float (B, {self.n_continuous}) tensor, got {_describe(x_cont)}.")
-        return int(x_cont.shape[0])
-
-    def _check_categorical(self, x_cat: Any) -> int:
-        k, width = len(self.cardinalities), sum(self.cardinalities)
-        if not isinstance(x_cat, Tensor) or x_cat.ndim != 2 or x_cat.is_complex() or x_cat.shape[1] != (
-                width if x_cat.is_floating_point() else k):
+        d, k, width = self.n_continuous, len(self.cardinalities), sum(self.cardinalities)
+        if d and (not isinstance(x_cont, Tensor) or x_cont.ndim != 2 or x_cont.shape[1] != d
+                  or not x_cont.is_floating_point()):
+            raise MixupError(f"x_cont must be a float (B, {d}) tensor, got {_describe(x_cont)}.")
+        if k and (not isinstance(x_cat, Tensor) or x_cat.ndim != 2 or x_cat.is_complex()
+                  or x_cat.shape[1] != (width if x_cat.is_floating_point() else k)):
             raise MixupError(f"x_cat must be (B, {k}) integer codes (or (B, {width}) float one-hot blocks), "
                              f"got {_describe(x_cat)}.")
-        if not x_cat.is_floating_point():
+        if k and not x_cat.is_floating_point():
             check_codes(x_cat, self.cardinalities)
-        return int(x_cat.shape[0])
+        if d and k and x_cont.shape[0] != x_cat.shape[0]:
+            raise MixupError(f"x_cont has {x_cont.shape[0]} rows but x_cat has {x_cat.shape[0]}; they must match.")
 
     def forward(self, x_cont: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
         self._check_inputs(x_cont, x_cat)
