@@ -36,12 +36,14 @@ def as_frame(estimator: Any, X: Any, *, reset: bool) -> pd.DataFrame:
         try:
             validate_data(estimator, X, reset=reset, skip_check_array=True)
         except ValueError as err:  # scikit-learn's rule for a fitted estimator: the columns of fit, in that order
-            if reset:
+            if reset or getattr(estimator, "feature_names_in_", None) is None:
                 raise
-            names = getattr(estimator, "feature_names_in_", None)
-            expected = f"{estimator.n_features_in_} columns" if names is None else \
-                f"{[str(c) for c in names]}, in that order (X[est.feature_names_in_] selects them)"
-            raise MixupError(f"X's columns differ from those seen in fit; expected {expected}.\n{err}") from None
+            fitted, cols = [str(c) for c in estimator.feature_names_in_], [str(c) for c in X.columns]
+            extra, missing = sorted(set(cols) - set(fitted)), sorted(set(fitted) - set(cols))
+            what = "; ".join(f"{k} {v}" for k, v in (("missing", missing), ("not seen in fit", extra)) if v) \
+                or f"the same columns in another order {cols}"
+            raise MixupError(f"X's columns differ from those seen in fit ({what}); expected {fitted}, in that order "
+                             f"(X[est.feature_names_in_] selects them).\n{err}") from None
         if X.shape[0] == 0:
             raise MixupError("The table is empty (0 rows); expected at least one row.")
         if X.shape[1] == 0:
