@@ -52,12 +52,6 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def _print_warnings(args: argparse.Namespace) -> None:
-    if not args.no_warnings:
-        for message in args.warnings:
-            print(f"mixup-any: warning: {message} (--no-warnings silences this)", file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------------------------- checks
 def _check_args(args: argparse.Namespace) -> None:
     """Option values that argparse's types do not catch; nothing is read, fitted or written yet."""
@@ -102,8 +96,6 @@ def _check_csv_options(args: argparse.Namespace) -> None:
         codecs.lookup(args.encoding)
     except LookupError:
         raise UserError(f"unknown --encoding {args.encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
-    if args.target is not None and args.target in args.drop:
-        raise UserError(f"--drop names the target column {args.target!r}; drop only feature columns")
     if args.csv is not None:
         path = Path(args.csv)
         if path.is_dir():
@@ -210,7 +202,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     import torch
 
-    _print_warnings(args)
+    for message in [] if args.no_warnings else args.warnings:
+        print(f"mixup-any: warning: {message} (--no-warnings silences this)", file=sys.stderr, flush=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     estimators = models(args, task)
