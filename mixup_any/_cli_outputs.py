@@ -98,12 +98,9 @@ def reliability_png(pooled: dict[str, list[Any]], y_idx: Any, n_classes: int, n_
         conf, pred = probs.max(1), probs.argmax(1)
         correct = pred == np.asarray(y_idx)[idx]
         bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
-        xs, ys = [], []
-        for b in range(n_bins):
-            sel = bins == b
-            if sel.sum() >= 5:
-                xs.append(conf[sel].mean())
-                ys.append(correct[sel].mean())
+        count = np.bincount(bins, minlength=n_bins)
+        keep = count >= 5  # mean confidence and accuracy of each bin of at least 5 rows
+        xs, ys = (np.bincount(bins, v, minlength=n_bins)[keep] / count[keep] for v in (conf, correct))
         ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=name)
     ax.set_xlabel("confidence (top-class probability)")
     ax.set_ylabel("accuracy")

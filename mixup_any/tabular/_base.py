@@ -308,10 +308,6 @@ class _MixupTabularBase(BaseEstimator):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ predict
-    def _tensors(self, X: Any) -> tuple[Tensor, Tensor]:
-        check_is_fitted(self, "model_")
-        return self.preprocessor_.transform_tensors(as_frame(self, X, reset=False))
-
     def _forward(self, x_cont: Tensor, x_cat: Tensor) -> Tensor:
         # predictions in float64: a float32 matmul rounds differently for different numbers of rows, and a
         # prediction must not depend on which other rows were passed with it
@@ -321,12 +317,10 @@ class _MixupTabularBase(BaseEstimator):
 
     def predict_logits(self, X: Any) -> np.ndarray:
         """Raw model outputs ``(n, out)`` before the temperature and the softmax / sigmoid."""
-        return self._forward(*self._tensors(X)).numpy().astype(np.float64)
+        check_is_fitted(self, "model_")
+        return self._forward(*self.preprocessor_.transform_tensors(as_frame(self, X, reset=False))).numpy()
 
-    def _more_tags(self) -> dict[str, Any]:  # sklearn < 1.6
-        return {"allow_nan": True}
-
-    def __sklearn_tags__(self):  # sklearn >= 1.6
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags

@@ -59,11 +59,6 @@ def split_rows(y: Tensor, fraction: float, stratify: bool, g: torch.Generator) -
     return train, val
 
 
-def auto_batch_size(n_train: int) -> int:
-    """``batch_size="auto"``: 256 rows up to 25,600 training rows, then 1% of them, at most 1024."""
-    return int(min(1024, max(256, n_train // 100)))
-
-
 def forward_in_chunks(model: TabularMLP, x_cont: Tensor, x_cat: Tensor) -> Tensor:
     """``model`` on ``(n, ...)`` inputs, :data:`PREDICT_CHUNK` rows at a time."""
     outs = [model(x_cont[i:i + PREDICT_CHUNK], x_cat[i:i + PREDICT_CHUNK])
@@ -83,7 +78,8 @@ def train(est: Any, model: TabularMLP, tm: TabularMixer, data: tuple[Tensor, Ten
     """
     x_cont, x_cat, y = data
     opt = torch.optim.AdamW(model.parameters(), lr=float(est.lr), weight_decay=float(est.weight_decay))
-    bs = auto_batch_size(train_idx.shape[0]) if est.batch_size == "auto" else int(est.batch_size)
+    n = train_idx.shape[0]  # batch_size="auto": 256 rows up to 25,600 training rows, then 1% of them, at most 1024
+    bs = int(min(1024, max(256, n // 100))) if est.batch_size == "auto" else int(est.batch_size)
     epochs: Any = range(int(est.max_epochs))
     if est.verbose:  # a tqdm bar over epochs
         epochs = require("tqdm", feature="verbose=True (a progress bar)").tqdm(

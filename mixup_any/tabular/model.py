@@ -72,11 +72,7 @@ class TabularMLP(nn.Module):
         self.out_features = int(out_features)
         dims = [embedding_dim or default_embedding_dim(c) for c in self.cardinalities]
         self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(self.cardinalities, dims, strict=True))
-        # all variables' embeddings side by side (B, sum(d_j)): one hook here mixes every variable in its
-        # own space with one kernel call (block-wise the same as hooking each embedding)
-        self.embedded = nn.Identity()
-        # the continuous columns and the embeddings side by side, the MLP's input: one hook here mixes
-        # the continuous columns directly and every variable in its own space, in one kernel call
+        self.embedded = nn.Identity()  # hook sites, see the class docstring
         self.joined = nn.Identity()
         layers: list[nn.Module] = []
         width = self.n_continuous + sum(dims)
