@@ -131,7 +131,9 @@ class _MixupTabularBase(BaseEstimator):
     # ------------------------------------------------------------------ checks
     def _check_fit_input(self, X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray]:
         """``fit``'s first step: the parameters, then ``X`` as a DataFrame and ``y`` as an array of as many rows."""
-        self._check_params()
+        self._check_loop_params()
+        self._check_mixing_params()
+        self._check_mixer()
         df = as_frame(self, X, reset=True)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
@@ -139,11 +141,6 @@ class _MixupTabularBase(BaseEstimator):
         if y_arr.shape[0] != len(df):
             raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
         return df, y_arr
-
-    def _check_params(self) -> None:
-        self._check_loop_params()
-        self._check_mixing_params()
-        self._check_mixer()
 
     def _check_loop_params(self) -> None:
         """The model and the training loop: sizes, rates, fractions."""
