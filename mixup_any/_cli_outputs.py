@@ -58,11 +58,8 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> None:
     except OSError as err:
         raise UserError(f"cannot write the outputs to {out}: {err.strerror or err}") from None
     try:
-        umask = os.umask(0)
-        os.umask(umask)
         for fname, data in files.items():
-            (tmp / fname).write_bytes(data)
-            os.chmod(tmp / fname, 0o666 & ~umask)  # mkstemp-style files are 0600; give the usual permissions
+            (tmp / fname).write_bytes(data)  # with the usual permissions (0666 less the umask)
         if out.is_dir():
             for fname in OUTPUTS:
                 if fname not in files:
@@ -71,7 +68,9 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> None:
                 os.replace(tmp / fname, out / fname)
             tmp.rmdir()
         else:
-            os.chmod(tmp, 0o777 & ~umask)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's directory is 0700; give the usual permissions
             os.rename(tmp, out)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -17,8 +17,7 @@ from .metrics import mean_sd, paired_t_interval
 
 HIGHER_IS_BETTER = {"accuracy", "r2"}  # the other metrics are losses or errors
 LABELS = {"accuracy": "accuracy", "log_loss": "log loss", "log_loss_ts": "log loss (temp.-scaled)", "ece": "ECE",
-          "ece_ts": "ECE (temp.-scaled)",
-          "brier": "Brier", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+          "ece_ts": "ECE (temp.-scaled)", "brier": "Brier", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 MAX_WIDTH = 100
 
 

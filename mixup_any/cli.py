@@ -59,17 +59,6 @@ def _check_args(args: argparse.Namespace) -> None:
     for name in quick:
         if getattr(args, name) is None:
             setattr(args, name, quick[name])
-    _check_numbers(args)
-    _check_csv_options(args)
-    _check_out(args.out)
-
-
-def _in_range(option: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise UserError(f"{option} must be an integer from {low} to {high}, got {value}")
-
-
-def _check_numbers(args: argparse.Namespace) -> None:
     _in_range("--folds", args.folds, 2, MAX_FOLDS)
     _in_range("--repeats", args.repeats, 1, MAX_REPEATS)
     _in_range("--epochs", args.epochs, 1, MAX_EPOCHS)
@@ -85,6 +74,13 @@ def _check_numbers(args: argparse.Namespace) -> None:
             LamPolicy(alpha=a)
         except MixupError as err:
             raise UserError(f"--alpha {a:g}: {str(err).strip().splitlines()[0]}") from None
+    _check_csv_options(args)
+    _check_out(args.out)
+
+
+def _in_range(option: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise UserError(f"{option} must be an integer from {low} to {high}, got {value}")
 
 
 def _check_csv_options(args: argparse.Namespace) -> None:
@@ -175,10 +171,7 @@ def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace)
 
     from .tabular.schema import infer_schema
 
-    try:
-        schema = infer_schema(X)
-    except MixupError as err:  # a column we cannot use: report it in one line
-        raise UserError(str(err).strip().splitlines()[0]) from None
+    schema = infer_schema(X)  # a column it cannot use is a MixupError: one line and status 2
     integers = [str(c) for c in schema.continuous if pd.api.types.is_integer_dtype(X[c].dtype)]
     return (f"mixup-any compare: {name}\n"
             f"  {plural(len(X), 'row')}, {plural(X.shape[1], 'feature')} ({len(schema.continuous)} continuous, "
@@ -290,14 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _compare(args)
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
-    except UserError as err:
-        print(f"mixup-any: error: {err}", file=sys.stderr)
-        return 2
-    except MixupError as err:  # the data or options were refused by the library: say why, in one line
-        print(f"mixup-any: error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as err:  # an optional dependency (see the install hint)
-        print(f"mixup-any: error: {str(err).splitlines()[0]}", file=sys.stderr)
+    except (UserError, MixupError, ModuleNotFoundError) as err:  # ours, the library's, a missing extra's
+        print(f"mixup-any: error: {str(err).strip().splitlines()[0]}", file=sys.stderr)  # in one line
         return 2
     except KeyboardInterrupt:
         print("mixup-any: interrupted; no outputs written", file=sys.stderr)
