@@ -32,7 +32,7 @@ from ._cli_fit import CONTEXT, HGB_VALIDATION, fit_folds, models
 from ._cli_outputs import OUTPUTS, outputs, say, write_outputs
 from ._cli_report import recommend, render, summarise
 from .exceptions import MixupError
-from .extras import is_available, require
+from .extras import require
 
 __all__: list[str] = []  # internal: the public names are re-exported by the package
 
@@ -186,8 +186,7 @@ def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace)
 
 def _compare(args: argparse.Namespace) -> int:
     for module in ("pandas", "sklearn", "tqdm"):  # one line naming the extra if one is missing
-        if not is_available(module):
-            require(module, "tabular", feature="mixup-any compare")
+        require(module, "tabular", feature="mixup-any compare")
     X, y, name = load(args)
     task = task_of(y, args)
     classes, y_idx, y_fit, splits = _cross_validation(X, y, task, args)

@@ -1,6 +1,5 @@
 """scikit-learn estimators that train :class:`TabularMLP` with tabular mixup: the classifier and the
-regressor, on the shared fit and predict of ``_base`` (skorch's rules; one ``torch.Generator`` behind every
-draw; ``fit`` never touches the caller's global RNG state)."""
+regressor, on the shared fit and predict of ``_base``."""
 
 from __future__ import annotations
 
