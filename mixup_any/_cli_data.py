@@ -19,15 +19,11 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def warn(args: argparse.Namespace, message: str) -> None:
-    """Queue a warning; they are printed once the data passed every check (an error stays one line)."""
-    args.warnings.append(message)
-
-
 def load(args: argparse.Namespace) -> tuple[Any, Any, str]:
     """``(X, y, name)``: the feature table, the target column and the data's name for the report.
 
-    Rows whose target is missing are dropped (with a warning), as are the ``--drop`` columns.
+    Rows whose target is missing are dropped (with a warning), as are the ``--drop`` columns. Warnings are
+    queued in ``args.warnings``, printed once the data passed every check (an error stays one line).
     """
     from .tabular.schema import identifier_columns
 
@@ -43,15 +39,15 @@ def load(args: argparse.Namespace) -> tuple[Any, Any, str]:
     if n_missing == len(df):
         raise UserError(f"every value of the target column {target!r} is missing")
     if n_missing:
-        warn(args, f"dropped {n_missing} of {plural(len(df), 'row')} whose target {target!r} is missing")
+        args.warnings.append(f"dropped {n_missing} of {plural(len(df), 'row')} whose target {target!r} is missing")
         df = df[df[target].notna()]
     df = df.drop(columns=[*args.drop, *ids])
     for col in args.categorical:  # categories to every model (the MLPs' embeddings, gradient boosting's categories)
         df[col] = df[col].astype("string").astype("category")
     y = df.pop(target)
     for col in ids:
-        warn(args, f"column {col!r} looks like an identifier (a distinct value in every row: text, or a run of "
-                   f"row numbers) and is left out; --keep-ids uses it as a feature")
+        args.warnings.append(f"column {col!r} looks like an identifier (a distinct value in every row: text, or a "
+                             f"run of row numbers) and is left out; --keep-ids uses it as a feature")
     if df.shape[1] == 0:
         raise UserError("there are no feature columns besides the target" + (" and identifier-like columns "
                         "(--keep-ids uses them)" if ids else ""))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from typing import Any
 
 CONTEXT = "HistGradientBoosting"
@@ -18,9 +17,9 @@ def models(args: argparse.Namespace, task: str) -> dict[str, Any]:
     from .tabular import MixupTabularClassifier, MixupTabularRegressor
 
     est = MixupTabularClassifier if task == "classification" else MixupTabularRegressor
-    # keep_ids: identifier-like columns are left out by the estimators unless the command keeps them
+    # keep_ids: the command has left out the identifier-like columns of the whole table (unless --keep-ids)
     common = dict(max_epochs=args.epochs, policy=args.policy, random_state=args.seed,
-                  keep_ids=bool(getattr(args, "keep_ids", False)))
+                  keep_ids=True)
     out = {BASELINE: est(mode="erm", alpha=0.0, **common)}
     for method in (m for m in args.methods if m != "erm"):
         label = "C-Mixup" if method == "mixup" and args.pairing == "label_distance" else method
@@ -101,27 +100,21 @@ def _score(name: str, est: Any, X: Any, y_fit: Any, y_idx: Any, tr: Any, te: Any
            seed: int = 0) -> tuple[dict[str, Any], dict]:
     """Fit ``est`` on rows ``tr`` (the MLPs with ``eval_set=`` on :func:`validation_rows` of them); ``(metrics on
     rows te, {pooled name: test probabilities})``."""
-    classification = y_idx is not None
     if name == CONTEXT:
         est = est.fit(X.iloc[tr], y_fit[tr])
-    else:
-        fit, val = validation_rows(tr, y_idx, est.validation_fraction, seed)
-        eval_set = None if val is None else (X.iloc[val], y_fit[val])
-        with warnings.catch_warnings():  # the command names identifier-like columns once, before fitting
-            warnings.filterwarnings("ignore", message=".*look like identifiers", category=UserWarning)
-            est = est.fit(X.iloc[fit], y_fit[fit], eval_set=eval_set)
-    if not classification:
-        return reg_metrics(est.predict(X.iloc[te]), y_fit[te]) | ({} if name == CONTEXT else
-                                                                  {"epochs": est.n_epochs_}), {}
-    if name == CONTEXT:
+        if y_idx is None:
+            return reg_metrics(est.predict(X.iloc[te]), y_fit[te]), {}
         probs = est.predict_proba(X.iloc[te])
         return class_metrics(probs, y_idx[te]), {name: probs}
+    fit, val = validation_rows(tr, y_idx, est.validation_fraction, seed)
+    est = est.fit(X.iloc[fit], y_fit[fit], eval_set=None if val is None else (X.iloc[val], y_fit[val]))
+    if y_idx is None:
+        return reg_metrics(est.predict(X.iloc[te]), y_fit[te]) | {"epochs": est.n_epochs_}, {}
     logits = est.predict_logits(X.iloc[te])
     probs, calibrated = _softmax(logits, 1.0), _softmax(logits, est.temperature_)
-    row = class_metrics(probs, y_idx[te])
     scaled = class_metrics(calibrated, y_idx[te])
-    row |= {"log_loss_ts": scaled["log_loss"], "ece_ts": scaled["ece"], "temperature": est.temperature_,
-            "epochs": est.n_epochs_}
+    row = class_metrics(probs, y_idx[te]) | {"log_loss_ts": scaled["log_loss"], "ece_ts": scaled["ece"],
+                                              "temperature": est.temperature_, "epochs": est.n_epochs_}
     return row, {name: probs, f"{name} + temp. scaling": calibrated}
 
 
@@ -151,8 +144,8 @@ def fit_folds(X: Any, y_fit: Any, y_idx: Any, splits: list[Any], estimators: dic
                 else clone(estimators[name])
             row, probs = _score(name, est, hgb_X if name == CONTEXT else X, y_fit, y_idx, tr, te, args.seed + k)
             folds.append({"model": name, "repeat": rep, "fold": k % args.folds, **row})
-            for pname, p in probs.items():
-                if rep == 0:
+            if rep == 0:
+                for pname, p in probs.items():
                     pooled.setdefault(pname, []).append((te, p))
             bar.update(1)
     bar.close()

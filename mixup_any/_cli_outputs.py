@@ -58,11 +58,8 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> None:
     except OSError as err:
         raise UserError(f"cannot write the outputs to {out}: {err.strerror or err}") from None
     try:
-        umask = os.umask(0)
-        os.umask(umask)
         for fname, data in files.items():
-            (tmp / fname).write_bytes(data)
-            os.chmod(tmp / fname, 0o666 & ~umask)  # mkstemp-style files are 0600; give the usual permissions
+            (tmp / fname).write_bytes(data)  # with the usual permissions (0666 less the umask)
         if out.is_dir():
             for fname in OUTPUTS:
                 if fname not in files:
@@ -71,7 +68,9 @@ def write_outputs(out: Path, files: dict[str, bytes]) -> None:
                 os.replace(tmp / fname, out / fname)
             tmp.rmdir()
         else:
-            os.chmod(tmp, 0o777 & ~umask)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o777 & ~umask)  # mkdtemp's directory is 0700; give the usual permissions
             os.rename(tmp, out)
     except OSError as err:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -98,12 +97,9 @@ def reliability_png(pooled: dict[str, list[Any]], y_idx: Any, n_classes: int, n_
         conf, pred = probs.max(1), probs.argmax(1)
         correct = pred == np.asarray(y_idx)[idx]
         bins = np.clip(np.ceil(conf * n_bins).astype(int) - 1, 0, n_bins - 1)
-        xs, ys = [], []
-        for b in range(n_bins):
-            sel = bins == b
-            if sel.sum() >= 5:
-                xs.append(conf[sel].mean())
-                ys.append(correct[sel].mean())
+        count = np.bincount(bins, minlength=n_bins)
+        keep = count >= 5  # mean confidence and accuracy of each bin of at least 5 rows
+        xs, ys = (np.bincount(bins, v, minlength=n_bins)[keep] / count[keep] for v in (conf, correct))
         ax.plot(xs, ys, marker="o", ms=3, lw=1.2, label=name)
     ax.set_xlabel("confidence (top-class probability)")
     ax.set_ylabel("accuracy")

@@ -10,16 +10,14 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Sequence
+from statistics import median_low
 from typing import Any
 
 from .metrics import mean_sd, paired_t_interval
 
-HIGHER_IS_BETTER = {"accuracy": True, "log_loss": False, "log_loss_ts": False, "ece": False, "ece_ts": False,
-                    "brier": False,
-                    "rmse": False, "mae": False, "r2": True}
+HIGHER_IS_BETTER = {"accuracy", "r2"}  # the other metrics are losses or errors
 LABELS = {"accuracy": "accuracy", "log_loss": "log loss", "log_loss_ts": "log loss (temp.-scaled)", "ece": "ECE",
-          "ece_ts": "ECE (temp.-scaled)",
-          "brier": "Brier", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
+          "ece_ts": "ECE (temp.-scaled)", "brier": "Brier", "rmse": "RMSE", "mae": "MAE", "r2": "R²"}
 MAX_WIDTH = 100
 
 
@@ -66,7 +64,7 @@ def summarise(folds: list[dict[str, Any]], names: list[str], metrics: list[str],
     per: dict[str, dict[str, list[float]]] = {n: {} for n in names}
     for r in folds:
         for m in metrics:
-            if m in r and not _missing(r[m]):
+            if r.get(m) is not None and not (isinstance(r[m], float) and math.isnan(r[m])):
                 per[r["model"]].setdefault(m, []).append(r[m])
     table = {n: {m: dict(zip(("mean", "std"), mean_sd(v), strict=True)) for m, v in per[n].items()}
              for n in names}
@@ -78,17 +76,8 @@ def summarise(folds: list[dict[str, Any]], names: list[str], metrics: list[str],
             if m in per[n] and m in per[base]:
                 iv = paired_t_interval(per[n][m], per[base][m], test_over_train=test_over_train)
                 diffs[n][m] = {"diff": iv.diff, "low": iv.low, "high": iv.high, "se": iv.se,
-                               "verdict": iv.verdict(HIGHER_IS_BETTER[m])}
+                               "verdict": iv.verdict(m in HIGHER_IS_BETTER)}
     return {"metrics": table, "paired_vs_erm": diffs, "baseline": base}
-
-
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    return values[(len(values) - 1) // 2] if values else math.nan
-
-
-def _missing(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
 
 
 def render(summary: dict[str, Any], names: list[str], metrics: list[str], n_folds: int, *,
@@ -120,8 +109,8 @@ def render(summary: dict[str, Any], names: list[str], metrics: list[str], n_fold
 def _means_table(summary: dict[str, Any], names: list[str], metrics: list[str]) -> str:
     """Mean ± std per model (rows) and metric (columns), to two significant digits of the column's typical std."""
     cols = [m for m in metrics if any(m in summary["metrics"][n] for n in names)]
-    digits = {m: decimals(_median([s["std"] for n in names if (s := summary["metrics"][n].get(m)) and s["std"] > 0]))
-              for m in cols}
+    stds = {m: [s["std"] for n in names if (s := summary["metrics"][n].get(m)) and s["std"] > 0] for m in cols}
+    digits = {m: decimals(median_low(stds[m]) if stds[m] else math.nan) for m in cols}
     rows = []
     for n in names:
         cells = [n]

@@ -32,7 +32,7 @@ from ._cli_fit import CONTEXT, HGB_VALIDATION, fit_folds, models
 from ._cli_outputs import OUTPUTS, outputs, say, write_outputs
 from ._cli_report import recommend, render, summarise
 from .exceptions import MixupError
-from .extras import is_available, require
+from .extras import require
 
 __all__: list[str] = []  # internal: the public names are re-exported by the package
 
@@ -52,12 +52,6 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-def _print_warnings(args: argparse.Namespace) -> None:
-    if not args.no_warnings:
-        for message in args.warnings:
-            print(f"mixup-any: warning: {message} (--no-warnings silences this)", file=sys.stderr, flush=True)
-
-
 # ---------------------------------------------------------------------------------------------- checks
 def _check_args(args: argparse.Namespace) -> None:
     """Option values that argparse's types do not catch; nothing is read, fitted or written yet."""
@@ -65,17 +59,6 @@ def _check_args(args: argparse.Namespace) -> None:
     for name in quick:
         if getattr(args, name) is None:
             setattr(args, name, quick[name])
-    _check_numbers(args)
-    _check_csv_options(args)
-    _check_out(args.out)
-
-
-def _in_range(option: str, value: int, low: int, high: int) -> None:
-    if not low <= value <= high:
-        raise UserError(f"{option} must be an integer from {low} to {high}, got {value}")
-
-
-def _check_numbers(args: argparse.Namespace) -> None:
     _in_range("--folds", args.folds, 2, MAX_FOLDS)
     _in_range("--repeats", args.repeats, 1, MAX_REPEATS)
     _in_range("--epochs", args.epochs, 1, MAX_EPOCHS)
@@ -91,6 +74,13 @@ def _check_numbers(args: argparse.Namespace) -> None:
             LamPolicy(alpha=a)
         except MixupError as err:
             raise UserError(f"--alpha {a:g}: {str(err).strip().splitlines()[0]}") from None
+    _check_csv_options(args)
+    _check_out(args.out)
+
+
+def _in_range(option: str, value: int, low: int, high: int) -> None:
+    if not low <= value <= high:
+        raise UserError(f"{option} must be an integer from {low} to {high}, got {value}")
 
 
 def _check_csv_options(args: argparse.Namespace) -> None:
@@ -102,8 +92,6 @@ def _check_csv_options(args: argparse.Namespace) -> None:
         codecs.lookup(args.encoding)
     except LookupError:
         raise UserError(f"unknown --encoding {args.encoding!r} (e.g. utf-8, latin-1, cp1252)") from None
-    if args.target is not None and args.target in args.drop:
-        raise UserError(f"--drop names the target column {args.target!r}; drop only feature columns")
     if args.csv is not None:
         path = Path(args.csv)
         if path.is_dir():
@@ -183,10 +171,7 @@ def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace)
 
     from .tabular.schema import infer_schema
 
-    try:
-        schema = infer_schema(X)
-    except MixupError as err:  # a column we cannot use: report it in one line
-        raise UserError(str(err).strip().splitlines()[0]) from None
+    schema = infer_schema(X)  # a column it cannot use is a MixupError: one line and status 2
     integers = [str(c) for c in schema.continuous if pd.api.types.is_integer_dtype(X[c].dtype)]
     return (f"mixup-any compare: {name}\n"
             f"  {plural(len(X), 'row')}, {plural(X.shape[1], 'feature')} ({len(schema.continuous)} continuous, "
@@ -201,8 +186,7 @@ def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace)
 
 def _compare(args: argparse.Namespace) -> int:
     for module in ("pandas", "sklearn", "tqdm"):  # one line naming the extra if one is missing
-        if not is_available(module):
-            require(module, "tabular", feature="mixup-any compare")
+        require(module, "tabular", feature="mixup-any compare")
     X, y, name = load(args)
     task = task_of(y, args)
     classes, y_idx, y_fit, splits = _cross_validation(X, y, task, args)
@@ -210,7 +194,8 @@ def _compare(args: argparse.Namespace) -> int:
 
     import torch
 
-    _print_warnings(args)
+    for message in [] if args.no_warnings else args.warnings:
+        print(f"mixup-any: warning: {message} (--no-warnings silences this)", file=sys.stderr, flush=True)
     if args.threads:
         torch.set_num_threads(args.threads)
     estimators = models(args, task)
@@ -297,14 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _compare(args)
     except SystemExit as exit_:  # --help, --version
         return exit_.code if isinstance(exit_.code, int) else 0
-    except UserError as err:
-        print(f"mixup-any: error: {err}", file=sys.stderr)
-        return 2
-    except MixupError as err:  # the data or options were refused by the library: say why, in one line
-        print(f"mixup-any: error: {str(err).strip().splitlines()[0]}", file=sys.stderr)
-        return 2
-    except ModuleNotFoundError as err:  # an optional dependency (see the install hint)
-        print(f"mixup-any: error: {str(err).splitlines()[0]}", file=sys.stderr)
+    except (UserError, MixupError, ModuleNotFoundError) as err:  # ours, the library's, a missing extra's
+        print(f"mixup-any: error: {str(err).strip().splitlines()[0]}", file=sys.stderr)  # in one line
         return 2
     except KeyboardInterrupt:
         print("mixup-any: interrupted; no outputs written", file=sys.stderr)

@@ -28,11 +28,11 @@ from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..modes import check_eta, check_mode
 from ._columns import as_frame, resolve_columns
-from ._training import LoopOptions, forward_in_chunks, seed_from, split_rows, train
+from ._training import forward_in_chunks, seed_from, split_rows, train
 from .cmixup import AppendedPartners
 from .mixer import CATEGORICAL_MIXING, TabularMixer
 from .model import TabularMLP
-from .preprocess import NUMERIC, TabularPreprocessor
+from .preprocess import TabularPreprocessor
 from .schema import identifier_columns
 from .temperature import MIN_ERRORS, fit_temperature
 
@@ -40,6 +40,10 @@ __all__: list[str] = []
 
 #: ``alpha=None`` means this α for each mode (see :data:`mixup_any.modes.MODES`).
 DEFAULT_ALPHA = {"erm": 0.0, "mixup": 0.4, "regmixup": 0.4, "inputs_only": 0.4}
+
+
+def _as_array(y: Any) -> np.ndarray:
+    return np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
 
 
 def _check_missing_target(y: np.ndarray, what: str = "y") -> None:
@@ -125,10 +129,18 @@ class _MixupTabularBase(BaseEstimator):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
+    def _check_fit_input(self, X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        """``fit``'s first step: the parameters, then ``X`` as a DataFrame and ``y`` as an array of as many rows."""
         self._check_loop_params()
         self._check_mixing_params()
         self._check_mixer()
+        df = as_frame(self, X, reset=True)
+        if y is None:
+            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+        y_arr = _as_array(y)
+        if y_arr.shape[0] != len(df):
+            raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
+        return df, y_arr
 
     def _check_loop_params(self) -> None:
         """The model and the training loop: sizes, rates, fractions."""
@@ -144,8 +156,6 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"lr must be > 0, got {self.lr!r}.")
         if not isinstance(self.dropout, Real) or not 0 <= self.dropout < 1:
             raise MixupError(f"dropout must be in [0, 1), got {self.dropout!r}.")
-        if self.numeric not in NUMERIC:
-            raise MixupError(f"Unknown numeric={self.numeric!r}; expected one of {NUMERIC}.")
         if not isinstance(self.keep_ids, bool):
             raise MixupError(f"keep_ids must be True or False, got {self.keep_ids!r}.")
 
@@ -210,14 +220,6 @@ class _MixupTabularBase(BaseEstimator):
             return TabularMixer(mixer, cardinalities=cardinalities, continuous_at_site=True)
         return TabularMixer(mixer, categorical_mixing=self.policy, cardinalities=cardinalities)
 
-    def _loop_options(self) -> LoopOptions:
-        return LoopOptions(
-            max_epochs=int(self.max_epochs), batch_size=self.batch_size, lr=float(self.lr),
-            weight_decay=float(self.weight_decay), early_stopping=bool(self.early_stopping),
-            n_iter_no_change=int(self.n_iter_no_change), mode=self._mode(), eta=float(self.eta),
-            cmixup_bandwidth=float(self.bandwidth) if self._whole_set_pairing() else None,
-            progress=f"{type(self).__name__} {self._mode()} alpha={self._alpha():g}" if self.verbose else None)
-
     # ------------------------------------------------------------------ fit
     def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
              df: pd.DataFrame, stratify: bool, val: tuple[pd.DataFrame, Tensor] | None) -> None:
@@ -243,8 +245,7 @@ class _MixupTabularBase(BaseEstimator):
                                embedding_dim=self.embedding_dim, hidden_sizes=tuple(self.hidden_sizes),
                                dropout=float(self.dropout))
             tm = self._make_tabular_mixer(mixer, model, pre.cardinalities_)
-            log, best_epoch = train(model, tm, self._loss_fn, (x_cont, x_cat, y_t), train_idx, val_idx, g,
-                                    self._loop_options())
+            log, best_epoch = train(self, model, tm, (x_cont, x_cat, y_t), train_idx, val_idx, g)
         self.preprocessor_ = pre
         self.model_ = model.eval()
         self.mixer_ = mixer
@@ -282,7 +283,7 @@ class _MixupTabularBase(BaseEstimator):
                              f"{type(eval_set).__name__}{f' of length {len(eval_set)}' if hasattr(eval_set, '__len__') else ''}.")
         X_val, y_val = pair
         df_val = as_frame(self, X_val, reset=False)
-        y_val = np.asarray(y_val.to_numpy() if hasattr(y_val, "to_numpy") else y_val)
+        y_val = _as_array(y_val)
         if y_val.shape[0] != len(df_val):
             raise MixupError(f"eval_set: X_val has {len(df_val)} rows but y_val has {y_val.shape[0]}.")
         _check_missing_target(y_val, "eval_set's y_val")
@@ -304,14 +305,6 @@ class _MixupTabularBase(BaseEstimator):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ predict
-    def _tensors(self, X: Any) -> tuple[Tensor, Tensor]:
-        check_is_fitted(self, "model_")
-        df = as_frame(self, X, reset=False)
-        missing = [c for c in self.preprocessor_.schema_.columns if c not in df.columns]
-        if missing:
-            raise MixupError(f"X lacks columns seen during fit: {missing}.")
-        return self.preprocessor_.transform_tensors(df)
-
     def _forward(self, x_cont: Tensor, x_cat: Tensor) -> Tensor:
         # predictions in float64: a float32 matmul rounds differently for different numbers of rows, and a
         # prediction must not depend on which other rows were passed with it
@@ -321,12 +314,10 @@ class _MixupTabularBase(BaseEstimator):
 
     def predict_logits(self, X: Any) -> np.ndarray:
         """Raw model outputs ``(n, out)`` before the temperature and the softmax / sigmoid."""
-        return self._forward(*self._tensors(X)).numpy().astype(np.float64)
+        check_is_fitted(self, "model_")
+        return self._forward(*self.preprocessor_.transform_tensors(as_frame(self, X, reset=False))).numpy()
 
-    def _more_tags(self) -> dict[str, Any]:  # sklearn < 1.6
-        return {"allow_nan": True}
-
-    def __sklearn_tags__(self):  # sklearn >= 1.6
+    def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = True
         return tags

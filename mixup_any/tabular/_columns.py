@@ -33,9 +33,17 @@ def as_frame(estimator: Any, X: Any, *, reset: bool) -> pd.DataFrame:
     ``feature_names_in_`` on ``estimator`` as scikit-learn's ``validate_data`` does. Arrays' columns are
     named ``x0, x1, ...``."""
     if isinstance(X, pd.DataFrame):
-        if not reset:
-            check_same_columns([str(c) for c in getattr(estimator, "feature_names_in_", [])], X)
-        validate_data(estimator, X, reset=reset, skip_check_array=True)
+        try:
+            validate_data(estimator, X, reset=reset, skip_check_array=True)
+        except ValueError as err:  # scikit-learn's rule for a fitted estimator: the columns of fit, in that order
+            if reset or getattr(estimator, "feature_names_in_", None) is None:
+                raise
+            fitted, cols = [str(c) for c in estimator.feature_names_in_], [str(c) for c in X.columns]
+            extra, missing = sorted(set(cols) - set(fitted)), sorted(set(fitted) - set(cols))
+            what = "; ".join(f"{k} {v}" for k, v in (("missing", missing), ("not seen in fit", extra)) if v) \
+                or f"the same columns in another order {cols}"
+            raise MixupError(f"X's columns differ from those seen in fit ({what}); expected {fitted}, in that order "
+                             f"(X[est.feature_names_in_] selects them).\n{err}") from None
         if X.shape[0] == 0:
             raise MixupError("The table is empty (0 rows); expected at least one row.")
         if X.shape[1] == 0:
@@ -47,24 +55,3 @@ def as_frame(estimator: Any, X: Any, *, reset: bool) -> pd.DataFrame:
     arr = validate_data(estimator, X, reset=reset, dtype="numeric", ensure_all_finite=False)
     return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
 
-
-def check_same_columns(fitted: list[str], X: pd.DataFrame) -> None:
-    """Columns must be those seen in fit, in the same order (scikit-learn's rule for a fitted
-    estimator with ``feature_names_in_``); the error starts with scikit-learn's own wording."""
-    cols = [str(c) for c in X.columns]
-    if not fitted or cols == fitted:
-        return
-    extra = sorted(set(cols) - set(fitted))
-    missing = sorted(set(fitted) - set(cols))
-    what = "; ".join(f"{k} {v}" for k, v in (("missing", missing), ("not seen in fit", extra)) if v) \
-        or f"the same columns in another order {cols}"
-    msg = (f"X's columns differ from those seen in fit ({what}); expected {fitted}, in that order "
-           "(X[est.feature_names_in_] selects them).\nThe feature names should match those that were passed "
-           "during fit.\n")
-    if extra:
-        msg += "Feature names unseen at fit time:\n" + "".join(f"- {c}\n" for c in extra)
-    if missing:
-        msg += "Feature names seen at fit time, yet now missing:\n" + "".join(f"- {c}\n" for c in missing)
-    if not extra and not missing:
-        msg += "Feature names must be in the same order as they were in fit.\n"
-    raise MixupError(msg)

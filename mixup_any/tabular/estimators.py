@@ -1,6 +1,5 @@
 """scikit-learn estimators that train :class:`TabularMLP` with tabular mixup: the classifier and the
-regressor, on the shared fit and predict of ``_base`` (skorch's rules; one ``torch.Generator`` behind every
-draw; ``fit`` never touches the caller's global RNG state)."""
+regressor, on the shared fit and predict of ``_base``."""
 
 from __future__ import annotations
 
@@ -17,7 +16,6 @@ from torch import Tensor
 
 from ..exceptions import MixupError
 from ._base import _check_missing_target, _float_targets, _MixupTabularBase
-from ._columns import as_frame
 
 __all__ = ["MixupTabularClassifier", "MixupTabularRegressor"]
 
@@ -90,33 +88,26 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         ``eval_set=(X_val, y_val)`` (or ``[(X_val, y_val)]``): validation rows for early stopping and the
         temperature, instead of the ``validation_fraction`` split; every row of ``X`` is then a training row.
         """
-        self._check_params()
-        df = as_frame(self, X, reset=True)
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        y_arr = np.asarray(y) if not hasattr(y, "iloc") else y.to_numpy()
-        if y_arr.shape[0] != len(df):
-            raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
+        df, y_arr = self._check_fit_input(X, y)
         _check_missing_target(y_arr)
         check_classification_targets(y_arr)
         ytype = type_of_target(y_arr)
-        if ytype == "multilabel-indicator":
-            self._multilabel = True
+        self._multilabel = ytype == "multilabel-indicator"
+        if self._multilabel:
             self.classes_ = np.arange(y_arr.shape[1])
             y_t = torch.tensor(np.asarray(y_arr, dtype=np.float32))
-            self._fit(y_t, y_arr.shape[1], "multilabel", None, df, stratify=False, val=self._val_labels(eval_set))
-            return self
-        if ytype not in ("binary", "multiclass"):
+            kind, num_classes = "multilabel", None
+        elif ytype in ("binary", "multiclass"):
+            self.classes_, y_enc = np.unique(column_or_1d(y_arr, warn=True), return_inverse=True)
+            if self.classes_.shape[0] < 2:
+                raise MixupError(f"The target has only one class ({self.classes_.tolist()[0]!r}); "
+                                 "a classifier needs at least two.")
+            y_t = torch.tensor(y_enc, dtype=torch.int64)
+            kind, num_classes = "index", self.classes_.shape[0]
+        else:
             raise MixupError(f"Unsupported target type {ytype!r}; expected binary, multiclass or multilabel-indicator.")
-        y1 = column_or_1d(y_arr, warn=True)
-        classes, y_enc = np.unique(y1, return_inverse=True)
-        if classes.shape[0] < 2:
-            raise MixupError(f"The target has only one class ({classes.tolist()[0]!r}); "
-                             "a classifier needs at least two.")
-        self._multilabel = False
-        self.classes_ = classes
-        y_t = torch.tensor(y_enc, dtype=torch.int64)
-        self._fit(y_t, classes.shape[0], "index", classes.shape[0], df, stratify=True, val=self._val_labels(eval_set))
+        self._fit(y_t, self.classes_.shape[0], kind, num_classes, df, stratify=not self._multilabel,
+                  val=self._val_labels(eval_set))
         return self
 
     def _val_labels(self, eval_set: Any) -> tuple[pd.DataFrame, Tensor] | None:
@@ -141,15 +132,10 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
             return F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
         return F.cross_entropy(logits, y, reduction=reduction)
 
-    def _proba_from_logits(self, logits: np.ndarray | Tensor, temperature: float) -> np.ndarray:
-        z = torch.as_tensor(logits, dtype=torch.float64) / temperature
-        p = torch.sigmoid(z) if self._multilabel else torch.softmax(z, dim=-1)
-        return p.numpy()
-
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities ``(n, C)`` (per-label probabilities for multilabel)."""
-        t = self.temperature_ if self.temperature_scaling else 1.0
-        return self._proba_from_logits(self.predict_logits(X), t)
+        z = torch.as_tensor(self.predict_logits(X)) / (self.temperature_ if self.temperature_scaling else 1.0)
+        return (torch.sigmoid(z) if self._multilabel else torch.softmax(z, dim=-1)).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Labels ``(n,)`` in the type of ``classes_`` (or a 0/1 matrix ``(n, L)`` for multilabel)."""
@@ -192,13 +178,7 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
         ``eval_set=(X_val, y_val)`` (or ``[(X_val, y_val)]``): validation rows for early stopping, instead of
         the ``validation_fraction`` split; every row of ``X`` is then a training row.
         """
-        self._check_params()
-        df = as_frame(self, X, reset=True)
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-        y_arr = np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y)
-        if y_arr.shape[0] != len(df):
-            raise MixupError(f"X has {len(df)} rows but y has {y_arr.shape[0]}.")
+        df, y_arr = self._check_fit_input(X, y)
         y_arr = _float_targets(y_arr, "y")
         if y_arr.ndim == 2 and y_arr.shape[1] == 1:
             y_arr = column_or_1d(y_arr, warn=True)

@@ -72,11 +72,7 @@ class TabularMLP(nn.Module):
         self.out_features = int(out_features)
         dims = [embedding_dim or default_embedding_dim(c) for c in self.cardinalities]
         self.embeddings = nn.ModuleList(nn.Embedding(c, d) for c, d in zip(self.cardinalities, dims, strict=True))
-        # all variables' embeddings side by side (B, sum(d_j)): one hook here mixes every variable in its
-        # own space with one kernel call (block-wise the same as hooking each embedding)
-        self.embedded = nn.Identity()
-        # the continuous columns and the embeddings side by side, the MLP's input: one hook here mixes
-        # the continuous columns directly and every variable in its own space, in one kernel call
+        self.embedded = nn.Identity()  # hook sites, see the class docstring
         self.joined = nn.Identity()
         layers: list[nn.Module] = []
         width = self.n_continuous + sum(dims)
@@ -96,31 +92,20 @@ class TabularMLP(nn.Module):
             return [F.linear(b, emb.weight.t()) for b, emb in zip(blocks, tables, strict=True)]
         return [emb(x_cat[:, j]) for j, emb in enumerate(self.embeddings)]
 
-    def _check_inputs(self, x_cont: Tensor | None, x_cat: Tensor | None) -> None:
+    def _check_inputs(self, x_cont: Any, x_cat: Any) -> None:
         """Clear errors for inputs the layers would reject with an IndexError or a shape error."""
-        rows = []
-        if self.n_continuous:
-            rows.append(self._check_continuous(x_cont))
-        if self.cardinalities:
-            rows.append(self._check_categorical(x_cat))
-        if len(set(rows)) > 1:
-            raise MixupError(f"x_cont has {rows[0]} rows but x_cat has {rows[1]}; they must match.")
-
-    def _check_continuous(self, x_cont: Any) -> int:
-        if not isinstance(x_cont, Tensor) or x_cont.ndim != 2 or x_cont.shape[1] != self.n_continuous \
-                or not x_cont.is_floating_point():
-            raise MixupError(f"x_cont must be a float (B, {self.n_continuous}) tensor, got {_describe(x_cont)}.")
-        return int(x_cont.shape[0])
-
-    def _check_categorical(self, x_cat: Any) -> int:
-        k, width = len(self.cardinalities), sum(self.cardinalities)
-        if not isinstance(x_cat, Tensor) or x_cat.ndim != 2 or x_cat.is_complex() or x_cat.shape[1] != (
-                width if x_cat.is_floating_point() else k):
+        d, k, width = self.n_continuous, len(self.cardinalities), sum(self.cardinalities)
+        if d and (not isinstance(x_cont, Tensor) or x_cont.ndim != 2 or x_cont.shape[1] != d
+                  or not x_cont.is_floating_point()):
+            raise MixupError(f"x_cont must be a float (B, {d}) tensor, got {_describe(x_cont)}.")
+        if k and (not isinstance(x_cat, Tensor) or x_cat.ndim != 2 or x_cat.is_complex()
+                  or x_cat.shape[1] != (width if x_cat.is_floating_point() else k)):
             raise MixupError(f"x_cat must be (B, {k}) integer codes (or (B, {width}) float one-hot blocks), "
                              f"got {_describe(x_cat)}.")
-        if not x_cat.is_floating_point():
+        if k and not x_cat.is_floating_point():
             check_codes(x_cat, self.cardinalities)
-        return int(x_cat.shape[0])
+        if d and k and x_cont.shape[0] != x_cat.shape[0]:
+            raise MixupError(f"x_cont has {x_cont.shape[0]} rows but x_cat has {x_cat.shape[0]}; they must match.")
 
     def forward(self, x_cont: Tensor | None, x_cat: Tensor | None = None) -> Tensor:
         self._check_inputs(x_cont, x_cat)
