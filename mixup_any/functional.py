@@ -45,25 +45,31 @@ def check_same_device(x: Tensor, plan_tensor: Tensor, what: str = "x") -> None:
         )
 
 
-def check_partner_index(index: Tensor, batch_size: int) -> None:
-    """Raise if ``index`` is not an integer tensor of partners in ``[0, batch_size)``.
+def check_in_range(t: Tensor, n: int, message: Callable[[int], str], device_message: str) -> None:
+    """Raise a :class:`MixupError` with ``message(value)`` if the integer tensor ``t`` holds a value outside ``[0, n)``.
 
-    Checked at once on the CPU; on accelerators and inside ``torch.compile`` it is an asynchronous device
-    assertion, so the per-batch path never waits for the device.
+    Checked at once on the CPU; on accelerators and inside ``torch.compile`` (where reading a value back
+    would break the graph) it is an asynchronous device assertion with ``device_message``, so the
+    per-batch path never waits for the device.
     """
+    if t.numel() == 0:
+        return
+    if t.device.type == "cpu" and not torch.compiler.is_compiling():
+        lo, hi = (int(v) for v in t.aminmax())
+        if lo < 0 or hi >= n:
+            raise MixupError(message(hi if hi >= n else lo))
+    else:
+        torch._assert_async(((t >= 0) & (t < n)).all(), device_message)
+
+
+def check_partner_index(index: Tensor, batch_size: int) -> None:
+    """Raise if ``index`` is not an integer tensor of partners in ``[0, batch_size)`` (see :func:`check_in_range`)."""
     if index.dtype not in (torch.int64, torch.int32):
         raise MixupError(f"index must be an int64 (or int32) tensor of partner rows, got {index.dtype}.")
-    if index.numel() == 0:
-        return
-    if index.device.type == "cpu" and not torch.compiler.is_compiling():
-        lo, hi = (int(v) for v in index.aminmax())
-        if lo < 0 or hi >= batch_size:
-            raise MixupError(
-                f"index holds partner row {hi if hi >= batch_size else lo}, outside [0, {batch_size}) for a batch "
-                f"of {batch_size} rows: row i is mixed with row index[i] of the same batch."
-            )
-    else:
-        torch._assert_async(((index >= 0) & (index < batch_size)).all(), f"index holds a partner outside [0, {batch_size})")
+    check_in_range(index, batch_size,
+                   lambda v: f"index holds partner row {v}, outside [0, {batch_size}) for a batch of {batch_size} "
+                             "rows: row i is mixed with row index[i] of the same batch.",
+                   f"index holds a partner outside [0, {batch_size})")
 
 
 def gather_rows(x: Tensor, index: Tensor, *, keep_layout: bool = True) -> Tensor:
@@ -275,25 +281,13 @@ def one_hot(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> 
 
 
 def check_class_indices(y: Tensor, num_classes: int, what: str = "targets") -> None:
-    """Raise if class indices are outside ``[0, num_classes)``.
-
-    On CPU this is checked at once with a clear message; on accelerators, and inside ``torch.compile``
-    (where reading a value back would break the graph), it is an asynchronous device assertion, so the
-    per-batch path never waits for the device.
-    """
+    """Raise if class indices are outside ``[0, num_classes)`` (see :func:`check_in_range`)."""
     if y.is_floating_point() or y.is_complex():
         raise MixupError(f"Class indices must be an integer tensor, got {y.dtype}.")
-    if y.numel() == 0:
-        return
-    if y.device.type == "cpu" and not torch.compiler.is_compiling():  # compiled: the async check below
-        lo, hi = int(y.min()), int(y.max())
-        if lo < 0 or hi >= num_classes:
-            raise MixupError(
-                f"{what} hold class index {hi if hi >= num_classes else lo}, outside [0, num_classes={num_classes}). "
-                "Pass the right num_classes, or remap the labels to 0..num_classes-1."
-            )
-    else:
-        torch._assert_async(((y >= 0) & (y < num_classes)).all(), f"{what} hold a class index outside [0, {num_classes})")
+    check_in_range(y, num_classes,
+                   lambda v: f"{what} hold class index {v}, outside [0, num_classes={num_classes}). Pass the right "
+                             "num_classes, or remap the labels to 0..num_classes-1.",
+                   f"{what} hold a class index outside [0, {num_classes})")
 
 
 def smooth(y: Tensor, label_smoothing: float, kind: str) -> Tensor:
