@@ -199,3 +199,39 @@ def test_get_labels_gives_the_targets_and_a_batch_without_them_is_a_clear_error(
     assert cb.handle is None
     with pytest.raises(MixupError, match="get_labels must be a function"):
         MixupCallback(MixUp(), at="net.1", get_labels="y")
+
+
+class TableNet(pl.LightningModule):
+    """A table through a route: the callback attaches TabularMixer at the model's per-variable embeddings."""
+
+    def __init__(self, callback):
+        super().__init__()
+        from mixup_any.tabular import TabularMLP
+
+        torch.manual_seed(0)
+        self.net, self.callback, self.plans = TabularMLP(2, [3, 4], C), callback, []
+
+    def training_step(self, batch, batch_idx):
+        x_cont, x_cat, y = batch
+        out = self.net(x_cont, x_cat)
+        self.plans.append(self.callback.handle.params)
+        return self.callback.loss(F.cross_entropy, out, y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_callback_attaches_a_route_as_attach_does():
+    pytest.importorskip("sklearn")
+    from mixup_any.tabular import TabularMixer
+
+    cb = MixupCallback(TabularMixer(MixUp(alpha=1.0, num_classes=C, seed=0)), at="embeddings.*", module="net",
+                       get_labels=lambda batch: batch[2])
+    g = torch.Generator().manual_seed(0)
+    ds = TensorDataset(torch.randn(8, 2, generator=g), torch.stack([torch.randint(0, 3, (8,), generator=g),
+                                                                    torch.randint(0, 4, (8,), generator=g)], 1),
+                       torch.randint(0, C, (8,), generator=g))
+    model = TableNet(cb)
+    _trainer(1, [cb]).fit(model, DataLoader(ds, batch_size=4))
+    assert len(model.plans) == 2 and all(p.mixed for p in model.plans)
+    assert cb.mixer is cb.route.mixer and cb.handle is None  # the route's mixer keeps the schedule and state

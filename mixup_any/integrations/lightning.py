@@ -29,7 +29,7 @@ from torch import Tensor, nn
 
 from ..exceptions import HookSiteError, MixupError
 from ..extras import require
-from ..handle import MixHandle
+from ..handle import MixHandle, Route
 from ..hooks import attach
 from ..mixers import Mixer
 from ..modes import check_eta, check_mode
@@ -59,7 +59,9 @@ class MixupCallback(pl.Callback):
     """Mix training batches of a Lightning fit: hook sites per batch, epoch schedule, checkpointed state.
 
     Args:
-        mixer: the :class:`~mixup_any.mixers.base.Mixer` (its generator draws every plan).
+        mixer: the :class:`~mixup_any.mixers.base.Mixer` (its generator draws every plan), or a route wrapping
+            one (:class:`~mixup_any.text.TextMixer`, :class:`~mixup_any.tabular.TabularMixer`, ...), attached
+            as :func:`~mixup_any.attach` attaches it.
         at: hook site(s) as in :func:`mixup_any.hooks.attach` (``"input"``, names, globs, types...), or ``None``
             for input mixing done by the module (:class:`MixupModuleMixin`); the callback then only runs the
             schedule and saves the mixer's state.
@@ -87,13 +89,13 @@ class MixupCallback(pl.Callback):
 
     def __init__(
         self,
-        mixer: Mixer,
+        mixer: Mixer | Route,
         at: Any = None,
         *,
         module: str | None = None,
         off_after_epoch: int | None = None,
         get_labels: Callable[[Any], Tensor | None] = default_labels,
-        choose: str = "one",
+        choose: str | None = None,
         weights: Sequence[float] | Mapping[str, float] | None = None,
         output: int | str | None = None,
         repeat: str = "raise",
@@ -108,20 +110,23 @@ class MixupCallback(pl.Callback):
                 f"MixupCallback(mode={mode!r}) applies the mode at hook sites, but at=None (input mixing is done by "
                 "MixupModuleMixin, which only mixes). Use at='input' to mix the model's input with this mode."
             )
-        if not isinstance(mixer, Mixer):
-            raise MixupError(f"MixupCallback needs a Mixer (e.g. MixUp, CutMix), got {type(mixer).__name__}.")
+        if not isinstance(mixer, (Mixer, Route)):
+            raise MixupError(f"MixupCallback needs a Mixer (e.g. MixUp, CutMix) or a route wrapping one (TextMixer, "
+                             f"TabularMixer, GraphMixer), got {type(mixer).__name__}.")
+        inner = mixer.mixer if isinstance(mixer, Route) else mixer
         if off_after_epoch is not None:
             schedule = MixSchedule(off_after_epoch=off_after_epoch)  # checks the value
-            if mixer.schedule is None:
-                mixer.schedule = schedule
-            elif mixer.schedule.off_after_epoch != off_after_epoch:
+            if inner.schedule is None:
+                inner.schedule = schedule
+            elif inner.schedule.off_after_epoch != off_after_epoch:
                 raise MixupError(
                     f"off_after_epoch={off_after_epoch} conflicts with the mixer's schedule (off_after_epoch="
-                    f"{mixer.schedule.off_after_epoch}); set it in one place."
+                    f"{inner.schedule.off_after_epoch}); set it in one place."
                 )
         if not callable(get_labels):
             raise MixupError(f"get_labels must be a function batch -> targets, got {type(get_labels).__name__}.")
-        self.mixer = mixer
+        self.mixer = inner  # its epoch, schedule and state
+        self.route = mixer  # what attach() hooks: the mixer itself or its route
         self.at = at
         self.module = module
         self.off_after_epoch = off_after_epoch
@@ -140,7 +145,7 @@ class MixupCallback(pl.Callback):
                 f"MixupCallback(module={self.module!r}): {type(pl_module).__name__} has no submodule attribute "
                 f"{self.module!r}."
             )
-        self.handle = attach(self.mixer, model, at=self.at, **self.attach_kwargs)
+        self.handle = attach(self.route, model, at=self.at, **self.attach_kwargs)
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         self.on_exception(trainer, pl_module, None)
