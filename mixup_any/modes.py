@@ -58,8 +58,7 @@ def clean_and_mixed(params: MixParams) -> MixParams:
 
     Row ``i < B`` pairs with itself with ``lam = 1`` (a row mixed with itself is itself, exactly, for
     interpolation and for cut-and-paste alike); row ``B + i`` pairs with ``B + index[i]`` with ``lam[i]``.
-    The per-row tensors of the plan's record (a CutMix box, a choice) are repeated for the clean rows, where pairing with
-    themselves makes them inert. An identity plan gives the identity plan of ``2B`` rows.
+    An identity plan gives the identity plan of ``2B`` rows.
 
     Example:
         >>> p = MixParams(lam=torch.tensor([0.3, 0.8]), index=torch.tensor([1, 0]))

@@ -361,19 +361,13 @@ def check_extra(params: MixParams, expected: tuple[type, ...], who: str) -> None
 
 
 def appended_partners_index(b: int, device: torch.device | str | None = None) -> Tensor:
-    """``(2B,)`` pairing of a batch ``[rows; partners]``: row ``i`` with row ``B + i``, each partner with itself.
-
-    Example:
-        >>> appended_partners_index(3).tolist()
-        [3, 4, 5, 3, 4, 5]
-    """
+    """``(2B,)`` pairing of a batch ``[rows; partners]``: row ``i`` with row ``B + i``, each partner with itself."""
     return torch.arange(b, 2 * b, device=device).repeat(2)
 
 
 def doubled_plan(params: MixParams, index: Tensor, *, mixed_first: bool) -> MixParams:
-    """The plan of a batch of ``2B`` rows made from ``params`` (``B`` rows, mixed): one half takes ``params``'
-    λ (rows ``0..B-1`` if ``mixed_first``, else rows ``B..2B-1``), the other ``λ = 1``; ``index`` ``(2B,)`` pairs
-    the rows. The record's per-row tensors are repeated; a row paired with itself at ``λ = 1`` is left as it is.
+    """The plan of ``2B`` rows from ``params`` (``B`` rows, mixed): one half (the first if ``mixed_first``) takes
+    its λ, the other ``λ = 1``; ``index`` ``(2B,)`` pairs the rows; the record's per-row tensors are repeated.
 
     Example:
         >>> p = MixParams(lam=torch.tensor([0.3, 0.8]), index=torch.tensor([1, 0]))

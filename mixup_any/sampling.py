@@ -178,10 +178,6 @@ def sample_lambda(
         # a Beta draw rounds to 1.0 in float32 now and then; kept below 1, its rows always mix (MixParams.unmixed_rows)
         out = out.clamp_(max=BELOW_ONE).float()
     return out.expand(batch_size).contiguous() if not per_sample else out
-    if fold:
-        out = torch.maximum(out, 1.0 - out)
-    out = out.float()
-    return out.expand(batch_size).contiguous() if not per_sample else out
 
 
 def host_lambda(rng: random.Random, *, alpha: float = 1.0, beta: float | None = None,
@@ -281,23 +277,15 @@ def _other_group_uniform(keys: Tensor, eligible: Tensor, generator: torch.Genera
 
 def label_distance_partners(y: Tensor, bandwidth: float, generator: torch.Generator | None, *,
                             pool: Tensor | None = None, same: Tensor | None = None) -> Tensor:
-    """C-Mixup (Yao et al., 2022): for each row ``i`` of ``y``, a row ``j`` of ``pool`` drawn with probability
-    ∝ ``exp(-‖y_i - pool_j‖² / (2·bandwidth²))``, by Gumbel-max over the ``(B, N)`` kernel logits.
-
-    Args:
-        y: ``(B, ...)`` labels. pool: ``(N, ...)`` the labels to draw from (default ``y``).
-        bandwidth: σ of the Gaussian kernel, in label units, ``> 0``.
-        generator: the source of the ``(B, N)`` Gumbel noise, drawn on its device.
-        same: ``(B, N)`` bool, pairs never drawn (default: a row itself when ``pool`` is ``y``).
-
-    Returns:
-        ``(B,)`` int64 positions in ``pool``.
+    """C-Mixup (Yao et al., 2022): for each row ``i`` of ``y`` ``(B, ...)``, a row ``j`` of ``pool`` ``(N, ...)``
+    (default ``y``) drawn with probability ∝ ``exp(-‖y_i - pool_j‖² / 2σ²)``, σ = ``bandwidth``, by Gumbel-max
+    over ``(B, N)`` logits with noise from ``generator`` (drawn on its device), never a pair marked in ``same``
+    ``(B, N)`` (default: a row itself when ``pool`` is ``y``). Returns ``(B,)`` positions in ``pool``.
 
     Example:
         >>> y = torch.tensor([[0.0], [0.1], [5.0]])
-        >>> label_distance_partners(y[:1], 0.5, torch.Generator().manual_seed(0), pool=y,
-        ...                         same=torch.tensor([[True, False, False]])).tolist()
-        [1]
+        >>> label_distance_partners(y, 0.5, torch.Generator().manual_seed(0))[:2].tolist()  # 5.0 is far away
+        [1, 0]
     """
     y = y.reshape(y.shape[0], -1).float()
     p = y if pool is None else pool.reshape(pool.shape[0], -1).float()
