@@ -25,7 +25,7 @@ from torch import Tensor
 from .exceptions import MixupError
 from .functional import batch_size_of, map_float_leaves, map_tensors, tensor_leaves
 from .mixers import Mixer
-from .params import MixParams, map_extra
+from .params import MixParams, appended_partners_index, doubled_plan
 
 __all__ = ["seed_mixer", "CrossRankMixer"]
 
@@ -193,17 +193,9 @@ class CrossRankMixer:
         def partners(t: Tensor) -> Tensor:
             return self._gather(t, bmax, d, world).index_select(0, gather_at)
 
-        arange = torch.arange(b, device=first.device)
         # Rows b..2b-1 of the stacked batch are the partners, paired with themselves (lam = 1), so any
         # mixer's kernel (CutMix boxes included) is exact on rows 0..b-1 and the identity on the rest.
-        ones = torch.ones(b, device=first.device)
-        stacked = MixParams(
-            lam=torch.cat([local.lam_rows(), ones]),
-            index=torch.cat([arange + b, arange + b]).to(local.index.dtype),
-            target_lam=torch.cat([local.target_rows(), ones]) if local.target_lam is not None else None,
-            extra=map_extra(local.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v),
-            site=local.site,
-        )
+        stacked = doubled_plan(local, appended_partners_index(b, first.device), mixed_first=True)
         out = map_tensors(x, lambda t, _: self.mixer.mix(torch.cat([t, partners(t)]), stacked)[:b])
         self.params = dataclasses.replace(local, index=gidx.to(local.index.dtype))
         target = self.mixer.mix_target(map_tensors(y, lambda t, _: torch.cat([t, partners(t)])), stacked)

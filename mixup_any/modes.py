@@ -24,7 +24,7 @@ from torch import Tensor
 
 from .exceptions import MixupError
 from .losses import mixed_loss
-from .params import MixParams, map_extra
+from .params import MixParams, doubled_plan
 from .targets import MixedTarget
 
 __all__ = ["MODES", "check_eta", "check_mode", "clean_and_mixed", "inputs_only_target", "mode_loss", "mode_target",
@@ -58,8 +58,7 @@ def clean_and_mixed(params: MixParams) -> MixParams:
 
     Row ``i < B`` pairs with itself with ``lam = 1`` (a row mixed with itself is itself, exactly, for
     interpolation and for cut-and-paste alike); row ``B + i`` pairs with ``B + index[i]`` with ``lam[i]``.
-    The per-row tensors of the plan's record (a CutMix box, a choice) are repeated for the clean rows, where pairing with
-    themselves makes them inert. An identity plan gives the identity plan of ``2B`` rows.
+    An identity plan gives the identity plan of ``2B`` rows.
 
     Example:
         >>> p = MixParams(lam=torch.tensor([0.3, 0.8]), index=torch.tensor([1, 0]))
@@ -72,13 +71,8 @@ def clean_and_mixed(params: MixParams) -> MixParams:
     b = params.batch_size
     if not params.mixed:
         return MixParams.identity(2 * b, params.device).at_site(params.site)
-    extra = map_extra(params.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v)
-    index = params.index
-    ones = torch.ones(b, device=index.device)
-    return dataclasses.replace(params, lam=torch.cat([ones, params.lam_rows()]),
-                               index=torch.cat([torch.arange(b, device=index.device, dtype=index.dtype), index + b]),
-                               target_lam=None if params.target_lam is None else torch.cat([ones, params.target_rows()]),
-                               extra=extra, unmixed_rows=True)
+    index = torch.cat([torch.arange(b, device=params.device), params.index + b])
+    return doubled_plan(params, index, mixed_first=False)
 
 
 @overload

@@ -358,3 +358,29 @@ def check_extra(params: MixParams, expected: tuple[type, ...], who: str) -> None
             "drew it (mixer.mix(x, plan)), e.g. a Box with CutMix, a Choice with RandomChoice, a Swap with "
             "TabularMixer(categorical_mixing='swap')."
         )
+
+
+def appended_partners_index(b: int, device: torch.device | str | None = None) -> Tensor:
+    """``(2B,)`` pairing of a batch ``[rows; partners]``: row ``i`` with row ``B + i``, each partner with itself."""
+    return torch.arange(b, 2 * b, device=device).repeat(2)
+
+
+def doubled_plan(params: MixParams, index: Tensor, *, mixed_first: bool) -> MixParams:
+    """The plan of ``2B`` rows from ``params`` (``B`` rows, mixed): one half (the first if ``mixed_first``) takes
+    its λ, the other ``λ = 1``; ``index`` ``(2B,)`` pairs the rows; the record's per-row tensors are repeated.
+
+    Example:
+        >>> p = MixParams(lam=torch.tensor([0.3, 0.8]), index=torch.tensor([1, 0]))
+        >>> q = doubled_plan(p, appended_partners_index(2), mixed_first=True)
+        >>> q.lam, q.index
+        (tensor([0.3000, 0.8000, 1.0000, 1.0000]), tensor([2, 3, 2, 3]))
+    """
+    b = params.batch_size
+    ones = torch.ones(b, device=params.device)
+
+    def halves(rows: Tensor) -> Tensor:
+        return torch.cat([rows, ones] if mixed_first else [ones, rows])
+    return replace(params, lam=halves(params.lam_rows()), index=index.to(params.index.dtype),
+                   target_lam=None if params.target_lam is None else halves(params.target_rows()),
+                   extra=map_extra(params.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v),
+                   unmixed_rows=True)

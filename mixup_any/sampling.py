@@ -178,10 +178,6 @@ def sample_lambda(
         # a Beta draw rounds to 1.0 in float32 now and then; kept below 1, its rows always mix (MixParams.unmixed_rows)
         out = out.clamp_(max=BELOW_ONE).float()
     return out.expand(batch_size).contiguous() if not per_sample else out
-    if fold:
-        out = torch.maximum(out, 1.0 - out)
-    out = out.float()
-    return out.expand(batch_size).contiguous() if not per_sample else out
 
 
 def host_lambda(rng: random.Random, *, alpha: float = 1.0, beta: float | None = None,
@@ -279,19 +275,28 @@ def _other_group_uniform(keys: Tensor, eligible: Tensor, generator: torch.Genera
     return index
 
 
-def _label_distance(labels: Tensor, bandwidth: float, generator: torch.Generator | None) -> Tensor:
-    """C-Mixup (Yao et al., 2022): partner ``j`` drawn with probability ∝ exp(-‖y_i - y_j‖² / 2σ²)."""
-    if not labels.is_floating_point():
-        labels = labels.float()
-    y = labels.reshape(labels.shape[0], -1).float()
-    n = y.shape[0]
-    d2 = torch.cdist(y, y).pow(2)
-    logits = -d2 / (2.0 * bandwidth**2)
-    if n > 1:
+def label_distance_partners(y: Tensor, bandwidth: float, generator: torch.Generator | None, *,
+                            pool: Tensor | None = None, same: Tensor | None = None) -> Tensor:
+    """C-Mixup (Yao et al., 2022): for each row ``i`` of ``y`` ``(B, ...)``, a row ``j`` of ``pool`` ``(N, ...)``
+    (default ``y``) drawn with probability ∝ ``exp(-‖y_i - pool_j‖² / 2σ²)``, σ = ``bandwidth``, by Gumbel-max
+    over ``(B, N)`` logits with noise from ``generator`` (drawn on its device), never a pair marked in ``same``
+    ``(B, N)`` (default: a row itself when ``pool`` is ``y``). Returns ``(B,)`` positions in ``pool``.
+
+    Example:
+        >>> y = torch.tensor([[0.0], [0.1], [5.0]])
+        >>> label_distance_partners(y, 0.5, torch.Generator().manual_seed(0))[:2].tolist()  # 5.0 is far away
+        [1, 0]
+    """
+    y = y.reshape(y.shape[0], -1).float()
+    p = y if pool is None else pool.reshape(pool.shape[0], -1).float()
+    logits = -torch.cdist(y, p).pow(2) / (2.0 * bandwidth**2)
+    if same is not None:
+        logits.masked_fill_(same, float("-inf"))
+    elif pool is None and y.shape[0] > 1:
         logits.fill_diagonal_(float("-inf"))
-    u = torch.rand(n, n, generator=generator, device=y.device)
-    gumbel = -torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))
-    return (logits + gumbel).argmax(-1)
+    device = generator.device if generator is not None else y.device
+    u = torch.rand(logits.shape, generator=generator, device=device).to(y.device)
+    return (logits - torch.log(-torch.log(u.clamp(1e-12, 1.0 - 1e-7)))).argmax(-1)
 
 
 def _check_size(n: Any, what: str) -> None:
@@ -397,7 +402,7 @@ def _by_label_distance(b: int, labels: Tensor | None, eligible: Tensor | None, b
     y = _needs(labels, "label_distance")
     if not (bandwidth > 0):
         raise MixupError(f"pairing='label_distance' needs bandwidth > 0, got {bandwidth!r}.")
-    return _label_distance(y, bandwidth, generator)
+    return label_distance_partners(y, bandwidth, generator)
 
 
 _STRATEGIES: dict[str, _Strategy] = {

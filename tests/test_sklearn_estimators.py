@@ -22,8 +22,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 from mixup_any import MixParams, MixUp  # noqa: E402
 from mixup_any.exceptions import MixupError  # noqa: E402
+from mixup_any.sampling import label_distance_partners  # noqa: E402
 from mixup_any.tabular import MixupTabularClassifier, MixupTabularRegressor  # noqa: E402
-from mixup_any.tabular.cmixup import label_distance_partners  # noqa: E402
 from mixup_any.tabular.temperature import fit_temperature  # noqa: E402
 
 FAST = dict(max_epochs=40, batch_size=64, hidden_sizes=(32,), lr=1e-2, dropout=0.0, n_iter_no_change=5)
@@ -283,8 +283,8 @@ def test_cmixup_partners_come_from_the_whole_training_set_with_the_kernel(bandwi
     y_train = torch.tensor([[0.0], [0.5], [1.0], [3.0]])
     rows = torch.tensor([10, 11, 12, 13])
     n = 20000  # the first row, drawn for n times in one batch
-    draws = label_distance_partners(y_train[:1].expand(n, 1), y_train, rows[:1].expand(n), rows, bandwidth,
-                                    torch.Generator().manual_seed(0))
+    draws = rows[label_distance_partners(y_train[:1].expand(n, 1), bandwidth, torch.Generator().manual_seed(0),
+                                         pool=y_train, same=(rows[:1, None] == rows[None, :]).expand(n, 4))]
     freq = np.array([(draws == r).double().mean().item() for r in rows.tolist()])
     w = np.exp(-(np.array([0.0, 0.5, 1.0, 3.0]) ** 2) / (2 * bandwidth**2))
     w[0] = 0.0  # never itself

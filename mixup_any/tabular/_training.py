@@ -19,7 +19,7 @@ from ..exceptions import MixupError
 from ..extras import require
 from ..hooks import attach
 from ..modes import mode_loss
-from .cmixup import label_distance_partners
+from ..sampling import label_distance_partners
 from .mixer import TabularMixer
 from .model import TabularMLP
 
@@ -139,8 +139,8 @@ def _epoch(est: Any, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer,
     for start in range(0, n, bs):
         idx = perm[start:start + bs]
         b = idx.shape[0]
-        rows = idx if not whole_set else torch.cat(
-            [idx, label_distance_partners(y[idx], y[train_idx], idx, train_idx, float(est.bandwidth), g)])
+        rows = idx if not whole_set else torch.cat([idx, train_idx[label_distance_partners(
+            y[idx], float(est.bandwidth), g, pool=y[train_idx], same=idx[:, None] == train_idx[None, :])]])
         xc, xk, yb = x_cont[rows], x_cat[rows], y[rows]
         clean = model(xc[:b], xk[:b]) if mode == "regmixup" else None
         mixing.arm(yb, params=mixing.adapter.tabular.sample(xc, xk, labels=yb, generator=g))
