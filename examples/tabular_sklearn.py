@@ -40,10 +40,11 @@ def load():
 
 def models(epochs: int) -> dict[str, MixupTabularClassifier]:
     common = dict(max_epochs=epochs)
+    mixup = dict(mode="mixup", alpha=0.4, **common)
     return {
         "ERM (alpha=0)": MixupTabularClassifier(alpha=0.0, **common),
-        "mixup, embeddings": MixupTabularClassifier(mode="mixup", alpha=0.4, policy="embedding", **common),
-        "mixup, swap": MixupTabularClassifier(mode="mixup", alpha=0.4, policy="swap", **common),
+        "mixup, embeddings": MixupTabularClassifier(categorical_mixing="embedding", **mixup),
+        "mixup, swap": MixupTabularClassifier(categorical_mixing="swap", **mixup),
     }
 
 

@@ -18,7 +18,7 @@ def models(args: argparse.Namespace, task: str) -> dict[str, Any]:
 
     est = MixupTabularClassifier if task == "classification" else MixupTabularRegressor
     # keep_ids: the command has left out the identifier-like columns of the whole table (unless --keep-ids)
-    common = dict(max_epochs=args.epochs, policy=args.policy, random_state=args.seed,
+    common = dict(max_epochs=args.epochs, categorical_mixing=args.categorical_mixing, random_state=args.seed,
                   keep_ids=True)
     out = {BASELINE: est(mode="erm", alpha=0.0, **common)}
     for method in (m for m in args.methods if m != "erm"):

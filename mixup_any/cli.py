@@ -181,7 +181,8 @@ def _describe(X: Any, y: Any, name: str, classes: Any, args: argparse.Namespace)
                if integers else "")
             + f"  {args.folds}-fold CV x {plural(args.repeats, 'repeat')} (seed {args.seed}); "
             f"MLP up to {plural(args.epochs, 'epoch')},\n"
-            f"  early stopping on a {VALIDATION_PERCENT}% validation split; categorical mixing: {args.policy}")
+            f"  early stopping on a {VALIDATION_PERCENT}% validation split; "
+            f"categorical mixing: {args.categorical_mixing}")
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -246,7 +247,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="one or more alphas (an alpha grid) for each mixing method (default: 0.4)")
     c.add_argument("--pairing", choices=["permute", "label_distance"], default="permute",
                    help="label_distance = C-Mixup (regression only) (default: %(default)s)")
-    c.add_argument("--policy", choices=["embedding", "onehot", "swap"], default="embedding",
+    c.add_argument("--categorical-mixing", choices=["embedding", "onehot", "swap"], default="embedding",
                    help="how categorical variables are mixed (default: %(default)s)")
     c.add_argument("--epochs", type=int, help=f"max epochs, 1 to {MAX_EPOCHS}; early stopping usually ends sooner "
                                               f"(default: {f['epochs']}; {q['epochs']} with --quick)")

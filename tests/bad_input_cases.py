@@ -398,6 +398,9 @@ CASES: list[Case] = [
     Case("MixupTabularClassifier.fit", "one-class target", lambda c: _fit(__import__(
         "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(max_epochs=1), _frame(), [1, 1, 1, 1]),
          "MixupError", "only one class", needs=TAB),
+    Case("MixupTabularClassifier.fit", "categorical_mixing='mean'", lambda c: _fit(__import__(
+        "mixup_any.tabular", fromlist=["x"]).MixupTabularClassifier(categorical_mixing="mean", max_epochs=1), _frame(),
+        [0, 1, 0, 1]), "MixupError", "Unknown categorical_mixing 'mean'", needs=TAB),
     Case("MixupTabularRegressor.fit", "target with NaN", lambda c: _fit(__import__(
         "mixup_any.tabular", fromlist=["x"]).MixupTabularRegressor(max_epochs=1), _frame(), [1.0, math.nan, 2.0, 3.0]),
          "MixupError", r"y is missing \(NaN or None\) in 1 of 4 rows", needs=TAB),
@@ -473,6 +476,8 @@ CASES: list[Case] = [
          "--alpha values must be finite numbers >= 0.*nan", needs=TAB),
     Case("mixup-any", "--alpha 0.4 inf", _compare("data.csv", "--target", "y", "--alpha", "0.4", "inf"), "exit 2",
          "--alpha values must be finite numbers >= 0.*inf", needs=TAB),
+    Case("mixup-any", "--categorical-mixing mean", _compare("data.csv", "--target", "y", "--categorical-mixing",
+         "mean"), "exit 2", "argument --categorical-mixing: invalid choice: 'mean'", needs=TAB),
     Case("mixup-any", "--methods with an unknown method", _compare("data.csv", "--target", "y", "--methods", "erm",
          "cutout"), "exit 2", "invalid choice: 'cutout'", needs=TAB),
     Case("mixup-any", "--threads -1", _compare("data.csv", "--target", "y", "--threads", "-1"), "exit 2",

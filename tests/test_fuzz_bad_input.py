@@ -269,7 +269,7 @@ def test_fuzz_text(ids, mask, labels, at, rule, train):
 @settings(max_examples=max(N // 2, 25), deadline=None)
 @given(argv=st.lists(st.sampled_from(["compare", "--target", "y", "nope", "--folds", "0", "1", "-3", "abc",
                                       "--alpha", "-1", "nan", "--epochs", "--task", "regression", "--pairing",
-                                      "--policy", "bad", "--drop", "--seed", "--repeats", "--frobnicate", "<csv>",
+                                      "--categorical-mixing", "bad", "--drop", "--seed", "--repeats", "--frobnicate", "<csv>",
                                       "<missing>"]), max_size=8))
 def test_fuzz_cli_argv(argv, tmp_path_factory):
     pytest.importorskip("pandas")

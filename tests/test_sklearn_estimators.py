@@ -79,10 +79,10 @@ def test_multiclass_and_multilabel():
     assert ((ml.predict_proba(X) >= 0) & (ml.predict_proba(X) <= 1)).all()
 
 
-@pytest.mark.parametrize("policy", ["embedding", "onehot", "swap"])
-def test_categorical_policies_train(policy):
+@pytest.mark.parametrize("categorical_mixing", ["embedding", "onehot", "swap"])
+def test_each_categorical_mixing_trains(categorical_mixing):
     X, y = _table()
-    clf = MixupTabularClassifier(policy=policy, alpha=1.0, random_state=0, **FAST).fit(X, y)
+    clf = MixupTabularClassifier(categorical_mixing=categorical_mixing, alpha=1.0, random_state=0, **FAST).fit(X, y)
     assert clf.score(X, y) > 0.75
 
 
@@ -236,8 +236,11 @@ def test_mode_and_eta_bad_input():
         MixupTabularClassifier(numeric="log", **FAST).fit(X, y)
     with pytest.raises(MixupError, match="alpha must be"):
         MixupTabularClassifier(alpha=-0.5, **FAST).fit(X, y)
-    with pytest.raises(MixupError, match=r"policy must be one of \('embedding', 'onehot', 'swap'\), got 'average'"):
-        MixupTabularClassifier(policy="average", **FAST).fit(X, y)
+    bad = r"Unknown categorical_mixing 'average'; expected one of \('embedding', 'onehot', 'swap'\)"
+    with pytest.raises(MixupError, match=bad):
+        MixupTabularClassifier(categorical_mixing="average", **FAST).fit(X, y)
+    with pytest.raises(MixupError, match=bad):  # checked with the parameters, before y or the table
+        MixupTabularRegressor(categorical_mixing="average", **FAST).fit(X, None)
 
 
 def test_mixer_with_alpha_is_an_error_and_alpha_flows_into_the_mixer():
@@ -416,8 +419,8 @@ class _RecordingMixUp(MixUp):
 
 
 @pytest.mark.parametrize("columns", [["x", "noise", "color", "flag"], ["x", "noise"]])
-def test_embedding_policy_mixes_the_joined_input_in_one_call(columns):
-    """The embedding policy mixes the continuous columns and every variable's embedding side by side, with one
+def test_embedding_mixing_mixes_the_joined_input_in_one_call(columns):
+    """categorical_mixing="embedding" mixes the continuous columns and every variable's embedding side by side, with one
     kernel call per batch on the MLP's input (also for tables without categorical columns)."""
     X, y = _table()
     kw = {**FAST, "max_epochs": 2, "batch_size": 50, "early_stopping": False, "validation_fraction": 0.0}

@@ -114,7 +114,7 @@ def test_hooks_removed_even_on_error():
 
 
 def test_onehot_mixing_equals_embedding_mixing():
-    """A linear layer on one-hot blocks is an embedding: both policies give the same model output."""
+    """A linear layer on one-hot blocks is an embedding: "onehot" and "embedding" give the same model output."""
     torch.manual_seed(0)
     model = TabularMLP(3, CARDS, 3, dropout=0.0)
     x_cont, x_cat, y = _batch()

@@ -68,7 +68,7 @@ def test_identity_plan_returns_the_mask_itself():
     assert mix_attention_mask(m, MixParams.identity(2), "union") is m
 
 
-def test_bad_masks_and_policies():
+def test_bad_masks_and_mask_rules():
     p = MixParams(lam=torch.tensor([0.5, 0.5]), index=torch.tensor([1, 0]))
     with pytest.raises(MixupError, match="must be a \\(B, L\\) tensor.*got \\(2, 1, 1, 3\\)"):
         mix_attention_mask(torch.ones(2, 1, 1, 3), p)

@@ -193,7 +193,7 @@ def test_tmix_draws_one_layer_per_batch_and_mixes_its_output(arch):
             for hk in hooks:
                 hk.remove()
             p = tm.params
-            assert torch.equal(mask, batch["attention_mask"])  # "own" policy
+            assert torch.equal(mask, batch["attention_mask"])  # the "own" mask rule
             k = tm.sites.index(p.site) + 1
             chosen.add(k)
             w = p.lam_rows().view(-1, 1, 1)
@@ -387,7 +387,7 @@ def test_pooled_site_of_unknown_model_type_asks_for_at():
         attach(TextMixer(MixUp()), Odd(), at="pooled")
 
 
-def test_custom_mask_policy_is_used():
+def test_custom_mask_rule_is_used():
     model, batch = make_model("bert"), make_batch("bert")
     calls = []
 

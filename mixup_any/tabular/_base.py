@@ -30,7 +30,7 @@ from ..modes import check_eta, check_mode
 from ._columns import as_frame, resolve_columns
 from ._training import forward_in_chunks, seed_from, split_rows, train
 from .cmixup import AppendedPartners
-from .mixer import CATEGORICAL_MIXING, TabularMixer
+from .mixer import TabularMixer, check_categorical_mixing
 from .model import TabularMLP
 from .preprocess import TabularPreprocessor
 from .schema import identifier_columns
@@ -82,7 +82,7 @@ class _MixupTabularBase(BaseEstimator):
         mode: str = "auto",
         eta: float = 1.0,
         mixer: Mixer | None = None,
-        policy: str = "embedding",
+        categorical_mixing: str = "embedding",
         pairing: str = "permute",
         bandwidth: float = 1.0,
         numeric: str = "power",
@@ -107,7 +107,7 @@ class _MixupTabularBase(BaseEstimator):
         self.mode = mode
         self.eta = eta
         self.mixer = mixer
-        self.policy = policy
+        self.categorical_mixing = categorical_mixing
         self.pairing = pairing
         self.bandwidth = bandwidth
         self.numeric = numeric
@@ -160,9 +160,8 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"keep_ids must be True or False, got {self.keep_ids!r}.")
 
     def _check_mixing_params(self) -> None:
-        """What is mixed and how: the categorical policy, the mode, eta and alpha."""
-        if self.policy not in CATEGORICAL_MIXING:
-            raise MixupError(f"policy must be one of {CATEGORICAL_MIXING}, got {self.policy!r}.")
+        """What is mixed and how: categorical_mixing (TabularMixer's check), the mode, eta and alpha."""
+        check_categorical_mixing(self.categorical_mixing)
         if self.mode != "auto":
             check_mode(self.mode, where=type(self).__name__)
         check_eta(self.eta)
@@ -212,13 +211,13 @@ class _MixupTabularBase(BaseEstimator):
         return m
 
     def _make_tabular_mixer(self, mixer: Mixer, model: TabularMLP, cardinalities: Sequence[int]) -> TabularMixer:
-        """The embedding policy hooks the model's ``joined`` input (continuous columns and every variable's
-        embedding side by side): one draw mixes the continuous columns directly and each variable in its own
-        space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking each
-        embedding; the training loop attaches it there). The other policies mix the inputs."""
-        if self.policy == "embedding":
+        """``categorical_mixing="embedding"`` hooks the model's ``joined`` input (continuous columns and every
+        variable's embedding side by side): one draw mixes the continuous columns directly and each variable in
+        its own space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking
+        each embedding; the training loop attaches it there). The other values mix the inputs."""
+        if self.categorical_mixing == "embedding":
             return TabularMixer(mixer, cardinalities=cardinalities, continuous_at_site=True)
-        return TabularMixer(mixer, categorical_mixing=self.policy, cardinalities=cardinalities)
+        return TabularMixer(mixer, categorical_mixing=self.categorical_mixing, cardinalities=cardinalities)
 
     # ------------------------------------------------------------------ fit
     def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,

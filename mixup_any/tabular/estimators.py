@@ -42,8 +42,8 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
         mixer: a custom :class:`~mixup_any.Mixer` instead of ``MixUp(alpha, pairing, bandwidth)``;
             setting it together with ``alpha``, ``pairing`` or ``bandwidth`` is an error (tune
             ``mixer__alpha`` instead).
-        policy: how categorical variables are mixed: ``"embedding"``, ``"onehot"`` or ``"swap"`` (as
-            :class:`TabularMixer`'s ``policy``).
+        categorical_mixing: how categorical variables are mixed: ``"embedding"``, ``"onehot"`` or ``"swap"``
+            (as :class:`TabularMixer`'s ``categorical_mixing``).
         pairing: partner choice, e.g. ``"permute"`` or ``"same_class"``.
         bandwidth: σ of ``pairing="label_distance"``.
         numeric: preprocessing of continuous columns: ``"power"`` (Yeo-Johnson, the default: lowest

@@ -44,6 +44,13 @@ CATEGORICAL_MIXING = ("embedding", "onehot", "swap")
 Key = str | int
 
 
+def check_categorical_mixing(categorical_mixing: Any) -> None:
+    """A ``MixupError`` unless ``categorical_mixing`` is one of :data:`CATEGORICAL_MIXING`."""
+    if categorical_mixing not in CATEGORICAL_MIXING:
+        raise MixupError(f"Unknown categorical_mixing {categorical_mixing!r}; "
+                         f"expected one of {CATEGORICAL_MIXING}.")
+
+
 class TabularMixer(Route):
     """One draw per batch for a table: continuous tensor, categorical variables and targets.
 
@@ -95,8 +102,7 @@ class TabularMixer(Route):
         continuous_at_site: bool = False,
     ) -> None:
         super().__init__(MixUp(alpha=0.4) if mixer is None else mixer)
-        if categorical_mixing not in CATEGORICAL_MIXING:
-            raise MixupError(f"Unknown categorical_mixing {categorical_mixing!r}; expected one of {CATEGORICAL_MIXING}.")
+        check_categorical_mixing(categorical_mixing)
         if categorical_mixing == "onehot" and cardinalities is None:
             raise MixupError("categorical_mixing='onehot' needs cardinalities=[number of codes of each categorical "
                              "variable].")
