@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .. import HookSiteError, MixupError, list_sites
 from ..handle import Adapter, MixHandle, Route
-from ._data import Data
+from .ifmixup import Data
 
 __all__ = ["GraphMixer", "graph_sites"]
 
