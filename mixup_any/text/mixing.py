@@ -52,7 +52,19 @@ class TextAdapter(Adapter):
 
     def prepare(self, handle: MixHandle, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-        ref, b = self._tokens(handle, args, kwargs)
+        if self.at == "tokens" and kwargs.get("inputs_embeds") is not None:
+            raise MixupError(
+                "The model was called with inputs_embeds, so it never calls its input embedding and the token "
+                "site cannot mix. Pass input_ids instead, mix your embeddings directly with "
+                "mixer(inputs_embeds, labels), or use at='embeddings' (the block after the token embedding)."
+            )
+        # the (B, L) ids or (B, L, H) embeddings of the call, checked against the labels
+        ref = next((kwargs[k] for k in ("input_ids", "inputs_embeds") if kwargs.get(k) is not None),
+                   args[0] if args else None)
+        if not isinstance(ref, Tensor) or ref.ndim < 2:
+            raise MixupError(f"A text model's forward needs input_ids (B, L) or inputs_embeds (B, L, H) to be "
+                             f"mixed, got {describe(ref)}.")
+        b = handle.batch_size(ref.shape[0])
         try:
             p = handle.use(handle.draw((b, ref.shape[1]), ref.device))
         except MixupError as err:
@@ -72,21 +84,6 @@ class TextAdapter(Adapter):
         plan = cast(MixParams, handle.params)
         mixed = mix_attention_mask(mask[b:] if handle.doubled else mask, plan, self.mask)
         return self.attention_mask.put(args, kwargs, torch.cat([mask[:b], mixed]) if handle.doubled else mixed)
-
-    def _tokens(self, handle: MixHandle, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Tensor, int]:
-        """The ``(B, L)`` ids or ``(B, L, H)`` embeddings of the call, checked against the labels; and ``B``."""
-        if self.at == "tokens" and kwargs.get("inputs_embeds") is not None:
-            raise MixupError(
-                "The model was called with inputs_embeds, so it never calls its input embedding and the token "
-                "site cannot mix. Pass input_ids instead, mix your embeddings directly with "
-                "mixer(inputs_embeds, labels), or use at='embeddings' (the block after the token embedding)."
-            )
-        ref = next((kwargs[k] for k in ("input_ids", "inputs_embeds") if kwargs.get(k) is not None),
-                   args[0] if args else None)
-        if not isinstance(ref, Tensor) or ref.ndim < 2:
-            raise MixupError(f"A text model's forward needs input_ids (B, L) or inputs_embeds (B, L, H) to be "
-                             f"mixed, got {describe(ref)}.")
-        return ref, handle.batch_size(ref.shape[0])
 
     def __repr__(self) -> str:
         return f"TextAdapter(at={self.at!r}, mask={self.mask!r})"
