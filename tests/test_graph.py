@@ -341,3 +341,8 @@ def test_a_graph_plan_handed_to_node_rows_is_refused():
     model, y = NodeNet(), torch.arange(6) % 3
     with attach(MixUp(), model, at="conv1") as mix, pytest.raises(MixupError, match="plan is for 2 rows"):
         mix.arm(y, params=given([0.5, 0.5], [1, 0]))
+
+
+def test_ifmixup_needs_a_mixer():
+    with pytest.raises(MixupError, match="IfMixup needs a mixer"):
+        IfMixup(lambda x, y: (x, y))

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import MixParams, MixupError
+from .. import Mixer, MixParams, MixupError
 from ..extras import require
 from ..sites import describe
 
@@ -54,8 +54,8 @@ class IfMixup:
         (2, torch.Size([6, 2]), [0.75, 0.75, 0.25, 0.25])
     """
 
-    def __init__(self, mixer: Any) -> None:
-        if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix_target")):
+    def __init__(self, mixer: Mixer) -> None:
+        if not isinstance(mixer, Mixer):
             raise MixupError(f"IfMixup needs a mixer such as MixUp(alpha=0.4), got {type(mixer).__name__}.")
         self.mixer = mixer
         self.params: MixParams | None = None

@@ -1,11 +1,8 @@
-"""Mix a Hugging Face model's batch inside the unmodified model: token embeddings, the embeddings
-block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup).
+"""The text route, :class:`TextMixer`: mix inside an unmodified Hugging Face model through the one handle.
 
-:class:`TextMixer` is the text route: ``attach(TextMixer(mixer), model, at="tokens")`` returns a
-:class:`~mixup_any.handle.MixHandle` with a :class:`TextAdapter`: the same verbs (``arm``, ``target``,
-``loss``, ``remove``) as every route. In the armed forward the adapter draws the plan from the batch's
-``(B, L)`` and rewrites ``attention_mask`` for the mixed pairs (by the mask rule), so ``model(**batch)`` is
-called unchanged; the hooked site then applies that same plan.
+In the armed forward the route's :class:`TextAdapter` draws the plan from the batch's ``(B, L)`` and rewrites
+``attention_mask`` for the mixed pairs (by the mask rule), so ``model(**batch)`` is called unchanged; the
+hooked site then applies that same plan.
 
 Calibration-safe modes (``attach(..., mode=, eta=)``; see :mod:`mixup_any.modes`): with ``"regmixup"``
 the training forward takes the clean batch followed by its copy (every ``(B, ...)`` input concatenated with
@@ -30,9 +27,6 @@ from .masks import MaskRule, check_mask_rule, mix_attention_mask
 from .sites import embeddings_block_site, layer_sites, pooled_site, token_embedding_site
 
 __all__ = ["TextMixer"]
-
-TEXT_SITES = ("tokens", "embeddings", "hidden", "pooled")
-
 
 class TextAdapter(Adapter):
     """The text route's part of a handle: draws the plan from the call's ``(B, L)`` and mixes the attention
@@ -146,7 +140,7 @@ class TextMixer(Route):
         at = "tokens" if at is None else at
         if self.layers is not None and at != "hidden":
             raise MixupError(f"TextMixer(layers=...) is for at='hidden' (TMix), but at={at!r}.")
-        kind = at if isinstance(at, str) and at in TEXT_SITES else "custom"
+        kind = at if isinstance(at, str) and at in ("tokens", "embeddings", "hidden", "pooled") else "custom"
         output = None
         if at == "tokens":
             sites: Any = token_embedding_site(model)
