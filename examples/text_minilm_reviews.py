@@ -24,8 +24,9 @@ from torch import nn  # noqa: E402
 from transformers import AutoModel, AutoTokenizer  # noqa: E402
 
 from mixup_any import MixUp, attach, mixed_loss  # noqa: E402
+from mixup_any.frozen import cache_features  # noqa: E402
 from mixup_any.metrics import accuracy, expected_calibration_error, log_loss, mean_std, paired_t_interval  # noqa: E402
-from mixup_any.text import TextMixer, cache_sentence_features, pool  # noqa: E402
+from mixup_any.text import SentenceEncoder, TextMixer, pool  # noqa: E402
 
 
 def load_split(name: str) -> tuple[list[str], torch.Tensor]:
@@ -136,8 +137,8 @@ def main() -> None:
     if cached:
         train, test = torch.load(args.cache, weights_only=False)
     else:
-        train = cache_sentence_features(encoder, batches(tok, xtr, ytr, 64, args.max_length))
-        test = cache_sentence_features(encoder, batches(tok, xte, yte, 64, args.max_length))
+        train = cache_features(SentenceEncoder(encoder), batches(tok, xtr, ytr, 64, args.max_length))
+        test = cache_features(SentenceEncoder(encoder), batches(tok, xte, yte, 64, args.max_length))
         if args.cache:
             torch.save((train, test), args.cache)
     ftr, fte = F.normalize(train.features, dim=-1), F.normalize(test.features, dim=-1)
@@ -157,7 +158,7 @@ def main() -> None:
 
     if args.token:  # a short run on a subset: token-level vs pooled mixing, same head, same epochs
         sub = batches(tok, xtr[:args.token], ytr[:args.token], 32, args.max_length)
-        sub_feats = F.normalize(cache_sentence_features(encoder, sub).features, dim=-1)
+        sub_feats = F.normalize(cache_features(SentenceEncoder(encoder), sub).features, dim=-1)
         sub_y, epochs = torch.cat([yb for _, yb in sub]), 3
         fits = {"pooled (cached)": lambda s: train_pooled(sub_feats, sub_y, s, args.alpha, epochs, 32, lr=1e-2),
                 "token embeddings": lambda s: train_token(encoder, sub, s, args.alpha, epochs, lr=1e-2)}

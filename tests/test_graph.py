@@ -341,3 +341,20 @@ def test_a_graph_plan_handed_to_node_rows_is_refused():
     model, y = NodeNet(), torch.arange(6) % 3
     with attach(MixUp(), model, at="conv1") as mix, pytest.raises(MixupError, match="plan is for 2 rows"):
         mix.arm(y, params=given([0.5, 0.5], [1, 0]))
+
+
+def test_ifmixup_needs_a_mixer():
+    with pytest.raises(MixupError, match="IfMixup needs a mixer"):
+        IfMixup(lambda x, y: (x, y))
+
+
+def test_ifmixup_node_ids_do_not_depend_on_the_feature_dtype():
+    # node offsets past 256 are not representable in bfloat16: the edges must not be placed in the features' dtype
+    b = graphs(sizes=(33, 41, 29, 47) * 3, seed=3)
+    low = b.clone()
+    low.x = b.x.bfloat16()
+    p = MixParams(lam=torch.full((12,), 0.5), index=torch.roll(torch.arange(12), 1))
+    mixed, ref = IfMixup(MixUp())(low, params=p)[0], IfMixup(MixUp())(b, params=p)[0]
+    assert torch.equal(mixed.edge_index, ref.edge_index) and torch.equal(mixed.batch, ref.batch)
+    assert bool((mixed.batch[mixed.edge_index[0]] == mixed.batch[mixed.edge_index[1]]).all())
+    torch.testing.assert_close(mixed.x.float(), ref.x, rtol=1e-2, atol=1e-2)

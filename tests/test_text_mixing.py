@@ -11,8 +11,9 @@ from torch import nn
 transformers = pytest.importorskip("transformers")
 
 from mixup_any import HookSiteError, MixUp, MixupError, attach, mixed_loss  # noqa: E402
+from mixup_any.frozen import cache_features  # noqa: E402
 from mixup_any.params import MixParams  # noqa: E402
-from mixup_any.text import TextMixer, cache_sentence_features  # noqa: E402
+from mixup_any.text import SentenceEncoder, TextMixer  # noqa: E402
 from mixup_any.text.masks import mix_attention_mask  # noqa: E402
 
 V, H, NL, C, PAD = 50, 16, 3, 3, 1
@@ -314,7 +315,7 @@ def test_frozen_encoder_token_mixing_trains_only_the_head():
 def test_cache_features_matches_mean_pooling_and_feeds_a_plain_mixer():
     model, batch = make_model("bert"), make_batch("bert")
     enc = model.bert
-    cache = cache_sentence_features(enc, [(batch, labels_for(6)), (batch, labels_for(6))])
+    cache = cache_features(SentenceEncoder(enc), [(batch, labels_for(6)), (batch, labels_for(6))])
     feats = cache.features
     assert enc.training and cache.targets.shape == (12,)  # mode restored, labels kept
     with torch.no_grad():

@@ -15,10 +15,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .. import MixParams, MixupError
-from ._data import Batch, graph_batch
+from .. import Mixer, MixParams, MixupError
+from ..extras import require
+from ..sites import describe
 
-__all__ = ["IfMixup"]
+_data = require("torch_geometric.data", "graph", feature="mixup_any.graph")
+Batch, Data = _data.Batch, _data.Data
+
+__all__ = ["IfMixup", "mix_graphs"]
 
 
 class IfMixup:
@@ -50,8 +54,8 @@ class IfMixup:
         (2, torch.Size([6, 2]), [0.75, 0.75, 0.25, 0.25])
     """
 
-    def __init__(self, mixer: Any) -> None:
-        if not all(callable(getattr(mixer, m, None)) for m in ("sample", "mix_target")):
+    def __init__(self, mixer: Mixer) -> None:
+        if not isinstance(mixer, Mixer):
             raise MixupError(f"IfMixup needs a mixer such as MixUp(alpha=0.4), got {type(mixer).__name__}.")
         self.mixer = mixer
         self.params: MixParams | None = None
@@ -67,7 +71,14 @@ class IfMixup:
         if params is None:
             params = self.mixer.sample((b, *x.shape[1:]), labels=y, device=x.device)
         else:
-            _check_plan(params, b, x)
+            if not isinstance(params, MixParams):
+                raise MixupError(f"IfMixup(params=...) needs a MixParams, got {type(params).__name__}.")
+            if params.batch_size != b:
+                rows = "nodes" if params.batch_size == x.shape[0] else "rows"
+                raise MixupError(f"IfMixup: the plan has {params.batch_size} rows ({rows}), but the batch has {b} "
+                                 "graphs: a graph plan has one row per graph (mixer.sample((num_graphs,), labels=y)).")
+            if params.device != x.device:
+                raise MixupError(f"IfMixup: the plan is on {params.device} but the node features are on {x.device}.")
             if not (self.mixer.enabled and self.mixer.is_training):  # a given plan in eval mode: the identity
                 params = MixParams.identity(b, x.device)
         if params.extra is not None:
@@ -78,44 +89,29 @@ class IfMixup:
         return (mix_graphs(data, params) if params.mixed else data), target
 
 
-def _check_plan(p: Any, b: int, x: Tensor) -> None:
-    if not isinstance(p, MixParams):
-        raise MixupError(f"IfMixup(params=...) needs a MixParams, got {type(p).__name__}.")
-    if p.batch_size != b:
-        rows = "nodes" if p.batch_size == x.shape[0] else "rows"
-        raise MixupError(f"IfMixup: the plan has {p.batch_size} rows ({rows}), but the batch has {b} graphs: "
-                         "a graph plan has one row per graph (mixer.sample((num_graphs,), labels=y)).")
-    if p.device != x.device:
-        raise MixupError(f"IfMixup: the plan is on {p.device} but the node features are on {x.device}.")
-
-
-def _at(table: Tensor, rows: Tensor) -> Tensor:
-    return table.index_select(-1, rows)
-
-
-def _partner_side(owner: Tensor, idx: Tensor, copies: Tensor, offset: tuple[Tensor, Tensor], lam: Tensor,
-                  permutation: bool) -> tuple[Tensor | None, Tensor, Tensor]:
-    """The partner-side copies of nodes or edges whose graph is ``owner`` ``(L,)``.
-
-    Graph ``h`` is the partner of every graph ``i`` with ``idx[i] == h``; each such ``i`` gets a copy of ``h``'s
-    items. Returns ``(source, shift, weight)`` per copy: the item it copies (``None``: item ``k`` once each,
-    the case of a permutation), what to add to its node ids, and its weight ``1 - λ_i``. ``offset[i, h]`` is
-    the first node of mixed graph ``i`` minus the first node of graph ``h``, given as ``(mstart, start)``.
-    """
-    mstart, start = offset
-    if permutation:  # graph h is the partner of graph inv[h] alone: per-graph tables, then one gather each
-        inv = torch.argsort(idx)
-        table = torch.stack([(mstart[inv] - start).to(lam.dtype), 1 - lam[inv]])
-        shift, weight = _at(table, owner)
-        return None, shift.long(), weight
-    # the r-th copy of an item of graph h goes to the r-th graph (in order) that takes h as its partner
-    reps = _at(copies, owner)
-    count = int(reps.sum())  # the output's size: a host read (only when some graph is the partner of several)
-    src = torch.repeat_interleave(torch.arange(owner.shape[0], device=owner.device), reps, output_size=count)
-    r = torch.arange(count, device=owner.device) - _at(reps.cumsum(0) - reps, src)
-    h = _at(owner, src)
-    taker = _at(torch.argsort(idx, stable=True), _at(copies.cumsum(0) - copies, h) + r)
-    return src, _at(mstart, taker) - _at(start, h), 1 - _at(lam, taker)
+def graph_batch(data: Any, who: str) -> tuple[Tensor, int]:
+    """The node features ``x`` ``(N, ...)`` and the number of graphs ``B`` of a ``Batch``, or a clear error."""
+    if not isinstance(data, Data):
+        raise MixupError(f"{who} needs a torch_geometric Batch of graphs, got {describe(data)}.")
+    x, ei, batch = getattr(data, "x", None), getattr(data, "edge_index", None), getattr(data, "batch", None)
+    if not isinstance(x, Tensor) or x.ndim == 0:
+        raise MixupError(f"{who} needs node features data.x of shape (N, F), got {describe(x)}.")
+    if not x.is_floating_point():
+        raise MixupError(f"{who}: the node features data.x are a {x.dtype} tensor of shape {tuple(x.shape)} "
+                         "(categorical codes such as atom types?); codes cannot be interpolated. Embed them first "
+                         "(nn.Embedding) and mix the embeddings, or mix at the readout with GraphMixer.")
+    if not isinstance(batch, Tensor):
+        raise MixupError(f"{who} needs a Batch whose `batch` vector says which graph each node belongs to; this "
+                         f"{type(data).__name__} has none (one graph, not a batch). Build the batch with "
+                         "torch_geometric.loader.DataLoader or Batch.from_data_list.")
+    if not isinstance(ei, Tensor) or ei.ndim != 2 or ei.shape[0] != 2 or ei.is_floating_point():
+        raise MixupError(f"{who} needs data.edge_index, an integer tensor of shape (2, E), got {describe(ei)}.")
+    if batch.shape != x.shape[:1]:
+        raise MixupError(f"{who}: data.batch has shape {tuple(batch.shape)} but there are {x.shape[0]} nodes.")
+    b = int(data.num_graphs) if isinstance(data, Batch) else int(batch.max()) + 1 if batch.numel() else 0
+    if b == 0:
+        raise MixupError(f"{who}: the batch holds no graph.")
+    return x, b
 
 
 def mix_graphs(data: Any, p: MixParams) -> Any:
@@ -124,31 +120,53 @@ def mix_graphs(data: Any, p: MixParams) -> Any:
     b, dev = p.batch_size, x.device
     lam, idx = p.lam_rows().to(x.dtype), p.index
     n = torch.bincount(batch, minlength=b)                  # (B,) nodes per graph
-    start = n.cumsum(0) - n                                 # first node of each graph
-    m = torch.maximum(n, _at(n, idx))                       # nodes of each mixed graph (the larger of the pair)
-    mstart = m.cumsum(0) - m
+    m = torch.maximum(n, n.index_select(0, idx))            # nodes of each mixed graph (the larger of the pair)
+    ptr = torch.cat([m.new_zeros(1), m.cumsum(0)])          # (B + 1,) first node of each mixed graph, then M
     copies = torch.bincount(idx, minlength=b)               # how often each graph is a partner
-    total, most = (int(v) for v in torch.stack([m.sum(), copies.max()]).tolist())  # output size: one host read
-    ge = _at(batch, ei[0])                                  # (E,) graph of each edge
-    ew = data.edge_weight if getattr(data, "edge_weight", None) is not None else torch.ones(ei.shape[1], dtype=x.dtype,
-                                                                                             device=dev)
-    own = torch.stack([(mstart - start).to(lam.dtype), lam])  # own side: moved to the mixed graph, weight λ
-    own_n, own_e = _at(own, batch), _at(own, ge)
-    perm = most == 1
-    vs, vshift, vw = _partner_side(batch, idx, copies, (mstart, start), lam, perm)
-    es, eshift, e_w = _partner_side(ge, idx, copies, (mstart, start), lam, perm)
+    total, most = torch.stack([ptr[-1], copies.max()]).tolist()  # output size: one host read
+    mstart, start = ptr[:-1], n.cumsum(0) - n
+    taker = torch.argsort(idx, stable=True)                 # graphs ordered by their partner
+    other = 1 - lam                                         # the partner side's weight in each mixed graph
+    if most == 1:  # a permutation: graph h is the partner of graph taker[h] alone, so per-graph tables do
+        shift_h, weight_h = mstart.index_select(0, taker) - start, other.index_select(0, taker)
 
-    def pick(t: Tensor, src: Tensor | None, dim: int = 0) -> Tensor:
-        return t if src is None else t.index_select(dim, src)
+    def partners(owner: Tensor) -> tuple[Tensor | None, Tensor, Tensor]:
+        """The partner-side copies of the nodes or edges of graphs ``owner`` ``(L,)``: the item each copies
+        (``None``: item ``k`` once each, the case of a permutation), what to add to its node ids, its weight.
 
-    node = torch.arange(x.shape[0], device=dev)
+        The ``r``-th copy of an item of graph ``h`` goes to the ``r``-th graph (in order) that takes ``h``."""
+        if most == 1:
+            return None, shift_h.index_select(0, owner), weight_h.index_select(0, owner)
+        reps = copies.index_select(0, owner)
+        count = int(reps.sum())  # a host read, only when some graph is the partner of several
+        src = torch.repeat_interleave(torch.arange(owner.shape[0], device=dev), reps, output_size=count)
+        h = owner.index_select(0, src)
+        r = torch.arange(count, device=dev) - (reps.cumsum(0) - reps).index_select(0, src)
+        t = taker.index_select(0, (copies.cumsum(0) - copies).index_select(0, h) + r)
+        return src, mstart.index_select(0, t) - start.index_select(0, h), other.index_select(0, t)
+
+    def pick(v: Tensor, src: Tensor | None, dim: int = 0) -> Tensor:
+        return v if src is None else v.index_select(dim, src)
+
+    moved = mstart - start                                  # own side: graph i's nodes move to mixed graph i
+    nodes = x.shape[0]
+    node = torch.arange(nodes, device=dev)
+    vs, vshift, _ = partners(batch)
+    # each output node holds at most one own node and one partner node: gather both, row N of `padded` is zeros
+    own = torch.full((total,), nodes, device=dev).index_copy_(0, node + moved.index_select(0, batch), node)
+    theirs = torch.full((total,), nodes, device=dev).index_copy_(0, pick(node, vs) + vshift, pick(node, vs))
+    padded = torch.cat([x, x.new_zeros((1, *x.shape[1:]))])
+    mbatch = torch.repeat_interleave(torch.arange(b, device=dev), m, output_size=total)  # (M,) the new `batch`
     col = (-1, *([1] * (x.ndim - 1)))
-    new_x = x.new_zeros((total, *x.shape[1:])).index_add(0, node + own_n[0].long(), own_n[1].view(col) * x)
-    new_x = new_x.index_add(0, pick(node, vs) + vshift, vw.view(col) * pick(x, vs))
-    out = Batch(x=new_x, edge_index=torch.cat([ei + own_e[0].long(), pick(ei, es, 1) + eshift], 1),
-                edge_weight=torch.cat([own_e[1] * ew, e_w * pick(ew, es)]),
-                batch=torch.repeat_interleave(torch.arange(b, device=dev), m, output_size=total),
-                ptr=torch.cat([mstart, m.sum().view(1)]))
+    new_x = (lam.index_select(0, mbatch).view(col) * padded.index_select(0, own)
+             + other.index_select(0, mbatch).view(col) * padded.index_select(0, theirs))
+    ge = batch.index_select(0, ei[0])                       # (E,) graph of each edge
+    es, eshift, e_w = partners(ge)
+    ew = getattr(data, "edge_weight", None)
+    e_own = lam.index_select(0, ge)
+    out = Batch(x=new_x, edge_index=torch.cat([ei + moved.index_select(0, ge), pick(ei, es, 1) + eshift], 1),
+                edge_weight=torch.cat([e_own, e_w] if ew is None else [e_own * ew, e_w * pick(ew, es)]),
+                batch=mbatch, ptr=ptr)
     if getattr(data, "edge_attr", None) is not None:
         out.edge_attr = torch.cat([data.edge_attr, pick(data.edge_attr, es)])
     return out

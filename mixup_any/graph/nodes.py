@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .. import MixParams, MixupError
-from ._data import describe
+from ..sites import describe
 
 __all__ = ["node_plan"]
 
@@ -47,25 +47,7 @@ def node_plan(mixer: Any, y: Tensor, mask: Tensor) -> MixParams:
     """
     if not isinstance(y, Tensor) or y.ndim == 0:
         raise MixupError(f"node_plan needs the targets of every node, a (N, ...) tensor, got {describe(y)}.")
-    rows = _rows(mask, y.shape[0])
-    inner = mixer.sample((rows.shape[0],), labels=y[rows], device=y.device)
-    if not inner.mixed:
-        return MixParams.identity(y.shape[0], y.device)
-    if inner.extra is not None:
-        raise MixupError(f"node_plan interpolates node rows; the mixer drew a {type(inner.extra).__name__} record "
-                         "(CutMix boxes, RandomChoice, swaps), which node rows have no use for. Use MixUp.")
-
-    def lift(own: Tensor, fill: Tensor) -> Tensor:
-        return fill.index_copy(0, rows, own)
-
     n = y.shape[0]
-    lam = lift(inner.lam_rows(), torch.ones(n, device=y.device))
-    index = lift(rows[inner.index], torch.arange(n, device=y.device))
-    tl = None if inner.target_lam is None else lift(inner.target_rows(), torch.ones_like(lam))
-    return MixParams(lam=lam, index=index, target_lam=tl)
-
-
-def _rows(mask: Any, n: int) -> Tensor:
     if not isinstance(mask, Tensor) or mask.ndim != 1 or mask.is_floating_point():
         raise MixupError(f"node_plan needs a mask of the nodes to mix: (N,) bool or (K,) integer indices, "
                          f"got {describe(mask)}.")
@@ -79,4 +61,13 @@ def _rows(mask: Any, n: int) -> Tensor:
                          f"{int(mask.max())}.")
     if mask.numel() == 0:
         raise MixupError("node_plan: the mask selects no node; there is nothing to mix.")
-    return mask
+    inner = mixer.sample((mask.shape[0],), labels=y[mask], device=y.device)
+    if not inner.mixed:
+        return MixParams.identity(n, y.device)
+    if inner.extra is not None:
+        raise MixupError(f"node_plan interpolates node rows; the mixer drew a {type(inner.extra).__name__} record "
+                         "(CutMix boxes, RandomChoice, swaps), which node rows have no use for. Use MixUp.")
+    lam = torch.ones(n, device=y.device).index_copy(0, mask, inner.lam_rows())
+    index = torch.arange(n, device=y.device).index_copy(0, mask, mask[inner.index])
+    tl = None if inner.target_lam is None else torch.ones_like(lam).index_copy(0, mask, inner.target_rows())
+    return MixParams(lam=lam, index=index, target_lam=tl)

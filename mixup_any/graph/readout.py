@@ -1,9 +1,7 @@
 """Graph-level mixup at the readout: :class:`GraphMixer`, the graph route of :func:`~mixup_any.attach`.
 
-In a batch of graphs the plan has one row per graph (``y`` per graph), so the site must be where node rows
-have become graph rows: a ``torch_geometric.nn.aggr`` module (``MeanAggregation()(h, batch)``, the module form
-of ``global_mean_pool``) or any later layer. A site whose rows are nodes raises a :class:`HookSiteError` that
-says so, instead of mixing node rows with a plan drawn for graphs.
+In a batch of graphs the plan has one row per graph, so the site must be where node rows have become graph
+rows; a site whose rows are nodes raises a :class:`HookSiteError` that says so.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ from torch import Tensor, nn
 
 from .. import HookSiteError, MixupError, list_sites
 from ..handle import Adapter, MixHandle, Route
-from ._data import Data
+from .ifmixup import Data
 
 __all__ = ["GraphMixer", "graph_sites"]
 

@@ -4,8 +4,8 @@
   embeddings (default, attention mask = union of the pair), the embeddings block, a transformer layer drawn
   per batch (TMix) or the pooled vector (senMixup).
 * :func:`mixup_any.text.masks.mix_attention_mask` — the mask rules (``"union"``, ``"own"``, ``"intersection"``).
-* :func:`cache_sentence_features` / :class:`SentenceEncoder` / :func:`pool` — pooled features of a frozen
-  encoder, computed once (through :func:`mixup_any.frozen.cache_features`).
+* :class:`SentenceEncoder` / :func:`pool` — pooled features of a frozen encoder, computed once with
+  ``mixup_any.frozen.cache_features(SentenceEncoder(encoder), data)``.
 * :class:`mixup_any.integrations.hf.MixupTrainer` — the ``transformers.Trainer`` integration.
 
 This subpackage duck-types the models and never imports transformers itself; it is the user's model.
@@ -13,7 +13,7 @@ This subpackage duck-types the models and never imports transformers itself; it 
 
 from __future__ import annotations
 
-from .features import SentenceEncoder, cache_sentence_features, pool
+from .features import SentenceEncoder, pool
 from .mixing import TextMixer
 
-__all__ = ["SentenceEncoder", "TextMixer", "cache_sentence_features", "pool"]
+__all__ = ["SentenceEncoder", "TextMixer", "pool"]

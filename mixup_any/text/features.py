@@ -1,23 +1,23 @@
 """Pooled sentence features of a frozen encoder, computed once and reused every epoch.
 
 With a frozen encoder, pooled mixing (senMixup) needs the encoder only once: cache the pooled
-vectors, then mix them as plain float inputs (``mixer(features, y)``) while training the head.
+vectors with ``mixup_any.frozen.cache_features(SentenceEncoder(encoder), data)``, then mix them as
+plain float inputs (``mixer(features, y)``) while training the head.
 Token-level mixing cannot be cached: the mixed embeddings differ every batch, so the encoder runs
 again on every batch (see docs/text.md for the measured cost).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
-from ..frozen import FeatureCache, cache_features
 
-__all__ = ["SentenceEncoder", "cache_sentence_features", "pool"]
+__all__ = ["SentenceEncoder", "pool"]
 
 POOLINGS = ("mean", "cls", "last")
 
@@ -56,7 +56,8 @@ class SentenceEncoder(nn.Module):
     """A text encoder plus pooling, as one module: ``forward(batch) -> (B, H)`` sentence vectors.
 
     ``batch`` is a dict of model inputs (``labels`` are dropped). This is the backbone to give to
-    :func:`mixup_any.frozen.cache_features`, or to train end to end.
+    :func:`mixup_any.frozen.cache_features` (batches of model-input dicts, or ``(inputs, labels)`` pairs:
+    the cache then keeps the labels), or to train end to end.
 
     Args:
         encoder: a bare Hugging Face encoder (``AutoModel``) returning ``last_hidden_state``, or any module
@@ -88,36 +89,3 @@ class SentenceEncoder(nn.Module):
         hidden = res["last_hidden_state"] if isinstance(res, Mapping) else res[0]
         return pool(hidden, inputs.get("attention_mask"), self.pooling)
 
-
-def cache_sentence_features(
-    encoder: nn.Module,
-    data: Iterable[Any],
-    *,
-    pooling: str = "mean",
-    device: torch.device | str | None = None,
-) -> FeatureCache:
-    """Run a frozen text ``encoder`` once and keep the pooled sentence vectors (:class:`FeatureCache`).
-
-    A thin use of :func:`mixup_any.frozen.cache_features` with a :class:`SentenceEncoder` backbone.
-
-    Args:
-        encoder: see :class:`SentenceEncoder`; its modes are restored afterwards.
-        data: batches in a fixed order: dicts of model inputs, or ``(inputs, labels)`` pairs (then the
-            cache keeps the labels).
-        pooling: see :func:`pool`.
-        device: where to keep the cache.
-
-    Returns:
-        ``FeatureCache(features (N, H), targets (N,) or None)``; train a head on
-        ``cache.batches(...)`` with ``mixer(features, y)`` (pooled mixing, senMixup).
-
-    Example:
-        >>> class Enc(nn.Module):
-        ...     def forward(self, input_ids, attention_mask=None):
-        ...         return (input_ids.float().unsqueeze(-1),)
-        >>> batch = {"input_ids": torch.tensor([[1, 3], [5, 0]]), "attention_mask": torch.tensor([[1, 1], [1, 0]])}
-        >>> cache = cache_sentence_features(Enc(), [(batch, torch.tensor([0, 1]))])
-        >>> cache.features.tolist(), cache.targets.tolist()
-        ([[2.0], [5.0]], [0, 1])
-    """
-    return cache_features(SentenceEncoder(encoder, pooling), data, device=device)

@@ -1,11 +1,8 @@
-"""Mix a Hugging Face model's batch inside the unmodified model: token embeddings, the embeddings
-block, a transformer layer drawn per batch (TMix) or the pooled vector (senMixup).
+"""The text route, :class:`TextMixer`: mix inside an unmodified Hugging Face model through the one handle.
 
-:class:`TextMixer` is the text route: ``attach(TextMixer(mixer), model, at="tokens")`` returns a
-:class:`~mixup_any.handle.MixHandle` with a :class:`TextAdapter`: the same verbs (``arm``, ``target``,
-``loss``, ``remove``) as every route. In the armed forward the adapter draws the plan from the batch's
-``(B, L)`` and rewrites ``attention_mask`` for the mixed pairs (by the mask rule), so ``model(**batch)`` is
-called unchanged; the hooked site then applies that same plan.
+In the armed forward the route's :class:`TextAdapter` draws the plan from the batch's ``(B, L)`` and rewrites
+``attention_mask`` for the mixed pairs (by the mask rule), so ``model(**batch)`` is called unchanged; the
+hooked site then applies that same plan.
 
 Calibration-safe modes (``attach(..., mode=, eta=)``; see :mod:`mixup_any.modes`): with ``"regmixup"``
 the training forward takes the clean batch followed by its copy (every ``(B, ...)`` input concatenated with
@@ -31,9 +28,6 @@ from .sites import embeddings_block_site, layer_sites, pooled_site, token_embedd
 
 __all__ = ["TextMixer"]
 
-TEXT_SITES = ("tokens", "embeddings", "hidden", "pooled")
-
-
 class TextAdapter(Adapter):
     """The text route's part of a handle: draws the plan from the call's ``(B, L)`` and mixes the attention
     mask of the pairs it mixes, before the model runs.
@@ -52,7 +46,19 @@ class TextAdapter(Adapter):
 
     def prepare(self, handle: MixHandle, args: tuple[Any, ...],
                 kwargs: dict[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]] | None:
-        ref, b = self._tokens(handle, args, kwargs)
+        if self.at == "tokens" and kwargs.get("inputs_embeds") is not None:
+            raise MixupError(
+                "The model was called with inputs_embeds, so it never calls its input embedding and the token "
+                "site cannot mix. Pass input_ids instead, mix your embeddings directly with "
+                "mixer(inputs_embeds, labels), or use at='embeddings' (the block after the token embedding)."
+            )
+        # the (B, L) ids or (B, L, H) embeddings of the call, checked against the labels
+        ref = next((kwargs[k] for k in ("input_ids", "inputs_embeds") if kwargs.get(k) is not None),
+                   args[0] if args else None)
+        if not isinstance(ref, Tensor) or ref.ndim < 2:
+            raise MixupError(f"A text model's forward needs input_ids (B, L) or inputs_embeds (B, L, H) to be "
+                             f"mixed, got {describe(ref)}.")
+        b = handle.batch_size(ref.shape[0])
         try:
             p = handle.use(handle.draw((b, ref.shape[1]), ref.device))
         except MixupError as err:
@@ -72,21 +78,6 @@ class TextAdapter(Adapter):
         plan = cast(MixParams, handle.params)
         mixed = mix_attention_mask(mask[b:] if handle.doubled else mask, plan, self.mask)
         return self.attention_mask.put(args, kwargs, torch.cat([mask[:b], mixed]) if handle.doubled else mixed)
-
-    def _tokens(self, handle: MixHandle, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Tensor, int]:
-        """The ``(B, L)`` ids or ``(B, L, H)`` embeddings of the call, checked against the labels; and ``B``."""
-        if self.at == "tokens" and kwargs.get("inputs_embeds") is not None:
-            raise MixupError(
-                "The model was called with inputs_embeds, so it never calls its input embedding and the token "
-                "site cannot mix. Pass input_ids instead, mix your embeddings directly with "
-                "mixer(inputs_embeds, labels), or use at='embeddings' (the block after the token embedding)."
-            )
-        ref = next((kwargs[k] for k in ("input_ids", "inputs_embeds") if kwargs.get(k) is not None),
-                   args[0] if args else None)
-        if not isinstance(ref, Tensor) or ref.ndim < 2:
-            raise MixupError(f"A text model's forward needs input_ids (B, L) or inputs_embeds (B, L, H) to be "
-                             f"mixed, got {describe(ref)}.")
-        return ref, handle.batch_size(ref.shape[0])
 
     def __repr__(self) -> str:
         return f"TextAdapter(at={self.at!r}, mask={self.mask!r})"
@@ -149,7 +140,7 @@ class TextMixer(Route):
         at = "tokens" if at is None else at
         if self.layers is not None and at != "hidden":
             raise MixupError(f"TextMixer(layers=...) is for at='hidden' (TMix), but at={at!r}.")
-        kind = at if isinstance(at, str) and at in TEXT_SITES else "custom"
+        kind = at if isinstance(at, str) and at in ("tokens", "embeddings", "hidden", "pooled") else "custom"
         output = None
         if at == "tokens":
             sites: Any = token_embedding_site(model)

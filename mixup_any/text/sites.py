@@ -31,13 +31,6 @@ POOLED_SITES: dict[str, tuple[str, str | int | None]] = {
 }
 
 
-def _name_of(model: nn.Module, module: nn.Module) -> str:
-    for name, m in model.named_modules():
-        if m is module:
-            return name
-    raise HookSiteError(f"{type(module).__name__} is not a submodule of {type(model).__name__}.")
-
-
 def _base(model: nn.Module) -> tuple[nn.Module, str]:
     """The bare transformer inside a task model, and its qualified-name prefix (``"bert."``, or ``""``)."""
     prefix = getattr(model, "base_model_prefix", "") or ""
@@ -73,7 +66,10 @@ def token_embedding_site(model: nn.Module) -> str:
             f"{type(model).__name__}.get_input_embeddings() returned {type(emb).__name__}, not a module; "
             "token-embedding mixing needs the embedding module to hook its output."
         )
-    return _name_of(model, emb)
+    name = next((n for n, m in model.named_modules() if m is emb), None)
+    if name is None:
+        raise HookSiteError(f"{type(emb).__name__} is not a submodule of {type(model).__name__}.")
+    return name
 
 
 def embeddings_block_site(model: nn.Module) -> str:
@@ -92,22 +88,6 @@ def embeddings_block_site(model: nn.Module) -> str:
     )
 
 
-def _layer_list(model: nn.Module) -> tuple[str, nn.ModuleList]:
-    """The ModuleList of transformer blocks: the longest one whose length is the configured depth."""
-    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
-    best: tuple[str, nn.ModuleList] | None = None
-    for name, m in model.named_modules():
-        if isinstance(m, nn.ModuleList) and len(m) > 0 and (n is None or len(m) == n):
-            if best is None or len(m) > len(best[1]):
-                best = (name, m)
-    if best is None:
-        raise HookSiteError(
-            f"Could not find the list of transformer layers of {type(model).__name__} (a ModuleList of "
-            f"config.num_hidden_layers={n} blocks). Pass layer modules by name to mixup_any.hooks.attach."
-        )
-    return best
-
-
 def layer_sites(model: nn.Module, layers: int | Iterable[int]) -> list[str]:
     """Qualified names of transformer blocks, numbered as ``output_hidden_states``: layer ``k`` in
     ``1..N`` is the output of the ``k``-th block (``hidden_states[k]``); ``0`` is the embeddings block.
@@ -115,7 +95,15 @@ def layer_sites(model: nn.Module, layers: int | Iterable[int]) -> list[str]:
     Example: ``layer_sites(bert, [7, 9, 12])`` →
     ``['bert.encoder.layer.6', 'bert.encoder.layer.8', 'bert.encoder.layer.11']`` (TMix's set).
     """
-    name, blocks = _layer_list(model)
+    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)  # the longest list of that many blocks
+    lists = [(k, m) for k, m in model.named_modules() if isinstance(m, nn.ModuleList) and len(m) > 0
+             and (n is None or len(m) == n)]
+    if not lists:
+        raise HookSiteError(
+            f"Could not find the list of transformer layers of {type(model).__name__} (a ModuleList of "
+            f"config.num_hidden_layers={n} blocks). Pass layer modules by name to mixup_any.hooks.attach."
+        )
+    name, blocks = max(lists, key=lambda kv: len(kv[1]))
     ks = [layers] if isinstance(layers, int) else list(layers)
     if not ks:
         raise HookSiteError("layers is empty; give at least one layer number in 0..N.")
