@@ -66,14 +66,17 @@ def _device(generator: torch.Generator | None, device: torch.device | str | None
 
 
 def sample_beta(
-    n: int, a: float, b: float, *, generator: torch.Generator | None = None, device: torch.device | str | None = None
+    n: int, a: float, b: float, *, generator: torch.Generator | None = None, device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float64,
 ) -> Tensor:
-    """``n`` draws of Beta(a, b), float64, on ``device`` (default: the generator's).
+    """``n`` draws of Beta(a, b) in ``dtype`` (float64 by default), on ``device`` (default: the generator's).
 
     One Dirichlet draw of ``(a, b)`` per row (torch's sampler takes a generator;
     ``torch.distributions.Beta`` does not). Below a concentration of 0.05 a Gamma draw underflows
     in float64 for a noticeable share of rows, so small concentrations are drawn as
-    ``Gamma(a) = Gamma(a + 1) * U**(1/a)`` in log space, which stays exact down to α = 1e-6.
+    ``Gamma(a) = Gamma(a + 1) * U**(1/a)`` in log space, which stays exact down to α = 1e-6. float32 draws
+    come from float32 Gamma draws from a concentration of 0.3 on (below, a float32 Gamma draw underflows
+    often enough to bias λ near 0 and 1), else from float64 draws, rounded.
 
     Example:
         >>> lam = sample_beta(1000, 0.4, 0.4, generator=torch.Generator().manual_seed(0))
@@ -82,21 +85,24 @@ def sample_beta(
     """
     _check_beta(a, b)
     device = _device(generator, device)
-    if min(a, b) >= _DIRICHLET_MIN:
-        conc = torch.full((n, 2), a, dtype=torch.float64, device=device)
+    direct = min(a, b) >= (_DIRICHLET_MIN_FLOAT32 if dtype == torch.float32 else _DIRICHLET_MIN)
+    if direct or min(a, b) >= _DIRICHLET_MIN:
+        conc = torch.full((n, 2), a, dtype=dtype if direct else torch.float64, device=device)
         if b != a:
             conc[:, 1] = b
-        return torch._sample_dirichlet(conc, generator=generator)[:, 0]
+        out = torch._sample_dirichlet(conc, generator=generator)[:, 0]
+        return out if direct else out.to(dtype)
     conc = torch.empty(n, 2, dtype=torch.float64, device=device)
     conc[:, 0], conc[:, 1] = a + 1.0, b + 1.0
     log_gamma = torch._standard_gamma(conc, generator=generator).log()
     log_u = torch.rand(n, 2, dtype=torch.float64, device=device, generator=generator).neg_().log1p_()  # log U, U in (0, 1]
     log_gamma[:, 0] += log_u[:, 0] / a
     log_gamma[:, 1] += log_u[:, 1] / b
-    return torch.sigmoid(log_gamma[:, 0] - log_gamma[:, 1])
+    return torch.sigmoid(log_gamma[:, 0] - log_gamma[:, 1]).to(dtype)
 
 
 _DIRICHLET_MIN = 0.05
+_DIRICHLET_MIN_FLOAT32 = 0.3
 
 
 def host_beta(rng: random.Random, a: float, b: float) -> float:
@@ -173,10 +179,11 @@ def sample_lambda(
     elif alpha == 1 and beta in (None, 1) and not fold:  # Beta(1, 1) is U(0, 1): one kernel, float32, below 1
         out = torch.rand(n, generator=generator, device=device)
     else:
-        out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator, device=device)
+        out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator, device=device,
+                          dtype=torch.float32)
         out = torch.maximum(out, 1.0 - out) if fold else out
-        # a Beta draw rounds to 1.0 in float32 now and then; kept below 1, its rows always mix (MixParams.unmixed_rows)
-        out = out.clamp_(max=BELOW_ONE).float()
+        # a Beta draw may round to 1.0 in float32; kept below 1, its rows always mix (MixParams.unmixed_rows)
+        out = out.clamp_(max=BELOW_ONE)
     return out.expand(batch_size).contiguous() if not per_sample else out
 
 

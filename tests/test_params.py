@@ -26,6 +26,23 @@ def test_beta_matches_scipy_distribution(a, b):
     assert scipy_stats.kstest(lam, scipy_stats.beta(a, b).cdf).pvalue > 1e-3
 
 
+@pytest.mark.parametrize(("a", "b", "fold"), [(0.1, None, False), (0.3, None, False), (0.4, None, False),
+                                             (0.4, 1.0, False), (1.0, None, False), (2.0, None, True)])
+def test_per_row_float32_lambda_matches_scipy_distribution(a, b, fold):
+    # the per-row draws a mixer makes: float32 Gamma draws (from 0.3 on) or float64 ones rounded, uniform at 1
+    lam = sample_lambda(20000, alpha=a, beta=b, fold=fold, per_sample=True, generator=gen(5))
+    assert lam.dtype == torch.float32 and lam.shape == (20000,) and lam.max() < 1.0
+    ref = scipy_stats.beta(a, a if b is None else b)
+    if fold:  # max(λ, 1 - λ) of a symmetric Beta
+        assert scipy_stats.kstest(lam.double().numpy(), lambda t: 2 * ref.cdf(t) - 1).pvalue > 1e-3
+    elif b is None:  # the lower half: float32 holds nothing between 1 - 2**-24 and 1, where a small alpha puts mass
+        lower = lam[lam < 0.5].double().numpy()
+        assert scipy_stats.binomtest(len(lower), 20000, 0.5).pvalue > 1e-3
+        assert scipy_stats.kstest(lower, lambda t: 2 * ref.cdf(t)).pvalue > 1e-3
+    else:
+        assert scipy_stats.kstest(lam.double().numpy(), ref.cdf).pvalue > 1e-3
+
+
 @pytest.mark.parametrize("a", [0.01, 0.05, 0.4, 1.0, 2.5, 40.0])
 def test_symmetric_beta_matches_scipy_distribution(a):
     # The lower half only: float64 cannot hold 1 - tiny, so draws within ~1e-16 of 1 round to 1.0 for any
