@@ -169,15 +169,15 @@ def sample_lambda(
     n = batch_size if per_sample else 1
     if lam is not None and not isinstance(lam, (tuple, list)):
         v = float(lam)
-        out = torch.full((n,), max(v, 1.0 - v) if fold else v, device=device)
+        out = torch.full((n,), max(v, 1.0 - v) if fold else v, dtype=torch.float32, device=device)
     elif lam is not None:
         lo, hi = float(lam[0]), float(lam[1])
         out = torch.rand(n, generator=generator, dtype=torch.float64, device=device).mul_(hi - lo).add_(lo)
         out = (torch.maximum(out, 1.0 - out) if fold else out).float()
     elif alpha == 0:
-        out = torch.ones(n, device=device)
+        out = torch.ones(n, dtype=torch.float32, device=device)
     elif alpha == 1 and beta in (None, 1) and not fold:  # Beta(1, 1) is U(0, 1): one kernel, float32, below 1
-        out = torch.rand(n, generator=generator, device=device)
+        out = torch.rand(n, generator=generator, dtype=torch.float32, device=device)
     else:
         out = sample_beta(n, float(alpha), float(alpha if beta is None else beta), generator=generator, device=device,
                           dtype=torch.float32)

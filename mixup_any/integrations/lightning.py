@@ -105,7 +105,7 @@ class MixupCallback(pl.Callback):
         super().__init__()
         check_mode(mode, where="MixupCallback")
         check_eta(eta)
-        if at is None and mode != "mixup":
+        if at is None and not isinstance(mixer, Route) and mode != "mixup":
             raise MixupError(
                 f"MixupCallback(mode={mode!r}) applies the mode at hook sites, but at=None (input mixing is done by "
                 "MixupModuleMixin, which only mixes). Use at='input' to mix the model's input with this mode."
@@ -134,10 +134,12 @@ class MixupCallback(pl.Callback):
         self.attach_kwargs: dict[str, Any] = {"choose": choose, "weights": weights, "output": output, "repeat": repeat,
                                               "mode": mode, "eta": eta}
         self.handle: MixHandle | None = None
+        #: whether fitting attaches hooks: a site is named, or a route (which has its own default site)
+        self.hooks = at is not None or isinstance(mixer, Route)
 
     # ------------------------------------------------------------------------------------ lifecycle
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.at is None or self.handle is not None:
+        if not self.hooks or self.handle is not None:
             return
         model = pl_module if self.module is None else getattr(pl_module, self.module, None)
         if not isinstance(model, nn.Module):
@@ -273,8 +275,11 @@ class MixupModuleMixin:
 
     def mixup_target(self, y: Any) -> Any:
         """``callback.target(y)`` of the trainer's one :class:`MixupCallback` with hook sites (``y`` without one)."""
-        trainer = cast(pl.LightningModule, self).trainer
-        with_sites = [c for c in trainer.callbacks if isinstance(c, MixupCallback) and c.at is not None]
+        try:
+            trainer = cast(pl.LightningModule, self).trainer
+        except RuntimeError:  # not attached to a Trainer (e.g. a unit test of training_step): nothing is mixed
+            return y
+        with_sites = [c for c in trainer.callbacks if isinstance(c, MixupCallback) and c.hooks]
         if len(with_sites) > 1:
             raise MixupError(f"mixup_target() found {len(with_sites)} MixupCallbacks with hook sites; use callback.target(y).")
         return with_sites[0].target(y) if with_sites else y
