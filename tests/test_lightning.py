@@ -237,16 +237,6 @@ def test_callback_attaches_a_route_as_attach_does():
     assert cb.mixer is cb.route.mixer and cb.handle is None  # the route's mixer keeps the schedule and state
 
 
-class SwapNet(TableNet):
-    """Tables mixed by swapping categories: the route has no hook site, only its adapter."""
-
-    def training_step(self, batch, batch_idx):
-        x_cont, x_cat, y = batch
-        out = self.net(x_cont, x_cat)
-        self.plans.append(self.callback.handle.params)
-        return self.callback.loss(F.cross_entropy, out, y)
-
-
 def test_callback_attaches_a_route_at_its_default_site():
     pytest.importorskip("sklearn")
     from mixup_any.tabular import TabularMixer
@@ -257,7 +247,7 @@ def test_callback_attaches_a_route_at_its_default_site():
     ds = TensorDataset(torch.randn(8, 2, generator=g), torch.stack([torch.randint(0, 3, (8,), generator=g),
                                                                     torch.randint(0, 4, (8,), generator=g)], 1),
                        torch.randint(0, C, (8,), generator=g))
-    model = SwapNet(cb)
+    model = TableNet(cb)  # the swap route has no hook site, only its adapter
     _trainer(1, [cb]).fit(model, DataLoader(ds, batch_size=4))
     assert len(model.plans) == 2 and all(p.mixed for p in model.plans) and cb.hooks
 
