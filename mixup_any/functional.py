@@ -139,10 +139,17 @@ def mix(
 
 
 def lerp_rows(x: Tensor, lam: float | Tensor, index: Tensor, *, out: Tensor | None = None, inplace: bool = False,
-              keep_unmixed: bool = False) -> Tensor:
-    """:func:`mix` without its argument checks, for plans a mixer drew itself."""
+              keep_unmixed: bool = False, permutation: bool = False) -> Tensor:
+    """:func:`mix` without its argument checks, for plans a mixer drew itself.
+
+    ``permutation``: ``index`` is known to be a permutation of the rows (the mixer drew it so); a
+    per-batch mix that autograd differentiates then runs its backward as one gather and one lerp.
+    """
     if isinstance(lam, float) and lam == 1.0:
         return x if inplace else (out.copy_(x) if out is not None else x.clone())
+    if (permutation and isinstance(lam, float) and x.requires_grad and not inplace and out is None
+            and not torch.compiler.is_compiling()):
+        return _PermutedLerp.apply(x, lam, index)
     partner = gather_rows(x, index)  # a copy: writing into x cannot corrupt rows still to be read
     w = lam if isinstance(lam, float) else row_weight(lam, x)
     if isinstance(w, float):
@@ -156,6 +163,26 @@ def lerp_rows(x: Tensor, lam: float | Tensor, index: Tensor, *, out: Tensor | No
     if inplace:
         return x.copy_(mixed)
     return out.copy_(mixed) if out is not None else mixed
+
+
+class _PermutedLerp(torch.autograd.Function):
+    """``lerp(x[index], x, w)`` for a float ``w`` and a permutation ``index``.
+
+    Autograd would scatter the partners' gradient back (``index_add_`` into zeros) and add it to the
+    rows' own; a permutation's inverse turns that into one gather and one lerp of the gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, w: float, index: Tensor) -> Tensor:
+        ctx.w = w
+        ctx.save_for_backward(index)
+        return gather_rows(x, index).lerp_(x, w)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
+        (index,) = ctx.saved_tensors
+        inverse = torch.empty_like(index).scatter_(0, index, torch.arange(index.shape[0], device=index.device))
+        return gather_rows(grad, inverse).lerp_(grad, ctx.w), None, None
 
 
 def row_weight(lam: Tensor, x: Tensor) -> Tensor:
@@ -186,7 +213,7 @@ def batch_size_of(batch: Any, path: str = "batch") -> int:
 
 
 def mix_batch(batch: Any, lam: float | Tensor, index: Tensor, *, inplace: bool = False, path: str = "batch",
-              keep_unmixed: bool = False) -> Any:
+              keep_unmixed: bool = False, permutation: bool = False) -> Any:
     """Mix every float leaf of a nested batch (tensor, dict, tuple, list, namedtuple, ``BatchEncoding``).
 
     The container types are kept. Integer or bool leaves (token ids, category codes, masks) are never
@@ -200,7 +227,7 @@ def mix_batch(batch: Any, lam: float | Tensor, index: Tensor, *, inplace: bool =
     """
     def one(t: Tensor, p: str) -> Tensor:
         _check_plan(t, lam, index, p)
-        return lerp_rows(t, lam, index, inplace=inplace, keep_unmixed=keep_unmixed)
+        return lerp_rows(t, lam, index, inplace=inplace, keep_unmixed=keep_unmixed, permutation=permutation)
 
     if isinstance(batch, Tensor) and batch.is_floating_point():
         return one(batch, path)

@@ -6,13 +6,16 @@ the others bit for bit, keep dtype and memory format, and leave ``x`` alone unle
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mixup_any import MixUp
 from mixup_any.exceptions import MixupError
-from mixup_any.functional import mix
+from mixup_any.functional import lerp_rows, mix
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 SHAPES = [((6, 3, 64, 64), False), ((6, 3, 64, 64), True), ((7, 3, 8, 8), True), ((9, 40, 300), False),
@@ -98,3 +101,40 @@ def test_property_matches_formula_for_any_partner_index(b, n, seed, per_batch):
     ref = formula(x, lam, index)
     torch.testing.assert_close(mix(x, lam, index), ref)
     torch.testing.assert_close(mix(x.clone(), lam, index, inplace=True), ref)  # not a permutation: still right
+
+
+@pytest.mark.parametrize("pairing", ["permute", "flip", "roll", "same_class"])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_gradient_of_a_drawn_plan_equals_autograd_through_index_select(pairing, channels_last):
+    # "permute" and "flip" draw permutations, differentiated by the inverse permutation; the others by autograd
+    mixer = MixUp(alpha=1.0, pairing=pairing, seed=0)
+    x = torch.randn(7, 3, 4, 5, dtype=torch.float64)
+    x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format).requires_grad_()
+    p = mixer.sample(x.shape, labels=torch.tensor([0, 1, 0, 1, 1, 0, 2]))
+    assert isinstance(p.lam, float) and (p.permutation is p.index) == (pairing in ("permute", "flip"))
+    g = torch.randn(x.shape, dtype=torch.float64)
+    got = torch.autograd.grad(mixer.mix(x, p), x, g)[0]
+    ref = torch.autograd.grad(torch.lerp(x.index_select(0, p.index), x, p.lam), x, g)[0]
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+    mixer.mix(x, p).sum().backward()  # an expanded gradient: a permutation gives each row w + (1 - w) = 1
+    if pairing in ("permute", "flip", "roll"):
+        torch.testing.assert_close(x.grad, torch.ones_like(x))
+
+
+def test_a_plan_whose_index_is_replaced_is_differentiated_as_any_index():
+    x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
+    p = MixUp(alpha=1.0, seed=0).sample(x.shape)
+    q = dataclasses.replace(p, index=torch.tensor([1, 1, 0, 4, 4]))  # rows 1 and 4 are partners twice
+    g = torch.randn(5, 3, dtype=torch.float64)
+    got = torch.autograd.grad(MixUp().mix(x, q), x, g)[0]
+    ref = torch.autograd.grad(torch.lerp(x.index_select(0, q.index), x, q.lam), x, g)[0]
+    torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_the_permutation_kernel_passes_gradcheck_and_gradgradcheck():
+    x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    index = torch.randperm(6, generator=torch.Generator().manual_seed(0))
+    out = lerp_rows(x, 0.3, index, permutation=True)
+    assert "Permuted" in type(out.grad_fn).__name__  # the kernel under test, not autograd's index_select
+    assert torch.autograd.gradcheck(lambda t: lerp_rows(t, 0.3, index, permutation=True), (x,))
+    assert torch.autograd.gradgradcheck(lambda t: lerp_rows(t, 0.3, index, permutation=True), (x,))
