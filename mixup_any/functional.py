@@ -149,7 +149,10 @@ def lerp_rows(x: Tensor, lam: float | Tensor, index: Tensor, *, out: Tensor | No
         return x if inplace else (out.copy_(x) if out is not None else x.clone())
     if (permutation and isinstance(lam, float) and x.requires_grad and not inplace and out is None
             and not torch.compiler.is_compiling()):
-        return _PermutedLerp.apply(x, lam, index)
+        try:
+            return _PermutedLerp.apply(x, lam, index)
+        except (RuntimeError, NotImplementedError):  # torch.func transforms and forward-mode AD: autograd's ops
+            pass
     partner = gather_rows(x, index)  # a copy: writing into x cannot corrupt rows still to be read
     w = lam if isinstance(lam, float) else row_weight(lam, x)
     if isinstance(w, float):

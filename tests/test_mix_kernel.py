@@ -138,3 +138,23 @@ def test_the_permutation_kernel_passes_gradcheck_and_gradgradcheck():
     assert "Permuted" in type(out.grad_fn).__name__  # the kernel under test, not autograd's index_select
     assert torch.autograd.gradcheck(lambda t: lerp_rows(t, 0.3, index, permutation=True), (x,))
     assert torch.autograd.gradgradcheck(lambda t: lerp_rows(t, 0.3, index, permutation=True), (x,))
+
+
+def test_torch_func_and_forward_mode_ad_see_the_same_mix():
+    # a custom autograd.Function supports neither: the permutation kernel falls back to autograd's ops
+    x, t = torch.randn(6, 4, dtype=torch.float64), torch.randn(6, 4, dtype=torch.float64)
+    index = torch.randperm(6, generator=torch.Generator().manual_seed(0))
+
+    def f(v):
+        return lerp_rows(v, 0.3, index, permutation=True)
+
+    def ref(v):
+        return torch.lerp(v.index_select(0, index), v, 0.3)
+
+    torch.testing.assert_close(torch.func.grad(lambda v: f(v).square().sum())(x),
+                               torch.func.grad(lambda v: ref(v).square().sum())(x))
+    torch.testing.assert_close(torch.func.jvp(f, (x,), (t,)), torch.func.jvp(ref, (x,), (t,)))
+    with torch.autograd.forward_ad.dual_level():
+        dual = torch.autograd.forward_ad.make_dual(x.clone().requires_grad_(), t)
+        tangent = torch.autograd.forward_ad.unpack_dual(f(dual)).tangent
+    torch.testing.assert_close(tangent, torch.lerp(t.index_select(0, index), t, 0.3))
