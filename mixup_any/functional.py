@@ -150,8 +150,8 @@ def lerp_rows(x: Tensor, lam: float | Tensor, index: Tensor, *, out: Tensor | No
     if (permutation and isinstance(lam, float) and x.requires_grad and not inplace and out is None
             and not torch.compiler.is_compiling()):
         try:
-            return _PermutedLerp.apply(x, lam, index)
-        except (RuntimeError, NotImplementedError):  # torch.func transforms and forward-mode AD: autograd's ops
+            return _PermutedLerp.apply(x, lam, index)  # type: ignore[no-any-return,no-untyped-call]
+        except (RuntimeError, NotImplementedError):  # torch.func transforms, forward-mode AD: autograd's ops
             pass
     partner = gather_rows(x, index)  # a copy: writing into x cannot corrupt rows still to be read
     w = lam if isinstance(lam, float) else row_weight(lam, x)
@@ -184,7 +184,8 @@ class _PermutedLerp(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         (index,) = ctx.saved_tensors
-        inverse = torch.empty_like(index).scatter_(0, index, torch.arange(index.shape[0], device=index.device))
+        rows = torch.arange(index.shape[0], device=index.device)
+        inverse = torch.empty_like(index).scatter_(0, index, rows)
         return gather_rows(grad, inverse).lerp_(grad, ctx.w), None, None
 
 

@@ -224,9 +224,9 @@ class MixParams:
             next to partners holding inf or NaN (one more pass). Mixers set it ``False`` for per-row Beta draws,
             which they keep below 1. ``dataclasses.replace(p, lam=...)`` keeps it: pass ``unmixed_rows=True``
             when the new ``lam`` may hold 1.
-        permutation: ``index`` itself when the mixer drew it as a permutation of the rows (``"permute"`` and
-            ``"flip"`` pairings), else ``None``; a per-batch mix then differentiates with a gather instead of a
-            scatter. It is not saved, and a plan whose ``index`` is replaced no longer matches it.
+        permutation: ``index`` itself when the mixer drew it as a permutation of the rows (``"permute"``,
+            ``"flip"``), else ``None``; a per-batch mix then differentiates with a gather, not a scatter.
+            It is not saved, and a plan whose ``index`` is replaced no longer matches it.
 
     Example:
         >>> from mixup_any import MixUp

@@ -106,10 +106,11 @@ def test_property_matches_formula_for_any_partner_index(b, n, seed, per_batch):
 @pytest.mark.parametrize("pairing", ["permute", "flip", "roll", "same_class"])
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_gradient_of_a_drawn_plan_equals_autograd_through_index_select(pairing, channels_last):
-    # "permute" and "flip" draw permutations, differentiated by the inverse permutation; the others by autograd
+    # "permute" and "flip" draw permutations, differentiated by the inverse permutation; others by autograd
     mixer = MixUp(alpha=1.0, pairing=pairing, seed=0)
     x = torch.randn(7, 3, 4, 5, dtype=torch.float64)
-    x = x.contiguous(memory_format=torch.channels_last if channels_last else torch.contiguous_format).requires_grad_()
+    layout = torch.channels_last if channels_last else torch.contiguous_format
+    x = x.contiguous(memory_format=layout).requires_grad_()
     p = mixer.sample(x.shape, labels=torch.tensor([0, 1, 0, 1, 1, 0, 2]))
     assert isinstance(p.lam, float) and (p.permutation is p.index) == (pairing in ("permute", "flip"))
     g = torch.randn(x.shape, dtype=torch.float64)

@@ -176,5 +176,5 @@ class MixUp(Mixer):
         if not params.mixed:
             return self._unmixed(x)
         check_extra(params, (type(None),), type(self).__name__)
-        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x", keep_unmixed=params.unmixed_rows,
-                         permutation=params.permutation is params.index)
+        return mix_batch(x, params.lam, params.index, inplace=inplace, path="x",
+                         keep_unmixed=params.unmixed_rows, permutation=params.permutation is params.index)
