@@ -104,11 +104,9 @@ class RandomChoice(Mixer):
         return self
 
     def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
         for m in self.mixers:
             m.set_epoch(epoch)
-
-    def active(self) -> bool:
-        return self.enabled and self.is_training
 
     def sample(
         self,
