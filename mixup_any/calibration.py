@@ -1,15 +1,8 @@
 """Kernel-warping mixup (Bouniot et al., 2023, "Tailoring mixup to data for calibration"): a plan transform.
 
-Plain mixup trains on soft targets, which penalises confidence: models come out under-confident and their
-calibration error grows with α (measured in the README's FAQ). The training modes ``"regmixup"`` and
-``"inputs_only"`` (:mod:`mixup_any.modes`, ``mode=`` on every route) are two remedies; warping is the third.
 :func:`warp_lambda` / :func:`warp_params` push ``lam`` towards 0 or 1 for pairs that are far apart, so far
-pairs mix less and close pairs more.
-
-When to use which: RegMixup when you want mixup's regularisation without its under-confidence;
-inputs-only when the mixed targets are what hurts calibration (the pitfall paper's diagnosis);
-warping when mixing dissimilar rows produces implausible inputs (manifold intrusion).
-Measured results for each (tables, digits, text) are in the README's FAQ and ``docs/faq_results.md``.
+pairs mix less and close pairs more (the README's FAQ compares it with the modes ``"regmixup"`` and
+``"inputs_only"``).
 
 Warping is a plan transform, not a ``mode``: it needs each pair's distance in a feature space (the inputs,
 or the model's detached hidden features as in the paper), and which space is meaningful depends on the
