@@ -82,10 +82,8 @@ def mixed_mask_loss(logits: Tensor, target: MixedMask | Tensor, *, ignore_index:
                     reduction: str = "mean") -> Tensor:
     """Pixel cross-entropy against a :class:`MixedMask` (or a plain ``(B, H, W)`` mask), honouring ``ignore_index``.
 
-    The loss of a pixel is the cross-entropy against :meth:`MixedMask.soft`, ``lam·ℓ_a + (1-lam)·ℓ_b`` with
-    an ignored side adding nothing. ``"mean"`` divides the sum by the soft target's total,
-    ``Σ (lam·[a labelled] + (1-lam)·[b labelled])``: for a plain mask, an unmixed plan or a row paired with
-    itself it is exactly ``F.cross_entropy(logits, mask, ignore_index=...)``.
+    Per pixel ``lam·ℓ_a + (1-lam)·ℓ_b``, an ignored side adding nothing; ``"mean"`` divides by the soft
+    target's total, so an unmixed plan gives exactly ``F.cross_entropy(logits, mask, ignore_index=...)``.
 
     Args:
         logits: ``(B, C, H, W)``.
