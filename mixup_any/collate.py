@@ -14,9 +14,6 @@ from .mixers.base import Mixer
 
 __all__ = ["MixupCollate"]
 
-_MAX_SEED = 2**63 - 1
-
-
 class MixupCollate:
     """A ``collate_fn`` that collates a list of samples, then mixes the batch with ``mixer`` in the
     DataLoader's workers; the loop receives ``(x_mixed, target)`` (a :class:`~mixup_any.MixedTarget`).
@@ -72,7 +69,7 @@ class MixupCollate:
             return
         # info.seed = base_seed + worker id: distinct per worker, new each epoch, set by the DataLoader's RNG
         own = self.mixer.seed if self.mixer.seed is not None else 0
-        self.mixer.manual_seed((info.seed * 1_000_003 + own) % _MAX_SEED)
+        self.mixer.manual_seed((info.seed * 1_000_003 + own) % (2**63 - 1))
         self._worker = info.id
 
     def _convert(self, x: Tensor, path: str) -> Tensor:

@@ -267,10 +267,8 @@ def box_weighted_loss(losses: Tensor | Sequence[Tensor], weights: Tensor | Seque
             A detector that matches anchors or cells to boxes gathers the weights with the same match:
             ``weights[matched_box]``.
         weights: ``(N,)`` or a list of ``(N_i,)``, in the same order.
-        reduction: ``"mean"`` — ``sum(w * loss) / sum(w)``, which equals the plain mean loss when no
-            box is mixed (all weights 1) and when an image is paired with itself (its boxes twice, with
-            weights λ and 1 - λ); 0 for a batch without boxes. ``"sum"`` — ``sum(w * loss)``.
-            ``"none"`` — ``w * loss``.
+        reduction: ``"mean"`` — ``sum(w * loss) / sum(w)`` (0 for a batch without boxes),
+            ``"sum"`` — ``sum(w * loss)`` or ``"none"`` — ``w * loss``.
 
     Example:
         >>> box_weighted_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.75, 0.25]))
