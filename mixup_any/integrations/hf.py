@@ -32,10 +32,8 @@ else:
 class MixupTrainer(transformers.Trainer):
     """A ``transformers.Trainer`` whose training batches are mixed inside the unmodified model.
 
-    Each training step draws one plan from ``mixer``, sets the mixed pairs' attention mask, mixes at
-    ``at`` (``attach(TextMixer(mixer), model, at=at)``, see :class:`mixup_any.text.TextMixer`) and returns the
-    mixed loss ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)`` (or the loss of ``mode``). The hooks are attached
-    once per ``train()`` run and removed when it ends.
+    Each training step mixes at ``at`` as ``attach(TextMixer(mixer), model, at=at)`` does and returns the
+    loss of ``mode``; the hooks are attached once per ``train()`` run and removed when it ends.
 
     Args:
         *args: the ``Trainer``'s arguments (``model``, ``args``, ``train_dataset``, ...).

@@ -167,10 +167,7 @@ class MixupCallback(pl.Callback):
 
     def target(self, y: Any) -> Any:
         """``handle.target(y)``: the mixed target of the current training batch, once, after the forward.
-
-        Outside a training batch the handle is not armed and this raises :class:`HookSiteError`, as the
-        handle does; validation code uses the plain labels.
-        """
+        Outside a training batch it raises :class:`HookSiteError`: validation code uses the plain labels."""
         return self._live().target(y)
 
     def loss(self, criterion: Callable[..., Tensor], output: Tensor, y: Any) -> Tensor:
