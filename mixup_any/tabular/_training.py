@@ -83,7 +83,7 @@ def train(est: Any, model: TabularMLP, tm: TabularMixer, data: tuple[Tensor, Ten
     bs = int(min(1024, max(256, n // 100))) if est.batch_size == "auto" else int(est.batch_size)
     epochs: Any = range(int(est.max_epochs))
     if est.verbose:  # a tqdm bar over epochs
-        epochs = require("tqdm", feature="verbose=True (a progress bar)").tqdm(
+        epochs = require("tqdm", "tabular", feature="verbose=True (a progress bar)").tqdm(
             epochs, desc=f"{type(est).__name__} {est._mode()} alpha={est._alpha():g}", leave=False)
     early_stopping = est.early_stopping and val_idx is not None
     best, best_epoch, waited, best_state = float("inf"), 0, 0, None
