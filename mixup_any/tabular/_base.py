@@ -1,11 +1,8 @@
 """The estimators' shared fit and predict (not public; :mod:`mixup_any.tabular.estimators` builds on it).
 
-skorch's rules: ``__init__`` only stores its arguments; ``fit`` builds everything (``preprocessor_``,
-``model_``, ``n_features_in_``, ``feature_names_in_``). All randomness comes from one ``torch.Generator``
-seeded from ``random_state``; the model's initialisation and dropout run inside ``torch.random.fork_rng``
-seeded from that generator, so ``fit`` neither reads nor changes the caller's global RNG state. The
-training loop is in ``_training``, the input table's checks in ``_columns``, the temperature in
-:mod:`~mixup_any.tabular.temperature`.
+skorch's rules: ``__init__`` only stores its arguments; ``fit`` builds everything. All randomness comes from
+one ``torch.Generator`` seeded from ``random_state`` (initialisation and dropout inside
+``torch.random.fork_rng``), so ``fit`` neither reads nor changes the caller's global RNG state.
 """
 
 from __future__ import annotations
@@ -27,9 +24,9 @@ from ..exceptions import MixupError
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..modes import check_eta, check_mode
+from ..params import appended_partners_index
 from ._columns import as_frame, resolve_columns
 from ._training import forward_in_chunks, seed_from, split_rows, train
-from .cmixup import AppendedPartners
 from .mixer import TabularMixer, check_categorical_mixing
 from .model import TabularMLP
 from .preprocess import TabularPreprocessor
@@ -67,6 +64,17 @@ def _float_targets(y: np.ndarray, what: str) -> np.ndarray:
     if not np.isfinite(out).all():
         raise MixupError(f"{what} holds infinity; expected finite regression targets.")
     return out
+
+
+class _AppendedPartners:
+    """C-Mixup's pairing of a batch ``[rows; partners from the whole training set]`` of ``2B`` rows: row ``i``
+    pairs with ``B + i``, and each partner with itself (so it stays unmixed)."""
+
+    def __call__(self, batch_size: int, *, labels: Any = None, generator: Any = None, device: Any = None) -> Tensor:
+        return appended_partners_index(batch_size // 2, device)
+
+    def __repr__(self) -> str:
+        return "label_distance over the whole training set"
 
 
 class _MixupTabularBase(BaseEstimator):
@@ -128,12 +136,10 @@ class _MixupTabularBase(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ checks
     def _check_fit_input(self, X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray]:
         """``fit``'s first step: the parameters, then ``X`` as a DataFrame and ``y`` as an array of as many rows."""
         self._check_loop_params()
         self._check_mixing_params()
-        self._check_mixer()
         df = as_frame(self, X, reset=True)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
@@ -160,7 +166,8 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"keep_ids must be True or False, got {self.keep_ids!r}.")
 
     def _check_mixing_params(self) -> None:
-        """What is mixed and how: categorical_mixing (TabularMixer's check), the mode, eta and alpha."""
+        """categorical_mixing, the mode, eta, alpha, and a custom ``mixer``, which replaces ``alpha``, ``pairing``
+        and ``bandwidth``: setting both is an error (ignoring alpha made GridSearchCV over alpha a no-op)."""
         check_categorical_mixing(self.categorical_mixing)
         if self.mode != "auto":
             check_mode(self.mode, where=type(self).__name__)
@@ -168,14 +175,10 @@ class _MixupTabularBase(BaseEstimator):
         if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, Real)
                                        or not self.alpha >= 0):
             raise MixupError(f"alpha must be a number >= 0 or None (the mode's default), got {self.alpha!r}.")
-
-    def _check_mixer(self) -> None:
-        """A custom ``mixer`` replaces ``alpha``, ``pairing`` and ``bandwidth``: setting both is an error."""
         if self.mixer is None:
             return
         if not isinstance(self.mixer, Mixer):
             raise MixupError(f"mixer must be a mixup_any Mixer or None, got {type(self.mixer).__name__}.")
-        # silently ignoring alpha made GridSearchCV over alpha a no-op
         clash = [f"{k}={getattr(self, k)!r}" for k, default in (("alpha", None), ("pairing", "permute"),
                                                                 ("bandwidth", 1.0)) if getattr(self, k) != default]
         if clash:
@@ -185,7 +188,6 @@ class _MixupTabularBase(BaseEstimator):
         if self._mode() == "erm":
             raise MixupError("mode='erm' trains without mixing, so mixer= would be ignored; drop one of them.")
 
-    # ------------------------------------------------------------------ mixing
     def _mode(self) -> str:
         """The mode in use: ``mode``, or this estimator's measured default for ``mode="auto"``."""
         return self._auto_mode if self.mode == "auto" else str(self.mode)
@@ -205,21 +207,11 @@ class _MixupTabularBase(BaseEstimator):
         if self.mixer is not None:
             m = copy.deepcopy(self.mixer)  # never change the caller's object (sklearn's rule)
         else:
-            pairing = AppendedPartners() if self._whole_set_pairing() else self.pairing
+            pairing = _AppendedPartners() if self._whole_set_pairing() else self.pairing
             m = MixUp(alpha=self._alpha(), pairing=pairing, bandwidth=self.bandwidth)
         m.set_params(num_classes=num_classes, target=target)
         return m
 
-    def _make_tabular_mixer(self, mixer: Mixer, model: TabularMLP, cardinalities: Sequence[int]) -> TabularMixer:
-        """``categorical_mixing="embedding"`` hooks the model's ``joined`` input (continuous columns and every
-        variable's embedding side by side): one draw mixes the continuous columns directly and each variable in
-        its own space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking
-        each embedding; the training loop attaches it there). The other values mix the inputs."""
-        if self.categorical_mixing == "embedding":
-            return TabularMixer(mixer, cardinalities=cardinalities, continuous_at_site=True)
-        return TabularMixer(mixer, categorical_mixing=self.categorical_mixing, cardinalities=cardinalities)
-
-    # ------------------------------------------------------------------ fit
     def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
              df: pd.DataFrame, stratify: bool, val: tuple[pd.DataFrame, Tensor] | None) -> None:
         """Split (or take ``val``, the checked ``eval_set``), fit the preprocessing on the training rows only,
@@ -243,7 +235,9 @@ class _MixupTabularBase(BaseEstimator):
             model = TabularMLP(x_cont.shape[1], pre.cardinalities_, out_features,
                                embedding_dim=self.embedding_dim, hidden_sizes=tuple(self.hidden_sizes),
                                dropout=float(self.dropout))
-            tm = self._make_tabular_mixer(mixer, model, pre.cardinalities_)
+            # "embedding" mixes at the model's `joined` input (continuous columns and embeddings): one draw
+            tm = TabularMixer(mixer, categorical_mixing=self.categorical_mixing, cardinalities=pre.cardinalities_,
+                              continuous_at_site=self.categorical_mixing == "embedding")
             log, best_epoch = train(self, model, tm, (x_cont, x_cat, y_t), train_idx, val_idx, g)
         self.preprocessor_ = pre
         self.model_ = model.eval()
@@ -252,16 +246,20 @@ class _MixupTabularBase(BaseEstimator):
         self.n_epochs_ = len(log)
         self.best_epoch_ = best_epoch
         self.temperature_ = 1.0
-        if val_idx is not None and target_kind != "regression":
-            self._fit_temperature(x_cont[val_idx], x_cat[val_idx], y_t[val_idx])
+        if val_idx is not None and target_kind != "regression":  # held-out rows: never the training rows
+            t = fit_temperature(self._forward(x_cont[val_idx], x_cat[val_idx]), y_t[val_idx], self._loss_fn)
+            self.temperature_ = 1.0 if t is None else t
+            if self.temperature_scaling and t is None:
+                warnings.warn(f"temperature_scaling: the validation split ({val_idx.shape[0]} rows) cannot identify "
+                              f"a temperature (fewer than {MIN_ERRORS} misclassified rows, or a fit outside (0.01, "
+                              "100)); it is left at 1. A larger validation_fraction may help.", UserWarning,
+                              stacklevel=3)
         elif self.temperature_scaling:
             warnings.warn("temperature_scaling needs a validation split (validation_fraction > 0 and enough rows, "
                           "or eval_set=); the temperature is left at 1.", UserWarning, stacklevel=3)
 
     def _preprocessor(self, df: pd.DataFrame) -> TabularPreprocessor:
-        """The preprocessing, unfitted; identifier-like columns (:func:`identifier_columns`) not named in
-        ``categorical``/``continuous`` are left out with a warning unless ``keep_ids=True``
-        (``dropped_columns_``)."""
+        """The unfitted preprocessing, without the identifier-like columns (``dropped_columns_``)."""
         categorical = resolve_columns(self.categorical, list(df.columns))
         continuous = resolve_columns(self.continuous, list(df.columns))
         forced = set(categorical or []) | set(continuous or [])
@@ -288,22 +286,9 @@ class _MixupTabularBase(BaseEstimator):
         _check_missing_target(y_val, "eval_set's y_val")
         return df_val, y_val
 
-    def _fit_temperature(self, x_cont: Tensor, x_cat: Tensor, y: Tensor) -> None:
-        """``temperature_`` from the held-out rows (never the training rows, on which the model is overconfident)."""
-        with torch.no_grad():
-            logits = self._forward(x_cont, x_cat)
-        t = fit_temperature(logits, y, self._loss_fn)
-        self.temperature_ = 1.0 if t is None else t
-        if self.temperature_scaling and t is None:
-            warnings.warn(f"temperature_scaling: the validation split ({y.shape[0]} rows) cannot identify a "
-                          f"temperature (fewer than {MIN_ERRORS} misclassified rows, or a fit outside (0.01, "
-                          "100)); it is left at 1. A larger validation_fraction may help.", UserWarning,
-                          stacklevel=4)
-
     def _loss_fn(self, logits: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ predict
     def _forward(self, x_cont: Tensor, x_cat: Tensor) -> Tensor:
         # predictions in float64: a float32 matmul rounds differently for different numbers of rows, and a
         # prediction must not depend on which other rows were passed with it

@@ -32,12 +32,9 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
     Args:
         alpha: Beta(α, α) of the mixing weight; ``alpha=0`` is plain training (ERM); ``None``: the
             mode's default: 0.4 for every mixing mode, 0 for ``"erm"``.
-        mode: ``"auto"`` (the default: ``"inputs_only"``, the only mixing mode measured never worse than
-            ERM on log loss or ECE beyond the seed noise on six tables, before and after temperature
-            scaling, and better nowhere on raw log loss; see docs/tabular.md) or one of
+        mode: ``"auto"`` (the default: ``"inputs_only"``, measured in docs/tabular.md) or one of
             :data:`~mixup_any.modes.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"`` (clean loss + ``eta``
-            × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label); see
-            :mod:`mixup_any.modes`.
+            × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label).
         eta: weight of RegMixup's mixed term, ``>= 0``.
         mixer: a custom :class:`~mixup_any.Mixer` instead of ``MixUp(alpha, pairing, bandwidth)``;
             setting it together with ``alpha``, ``pairing`` or ``bandwidth`` is an error (tune
@@ -46,10 +43,8 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
             (as :class:`TabularMixer`'s ``categorical_mixing``).
         pairing: partner choice, e.g. ``"permute"`` or ``"same_class"``.
         bandwidth: σ of ``pairing="label_distance"``.
-        numeric: preprocessing of continuous columns: ``"power"`` (Yeo-Johnson, the default: lowest
-            mean log loss on the bundled data, never worse than the others beyond the seed noise; see
-            docs/tabular.md), ``"standard"``, ``"quantile"`` (to a normal distribution) or ``"robust"``
-            (median/IQR, clipped to ±5); see :class:`TabularPreprocessor`.
+        numeric: the continuous columns' scaler: ``"power"`` (Yeo-Johnson, the default), ``"standard"``,
+            ``"quantile"`` or ``"robust"``; see :class:`TabularPreprocessor`.
         hidden_sizes: MLP widths. embedding_dim: one width for every variable (``None``: by cardinality).
         dropout: dropout of the hidden layers.
         max_epochs, batch_size, lr, weight_decay: the AdamW training loop; ``batch_size="auto"`` is 256
@@ -153,14 +148,11 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
 class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
     """A scikit-learn regressor: :class:`TabularMLP` trained with tabular mixup.
 
-    Targets ``(n,)`` or ``(n, k)`` are standardised for training. The default (``mode="auto"``, which is
-    ``"mixup"``, with ``pairing="permute"``) is plain mixup: partners by random permutation of the batch.
-    ``pairing="label_distance"`` is C-Mixup (Yao et al., 2022): each row's partner is drawn **from the
-    whole training set**, as in the paper, with a Gaussian kernel of width ``bandwidth`` on the
-    (standardised) label distance (the partners are appended to the batch for the forward pass, unmixed,
-    and left out of the loss). On four public tables neither was better or worse than ERM beyond the
-    seed noise (docs/tabular.md). Other arguments as :class:`MixupTabularClassifier`
-    (``temperature_scaling`` does not apply; inputs-only mixing is not defined for regression targets).
+    Targets ``(n,)`` or ``(n, k)`` are standardised for training. The default (``mode="auto"``) is
+    ``"mixup"``. ``pairing="label_distance"`` is C-Mixup (Yao et al., 2022): each row's partner is drawn from
+    the whole training set, with a Gaussian kernel of width ``bandwidth`` on the standardised label
+    distance. Other arguments as :class:`MixupTabularClassifier` (``temperature_scaling`` does not apply;
+    inputs-only mixing is not defined for regression targets).
 
     Example:
         >>> import numpy as np
