@@ -1,11 +1,6 @@
-"""Pooled sentence features of a frozen encoder, computed once and reused every epoch.
-
-With a frozen encoder, pooled mixing (senMixup) needs the encoder only once: cache the pooled
-vectors with ``mixup_any.frozen.cache_features(SentenceEncoder(encoder), data)``, then mix them as
-plain float inputs (``mixer(features, y)``) while training the head.
-Token-level mixing cannot be cached: the mixed embeddings differ every batch, so the encoder runs
-again on every batch (see docs/text.md for the measured cost).
-"""
+"""Pooled sentence features of a frozen encoder, computed once and reused every epoch: cache them with
+``mixup_any.frozen.cache_features(SentenceEncoder(encoder), data)``, then mix them as plain float inputs
+(``mixer(features, y)``) while training the head (senMixup)."""
 
 from __future__ import annotations
 
