@@ -1,8 +1,5 @@
-"""Graph-level mixup at the readout: :class:`GraphMixer`, the graph route of :func:`~mixup_any.attach`.
-
-In a batch of graphs the plan has one row per graph, so the site must be where node rows have become graph
-rows; a site whose rows are nodes raises a :class:`HookSiteError` that says so.
-"""
+"""Graph-level mixup at the readout (one plan row per graph): :class:`GraphMixer`, the graph route of
+:func:`~mixup_any.attach`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The estimators' shared fit and predict (not public; :mod:`mixup_any.tabular.estimators` builds on it).
+"""The estimators' shared input table, fit and predict (not public; the estimators build on it).
 
 skorch's rules: ``__init__`` only stores its arguments; ``fit`` builds everything. All randomness comes from
 one ``torch.Generator`` seeded from ``random_state`` (initialisation and dropout inside
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
 
 from ..exceptions import MixupError
@@ -25,7 +25,6 @@ from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..modes import check_eta, check_mode
 from ..params import appended_partners_index
-from ._columns import as_frame, resolve_columns
 from ._training import forward_in_chunks, seed_from, split_rows, train
 from .mixer import TabularMixer, check_categorical_mixing
 from .model import TabularMLP
@@ -66,11 +65,55 @@ def _float_targets(y: np.ndarray, what: str) -> np.ndarray:
     return out
 
 
+def resolve_columns(cols: Sequence[str | int] | str | int | None, names: list[str]) -> list[str] | None:
+    """Column overrides as names: a position (an int that is not a column name) is looked up in ``names``."""
+    if cols is None:
+        return None
+    out = []
+    for c in [cols] if isinstance(cols, (str, int, Integral)) else cols:
+        if isinstance(c, Integral) and not isinstance(c, bool) and str(c) not in names:
+            if not 0 <= int(c) < len(names):
+                raise MixupError(f"Column position {c} is out of range for {len(names)} columns.")
+            out.append(names[int(c)])
+        else:
+            out.append(str(c))
+    return out
+
+
+def as_frame(estimator: Any, X: Any, *, reset: bool) -> pd.DataFrame:
+    """``X`` as a DataFrame with string column names; sets (``reset``) or checks ``n_features_in_`` and
+    ``feature_names_in_`` on ``estimator`` as scikit-learn's ``validate_data`` does. Arrays' columns are
+    named ``x0, x1, ...``."""
+    if isinstance(X, pd.DataFrame):
+        try:
+            validate_data(estimator, X, reset=reset, skip_check_array=True)
+        except ValueError as err:  # scikit-learn's rule for a fitted estimator: the columns of fit, in order
+            if reset or getattr(estimator, "feature_names_in_", None) is None:
+                raise
+            fitted, cols = [str(c) for c in estimator.feature_names_in_], [str(c) for c in X.columns]
+            extra, missing = sorted(set(cols) - set(fitted)), sorted(set(fitted) - set(cols))
+            what = "; ".join(f"{k} {v}" for k, v in (("missing", missing), ("not seen in fit", extra)) if v) \
+                or f"the same columns in another order {cols}"
+            raise MixupError(f"X's columns differ from those seen in fit ({what}); expected {fitted}, in "
+                             f"that order (X[est.feature_names_in_] selects them).\n{err}") from None
+        if X.shape[0] == 0:
+            raise MixupError("The table is empty (0 rows); expected at least one row.")
+        if X.shape[1] == 0:
+            raise MixupError("The table has no columns; expected at least one feature.")
+        df = X.copy(deep=False)
+        df.columns = [str(c) for c in X.columns]
+        return df
+    # infinity and values beyond float32 are left to the preprocessor, whose error names the column
+    arr = validate_data(estimator, X, reset=reset, dtype="numeric", ensure_all_finite=False)
+    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+
 class _AppendedPartners:
     """C-Mixup's pairing of a batch ``[rows; partners from the whole training set]`` of ``2B`` rows: row ``i``
     pairs with ``B + i``, and each partner with itself (so it stays unmixed)."""
 
-    def __call__(self, batch_size: int, *, labels: Any = None, generator: Any = None, device: Any = None) -> Tensor:
+    def __call__(self, batch_size: int, *, labels: Any = None, generator: Any = None,
+                 device: Any = None) -> Tensor:
         return appended_partners_index(batch_size // 2, device)
 
     def __repr__(self) -> str:
@@ -166,8 +209,8 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"keep_ids must be True or False, got {self.keep_ids!r}.")
 
     def _check_mixing_params(self) -> None:
-        """categorical_mixing, the mode, eta, alpha, and a custom ``mixer``, which replaces ``alpha``, ``pairing``
-        and ``bandwidth``: setting both is an error (ignoring alpha made GridSearchCV over alpha a no-op)."""
+        """categorical_mixing, the mode, eta, alpha, and a custom ``mixer``, which replaces ``alpha``,
+        ``pairing`` and ``bandwidth``: setting both is an error (ignoring alpha made GridSearchCV a no-op)."""
         check_categorical_mixing(self.categorical_mixing)
         if self.mode != "auto":
             check_mode(self.mode, where=type(self).__name__)
@@ -236,7 +279,8 @@ class _MixupTabularBase(BaseEstimator):
                                embedding_dim=self.embedding_dim, hidden_sizes=tuple(self.hidden_sizes),
                                dropout=float(self.dropout))
             # "embedding" mixes at the model's `joined` input (continuous columns and embeddings): one draw
-            tm = TabularMixer(mixer, categorical_mixing=self.categorical_mixing, cardinalities=pre.cardinalities_,
+            tm = TabularMixer(mixer, categorical_mixing=self.categorical_mixing,
+                              cardinalities=pre.cardinalities_,
                               continuous_at_site=self.categorical_mixing == "embedding")
             log, best_epoch = train(self, model, tm, (x_cont, x_cat, y_t), train_idx, val_idx, g)
         self.preprocessor_ = pre
@@ -250,10 +294,10 @@ class _MixupTabularBase(BaseEstimator):
             t = fit_temperature(self._forward(x_cont[val_idx], x_cat[val_idx]), y_t[val_idx], self._loss_fn)
             self.temperature_ = 1.0 if t is None else t
             if self.temperature_scaling and t is None:
-                warnings.warn(f"temperature_scaling: the validation split ({val_idx.shape[0]} rows) cannot identify "
-                              f"a temperature (fewer than {MIN_ERRORS} misclassified rows, or a fit outside (0.01, "
-                              "100)); it is left at 1. A larger validation_fraction may help.", UserWarning,
-                              stacklevel=3)
+                warnings.warn(f"temperature_scaling: the validation split ({val_idx.shape[0]} rows) cannot "
+                              f"identify a temperature (fewer than {MIN_ERRORS} misclassified rows, or a fit "
+                              "outside (0.01, 100)); it is left at 1. A larger validation_fraction may help.",
+                              UserWarning, stacklevel=3)
         elif self.temperature_scaling:
             warnings.warn("temperature_scaling needs a validation split (validation_fraction > 0 and enough rows, "
                           "or eval_set=); the temperature is left at 1.", UserWarning, stacklevel=3)

@@ -58,10 +58,9 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
             there is one) in ``predict_proba``. The temperature stays 1 (with a warning when this is
             ``True``) if the split has fewer than 2 misclassified rows, which cannot identify it.
         categorical, continuous: per-column overrides of the inferred schema (names or positions).
-        keep_ids: use identifier-like columns as features. By default a column with a distinct value in
-            every row that is text or a run of consecutive integers (:func:`~mixup_any.tabular.schema.
-            identifier_columns`; at least 10 rows) is left out with a warning (``dropped_columns_``),
-            unless ``categorical`` or ``continuous`` names it.
+        keep_ids: use identifier-like columns (:func:`~mixup_any.tabular.schema.identifier_columns`) as
+            features; by default they are left out with a warning (``dropped_columns_``) unless
+            ``categorical`` or ``continuous`` names them.
         random_state: seed of the ``torch.Generator`` behind splitting, batching, mixing and initialisation.
         verbose: show a tqdm progress bar over epochs.
 

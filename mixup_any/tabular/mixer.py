@@ -186,7 +186,7 @@ class TabularMixer(Route):
 
 class TableAdapter(Adapter):
     """The tables' part of a handle: before the model runs, draws one plan for the whole table and mixes the
-    inputs found by the keys ``continuous`` / ``categorical`` (:meth:`TabularMixer.mix`); the sites mix it too."""
+    inputs found by the keys ``continuous`` / ``categorical`` (:meth:`TabularMixer.mix`); sites mix it too."""
 
     choose = "all"
 

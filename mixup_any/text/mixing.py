@@ -84,11 +84,9 @@ class TextMixer(Route):
 
     Args:
         mixer: any :class:`~mixup_any.mixers.base.Mixer` (e.g. ``MixUp(alpha=0.4)``).
-        mask: attention-mask rule for mixed rows (:mod:`mixup_any.text.masks`). Default ``"union"`` for
-            ``"tokens"``, ``"embeddings"`` and custom sites; ``"own"`` for ``"hidden"`` (the mask is set once
-            for the whole forward, so a union would also open the padding of the layers below the mixed
-            one; ``"own"`` keeps them exactly as unmixed); ``"pooled"`` mixes after attention, so its mask
-            is always ``"own"``.
+        mask: attention-mask rule for mixed rows (:mod:`mixup_any.text.masks`). Default ``"union"``; ``"own"``
+            for ``"hidden"`` (the mask is set once for the whole forward, so a union would also open the
+            padding of the layers below) and always for ``"pooled"`` (it mixes after attention).
         layers: for ``at="hidden"``: layer numbers as in ``output_hidden_states`` (``1..N``; e.g.
             ``[7, 9, 12]``), one drawn per batch.
 
