@@ -70,8 +70,8 @@ def forward_in_chunks(model: TabularMLP, x_cont: Tensor, x_cat: Tensor) -> Tenso
 def train(est: Any, model: TabularMLP, tm: TabularMixer, data: tuple[Tensor, Tensor, Tensor], train_idx: Tensor,
           val_idx: Tensor | None, g: torch.Generator) -> tuple[list[dict[str, float]], int]:
     """Train ``model`` in place with the options of the estimator ``est``; returns the per-epoch log and the
-    epoch whose weights it keeps (early stopping keeps the best). ``data``: ``x_cont (n, D)``,
-    ``x_cat (n, K)`` and ``y (n, ...)`` of the whole table; ``train_idx``, ``val_idx`` (or ``None``) index its rows."""
+    epoch whose weights it keeps (early stopping keeps the best). ``data``: the table's ``x_cont (n, D)``,
+    ``x_cat (n, K)``, ``y (n, ...)``; ``train_idx``, ``val_idx`` (or ``None``) index its rows."""
     x_cont, x_cat, y = data
     opt = torch.optim.AdamW(model.parameters(), lr=float(est.lr), weight_decay=float(est.weight_decay))
     n = train_idx.shape[0]
