@@ -25,6 +25,7 @@ from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..modes import check_eta, check_mode
 from ..params import appended_partners_index
+from ..policies import LamPolicy
 from ._training import forward_in_chunks, seed_from, split_rows, train
 from .mixer import TabularMixer, check_categorical_mixing
 from .model import TabularMLP
@@ -70,7 +71,7 @@ def resolve_columns(cols: Sequence[str | int] | str | int | None, names: list[st
     if cols is None:
         return None
     out = []
-    for c in [cols] if isinstance(cols, (str, int, Integral)) else cols:
+    for c in [cols] if isinstance(cols, (str, Integral)) else cols:
         if isinstance(c, Integral) and not isinstance(c, bool) and str(c) not in names:
             if not 0 <= int(c) < len(names):
                 raise MixupError(f"Column position {c} is out of range for {len(names)} columns.")
@@ -215,9 +216,8 @@ class _MixupTabularBase(BaseEstimator):
         if self.mode != "auto":
             check_mode(self.mode, where=type(self).__name__)
         check_eta(self.eta)
-        if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, Real)
-                                       or not self.alpha >= 0):
-            raise MixupError(f"alpha must be a number >= 0 or None (the mode's default), got {self.alpha!r}.")
+        if self.alpha is not None:
+            LamPolicy(alpha=self.alpha)  # the mixer's own check, before any work
         if self.mixer is None:
             return
         if not isinstance(self.mixer, Mixer):
