@@ -164,8 +164,8 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
     _kind = "regressor"
 
     def fit(self, X: Any, y: Any, eval_set: Any = None) -> MixupTabularRegressor:
-        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and float targets ``(n,)`` or ``(n, k)``; ``eval_set``
-        as in :meth:`MixupTabularClassifier.fit` (for early stopping)."""
+        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and float targets ``(n,)`` or ``(n, k)``;
+        ``eval_set`` as in :meth:`MixupTabularClassifier.fit` (for early stopping)."""
         df, y_arr = self._check_fit_input(X, y)
         y_arr = _float_targets(y_arr, "y")
         if y_arr.ndim == 2 and y_arr.shape[1] == 1:
