@@ -35,11 +35,9 @@ def pool(hidden: Tensor, attention_mask: Tensor | None, pooling: str = "mean") -
         raise MixupError(f"Unknown pooling {pooling!r}; expected one of {POOLINGS}.")
     if hidden.ndim != 3:
         raise MixupError(f"pool() needs token states of shape (B, L, H), got {tuple(hidden.shape)}.")
-    if attention_mask is None:
-        attention_mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
     if pooling == "cls":
         return hidden[:, 0]
-    m = attention_mask.to(hidden.dtype)
+    m = hidden.new_ones(hidden.shape[:2]) if attention_mask is None else attention_mask.to(hidden.dtype)
     if pooling == "mean":
         return (hidden * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1.0)
     pos = torch.arange(hidden.shape[1], device=hidden.device)
