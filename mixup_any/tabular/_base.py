@@ -71,7 +71,7 @@ def resolve_columns(cols: Sequence[str | int] | str | int | None, names: list[st
     if cols is None:
         return None
     out = []
-    for c in [cols] if isinstance(cols, (str, Integral)) else cols:
+    for c in [cols] if isinstance(cols, (str, int, Integral)) else cols:
         if isinstance(c, Integral) and not isinstance(c, bool) and str(c) not in names:
             if not 0 <= int(c) < len(names):
                 raise MixupError(f"Column position {c} is out of range for {len(names)} columns.")
