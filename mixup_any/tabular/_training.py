@@ -77,7 +77,7 @@ def train(est: Any, model: TabularMLP, tm: TabularMixer, data: tuple[Tensor, Ten
     n = train_idx.shape[0]
     bs = int(min(1024, max(256, n // 100))) if est.batch_size == "auto" else int(est.batch_size)
     epochs: Any = range(int(est.max_epochs))
-    if est.verbose:
+    if est.verbose:  # a tqdm bar over epochs
         epochs = require("tqdm", feature="verbose=True (a progress bar)").tqdm(
             epochs, desc=f"{type(est).__name__} {est._mode()} alpha={est._alpha():g}", leave=False)
     early_stopping = est.early_stopping and val_idx is not None
@@ -104,7 +104,7 @@ def train(est: Any, model: TabularMLP, tm: TabularMixer, data: tuple[Tensor, Ten
                     waited += 1
                 if waited >= est.n_iter_no_change:
                     break
-    if est.verbose:
+    if est.verbose:  # a tqdm bar over epochs
         epochs.close()
     if best_state is None:
         best_epoch = len(log) - 1
