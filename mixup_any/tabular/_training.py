@@ -104,7 +104,7 @@ def train(est: Any, model: TabularMLP, tm: TabularMixer, data: tuple[Tensor, Ten
                     waited += 1
                 if waited >= est.n_iter_no_change:
                     break
-    if est.verbose:  # a tqdm bar over epochs
+    if est.verbose:
         epochs.close()
     if best_state is None:
         best_epoch = len(log) - 1
