@@ -1,11 +1,8 @@
 """Input-level graph mixup (ifMixup, Guo & Mao 2021, https://arxiv.org/abs/2110.09344) for a PyG ``Batch``.
 
-Graph ``i`` of the batch is mixed with graph ``j = index[i]`` of the same batch: the smaller graph is padded
-with isolated nodes of zero features, nodes are aligned by their index inside each graph, node features are
-interpolated, ``x̃_k = λ·x_i[k] + (1-λ)·x_j[k]``, and the mixed graph keeps the edges of both, graph ``i``'s
-with weight ``λ`` and graph ``j``'s with weight ``1-λ`` (``edge_weight``, which GCN-style layers take; an edge
-present in both graphs appears twice, so a sum-aggregating layer sees weight 1). The graph targets are mixed
-with the same plan. Everything is vectorized over the batch: no Python loop over graphs.
+Graph ``i`` is mixed with graph ``index[i]``: nodes aligned by their index inside each graph (the smaller
+graph padded with zero-feature nodes), features interpolated, the edges of both kept with ``edge_weight``
+``λ`` and ``1-λ`` (docs/graphs.md). Vectorized over the batch: no Python loop over graphs.
 """
 
 from __future__ import annotations
