@@ -154,7 +154,7 @@ def test_ifmixup_row_with_lam_one_keeps_its_graph():
     (lambda b: (Batch.from_data_list([Data(x=torch.ones(2, 1, dtype=torch.long), edge_index=torch.zeros(2, 0,
                 dtype=torch.long), y=torch.tensor([0]))]), None), "int64 tensor.*cannot be interpolated"),
     (lambda b: (Data(x=b.x, edge_index=b.edge_index, y=b.y), None), "no `batch` vector|has none"),
-    (lambda b: (b, given([0.5] * b.num_nodes, list(range(b.num_nodes)))), r"15 rows \(nodes\).*5 graphs"),
+    (lambda b: (b, given([0.5] * b.num_nodes, list(range(b.num_nodes)))), r"15 rows, but the batch has 5 graphs.*not per node"),
     (lambda b: (b, MixParams(lam=torch.full((5,), 0.5), index=torch.arange(5),
                              extra=Box(torch.zeros(5, 2, dtype=torch.long), (4,)))), "Box record"),
     (lambda b: ("x", None), "needs a torch_geometric Batch"),
