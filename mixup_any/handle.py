@@ -31,7 +31,7 @@ __all__ = ["Adapter", "Argument", "MixHandle", "Route"]
 _H = TypeVar("_H", bound="MixHandle")
 
 # module -> the live handle that hooks it (as root or as a site); guards against double attachment
-LIVE: weakref.WeakKeyDictionary[nn.Module, MixHandle] = weakref.WeakKeyDictionary()
+_LIVE: weakref.WeakKeyDictionary[nn.Module, MixHandle] = weakref.WeakKeyDictionary()
 
 
 def mixes(model: nn.Module, mode: str = "mixup") -> bool:
@@ -188,6 +188,12 @@ class MixHandle:
         mixer.follow(model)
 
     def _install(self) -> None:
+        for m in [self.model, *self._modules]:
+            if m in _LIVE:
+                what = "it" if m is self.model else f"its submodule {type(m).__name__}"
+                raise HookSiteError(f"{type(self.model).__name__}: {what} is already hooked by a live handle (sites "
+                                    f"{_LIVE[m].sites}). Remove it first (mix.remove() or leave its with-block), or "
+                                    "put all sites in one attach(at=[...]) call.")
         try:
             # runs first: ends a forward that never returned, and lets adapters rewrite the inputs
             self._hooks.append(self.model.register_forward_pre_hook(self._before_forward, prepend=True,
@@ -204,7 +210,7 @@ class MixHandle:
             self.remove()
             raise
         for m in {id(m): m for m in [self.model, *self._modules]}.values():
-            LIVE[m] = self
+            _LIVE[m] = self
 
     def _before_forward(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self._started:  # the armed forward before this one never returned (KeyboardInterrupt)
@@ -498,8 +504,8 @@ class MixHandle:
         self._hooks.clear()
         self._armed = False
         for m in [self.model, *self._modules]:
-            if LIVE.get(m) is self:
-                del LIVE[m]
+            if _LIVE.get(m) is self:
+                del _LIVE[m]
 
     @property
     def removed(self) -> bool:

@@ -30,9 +30,7 @@ from .targets import MixedTarget
 __all__ = ["MODES", "check_eta", "check_mode", "clean_and_mixed", "inputs_only_target", "mode_loss", "mode_target",
            "regmixup_loss"]
 
-#: Training modes, one vocabulary for every route: ``"erm"`` no mixing; ``"mixup"`` mixed inputs and
-#: targets; ``"regmixup"`` clean loss + ``eta`` × mixup loss (Pinto et al., 2022); ``"inputs_only"`` mixed
-#: inputs, the dominant input's hard target (Wang et al., 2023).
+#: Training modes, one vocabulary for every route (see the module docstring).
 MODES = ("erm", "mixup", "regmixup", "inputs_only")
 KEEP = ("dominant", "own")
 

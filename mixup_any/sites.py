@@ -118,27 +118,23 @@ def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module
             f"output={spec!r} was given, but site {site!r} ({type(module).__name__}) returns a plain tensor; "
             "use output=None."
         )
-    if isinstance(out, Mapping):  # dict, OrderedDict, transformers ModelOutput (an OrderedDict dataclass)
-        key = _mapping_key(out, spec, site, module)
+    if isinstance(out, (tuple, list)):
+        i = _sequence_index(out, spec, site)
+        return check_site_tensor(out[i], site, module, f"[{i}]"), lambda new: _rebuild_sequence(out, i, new)
+    # a dict, OrderedDict or transformers ModelOutput (an OrderedDict dataclass), or a dataclass: fields by name
+    mapping = isinstance(out, Mapping)
+    if mapping or (dataclasses.is_dataclass(out) and not isinstance(out, type)):
+        fields = dict(out) if mapping else {f.name: getattr(out, f.name) for f in dataclasses.fields(out)}
+        key = _field(fields, spec, site, module, type(out).__name__)
 
-        def rebuild_mapping(new: Tensor) -> Any:
+        def rebuild(new: Tensor) -> Any:
+            if not mapping:
+                return dataclasses.replace(out, **{key: new})
             res: Any = copy.copy(out)  # a new container; the module's own output object is left as it was
             res[key] = new
             return res
 
-        return check_site_tensor(out[key], site, module, f"[{key!r}]"), rebuild_mapping
-    if isinstance(out, (tuple, list)):
-        i = _sequence_index(out, spec, site)
-        return check_site_tensor(out[i], site, module, f"[{i}]"), lambda new: _rebuild_sequence(out, i, new)
-    if dataclasses.is_dataclass(out) and not isinstance(out, type):
-        fields = [f.name for f in dataclasses.fields(out)]
-        name = spec if isinstance(spec, str) else next(
-            (f for f in fields if isinstance(getattr(out, f), Tensor)), None)
-        if name is None or name not in fields:
-            raise HookSiteError(f"output={spec!r} is not a field of the {type(out).__name__} returned by site "
-                                f"{site!r}; its fields are {fields}.")
-        return (check_site_tensor(getattr(out, name), site, module, f".{name}"),
-                lambda new: dataclasses.replace(out, **{name: new}))
+        return check_site_tensor(fields[key], site, module, f"[{key!r}]" if mapping else f".{key}"), rebuild
     raise HookSiteError(
         f"Site {site!r} ({type(module).__name__}) returned a {type(out).__name__}, which cannot be mixed: "
         "expected a tensor, a tuple/list, a dict or a transformers ModelOutput (or a dataclass) holding one. "
@@ -146,22 +142,23 @@ def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module
     )
 
 
-def _mapping_key(out: Mapping[Any, Any], spec: int | str | None, site: str, module: nn.Module) -> Any:
-    keys = list(out.keys())
+def _field(fields: dict[Any, Any], spec: int | str | None, site: str, module: nn.Module, kind: str) -> Any:
+    """The key of the field to mix: the first tensor field, or the one ``spec`` names or indexes."""
+    keys = list(fields)
     if spec is None:
-        key = next((k for k in keys if isinstance(out[k], Tensor)), None)
+        key = next((k for k in keys if isinstance(fields[k], Tensor)), None)
         if key is None:
-            raise HookSiteError(f"Site {site!r} ({type(module).__name__}) returned a {type(out).__name__} with no "
-                                f"tensor field (keys {keys}); nothing to mix.")
+            raise HookSiteError(f"Site {site!r} ({type(module).__name__}) returned a {kind} with no tensor field "
+                                f"(keys {keys}); nothing to mix.")
         return key
     if isinstance(spec, int):
         if not -len(keys) <= spec < len(keys):
-            raise HookSiteError(f"output={spec} is out of range for site {site!r}: it returned a "
-                                f"{type(out).__name__} with {len(keys)} fields {keys}.")
+            raise HookSiteError(f"output={spec} is out of range for site {site!r}: it returned a {kind} with "
+                                f"{len(keys)} fields {keys}.")
         return keys[spec]
     if spec not in keys:
-        raise HookSiteError(f"output={spec!r} is not a field of the {type(out).__name__} returned by site "
-                            f"{site!r}; its fields are {keys}.")
+        raise HookSiteError(f"output={spec!r} is not a field of the {kind} returned by site {site!r}; its fields "
+                            f"are {keys}.")
     return spec
 
 
