@@ -10,6 +10,7 @@ arm, ``repeat=``, removal, modes) are in docs/hooks.md, "Rules".
 from __future__ import annotations
 
 import inspect
+import sys
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,6 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from ._eager import draw_eagerly, prepare_compile
 from .exceptions import HookSiteError, MixupError
 from .functional import tensor_leaves
 from .mixers.base import Mixer
@@ -32,6 +32,22 @@ _H = TypeVar("_H", bound="MixHandle")
 
 # module -> the live handle that hooks it (as root or as a site); guards against double attachment
 _LIVE: weakref.WeakKeyDictionary[nn.Module, MixHandle] = weakref.WeakKeyDictionary()
+
+# dynamo cannot trace torch.Generator calls: once torch.compile is in use, the hooks draw through
+# torch._dynamo.disable, one clean graph break per draw (see _prepare_compile)
+_UNTRACED: Callable[..., MixParams] | None = None
+
+
+def _sample(mixer: Mixer, shape: torch.Size, labels: Tensor | None, device: torch.device) -> MixParams:
+    return mixer.sample(shape, labels=labels, device=device)
+
+
+def _prepare_compile() -> None:
+    """Draw around dynamo once it is in use (``torch._dynamo`` is only touched when already imported:
+    importing it costs seconds)."""
+    global _UNTRACED
+    if _UNTRACED is None and "torch._dynamo" in sys.modules:
+        _UNTRACED = sys.modules["torch._dynamo"].disable(_sample, recursive=True)
 
 
 def mixes(model: nn.Module, mode: str = "mixup") -> bool:
@@ -209,7 +225,7 @@ class MixHandle:
         except BaseException:
             self.remove()
             raise
-        for m in {id(m): m for m in [self.model, *self._modules]}.values():
+        for m in [self.model, *self._modules]:
             _LIVE[m] = self
 
     def _before_forward(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -251,10 +267,10 @@ class MixHandle:
         if self._given is not None:
             return self._given if self._given.site is not None else self._given.at_site(name)
         try:
-            p = draw_eagerly(self.mixer, torch.Size(shape), self._labels, device)
+            p = (_UNTRACED or _sample)(self.mixer, torch.Size(shape), self._labels, device)
         except MixupError as err:
             raise HookSiteError(f"Drawing the mix at site {name!r}: {err}") from err
-        return p if p.site == name else p.at_site(name)
+        return p.at_site(name)
 
     def use(self, p: MixParams, *, sites_must_run: bool | None = None) -> MixParams:
         """Record ``p`` as this forward's plan; returns the plan the sites apply (RegMixup: its ``2B`` extension).
@@ -373,7 +389,7 @@ class MixHandle:
             site = self.selected_site or params.site
             params = params.at_site(site)
         self._given = params
-        prepare_compile()
+        _prepare_compile()
         self._consumed = False
         self._started = False
         self._armed = True

@@ -43,11 +43,11 @@ def check_eta(eta: object) -> float:
     return float(eta)
 
 
-def check_mode(mode: object, modes: tuple[str, ...] = MODES, where: str = "") -> str:
-    """``mode`` if it is one of ``modes``, else a :class:`MixupError` naming them (``where``: the route)."""
-    if not isinstance(mode, str) or mode not in modes:
+def check_mode(mode: object, where: str = "") -> str:
+    """``mode`` if it is one of :data:`MODES`, else a :class:`MixupError` naming them (``where``: the route)."""
+    if not isinstance(mode, str) or mode not in MODES:
         route = f" for {where}" if where else ""
-        raise MixupError(f"Unknown mode {mode!r}{route}; expected one of {modes}.")
+        raise MixupError(f"Unknown mode {mode!r}{route}; expected one of {MODES}.")
     return mode
 
 

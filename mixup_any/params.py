@@ -135,8 +135,8 @@ Extra = Box | Choice | Swap
 _RECORDS: dict[str, type] = {kind.__name__: kind for kind in (Box, Choice, Swap)}
 
 
-def _fields(extra: Extra) -> dict[str, Any]:
-    return {f.name: getattr(extra, f.name) for f in dataclasses.fields(extra)}
+def _fields(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 def _check_record(extra: Any, batch_size: int) -> None:
@@ -157,8 +157,9 @@ def map_extra(extra: Extra | None, fn: Callable[[Tensor], Tensor]) -> Extra | No
     """``extra`` with ``fn`` applied to each of its tensors (nested records included)."""
     if extra is None:
         return None
-    return replace(extra, **{k: map_extra(v, fn) if isinstance(v, Extra) else fn(v)
-                             for k, v in _fields(extra).items() if isinstance(v, Tensor | Extra)})
+    changes: dict[str, Any] = {k: map_extra(v, fn) if isinstance(v, Extra) else fn(v)
+                               for k, v in _fields(extra).items() if isinstance(v, Tensor | Extra)}
+    return replace(extra, **changes)
 
 
 def _extra_state(extra: Extra | None) -> dict[str, Any] | None:
@@ -283,18 +284,8 @@ class MixParams:
     def state_dict(self) -> dict[str, Any]:
         """A plain dict (CPU tensors and Python numbers) for logging or saving; :meth:`from_state_dict` replays it."""
         cpu = self.to("cpu")
-
-        def plain(v: Any) -> Any:
-            return v.detach() if isinstance(v, Tensor) else v
-        return {
-            "lam": plain(cpu.lam),
-            "index": cpu.index.detach(),
-            "target_lam": plain(cpu.target_lam),
-            "extra": _extra_state(cpu.extra),
-            "site": self.site,
-            "mixed": self.mixed,
-            "unmixed_rows": self.unmixed_rows,
-        }
+        state = {k: v.detach() if isinstance(v, Tensor) else v for k, v in _fields(cpu).items()}
+        return {**state, "extra": _extra_state(cpu.extra)}
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any], device: torch.device | str | None = None) -> MixParams:
