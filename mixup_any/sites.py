@@ -1,10 +1,8 @@
 """Sites: where in a model a mix happens and which tensor of a module's output is mixed.
 
-:func:`resolve_sites` turns ``at=`` (a qualified name, a glob, ``"re:"`` regex, a module type or instance,
-``"input"``, ``"input_embeddings"``) into ``(name, module)`` pairs, or raises :class:`HookSiteError` listing the
-names that exist; :func:`select_output` finds the tensor to mix in a module's output (tensor, tuple, dict,
-dataclass, ``ModelOutput``) and rebuilds the output around the mixed one; :func:`list_sites` shows every site
-of a model with its output shape. :mod:`mixup_any.hooks` puts the hooks on them.
+:func:`resolve_sites` turns ``at=`` into ``(name, module)`` pairs, or a :class:`HookSiteError` listing the names
+that exist; :func:`select_output` finds the tensor to mix in a module's output and rebuilds the output around the
+mixed one; :func:`list_sites` shows every site of a model with its output shape.
 """
 
 from __future__ import annotations
