@@ -53,7 +53,8 @@ def _prepare_compile() -> None:
 def mixes(model: nn.Module, mode: str = "mixup") -> bool:
     """Whether an armed forward of ``model`` mixes: the one place that decides it for every route.
 
-    The attached model's own ``training`` flag decides (the mixer follows the model); ``mode="erm"`` never mixes.
+    The attached model's own ``training`` flag decides (the mixer follows the model); ``mode="erm"``
+    never mixes.
     """
     return model.training and mode != "erm"
 
@@ -207,9 +208,9 @@ class MixHandle:
         for m in [self.model, *self._modules]:
             if m in _LIVE:
                 what = "it" if m is self.model else f"its submodule {type(m).__name__}"
-                raise HookSiteError(f"{type(self.model).__name__}: {what} is already hooked by a live handle (sites "
-                                    f"{_LIVE[m].sites}). Remove it first (mix.remove() or leave its with-block), or "
-                                    "put all sites in one attach(at=[...]) call.")
+                raise HookSiteError(f"{type(self.model).__name__}: {what} is already hooked by a live handle "
+                                    f"(sites {_LIVE[m].sites}). Remove it first (mix.remove() or leave its "
+                                    "with-block), or put all sites in one attach(at=[...]) call.")
         try:
             # runs first: ends a forward that never returned, and lets adapters rewrite the inputs
             self._hooks.append(self.model.register_forward_pre_hook(self._before_forward, prepend=True,
@@ -297,13 +298,14 @@ class MixHandle:
         copies = 2 if self._doubled else 1
         b = p.batch_size // copies if p is not None else self._batch(t.shape[0])
         if t.shape[0] != copies * b:
-            raise HookSiteError(f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but " + (
-                f"mode='regmixup' needs the clean batch and its copy to mix, 2B = {2 * b} rows (B = {b} from the "
-                "labels or params): call model(torch.cat([x, x])) and mix.loss(criterion, output, y)."
-                if self._doubled else
-                f"the batch has {b} rows: dim 0 of a mixed activation must be the batch. Sequence modules with "
-                "batch_first=False put time first; hook a module whose output is batch-first, or pick another "
-                "output with output=."))
+            head = f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but"
+            if self._doubled:
+                raise HookSiteError(f"{head} mode='regmixup' needs the clean batch and its copy to mix, 2B = "
+                                    f"{2 * b} rows (B = {b} from the labels or params): call "
+                                    "model(torch.cat([x, x])) and mix.loss(criterion, output, y).")
+            raise HookSiteError(f"{head} the batch has {b} rows: dim 0 of a mixed activation must be the "
+                                "batch. Sequence modules with batch_first=False put time first; hook a module "
+                                "whose output is batch-first, or pick another output with output=.")
         if p is None:
             p = self.use(self.draw((b, *t.shape[1:]), t.device, name))
         return p
@@ -401,8 +403,8 @@ class MixHandle:
             raise MixupError(f"arm(labels) needs the batch's targets as a (B, ...) tensor, got {describe(labels)}.")
         if params is None:
             if labels is None and self.mixer.needs_labels():
-                raise MixupError(f"arm() needs the batch's targets: {self.mixer!r} draws its partners from them "
-                                 "(class-aware pairing or exclude_classes). Call mix.arm(y).")
+                raise MixupError(f"arm() needs the batch's targets: {self.mixer!r} draws its partners from "
+                                 "them (class-aware pairing or exclude_classes). Call mix.arm(y).")
             return
         check_given(params, "arm(y, params=...)", None if labels is None else labels.shape[0])
         if params.mixed and self.mode == "erm":

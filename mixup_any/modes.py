@@ -44,7 +44,7 @@ def check_eta(eta: object) -> float:
 
 
 def check_mode(mode: object, where: str = "") -> str:
-    """``mode`` if it is one of :data:`MODES`, else a :class:`MixupError` naming them (``where``: the route)."""
+    """``mode`` if it is one of :data:`MODES`, else a :class:`MixupError` (``where``: the route)."""
     if not isinstance(mode, str) or mode not in MODES:
         route = f" for {where}" if where else ""
         raise MixupError(f"Unknown mode {mode!r}{route}; expected one of {MODES}.")

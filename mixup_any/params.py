@@ -140,7 +140,7 @@ def _fields(record: Any) -> dict[str, Any]:
 
 
 def _check_record(extra: Any, batch_size: int) -> None:
-    """Raise a :class:`MixupError` unless ``extra`` is a record (or ``None``) whose tensors have ``batch_size`` rows."""
+    """Raise a :class:`MixupError` unless ``extra`` is a record (or ``None``) with ``batch_size`` rows."""
     if extra is None:
         return
     if not isinstance(extra, Extra):
@@ -321,8 +321,8 @@ def check_given(params: Any, who: str, batch_size: int | None = None, *, device:
     if not isinstance(params, MixParams):
         raise MixupError(f"{who} needs a MixParams, got {type(params).__name__}.")
     if batch_size is not None and params.batch_size != batch_size:
-        raise MixupError(f"{who}: the plan is for {params.batch_size} rows, but the batch has {batch_size} {rows}."
-                         + hint)
+        raise MixupError(f"{who}: the plan is for {params.batch_size} rows, but the batch has {batch_size} "
+                         f"{rows}.{hint}")
     if device is not None and params.device != device:
         raise MixupError(f"{who}: the plan is on {params.device}, but the batch is on {device}.")
     return params
@@ -369,5 +369,5 @@ def doubled_plan(params: MixParams, index: Tensor, *, mixed_first: bool) -> MixP
         return torch.cat([rows, ones] if mixed_first else [ones, rows])
     return replace(params, lam=halves(params.lam_rows()), index=index.to(params.index.dtype),
                    target_lam=None if params.target_lam is None else halves(params.target_rows()),
-                   extra=map_extra(params.extra, lambda v: torch.cat([v, v])),  # a record's tensors have B rows
+                   extra=map_extra(params.extra, lambda v: torch.cat([v, v])),  # a record's tensors: B rows
                    unmixed_rows=True)

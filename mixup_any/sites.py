@@ -1,8 +1,8 @@
 """Sites: where in a model a mix happens and which tensor of a module's output is mixed.
 
-:func:`resolve_sites` turns ``at=`` into ``(name, module)`` pairs, or a :class:`HookSiteError` listing the names
-that exist; :func:`select_output` finds the tensor to mix in a module's output and rebuilds the output around the
-mixed one; :func:`list_sites` shows every site of a model with its output shape.
+:func:`resolve_sites` turns ``at=`` into ``(name, module)`` pairs, or a :class:`HookSiteError` listing the
+names that exist; :func:`select_output` finds the tensor to mix in a module's output and rebuilds the output
+around the mixed one; :func:`list_sites` shows every site of a model with its output shape.
 """
 
 from __future__ import annotations
@@ -55,21 +55,21 @@ def _select(model: nn.Module, named: Named, spec: Any) -> Named:
                             "submodule whose output to mix.")
     if isinstance(spec, nn.Module):
         found = [(n, m) for n, m in named if m is spec][:1]
-        missing = (f"The module instance {type(spec).__name__} given in at= is not part of {owner} (not found in "
-                   "model.named_modules()).")
+        missing = (f"The module instance {type(spec).__name__} given in at= is not part of {owner} (not "
+                   "found in model.named_modules()).")
     elif isinstance(spec, type) and issubclass(spec, nn.Module):
         found = [(n, m) for n, m in named if isinstance(m, spec)]
         missing = (f"No submodule of {owner} is a {spec.__name__}; its module types are "
                    f"{sorted({type(m).__name__ for _, m in named})}. {_HINT}")
     elif not isinstance(spec, str):
-        raise HookSiteError(f"at= entries must be a module name, a glob, a 're:' regex, an nn.Module subclass or "
-                            f"a module instance; got {type(spec).__name__} {spec!r}.")
+        raise HookSiteError(f"at= entries must be a module name, a glob, a 're:' regex, an nn.Module "
+                            f"subclass or a module instance; got {type(spec).__name__} {spec!r}.")
     elif spec == INPUT and INPUT not in names:
         return [(INPUT, model)]
     elif spec == "input_embeddings" and spec not in names and hasattr(model, "get_input_embeddings"):
         emb = cast(Any, model).get_input_embeddings()  # a transformers model (checked with hasattr above)
         found = [(n, m) for n, m in named if m is emb][:1]
-        missing = f"{owner}.get_input_embeddings() returned a {type(emb).__name__}, not one of its submodules."
+        missing = f"{owner}.get_input_embeddings() returned a {type(emb).__name__}, not a submodule."
     elif spec.startswith("re:"):
         try:
             rx = re.compile(spec[3:])
@@ -119,7 +119,7 @@ def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module
     if isinstance(out, (tuple, list)):
         i = _sequence_index(out, spec, site)
         return check_site_tensor(out[i], site, module, f"[{i}]"), lambda new: _rebuild_sequence(out, i, new)
-    # a dict, OrderedDict or transformers ModelOutput (an OrderedDict dataclass), or a dataclass: fields by name
+    # a dict, OrderedDict, transformers ModelOutput (an OrderedDict dataclass) or dataclass: fields by name
     mapping = isinstance(out, Mapping)
     if mapping or (dataclasses.is_dataclass(out) and not isinstance(out, type)):
         fields = dict(out) if mapping else {f.name: getattr(out, f.name) for f in dataclasses.fields(out)}
@@ -146,8 +146,8 @@ def _field(fields: dict[Any, Any], spec: int | str | None, site: str, module: nn
     if spec is None:
         key = next((k for k in keys if isinstance(fields[k], Tensor)), None)
         if key is None:
-            raise HookSiteError(f"Site {site!r} ({type(module).__name__}) returned a {kind} with no tensor field "
-                                f"(keys {keys}); nothing to mix.")
+            raise HookSiteError(f"Site {site!r} ({type(module).__name__}) returned a {kind} with no tensor "
+                                f"field (keys {keys}); nothing to mix.")
         return key
     if isinstance(spec, int):
         if not -len(keys) <= spec < len(keys):
@@ -155,8 +155,8 @@ def _field(fields: dict[Any, Any], spec: int | str | None, site: str, module: nn
                                 f"{len(keys)} fields {keys}.")
         return keys[spec]
     if spec not in keys:
-        raise HookSiteError(f"output={spec!r} is not a field of the {kind} returned by site {site!r}; its fields "
-                            f"are {keys}.")
+        raise HookSiteError(f"output={spec!r} is not a field of the {kind} returned by site {site!r}; its "
+                            f"fields are {keys}.")
     return spec
 
 

@@ -73,7 +73,8 @@ class IfMixup:
             params = self.mixer.sample((b, *x.shape[1:]), labels=y, device=x.device)
         else:
             check_given(params, "IfMixup(data, params=...)", b, device=x.device, rows="graphs",
-                        hint=" A graph plan has one row per graph, not per node: mixer.sample((num_graphs,), labels=y).")
+                        hint=" A graph plan has one row per graph, not per node: mixer.sample((num_graphs,), "
+                        "labels=y).")
             if not (self.mixer.enabled and self.mixer.is_training):  # a given plan in eval mode: the identity
                 params = MixParams.identity(b, x.device)
         if params.extra is not None:

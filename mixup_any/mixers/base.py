@@ -207,7 +207,7 @@ class Mixer(abc.ABC):
             params = self.sample(first.shape, labels=labels, device=first.device, generator=generator)
         else:
             check_given(params, "mixer(x, y, params=...)", b, device=first.device)
-            if not (self.enabled and self.is_training):  # eval mode mixes nothing, a given plan included (as handles)
+            if not (self.enabled and self.is_training):  # eval mode mixes nothing, a given plan included
                 params = MixParams.identity(b, params.device)
         return self.mix(x, params, inplace=inplace), self.mix_target(y, params)
 
