@@ -304,8 +304,8 @@ class MixHandle:
                                     f"{2 * b} rows (B = {b} from the labels or params): call "
                                     "model(torch.cat([x, x])) and mix.loss(criterion, output, y).")
             raise HookSiteError(f"{head} the batch has {b} rows: dim 0 of a mixed activation must be the "
-                                "batch. Sequence modules with batch_first=False put time first; hook a module "
-                                "whose output is batch-first, or pick another output with output=.")
+                                "batch. Sequence modules with batch_first=False put time first; hook a "
+                                "module whose output is batch-first, or pick another output with output=.")
         if p is None:
             p = self.use(self.draw((b, *t.shape[1:]), t.device, name))
         return p
