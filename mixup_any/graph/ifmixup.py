@@ -14,6 +14,7 @@ from torch import Tensor
 
 from .. import Mixer, MixParams, MixupError
 from ..extras import require
+from ..params import check_given
 from ..sites import describe
 
 _data = require("torch_geometric.data", "graph", feature="mixup_any.graph")
@@ -68,14 +69,9 @@ class IfMixup:
         if params is None:
             params = self.mixer.sample((b, *x.shape[1:]), labels=y, device=x.device)
         else:
-            if not isinstance(params, MixParams):
-                raise MixupError(f"IfMixup(params=...) needs a MixParams, got {type(params).__name__}.")
-            if params.batch_size != b:
-                rows = "nodes" if params.batch_size == x.shape[0] else "rows"
-                raise MixupError(f"IfMixup: the plan has {params.batch_size} rows ({rows}), but the batch has {b} "
-                                 "graphs: a graph plan has one row per graph (mixer.sample((num_graphs,), labels=y)).")
-            if params.device != x.device:
-                raise MixupError(f"IfMixup: the plan is on {params.device} but the node features are on {x.device}.")
+            check_given(params, "IfMixup(data, params=...)", b, device=x.device, rows="graphs",
+                        hint=" A graph plan has one row per graph, not per node: mixer.sample((num_graphs,), "
+                        "labels=y).")
             if not (self.mixer.enabled and self.mixer.is_training):  # a given plan in eval mode: the identity
                 params = MixParams.identity(b, x.device)
         if params.extra is not None:

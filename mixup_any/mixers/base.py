@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from ..exceptions import MixupError
 from ..functional import INTEGER_LEAF_HINT, batch_size_of, map_float_leaves, tensor_leaves
-from ..params import MixParams
+from ..params import MixParams, check_given
 from ..policies import TargetSpec
 from ..sampling import canonical_device, same_device
 from ..schedule import MixSchedule
@@ -183,10 +183,10 @@ class Mixer(abc.ABC):
                                  "not a dict; pass sample(..., labels=y[key]) and params=.")
             labels = y if isinstance(y, Tensor) else None
             params = self.sample(first.shape, labels=labels, device=first.device, generator=generator)
-        elif params.batch_size != b:
-            raise MixupError(f"The given params are for batch size {params.batch_size}, but x has {b} rows.")
-        elif not (self.enabled and self.is_training):  # eval mode mixes nothing, a given plan included (as handles)
-            params = MixParams.identity(b, params.device)
+        else:
+            check_given(params, "mixer(x, y, params=...)", b, device=first.device)
+            if not (self.enabled and self.is_training):  # eval mode mixes nothing, a given plan included
+                params = MixParams.identity(b, params.device)
         return self.mix(x, params, inplace=inplace), self.mix_target(y, params)
 
     @property
