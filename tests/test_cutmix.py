@@ -136,8 +136,8 @@ def test_box_mask_and_a_full_cut():
                                         ((3, 9, 2), (1,))])
 def test_box_mask_matches_slicing(shape, axes):
     g = gen(14)
-    box = torch.stack([torch.randint(0, shape[a] + 1, (shape[0], 2), generator=g).sort(1).values for a in axes],
-                      1).view(shape[0], -1)
+    ends = [torch.randint(0, shape[a] + 1, (shape[0], 2), generator=g).sort(1).values for a in axes]
+    box = torch.stack(ends, 1).view(shape[0], -1)
     want = torch.zeros(shape, dtype=torch.bool)
     for i in range(shape[0]):
         sl = [slice(None)] * (len(shape) - 1)
@@ -148,23 +148,27 @@ def test_box_mask_matches_slicing(shape, axes):
 
 
 def _box_law(cut, sizes):
-    """Exact law of one box: each side int(n * cut**(1/k)) around a centre uniform on range(n), then clipped."""
+    """Exact law of one box: sides int(n * cut**(1/k)) around centres uniform on range(n), clipped."""
     axes = []
     for n in sizes:
         length = int(cut ** (1 / len(sizes)) * n)
-        ends = Counter((min(max(c - length // 2, 0), n), min(max(c - length // 2 + length, 0), n)) for c in range(n))
+        starts = [c - length // 2 for c in range(n)]
+        ends = Counter((min(max(s, 0), n), min(max(s + length, 0), n)) for s in starts)
         axes.append([(e, k / n) for e, k in ends.items()])
-    return {sum((e for e, _ in combo), ()): math.prod(q for _, q in combo) for combo in itertools.product(*axes)}
+    combos = itertools.product(*axes)
+    return {sum((e for e, _ in combo), ()): math.prod(q for _, q in combo) for combo in combos}
 
 
-@pytest.mark.parametrize("cut,sizes", [(0.3, (7, 7)), (0.5, (12, 12)), (0.3, (5, 9)), (0.3, (11,)), (0.8, (6, 4))])
+@pytest.mark.parametrize("cut,sizes", [(0.3, (7, 7)), (0.5, (12, 12)), (0.3, (5, 9)), (0.3, (11,)),
+                                       (0.8, (6, 4))])
 def test_boxes_follow_the_cutmix_law(cut, sizes):
     """Per-row boxes (on the device) and the per-batch box (on the host) against the exact law of the draw."""
     n, law = 20000, _box_law(cut, sizes)
     shape = (n, 1, *sizes)
-    p = CutMix(lam=1 - cut, per_sample=True, axis=(-2, -1) if len(sizes) == 2 else -1).sample(shape, generator=gen(15))
+    mixer = CutMix(lam=1 - cut, per_sample=True, axis=(-2, -1) if len(sizes) == 2 else -1)
+    rows = mixer.sample(shape, generator=gen(15)).extra.bounds.tolist()
     rng = random.Random(16)
-    for drawn in (Counter(map(tuple, p.extra.bounds.tolist())), Counter(host_box(rng, cut, sizes)[0] for _ in range(n))):
+    for drawn in (Counter(map(tuple, rows)), Counter(host_box(rng, cut, sizes)[0] for _ in range(n))):
         assert set(drawn) <= set(law)
         for box, q in law.items():
             assert abs(drawn[box] - n * q) <= 5 * math.sqrt(n * q * (1 - q)) + 1, (box, drawn[box], n * q)

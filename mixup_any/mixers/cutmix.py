@@ -1,10 +1,10 @@
 """CutMix (Yun et al., 2019, https://arxiv.org/abs/1905.04899): paste a box of the partner into each sample.
 
-Images ``(B, C, H, W)`` get a box, sequences ``(B, C, L)`` / ``(B, L, D)`` a segment along one axis. The cut
-covers about ``1 - lam`` of the area (each side ``(1 - lam) ** (1/k)`` of its extent, as in the paper), clipped
-to the input, and ``lam`` becomes the area that really stayed. A per-batch plan has one box of Python ints,
-pasted by slicing (the bytes moved grow with the box); a per-row plan draws ``(B, 2k)`` boxes on the batch's
-device and pastes with one ``torch.where``.
+Images ``(B, C, H, W)`` get a box, sequences ``(B, C, L)`` / ``(B, L, D)`` a segment along one axis. The
+cut covers about ``1 - lam`` of the area (each side ``(1 - lam) ** (1/k)`` of its extent, as in the paper),
+clipped to the input, and ``lam`` becomes the area that really stayed. A per-batch plan has one box of Python
+ints, pasted by slicing (the bytes moved grow with the box); a per-row plan draws ``(B, 2k)`` boxes on the
+batch's device and pastes with one ``torch.where``.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def host_box(rng: random.Random, cut: float, sizes: Sequence[int]) -> tuple[tupl
 
 
 def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
-    """Bool mask, ``True`` inside each row's box ``(B, 2 * len(axes))``, broadcastable to ``shape`` ``(B, ...)``.
+    """Bool mask, ``True`` inside each row's box ``(B, 2 * len(axes))``, broadcastable to ``shape``.
 
     Example:
         >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,)).int()
@@ -138,8 +138,8 @@ def cut_mix(x: Tensor, index: Tensor, box: Tensor, axes: Sequence[int], *, blend
     """Paste ``x[index]`` into ``x`` ``(B, ...)`` inside each row's box ``(B, 2 * len(axes))``.
 
     ``blend`` ``(B,)``: the row's own weight outside its box (mixup rows of a
-    :class:`~mixup_any.mixers.choice.RandomChoice` plan); ``None`` keeps the outside as is. An empty box leaves
-    its row exactly as it was; ``inplace`` writes into ``x`` (never for tensors autograd still needs).
+    :class:`~mixup_any.mixers.choice.RandomChoice` plan); ``None`` keeps the outside as is. An empty box
+    leaves its row exactly as it was; ``inplace`` writes into ``x`` (never for tensors autograd still needs).
 
     Example:
         >>> x = torch.arange(8.0).view(2, 1, 4)
@@ -254,17 +254,20 @@ class CutMix(MixUp):
     def axes_for(self, shape: Sequence[int]) -> tuple[int, ...]:
         """The positive dims the box spans for an input of ``shape`` (raises if they do not exist)."""
         ndim = len(shape)
-        axes = tuple(a + ndim if a < 0 else a for a in ((self.axis,) if isinstance(self.axis, int) else self.axis))
-        for a, pos in zip((self.axis,) if isinstance(self.axis, int) else self.axis, axes, strict=True):
+        given = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
+        axes = tuple(a + ndim if a < 0 else a for a in given)
+        for a, pos in zip(given, axes, strict=True):
             if not 1 <= pos < ndim:
-                valid = (f"valid: 1..{ndim - 1} or -{ndim - 1}..-1" if ndim > 2 else "valid: 1 or -1" if ndim == 2
-                         else "it has only the batch dim, nothing to cut")
+                valid = (f"valid: 1..{ndim - 1} or -{ndim - 1}..-1" if ndim > 2 else "valid: 1 or -1"
+                         if ndim == 2 else "it has only the batch dim, nothing to cut")
                 raise MixupError(
-                    f"CutMix axis {a} does not exist in an input of {ndim} dims ({valid}; dim 0 is the batch). "
-                    "Images (B, C, H, W) use axis=(-2, -1), sequences (B, C, L) axis=-1 and (B, L, D) axis=1."
+                    f"CutMix axis {a} does not exist in an input of {ndim} dims ({valid}; dim 0 is the "
+                    "batch). Images (B, C, H, W) use axis=(-2, -1), sequences (B, C, L) axis=-1 and "
+                    "(B, L, D) axis=1."
                 )
         if len(set(axes)) != len(axes):
-            raise MixupError(f"CutMix axes must be distinct dims, got {self.axis!r} for an input of {ndim} dims.")
+            raise MixupError(f"CutMix axes must be distinct dims, got {self.axis!r} for an input of {ndim} "
+                             "dims.")
         return axes
 
     def _extend(self, shape: tuple[int, ...], lam: float | Tensor, index: Tensor, rows: Tensor | None,
@@ -288,7 +291,8 @@ class CutMix(MixUp):
             if rows is None:
                 return MixParams(lam=kept, index=index, extra=box)
             self_pairs = torch.arange(index.shape[0], device=index.device)
-            return MixParams(lam=torch.where(rows, kept, 1.0), index=torch.where(rows, index, self_pairs), extra=box)
+            return MixParams(lam=torch.where(rows, kept, 1.0), index=torch.where(rows, index, self_pairs),
+                             extra=box)
         if rows is not None:  # rows left out keep everything: an empty box
             lam = torch.where(rows, lam, 1.0)
         if self.min_area > 0 or self.max_area < 1:  # rows with lam = 1 still cut nothing
