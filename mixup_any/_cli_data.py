@@ -105,9 +105,8 @@ def task_of(y: Any, args: argparse.Namespace) -> str:
         example = y.iloc[0]
         raise UserError(f"--task regression needs a numeric target; {y.name!r} holds text such as {example!r}")
     if task == "auto":
-        task = "classification"
-        if numeric and (y.nunique() > 20 or not (y == y.round()).all()):
-            task = "regression"
+        continuous = numeric and (y.nunique() > 20 or not (y == y.round()).all())
+        task = "regression" if continuous else "classification"
     if task == "classification" and args.pairing == "label_distance":
         raise UserError(f"--pairing label_distance (C-Mixup) pairs rows with close regression targets, but "
                         f"{y.name!r} is a classification target (--task regression if it is a number)")

@@ -51,11 +51,7 @@ def hgb_frame(X: Any) -> Any:
 
 
 def class_metrics(probs: Any, y_idx: Any) -> dict[str, float]:
-    """Accuracy, log loss, ECE and the Brier score (scikit-learn's definition), from :mod:`mixup_any.metrics`.
-
-    Args:
-        probs: ``(n, C)`` class probabilities; y_idx: ``(n,)`` class ids.
-    """
+    """Accuracy, log loss, ECE and the Brier score of probabilities ``(n, C)`` for class ids ``(n,)``."""
     import torch
 
     from . import metrics
@@ -120,13 +116,9 @@ def _score(name: str, est: Any, X: Any, y_fit: Any, y_idx: Any, tr: Any, te: Any
 
 def fit_folds(X: Any, y_fit: Any, y_idx: Any, splits: list[Any], estimators: dict[str, Any],
               args: argparse.Namespace) -> tuple[list[dict[str, Any]], dict[str, list[Any]]]:
-    """Every model on every fold: the rows of ``folds.csv`` and, for classification, each model's test
-    probabilities over the first repeat (``{name: [(test rows, probs), ...]}``, for the reliability diagram).
-
-    Args:
-        estimators: ``{row name: unfitted estimator}``; :data:`CONTEXT` fits gradient boosting on
-            :func:`hgb_frame` of ``X``. y_idx: class ids ``(n,)``, or ``None`` for regression.
-    """
+    """Every model of ``estimators`` (and :data:`CONTEXT`) on every fold: the rows of ``folds.csv`` and, for
+    classification (``y_idx`` not ``None``), each model's test probabilities over the first repeat
+    (``{name: [(test rows, probs), ...]}``, for the reliability diagram)."""
     from sklearn.base import clone
     from tqdm import tqdm
 

@@ -1,15 +1,8 @@
 """Kernel-warping mixup (Bouniot et al., 2023, "Tailoring mixup to data for calibration"): a plan transform.
 
-Plain mixup trains on soft targets, which penalises confidence: models come out under-confident and their
-calibration error grows with α (measured in the README's FAQ). The training modes ``"regmixup"`` and
-``"inputs_only"`` (:mod:`mixup_any.modes`, ``mode=`` on every route) are two remedies; warping is the third.
 :func:`warp_lambda` / :func:`warp_params` push ``lam`` towards 0 or 1 for pairs that are far apart, so far
-pairs mix less and close pairs more.
-
-When to use which: RegMixup when you want mixup's regularisation without its under-confidence;
-inputs-only when the mixed targets are what hurts calibration (the pitfall paper's diagnosis);
-warping when mixing dissimilar rows produces implausible inputs (manifold intrusion).
-Measured results for each (tables, digits, text) are in the README's FAQ and ``docs/faq_results.md``.
+pairs mix less and close pairs more (the README's FAQ compares it with the modes ``"regmixup"`` and
+``"inputs_only"``).
 
 Warping is a plan transform, not a ``mode``: it needs each pair's distance in a feature space (the inputs,
 or the model's detached hidden features as in the paper), and which space is meaningful depends on the
@@ -67,9 +60,8 @@ def warp_lambda(lam: Tensor, tau: Tensor | float) -> Tensor:
     """``lam`` warped by the CDF of Beta(τ, τ): ``I_lam(τ, τ)`` (Bouniot et al., 2023), same dtype.
 
     ``τ = 1`` is the identity; ``τ > 1`` pushes ``lam`` towards 0 or 1 (less mixing), ``τ < 1`` towards 0.5.
-    The regularized incomplete Beta function is a fixed number of continued-fraction steps in float64
-    (Lentz's method, on ``min(lam, 1 - lam)`` and the symmetry ``I_x(τ, τ) = 1 - I_{1-x}(τ, τ)``): no
-    host sync, no loop over rows.
+    Computed in float64 by a fixed number of continued-fraction steps (Lentz's method on
+    ``min(lam, 1 - lam)``, then ``I_x(τ, τ) = 1 - I_{1-x}(τ, τ)``): no host sync, no loop over rows.
 
     Args:
         lam: ``(B,)`` weights in ``[0, 1]``.
@@ -108,10 +100,8 @@ def warp_lambda(lam: Tensor, tau: Tensor | float) -> Tensor:
 def warp_params(params: MixParams, features: Tensor, *, tau_max: float = 1.0, tau_std: float = 0.5) -> MixParams:
     """The same plan with ``lam`` warped by each pair's distance in ``features`` (kernel-warping mixup).
 
-    Partners and every other field are kept; only ``lam`` changes, so inputs, hooked sites and
-    targets that use the returned plan all see the warped weight. Identity plans are returned as they are.
-    Only interpolation (MixUp) plans can be warped: a plan with a record (a CutMix box, a tabular swap, a
-    RandomChoice) or a ``target_lam`` fixes its own weights, and is refused with a :class:`MixupError`.
+    Only ``lam`` changes; an identity plan is returned as it is. A plan with a record (a CutMix box, a swap,
+    a choice) or a ``target_lam`` fixes its own weights and is refused with a :class:`MixupError`.
 
     Example:
         >>> p = MixParams(lam=torch.tensor([0.3, 0.3]), index=torch.tensor([1, 0]))

@@ -52,7 +52,6 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{message} (see {self.prog} --help)")
 
 
-# ---------------------------------------------------------------------------------------------- checks
 def _check_args(args: argparse.Namespace) -> None:
     """Option values that argparse's types do not catch; nothing is read, fitted or written yet."""
     quick = QUICK if args.quick else FULL  # --quick fills in only what was not given
@@ -123,7 +122,6 @@ def _check_out(name: str) -> None:
             raise UserError(f"--out {out} holds a directory named {name}, where an output file goes")
 
 
-# ---------------------------------------------------------------------------------------------- compare
 def _cross_validation(X: Any, y: Any, task: str, args: argparse.Namespace) -> tuple[Any, Any, Any, list[Any]]:
     """``(classes, y_idx, y_fit, splits)``: class names and ids (``None`` for regression), the targets the models
     are fitted on, and the ``(train rows, test rows)`` of every fold of the repeated (stratified) k-fold."""
@@ -131,16 +129,10 @@ def _cross_validation(X: Any, y: Any, task: str, args: argparse.Namespace) -> tu
 
     if len(X) < 2 * args.folds:
         raise UserError(f"{plural(len(X), 'row')} are too few for {args.folds}-fold cross-validation")
-    classes: Any = None
-    y_idx: Any = None
-    if task == "classification":
-        classes, y_idx = class_codes(y, args.folds)
-        cv: Any = RepeatedStratifiedKFold(n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed)
-        y_fit = classes[y_idx]
-    else:
-        y_fit = y.astype(float).to_numpy()
-        cv = RepeatedKFold(n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed)
-    splits = list(cv.split(X, y_idx))
+    classes, y_idx = class_codes(y, args.folds) if task == "classification" else (None, None)
+    kfold = RepeatedKFold if classes is None else RepeatedStratifiedKFold
+    splits = list(kfold(n_splits=args.folds, n_repeats=args.repeats, random_state=args.seed).split(X, y_idx))
+    y_fit = y.astype(float).to_numpy() if classes is None else classes[y_idx]
     if classes is not None and not args.no_hgb:
         _check_hgb_split(splits, y_idx, classes, args.folds)
     return classes, y_idx, y_fit, splits
@@ -218,7 +210,6 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------------------------- entry
 def _parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="mixup-any", description="mixup for every kind of data; 'compare' measures it on a table.")
     ap.add_argument("--version", action="version", version=f"mixup-any {__version__}")

@@ -14,34 +14,21 @@ from .mixers.base import Mixer
 
 __all__ = ["MixupCollate"]
 
-_MAX_SEED = 2**63 - 1
-
-
 class MixupCollate:
-    """A ``collate_fn`` that collates a list of samples, then mixes the batch with ``mixer``.
+    """A ``collate_fn`` that collates a list of samples, then mixes the batch with ``mixer`` in the
+    DataLoader's workers; the loop receives ``(x_mixed, target)`` (a :class:`~mixup_any.MixedTarget`).
 
-    The mixing runs in the DataLoader's worker processes, so the training loop receives
-    ``(x_mixed, target)`` with ``target`` a :class:`~mixup_any.targets.MixedTarget` ready for
-    :func:`~mixup_any.losses.mixed_loss`.
-
-    Integer images (``uint8`` from decoders) are never interpolated silently: pass ``to_float=True`` to
-    convert them to ``float32`` (or a given float dtype) multiplied by ``scale`` (``1/255`` for ``uint8``
-    by default, so pixels land in ``[0, 1]``); otherwise they raise a :class:`MixupError`.
-
-    Every worker reseeds its copy of the mixer from ``torch.utils.data.get_worker_info().seed``
-    (which the DataLoader derives from its base seed, so it changes per epoch and follows
-    ``DataLoader(generator=...)``) combined with the mixer's own ``seed``: workers never draw identical
-    plans, and a run with fixed seeds is reproducible. With ``num_workers=0`` the mixer's generator is
-    used as it is.
-
-    Note: a worker holds a copy of the mixer, so ``mixer.eval()`` in the main process does not reach it;
-    use this collate only on the training DataLoader.
+    Integer inputs (``uint8`` images) raise unless ``to_float`` converts them. Each worker reseeds its copy
+    of the mixer from ``get_worker_info().seed`` (new each epoch, following ``DataLoader(generator=...)``)
+    and the mixer's ``seed``, so workers never draw the same plans; with ``num_workers=0`` the mixer's
+    generator is used as it is. A worker's copy does not see ``mixer.eval()``: use this collate on the
+    training DataLoader only.
 
     Args:
-        mixer: any :class:`~mixup_any.mixers.base.Mixer` (``MixUp``, ``CutMix``, ``RandomChoice`` ...).
+        mixer: any :class:`~mixup_any.Mixer` (``MixUp``, ``CutMix``, ``RandomChoice`` ...).
         collate_fn: how samples become a batch; ``torch.utils.data.default_collate`` by default.
-        to_float: convert integer inputs: ``True`` for ``float32``, or a float dtype.
-        scale: multiply converted inputs by this; ``None`` means ``1/255`` for ``uint8`` and 1 otherwise.
+        to_float: convert integer inputs to ``float32`` (``True``) or to this float dtype, times ``scale``.
+        scale: ``None`` means ``1/255`` for ``uint8`` (pixels in ``[0, 1]``) and 1 otherwise.
         input_key: where the inputs are in the collated batch (an index or a dict key).
         target_key: where the targets are.
 
@@ -82,7 +69,7 @@ class MixupCollate:
             return
         # info.seed = base_seed + worker id: distinct per worker, new each epoch, set by the DataLoader's RNG
         own = self.mixer.seed if self.mixer.seed is not None else 0
-        self.mixer.manual_seed((info.seed * 1_000_003 + own) % _MAX_SEED)
+        self.mixer.manual_seed((info.seed * 1_000_003 + own) % (2**63 - 1))
         self._worker = info.id
 
     def _convert(self, x: Tensor, path: str) -> Tensor:

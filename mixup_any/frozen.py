@@ -1,11 +1,8 @@
 """Frozen backbones: run the backbone once, cache its features, then mix the cache to train a head.
 
-When the mix site is the *end* of a frozen part, mixing with a hook at that site and mixing the
-cached features give the same numbers: a frozen backbone (``requires_grad=False``, eval mode)
-computes the same features every epoch, and ``mixer(features, y)`` draws from the same shape as
-the hook would. So an epoch costs a head forward and backward only. If the mix site is *inside*
-the frozen part, use :func:`mixup_any.hooks.attach` on the whole model instead (the layers after
-the site must run on the mixed activations).
+Mixing the cached features equals mixing with a hook at the end of the frozen part (a frozen backbone in
+eval mode computes the same features every epoch), so an epoch costs a head forward and backward only. For
+a site inside the frozen part, use :func:`mixup_any.attach` on the whole model instead.
 
 Example:
     >>> from mixup_any import MixUp, mixed_loss

@@ -49,8 +49,7 @@ def check_in_range(t: Tensor, n: int, message: Callable[[int], str], device_mess
     """Raise a :class:`MixupError` with ``message(value)`` if the integer tensor ``t`` holds a value outside ``[0, n)``.
 
     Checked at once on the CPU; on accelerators and inside ``torch.compile`` (where reading a value back
-    would break the graph) it is an asynchronous device assertion with ``device_message``, so the
-    per-batch path never waits for the device.
+    would break the graph) it is an asynchronous device assertion with ``device_message``.
     """
     if t.numel() == 0:
         return
@@ -63,9 +62,7 @@ def check_in_range(t: Tensor, n: int, message: Callable[[int], str], device_mess
 
 
 def check_partner_index(index: Tensor, batch_size: int) -> None:
-    """Raise if ``index`` is not an integer tensor of partners in ``[0, batch_size)`` (see :func:`check_in_range`)."""
-    if index.dtype not in (torch.int64, torch.int32):
-        raise MixupError(f"index must be an int64 (or int32) tensor of partner rows, got {index.dtype}.")
+    """Raise if the integer tensor ``index`` holds a partner outside ``[0, batch_size)``."""
     check_in_range(index, batch_size,
                    lambda v: f"index holds partner row {v}, outside [0, {batch_size}) for a batch of {batch_size} "
                              "rows: row i is mixed with row index[i] of the same batch.",
@@ -233,8 +230,6 @@ def mix_batch(batch: Any, lam: float | Tensor, index: Tensor, *, inplace: bool =
         _check_plan(t, lam, index, p)
         return lerp_rows(t, lam, index, inplace=inplace, keep_unmixed=keep_unmixed, permutation=permutation)
 
-    if isinstance(batch, Tensor) and batch.is_floating_point():
-        return one(batch, path)
     return map_float_leaves(batch, one, path)
 
 
@@ -244,37 +239,30 @@ INTEGER_LEAF_HINT = ("integer and bool leaves are never interpolated. uint8 imag
                       "masks: leave them out of the batch given to the mixer.")
 
 
-def _not_a_tensor(obj: Any, path: str) -> MixupError:
-    return MixupError(
-        f"{path} is a {type(obj).__name__}, not a tensor; a batch given to a mixer may only hold tensors "
-        "in dicts, tuples and lists. Pass the non-tensor parts around the mixer."
-    )
-
-
-def map_tensors(batch: Any, fn: Callable[[Tensor, str], Any], path: str = "batch", *,
-                other: Callable[[Any, str], Any] | None = None) -> Any:
+def map_tensors(batch: Any, fn: Callable[[Tensor, str], Any], path: str = "batch") -> Any:
     """Apply ``fn(tensor, path)`` to every tensor leaf of a nested batch, keeping the container types.
 
     The one walker over nested batches: dicts (any ``Mapping``), tuples, lists and namedtuples. A leaf
-    that is not a tensor goes to ``other(leaf, path)``; without ``other`` it raises a :class:`MixupError`.
+    that is not a tensor raises a :class:`MixupError`.
     """
     if isinstance(batch, Tensor):
         return fn(batch, path)
     if isinstance(batch, Mapping):
-        items = {k: map_tensors(v, fn, f"{path}[{k!r}]", other=other) for k, v in batch.items()}
+        items = {k: map_tensors(v, fn, f"{path}[{k!r}]") for k, v in batch.items()}
         rebuild: Any = type(batch)  # any Mapping subclass; its constructor is not known
         try:
             return rebuild(items)
         except TypeError:
             return items
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):  # namedtuple
-        return type(batch)(*(map_tensors(v, fn, f"{path}.{f}", other=other)
+        return type(batch)(*(map_tensors(v, fn, f"{path}.{f}")
                              for f, v in zip(batch._fields, batch, strict=True)))
     if isinstance(batch, (tuple, list)):
-        return type(batch)(map_tensors(v, fn, f"{path}[{i}]", other=other) for i, v in enumerate(batch))
-    if other is None:
-        raise _not_a_tensor(batch, path)
-    return other(batch, path)
+        return type(batch)(map_tensors(v, fn, f"{path}[{i}]") for i, v in enumerate(batch))
+    raise MixupError(
+        f"{path} is a {type(batch).__name__}, not a tensor; a batch given to a mixer may only hold tensors "
+        "in dicts, tuples and lists. Pass the non-tensor parts around the mixer."
+    )
 
 
 def tensor_leaves(batch: Any, path: str = "batch") -> list[tuple[str, Tensor]]:
@@ -304,15 +292,8 @@ def map_float_leaves(batch: Any, fn: Callable[[Tensor, str], Tensor], path: str 
     return map_tensors(batch, float_only, path)
 
 
-def one_hot(y: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """``(B,)`` class indices to ``(B, C)`` one-hot, checked against ``num_classes``."""
-    check_class_indices(y, num_classes)
-    out = torch.zeros(*y.shape, num_classes, dtype=dtype, device=y.device)
-    return out.scatter_(-1, y.long().unsqueeze(-1), 1.0)
-
-
 def check_class_indices(y: Tensor, num_classes: int, what: str = "targets") -> None:
-    """Raise if class indices are outside ``[0, num_classes)`` (see :func:`check_in_range`)."""
+    """Raise if class indices are not integers in ``[0, num_classes)``."""
     if y.is_floating_point() or y.is_complex():
         raise MixupError(f"Class indices must be an integer tensor, got {y.dtype}.")
     check_in_range(y, num_classes,

@@ -1,47 +1,16 @@
-"""One handle protocol for every place a model is mixed: :class:`MixHandle`.
+"""One handle for every place a model is mixed: :class:`MixHandle`, with :class:`Route` and :class:`Adapter`.
 
 :func:`mixup_any.attach` returns it for every route, with the same verbs: ``arm(y)`` before a forward, the
-model called unchanged, then ``loss`` or ``target``. A plain mixer mixes the sites named by ``at=``; a
-:class:`Route` (text, tables, graphs) wraps the mixer with the route's options and resolves ``at=`` itself.
-
-In the armed forward the first selected site that runs draws one :class:`~mixup_any.params.MixParams`
-from its own output's shape (so CutMix on a feature map gets a valid box), mixes its output out of
-place, and later selected sites reuse the draw. A route's :class:`Adapter` (text, tables) may draw the plan
-in a forward pre-hook on the model instead, where it also rewrites the inputs the plan touches (the
-attention mask, the continuous columns); the sites then reuse that plan. Adapters use only the handle's
-public members (:attr:`MixHandle.labels`, :attr:`~MixHandle.doubled`, :attr:`~MixHandle.given`,
-:meth:`~MixHandle.batch_size`, :meth:`~MixHandle.draw`, :meth:`~MixHandle.use`) and find the inputs they
-rewrite with :class:`Argument`.
-
-Rules (conventions, all tested):
-
-* **Disarmed hooks do nothing**, so validation forwards are never mixed by accident. Whether an armed
-  forward mixes is decided in one place, :func:`mixes`: the attached model's ``training`` flag (not its
-  children's: a backbone kept in eval inside a model in train mode is still mixed) and the mode; while
-  attached, the mixer follows the model (its own ``train()``/``eval()`` flag is not consulted). In eval
-  mode the plan is the identity (``params.mixed is False``), also for ``arm(params=p)``; ``target()``
-  still works.
-* **One forward per arm.** The hooks disarm when the attached model's forward returns or raises (a
-  forward stopped by ``KeyboardInterrupt`` or ``SystemExit`` is disarmed when the next forward starts).
-* **A module that runs twice in one armed forward** raises :class:`HookSiteError` by default
-  (``repeat="raise"``); ``repeat="first"`` mixes its first call only, ``repeat="all"`` every call.
-* **No silent no-op**: if no selected site ran, ``target()`` raises :class:`HookSiteError` naming them.
-* **Hooks are always removed** by :meth:`MixHandle.remove` / the ``with`` block, whatever is raised;
-  afterwards the model computes bit for bit what it computed before.
-
-Calibration-safe modes (``mode=``, ``eta=``, see :mod:`mixup_any.modes`): ``"inputs_only"`` makes
-``target()`` the dominant input's hard target; ``"regmixup"`` expects one training forward on the
-concatenated batch ``model(torch.cat([x, x]))``: the plan is drawn for the ``B`` rows of the second half
-and the first half pairs with itself, so it stays clean; ``loss()`` is then RegMixup's loss. ``"erm"``
-never mixes.
-
-Activation checkpointing re-runs a segment's forward during backward with the handle disarmed, so a
-mix site must not sit inside a checkpointed segment.
+model called unchanged, then ``loss`` or ``target``. The first selected site that runs draws the plan from
+its own output's shape and later sites reuse it; a route's :class:`Adapter` may draw it in a pre-hook on
+the model instead, where it rewrites the inputs the plan touches. The rules (eval mode, one forward per
+arm, ``repeat=``, removal, modes) are in docs/hooks.md, "Rules".
 """
 
 from __future__ import annotations
 
 import inspect
+import sys
 import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -50,12 +19,11 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
-from ._eager import draw_eagerly, prepare_compile
 from .exceptions import HookSiteError, MixupError
 from .functional import tensor_leaves
 from .mixers.base import Mixer
 from .modes import check_eta, check_mode, clean_and_mixed, mode_loss, mode_target
-from .params import MixParams
+from .params import MixParams, check_given
 from .sites import INPUT, SiteSpec, describe, select_output
 
 __all__ = ["Adapter", "Argument", "MixHandle", "Route"]
@@ -63,14 +31,30 @@ __all__ = ["Adapter", "Argument", "MixHandle", "Route"]
 _H = TypeVar("_H", bound="MixHandle")
 
 # module -> the live handle that hooks it (as root or as a site); guards against double attachment
-LIVE: weakref.WeakKeyDictionary[nn.Module, MixHandle] = weakref.WeakKeyDictionary()
+_LIVE: weakref.WeakKeyDictionary[nn.Module, MixHandle] = weakref.WeakKeyDictionary()
+
+# dynamo cannot trace torch.Generator calls: once torch.compile is in use, the hooks draw through
+# torch._dynamo.disable, one clean graph break per draw (see _prepare_compile)
+_UNTRACED: Callable[..., MixParams] | None = None
+
+
+def _sample(mixer: Mixer, shape: torch.Size, labels: Tensor | None, device: torch.device) -> MixParams:
+    return mixer.sample(shape, labels=labels, device=device)
+
+
+def _prepare_compile() -> None:
+    """Draw around dynamo once it is in use (``torch._dynamo`` is only touched when already imported:
+    importing it costs seconds)."""
+    global _UNTRACED
+    if _UNTRACED is None and "torch._dynamo" in sys.modules:
+        _UNTRACED = sys.modules["torch._dynamo"].disable(_sample, recursive=True)
 
 
 def mixes(model: nn.Module, mode: str = "mixup") -> bool:
-    """Whether an armed forward of ``model`` mixes: the one place that decides it for every handle.
+    """Whether an armed forward of ``model`` mixes: the one place that decides it for every route.
 
-    The attached model's own ``training`` flag decides (the mixer follows the model), and
-    ``mode="erm"`` never mixes. Hooks, text, tabular, Lightning and the ``Trainer`` all ask this.
+    The attached model's own ``training`` flag decides (the mixer follows the model); ``mode="erm"``
+    never mixes.
     """
     return model.training and mode != "erm"
 
@@ -206,7 +190,7 @@ class MixHandle:
         self._armed = False
         self._started = False  # an armed forward of the model has begun
         self._doubled = False  # RegMixup while training: the forward holds [clean; copy to mix]
-        self._selected: list[bool] = [True] * len(sites)
+        self._selected: int | None = None  # the one site that mixes this forward (None: every site)
         self._labels: Tensor | None = None
         self._given: MixParams | None = None
         self._params: MixParams | None = None
@@ -220,8 +204,13 @@ class MixHandle:
         # while attached, the mixer follows the model, so the model's training flag is the one decision
         mixer.follow(model)
 
-    # ---------------------------------------------------------------- hooks
     def _install(self) -> None:
+        for m in [self.model, *self._modules]:
+            if m in _LIVE:
+                what = "it" if m is self.model else f"its submodule {type(m).__name__}"
+                raise HookSiteError(f"{type(self.model).__name__}: {what} is already hooked by a live handle "
+                                    f"(sites {_LIVE[m].sites}). Remove it first (mix.remove() or leave its "
+                                    "with-block), or put all sites in one attach(at=[...]) call.")
         try:
             # runs first: ends a forward that never returned, and lets adapters rewrite the inputs
             self._hooks.append(self.model.register_forward_pre_hook(self._before_forward, prepend=True,
@@ -237,8 +226,8 @@ class MixHandle:
         except BaseException:
             self.remove()
             raise
-        for m in {id(m): m for m in [self.model, *self._modules]}.values():
-            LIVE[m] = self
+        for m in [self.model, *self._modules]:
+            _LIVE[m] = self
 
     def _before_forward(self, module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self._started:  # the armed forward before this one never returned (KeyboardInterrupt)
@@ -254,7 +243,7 @@ class MixHandle:
     def _enter_site(self, i: int, name: str, module: nn.Module) -> bool:
         """Count the call; whether this call of site ``i`` must mix."""
         self._calls[i] += 1
-        if not self._selected[i]:
+        if self._selected not in (None, i):
             return False
         if self._calls[i] > 1:
             if self.repeat == "first":
@@ -279,10 +268,10 @@ class MixHandle:
         if self._given is not None:
             return self._given if self._given.site is not None else self._given.at_site(name)
         try:
-            p = draw_eagerly(self.mixer, torch.Size(shape), self._labels, device)
+            p = (_UNTRACED or _sample)(self.mixer, torch.Size(shape), self._labels, device)
         except MixupError as err:
             raise HookSiteError(f"Drawing the mix at site {name!r}: {err}") from err
-        return p if p.site == name else p.at_site(name)
+        return p.at_site(name)
 
     def use(self, p: MixParams, *, sites_must_run: bool | None = None) -> MixParams:
         """Record ``p`` as this forward's plan; returns the plan the sites apply (RegMixup: its ``2B`` extension).
@@ -309,23 +298,17 @@ class MixHandle:
         copies = 2 if self._doubled else 1
         b = p.batch_size // copies if p is not None else self._batch(t.shape[0])
         if t.shape[0] != copies * b:
-            raise HookSiteError(self._batch_message(t, name, module, b))
+            head = f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but"
+            if self._doubled:
+                raise HookSiteError(f"{head} mode='regmixup' needs the clean batch and its copy to mix, 2B = "
+                                    f"{2 * b} rows (B = {b} from the labels or params): call "
+                                    "model(torch.cat([x, x])) and mix.loss(criterion, output, y).")
+            raise HookSiteError(f"{head} the batch has {b} rows: dim 0 of a mixed activation must be the "
+                                "batch. Sequence modules with batch_first=False put time first; hook a "
+                                "module whose output is batch-first, or pick another output with output=.")
         if p is None:
             p = self.use(self.draw((b, *t.shape[1:]), t.device, name))
         return p
-
-    def _batch_message(self, t: Tensor, name: str, module: nn.Module, b: int) -> str:
-        if self._doubled:
-            return (
-                f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but mode='regmixup' "
-                f"needs the clean batch and its copy to mix, 2B = {2 * b} rows (B = {b} from the labels or "
-                "params): call model(torch.cat([x, x])) and mix.loss(criterion, output, y)."
-            )
-        return (
-            f"Site {name!r} ({type(module).__name__}) output has shape {tuple(t.shape)}, but the batch has {b} "
-            "rows: dim 0 of a mixed activation must be the batch. Sequence modules with batch_first=False put "
-            "time first; hook a module whose output is batch-first, or pick another output with output=."
-        )
 
     def _mix(self, x: Any, p: MixParams, name: str, module: nn.Module) -> Any:
         if isinstance(x, Tensor) and not x.is_floating_point():
@@ -373,7 +356,6 @@ class MixHandle:
 
         return hook
 
-    # ---------------------------------------------------------------- public
     @property
     def armed(self) -> bool:
         """Whether the next forward will be mixed."""
@@ -409,7 +391,7 @@ class MixHandle:
             site = self.selected_site or params.site
             params = params.at_site(site)
         self._given = params
-        prepare_compile()
+        _prepare_compile()
         self._consumed = False
         self._started = False
         self._armed = True
@@ -417,43 +399,35 @@ class MixHandle:
     def _check_arm(self, labels: Any, params: Any) -> None:
         if not self._hooks:
             raise HookSiteError("This handle was removed; attach again to mix.")
-        if labels is None:
-            if params is None and self.mixer.needs_labels():
-                raise MixupError(f"arm() needs the batch's targets: {self.mixer!r} draws its partners from them "
-                                 "(class-aware pairing or exclude_classes). Call mix.arm(y).")
-        elif not isinstance(labels, Tensor) or labels.ndim == 0:
+        if labels is not None and (not isinstance(labels, Tensor) or labels.ndim == 0):
             raise MixupError(f"arm(labels) needs the batch's targets as a (B, ...) tensor, got {describe(labels)}.")
         if params is None:
+            if labels is None and self.mixer.needs_labels():
+                raise MixupError(f"arm() needs the batch's targets: {self.mixer!r} draws its partners from "
+                                 "them (class-aware pairing or exclude_classes). Call mix.arm(y).")
             return
-        if not isinstance(params, MixParams):
-            raise MixupError(f"arm(params=...) needs a MixParams, got {type(params).__name__}.")
+        check_given(params, "arm(y, params=...)", None if labels is None else labels.shape[0])
         if params.mixed and self.mode == "erm":
             raise MixupError("arm(params=...) with a mixing plan, but this handle has mode='erm' (no mixing); "
                              "attach with another mode, or drop params=.")
-        if labels is not None and params.batch_size != labels.shape[0]:
-            raise MixupError(f"arm(labels, params=...): the plan is for {params.batch_size} rows but the labels "
-                             f"have {labels.shape[0]} (shape {tuple(labels.shape)}).")
 
-    def _draw_selection(self, params: MixParams | None) -> list[bool]:
+    def _draw_selection(self, params: MixParams | None) -> int | None:
+        """The index of the one site that mixes this forward, or ``None`` when every site does."""
         n = len(self.sites)
         if self.choose == "all" or n <= 1:
-            return [True] * n
+            return 0 if n == 1 else None
         if params is not None and params.site in self.sites:
-            k = self.sites.index(params.site)
-        elif params is None and not (mixes(self.model, self.mode) and self.mixer.active()):
-            return [True] * n  # identity plan: any site that runs provides the batch size
-        elif self._weights is None:
-            k = int(torch.randint(n, (1,), generator=self.mixer.generator))
-        else:
-            k = int(torch.multinomial(self._weights, 1, generator=self.mixer.generator))
-        sel = [False] * n
-        sel[k] = True
-        return sel
+            return self.sites.index(params.site)
+        if params is None and not (mixes(self.model, self.mode) and self.mixer.active()):
+            return None  # identity plan: any site that runs provides the batch size
+        if self._weights is None:
+            return int(torch.randint(n, (1,), generator=self.mixer.generator))
+        return int(torch.multinomial(self._weights, 1, generator=self.mixer.generator))
 
     @property
     def selected_site(self) -> str | None:
         """The one site selected for this forward (``None`` with several)."""
-        return self.sites[self._selected.index(True)] if self._selected.count(True) == 1 else None
+        return None if self._selected is None else self.sites[self._selected]
 
     @property
     def labels(self) -> Tensor | None:
@@ -512,9 +486,9 @@ class MixHandle:
             )
         self._consumed = True
         ran = [s for s, c in zip(self.sites, self._calls, strict=True) if c]
-        hit = any(c and sel for c, sel in zip(self._calls, self._selected, strict=True))
+        hit = any(self._calls) if self._selected is None else self._calls[self._selected] > 0
         if self.params is None or (self._need_site and not hit):
-            selected = [s for s, sel in zip(self.sites, self._selected, strict=True) if sel]
+            selected = self.sites if self._selected is None else [self.sites[self._selected]]
             raise HookSiteError(
                 f"No selected hook site ran during the armed forward: selected {selected} "
                 f"(choose={self.choose!r}, sites {self.sites}); sites that ran: {ran or 'none'}. "
@@ -548,8 +522,8 @@ class MixHandle:
         self._hooks.clear()
         self._armed = False
         for m in [self.model, *self._modules]:
-            if LIVE.get(m) is self:
-                del LIVE[m]
+            if _LIVE.get(m) is self:
+                del _LIVE[m]
 
     @property
     def removed(self) -> bool:

@@ -1,17 +1,8 @@
 """Attach a mixer to any model: hidden activations (manifold mixup), embeddings, and every route.
 
-:func:`attach` resolves the sites named by ``at=`` (:mod:`mixup_any.sites`) and returns a
-:class:`~mixup_any.handle.MixHandle`, the handle every route shares (its rules are in
-:mod:`mixup_any.handle`)::
-
-    with attach(mixer, model, at="layer2") as mix:
-        for x, y in loader:
-            mix.arm(y)
-            loss = mix.loss(criterion, model(x), y)
-
-A route (:class:`~mixup_any.handle.Route`) goes where the mixer goes and resolves ``at=`` itself:
-``attach(TextMixer(mixer, mask="union"), model, at="tokens")``,
-``attach(TabularMixer(mixer), model, at="embeddings.*")``, ``attach(GraphMixer(mixer), model, at="pool")``.
+:func:`attach` resolves the sites named by ``at=`` (:mod:`mixup_any.sites`) and returns the
+:class:`~mixup_any.handle.MixHandle` every route shares; a route (:class:`~mixup_any.handle.Route`) goes
+where the mixer goes and resolves ``at=`` itself, e.g. ``attach(TextMixer(mixer), model, at="tokens")``.
 """
 
 from __future__ import annotations
@@ -22,8 +13,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .exceptions import HookSiteError, MixupError
-from .handle import LIVE, MixHandle, Route
+from .exceptions import MixupError
+from .handle import MixHandle, Route
 from .mixers.base import Mixer
 from .sites import INPUT, SiteSpec, resolve_sites
 
@@ -107,25 +98,10 @@ def attach(
         raise MixupError(f"repeat must be one of {_REPEAT}, got {repeat!r}.")
     if output is not None and (not isinstance(output, (int, str)) or isinstance(output, bool)):
         raise MixupError(f"output must be None, an int index or a str key, got {output!r}.")
-    sites = _free_sites(model, spec)
+    sites = resolve_sites(model, spec) if spec is not None else []
     w = _weights(weights, [n for n, _ in sites], choose)
     return MixHandle(mixer, model, sites, choose=choose, weights=w, output=output, repeat=repeat, mode=mode,
                      eta=eta, adapter=adapter)
-
-
-def _free_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec] | None) -> list[tuple[str, nn.Module]]:
-    """:func:`resolve_sites` (none for ``at=None``), refusing a model or site already hooked by a live handle."""
-    sites = resolve_sites(model, at) if at is not None else []
-    for m in [model, *(m for _, m in sites)]:
-        other = LIVE.get(m)
-        if other is not None and not other.removed:
-            what = "it" if m is model else f"its submodule {type(m).__name__}"
-            raise HookSiteError(
-                f"{type(model).__name__}: {what} is already hooked by a live handle (sites {other.sites}). "
-                "Remove it first (mix.remove() or leave its with-block), or put all sites in one "
-                "attach(at=[...]) call."
-            )
-    return sites
 
 
 def _weights(weights: Any, names: list[str], choose: str) -> Tensor | None:

@@ -1,8 +1,7 @@
 """Losses for mixed batches: ``λ·L(out, y_a) + (1-λ)·L(out, y_b)`` per sample, for any criterion.
 
-For cross-entropy the two routes agree: CE is linear in the target distribution, so mixing two
-losses equals the loss on mixed soft targets (tested). Mixing losses is the route for criteria that
-need hard targets (``nn.CrossEntropyLoss(weight=...)``, ``nn.NLLLoss``, focal losses).
+For cross-entropy this equals the loss on mixed soft targets; it is the route for criteria that need hard
+targets (``nn.CrossEntropyLoss(weight=...)``, ``nn.NLLLoss``, focal losses).
 """
 
 from __future__ import annotations
@@ -25,13 +24,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
-    if reduction == "mean":
-        return loss.mean()
-    if reduction == "sum":
-        return loss.sum()
-    if reduction == "none":
-        return loss
-    raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
+    if reduction not in _REDUCTIONS:
+        raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
+    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
 
 
 def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:
@@ -109,55 +104,45 @@ def mixed_loss(
         raise MixupError("mixed_loss takes one MixedTarget; for multi-task targets call it once per head.")
     if reduction is not None and reduction not in _REDUCTIONS:
         raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
-    if not isinstance(target, MixedTarget):
-        return _plain_loss(criterion, output, target, reduction)
-    _check_mixed_args(criterion, output, target.batch_size)
+    if not callable(criterion):
+        raise MixupError(f"criterion must be a callable loss (e.g. nn.CrossEntropyLoss()), got "
+                         f"{type(criterion).__name__}.")
+    if not isinstance(target, MixedTarget):  # plain targets: the criterion's own loss, reduced as asked
+        if reduction is None:
+            return _call(criterion, output, target)
+        losses = _losses(_call(_per_sample(criterion)[0], output, target))
+        return _reduce_rows(criterion, losses, target, reduction)
+    b = target.batch_size
+    if not isinstance(output, Tensor) or output.ndim == 0 or output.shape[0] != b:
+        got = f"shape {tuple(output.shape)}" if isinstance(output, Tensor) else type(output).__name__
+        raise MixupError(f"output must be a (B={b}, ...) tensor, one row per target, got {got}.")
     fn, user_reduction = _per_sample(criterion)
     red = reduction or user_reduction
     if not target.mixed and fn is not criterion and red == user_reduction:
         # an identity plan with a criterion of known reduction: its own value, bit for bit (ERM)
         return _call(criterion, output, target.y_a)
-    la = _row_losses(fn, output, target.y_a, target.batch_size)
+    la = _row_losses(fn, output, target.y_a, b)
     if not target.mixed:
         return _reduce_rows(criterion, la, target.y_a, red)
     return _mix_rows(criterion, la, _call(fn, output, target.y_b), target, red)
-
-
-def _plain_loss(criterion: Callable[..., Tensor], output: Tensor, target: Tensor, reduction: str | None) -> Tensor:
-    """``criterion(output, target)`` for plain targets, reduced as asked."""
-    if not callable(criterion):
-        raise MixupError(f"criterion must be a callable loss, got {type(criterion).__name__}.")
-    if reduction is None:
-        return _call(criterion, output, target)
-    return _reduce_rows(criterion, _losses(_call(_per_sample(criterion)[0], output, target)), target, reduction)
-
-
-def _check_mixed_args(criterion: Callable[..., Tensor], output: Tensor, b: int) -> None:
-    """Raise MixupError unless ``criterion`` is callable and ``output`` is ``(B, ...)``."""
-    if not callable(criterion):
-        raise MixupError(f"criterion must be a callable loss (e.g. nn.CrossEntropyLoss()), got {type(criterion).__name__}.")
-    if not isinstance(output, Tensor) or output.ndim == 0 or output.shape[0] != b:
-        got = f"shape {tuple(output.shape)}" if isinstance(output, Tensor) else type(output).__name__
-        raise MixupError(f"output must be a (B={b}, ...) tensor, one row per target, got {got}.")
 
 
 def _row_losses(fn: Callable[..., Tensor], output: Tensor, y: Tensor, b: int) -> Tensor:
     """Per-sample losses ``(B, ...)`` of ``fn(output, y)``; MixupError if ``fn`` reduced them."""
     la = _losses(_call(fn, output, y))
     if la.ndim == 0 or la.shape[0] != b:
-        shape = tuple(la.shape) if isinstance(la, Tensor) else type(la).__name__
         raise MixupError(
-            f"criterion returned a loss of shape {shape}, but mixing needs per-sample losses (B={b}, ...) "
-            "to weight each row by its own lam. Use a criterion with reduction='none' (or a torch loss "
-            "module / function, whose reduction mixed_loss sets for you) and let mixed_loss reduce."
+            f"criterion returned a loss of shape {tuple(la.shape)}, but mixing needs per-sample losses "
+            f"(B={b}, ...) to weight each row by its own lam. Use a criterion with reduction='none' (or a "
+            "torch loss module / function, whose reduction mixed_loss sets for you) and let mixed_loss "
+            "reduce."
         )
     return la
 
 
 def _mix_rows(criterion: Callable[..., Tensor], la: Tensor, lb: Tensor, target: MixedTarget, red: str) -> Tensor:
     """``λ·la + (1-λ)·lb`` per row ``(B, ...)``, reduced; ``"mean"`` divides by mixed class weights if any."""
-    lam = target.lam_weight(la.ndim, la.dtype)
-    loss = torch.lerp(lb, la, lam)
+    loss = torch.lerp(lb, la, target.lam_weight(la.ndim, la.dtype))
     if red == "mean":
         wa, wb = _sample_weights(criterion, target.y_a), _sample_weights(criterion, target.y_b)
         if wa is not None and wb is not None:

@@ -1,9 +1,7 @@
-"""Classification metrics for comparing runs: accuracy, log loss, Brier score, calibration error.
+"""Metrics for comparing runs: accuracy, log loss, Brier score, calibration error, and the paired t-interval.
 
-Pure torch, computed from predicted probabilities ``(N, C)`` and class indices ``(N,)``; they are
-evaluation helpers (each returns a Python ``float``), not part of the per-batch training path.
-``mean_std`` formats a metric over seeds as ``"0.912 ± 0.011"`` (sample standard deviation), and
-``paired_t_interval`` is the one rule for "beyond the noise": a 95% paired t-interval of the differences.
+Each metric takes probabilities ``(N, C)`` and class indices ``(N,)`` and returns a Python ``float``;
+``paired_t_interval`` is the one rule for "beyond the noise".
 """
 
 from __future__ import annotations

@@ -30,9 +30,7 @@ from .targets import MixedTarget
 __all__ = ["MODES", "check_eta", "check_mode", "clean_and_mixed", "inputs_only_target", "mode_loss", "mode_target",
            "regmixup_loss"]
 
-#: Training modes, one vocabulary for every route: ``"erm"`` no mixing; ``"mixup"`` mixed inputs and
-#: targets; ``"regmixup"`` clean loss + ``eta`` × mixup loss (Pinto et al., 2022); ``"inputs_only"`` mixed
-#: inputs, the dominant input's hard target (Wang et al., 2023).
+#: Training modes, one vocabulary for every route (see the module docstring).
 MODES = ("erm", "mixup", "regmixup", "inputs_only")
 KEEP = ("dominant", "own")
 
@@ -45,11 +43,11 @@ def check_eta(eta: object) -> float:
     return float(eta)
 
 
-def check_mode(mode: object, modes: tuple[str, ...] = MODES, where: str = "") -> str:
-    """``mode`` if it is one of ``modes``, else a :class:`MixupError` naming them (``where``: the route)."""
-    if not isinstance(mode, str) or mode not in modes:
+def check_mode(mode: object, where: str = "") -> str:
+    """``mode`` if it is one of :data:`MODES`, else a :class:`MixupError` (``where``: the route)."""
+    if not isinstance(mode, str) or mode not in MODES:
         route = f" for {where}" if where else ""
-        raise MixupError(f"Unknown mode {mode!r}{route}; expected one of {modes}.")
+        raise MixupError(f"Unknown mode {mode!r}{route}; expected one of {MODES}.")
     return mode
 
 

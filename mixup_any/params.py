@@ -127,57 +127,46 @@ class Choice:
                                  f"{type(self.inner).__name__}.")
         elif not isinstance(m, int) or isinstance(m, bool):
             raise MixupError(f"Choice.member must be an int or an integer tensor of shape (B,), got {m!r}.")
-        if self.inner is not None and not isinstance(self.inner, (Box, Choice, Swap)):
+        if self.inner is not None and not isinstance(self.inner, Extra):
             raise MixupError(f"Choice.inner must be a Box, Choice, Swap or None, got {type(self.inner).__name__}.")
 
 
 Extra = Box | Choice | Swap
+_RECORDS: dict[str, type] = {kind.__name__: kind for kind in (Box, Choice, Swap)}
 
 
-def _record_rows(extra: Extra | None) -> list[tuple[str, int]]:
-    """The batch dim of each tensor a record holds (nested records included), with its name."""
-    if isinstance(extra, Box):
-        return [("Box.bounds", extra.bounds.shape[0])] if isinstance(extra.bounds, Tensor) else []
-    if isinstance(extra, Swap):
-        return [("Swap.mask", extra.mask.shape[0])]
-    if isinstance(extra, Choice):
-        own = [("Choice.member", extra.member.shape[0])] if isinstance(extra.member, Tensor) else []
-        return own + _record_rows(extra.inner)
-    return []
+def _fields(record: Any) -> dict[str, Any]:
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 def _check_record(extra: Any, batch_size: int) -> None:
-    """Raise a :class:`MixupError` unless ``extra`` is a record (or ``None``) for ``batch_size`` rows."""
-    if extra is not None and not isinstance(extra, (Box, Choice, Swap)):
+    """Raise a :class:`MixupError` unless ``extra`` is a record (or ``None``) with ``batch_size`` rows."""
+    if extra is None:
+        return
+    if not isinstance(extra, Extra):
         raise MixupError(f"MixParams.extra must be a Box, Choice, Swap or None, got {type(extra).__name__}.")
-    for name, rows in _record_rows(extra):
-        if rows != batch_size:
-            raise MixupError(f"The plan is for {batch_size} rows (lam and index), but its {name} has {rows} rows.")
-_RECORDS: dict[str, type] = {"Box": Box, "Choice": Choice, "Swap": Swap}
+    for name, v in _fields(extra).items():
+        if isinstance(v, Extra):
+            _check_record(v, batch_size)
+        elif isinstance(v, Tensor) and v.shape[0] != batch_size:
+            raise MixupError(f"The plan is for {batch_size} rows (lam and index), but its "
+                             f"{type(extra).__name__}.{name} has {v.shape[0]} rows.")
 
 
 def map_extra(extra: Extra | None, fn: Callable[[Tensor], Tensor]) -> Extra | None:
     """``extra`` with ``fn`` applied to each of its tensors (nested records included)."""
     if extra is None:
         return None
-    changes: dict[str, Any] = {}
-    for f in dataclasses.fields(extra):
-        v = getattr(extra, f.name)
-        if isinstance(v, Tensor):
-            changes[f.name] = fn(v)
-        elif isinstance(v, (Box, Choice, Swap)):
-            changes[f.name] = map_extra(v, fn)
+    changes: dict[str, Any] = {k: map_extra(v, fn) if isinstance(v, Extra) else fn(v)
+                               for k, v in _fields(extra).items() if isinstance(v, Tensor | Extra)}
     return replace(extra, **changes)
 
 
 def _extra_state(extra: Extra | None) -> dict[str, Any] | None:
     if extra is None:
         return None
-    state: dict[str, Any] = {"type": type(extra).__name__}
-    for f in dataclasses.fields(extra):
-        v = getattr(extra, f.name)
-        state[f.name] = _extra_state(v) if isinstance(v, (Box, Choice, Swap)) else v
-    return state
+    return {"type": type(extra).__name__,
+            **{k: _extra_state(v) if isinstance(v, Extra) else v for k, v in _fields(extra).items()}}
 
 
 def _extra_from_state(state: Mapping[str, Any] | None) -> Extra | None:
@@ -187,17 +176,11 @@ def _extra_from_state(state: Mapping[str, Any] | None) -> Extra | None:
     if kind is None:
         raise MixupError(f"Unknown plan record {state.get('type')!r}; expected one of {sorted(_RECORDS)}.")
     fields = {k: _extra_from_state(v) if isinstance(v, Mapping) else v for k, v in state.items() if k != "type"}
-    expected = [f.name for f in dataclasses.fields(kind)]
-    if not set(fields) <= set(expected):
-        raise MixupError(f"A saved {state['type']} record has fields {sorted(fields)}; expected {expected}.")
     try:
         return kind(**fields)  # type: ignore[no-any-return]
-    except TypeError as err:  # a required field is missing
+    except TypeError as err:  # a field missing or unknown
+        expected = [f.name for f in dataclasses.fields(kind)]
         raise MixupError(f"A saved {state['type']} record has fields {sorted(fields)}; expected {expected}.") from err
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -255,7 +238,7 @@ class MixParams:
             v = getattr(self, name)
             if v is None and name == "target_lam":
                 continue
-            if _is_number(v):
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
                 if not 0.0 <= v <= 1.0:
                     raise MixupError(f"MixParams.{name} must be in [0, 1], got {v!r}.")
                 object.__setattr__(self, name, float(v))
@@ -305,18 +288,8 @@ class MixParams:
     def state_dict(self) -> dict[str, Any]:
         """A plain dict (CPU tensors and Python numbers) for logging or saving; :meth:`from_state_dict` replays it."""
         cpu = self.to("cpu")
-
-        def plain(v: Any) -> Any:
-            return v.detach() if isinstance(v, Tensor) else v
-        return {
-            "lam": plain(cpu.lam),
-            "index": cpu.index.detach(),
-            "target_lam": plain(cpu.target_lam),
-            "extra": _extra_state(cpu.extra),
-            "site": self.site,
-            "mixed": self.mixed,
-            "unmixed_rows": self.unmixed_rows,
-        }
+        state = {k: v.detach() if isinstance(v, Tensor) else v for k, v in _fields(cpu).items()}
+        return {**state, "extra": _extra_state(cpu.extra)}
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any], device: torch.device | str | None = None) -> MixParams:
@@ -343,6 +316,20 @@ class MixParams:
         tl = ", target_lam=..." if self.target_lam is not None else ""
         site = f", site={self.site!r}" if self.site is not None else ""
         return f"MixParams(B={self.batch_size}, lam={lam_s}, index={idx_s}{tl}{extra}{site}, mixed={self.mixed})"
+
+
+def check_given(params: Any, who: str, batch_size: int | None = None, *, device: torch.device | None = None,
+                rows: str = "rows", hint: str = "") -> MixParams:
+    """``params`` handed in by a user (``params=``), checked once: a :class:`MixParams` for ``batch_size``
+    ``rows`` on ``device`` (each checked when given), else a :class:`MixupError` naming ``who``."""
+    if not isinstance(params, MixParams):
+        raise MixupError(f"{who} needs a MixParams, got {type(params).__name__}.")
+    if batch_size is not None and params.batch_size != batch_size:
+        raise MixupError(f"{who}: the plan is for {params.batch_size} rows, but the batch has {batch_size} "
+                         f"{rows}.{hint}")
+    if device is not None and params.device != device:
+        raise MixupError(f"{who}: the plan is on {params.device}, but the batch is on {device}.")
+    return params
 
 
 def _rows(lam: float | Tensor, index: Tensor) -> Tensor:
@@ -386,5 +373,5 @@ def doubled_plan(params: MixParams, index: Tensor, *, mixed_first: bool) -> MixP
         return torch.cat([rows, ones] if mixed_first else [ones, rows])
     return replace(params, lam=halves(params.lam_rows()), index=index.to(params.index.dtype),
                    target_lam=None if params.target_lam is None else halves(params.target_rows()),
-                   extra=map_extra(params.extra, lambda v: torch.cat([v, v]) if v.ndim and v.shape[0] == b else v),
+                   extra=map_extra(params.extra, lambda v: torch.cat([v, v])),  # a record's tensors: B rows
                    unmixed_rows=True)

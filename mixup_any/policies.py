@@ -1,8 +1,6 @@
 """The small policies a mixer is built from: how λ is drawn, how partners are paired, how targets are read.
 
-Each is a frozen dataclass that validates itself on construction (a clear :class:`MixupError`) and has
-one method. ``MixUp(alpha=0.4, pairing="same_class", num_classes=10)`` builds them from keywords;
-they can also be built, tested and passed on their own.
+Each is a frozen dataclass that validates itself on construction and has one method.
 """
 
 from __future__ import annotations
@@ -97,12 +95,10 @@ class LamPolicy:
     def draw(self, batch_size: int, *, rng: random.Random, alpha_scale: float = 1.0,
              generator: torch.Generator | None = None,
              device: torch.device | str | None = None) -> tuple[float | Tensor, Tensor | None]:
-        """``(lam, rows)``: λ and the rows a per-row ``p`` selects.
-
-        ``lam`` is a Python float per batch (drawn from the host generator ``rng``; ``1.0`` when a
-        per-batch ``p`` skips the batch) or a ``(B,)`` float32 tensor per row (drawn with ``generator``
-        on ``device``). ``rows`` is a ``(B,)`` bool tensor when ``per_sample_p`` (rows outside it keep
-        λ = 1), else ``None``. ``alpha_scale`` multiplies ``alpha`` (a schedule's warm-up).
+        """``(lam, rows)``: a Python float per batch from the host generator ``rng`` (``1.0`` when ``p``
+        skips the batch) or a ``(B,)`` float32 tensor per row drawn with ``generator`` on ``device``; and,
+        with ``per_sample_p``, the ``(B,)`` bool rows that mix, else ``None``. ``alpha_scale`` multiplies
+        ``alpha`` (a schedule's warm-up).
 
         Example:
             >>> LamPolicy(lam=0.25).draw(3, rng=random.Random(0))
@@ -117,10 +113,9 @@ class LamPolicy:
                                 per_sample=True, generator=generator, device=device)
         else:
             lam = host_lambda(rng, alpha=alpha, beta=self.beta, lam=self.lam, fold=self.fold)
-        rows = None
         if self.per_sample_p and self.p < 1:
-            rows = torch.rand(batch_size, generator=generator, device=device) < self.p
-        return lam, rows
+            return lam, torch.rand(batch_size, generator=generator, device=device) < self.p
+        return lam, None
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,7 @@
 """The samplers of a plan: λ (Beta, fixed, uniform, fold) and the partner index (pairings).
 
-All randomness comes from a :class:`torch.Generator` on the batch's device; the global RNG is never
-touched. Every draw is made where the batch lives, so nothing here copies a value to or from an
-accelerator (no host-device sync). The same seed draws different plans on the CPU and on CUDA:
-their generators are different algorithms.
+Tensors are drawn from a :class:`torch.Generator` on the batch's device (no host-device sync), per-batch
+numbers from a host :class:`random.Random`; the global RNG is never touched.
 """
 
 from __future__ import annotations
@@ -22,12 +20,10 @@ from .functional import check_partner_index
 __all__: list[str] = []  # internal: the public names are re-exported by the package
 
 PAIRINGS = ("permute", "flip", "roll", "same_class", "different_class", "label_distance")
-PairingFn = Callable[..., Tensor]
-
-
-# --------------------------------------------------------------------------------------------
-# randomness
-# --------------------------------------------------------------------------------------------
+MIN_CONCENTRATION = 1e-6
+BELOW_ONE = 1.0 - 2.0**-24  # the largest float32 below 1
+_DIRICHLET_MIN = 0.05  # the smallest concentration a float64 Gamma draw handles
+_DIRICHLET_MIN_FLOAT32 = 0.3
 
 
 def check_generator(generator: torch.Generator | None, device: torch.device) -> None:
@@ -60,30 +56,26 @@ def _device(generator: torch.Generator | None, device: torch.device | str | None
     return device
 
 
-# --------------------------------------------------------------------------------------------
-# lambda
-# --------------------------------------------------------------------------------------------
-
-
 def sample_beta(
     n: int, a: float, b: float, *, generator: torch.Generator | None = None, device: torch.device | str | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> Tensor:
     """``n`` draws of Beta(a, b) in ``dtype`` (float64 by default), on ``device`` (default: the generator's).
 
-    One Dirichlet draw of ``(a, b)`` per row (torch's sampler takes a generator;
-    ``torch.distributions.Beta`` does not). Below a concentration of 0.05 a Gamma draw underflows
-    in float64 for a noticeable share of rows, so small concentrations are drawn as
-    ``Gamma(a) = Gamma(a + 1) * U**(1/a)`` in log space, which stays exact down to α = 1e-6. float32 draws
-    come from float32 Gamma draws from a concentration of 0.3 on (below, a float32 Gamma draw underflows
-    often enough to bias λ near 0 and 1), else from float64 draws, rounded.
+    One Dirichlet draw of ``(a, b)`` per row (``torch.distributions.Beta`` takes no generator). Gamma draws
+    underflow below a concentration of 0.05 in float64 (0.3 in float32), so there λ is drawn in float64 and
+    rounded, and below 0.05 as ``Gamma(a) = Gamma(a + 1) * U**(1/a)`` in log space, exact down to 1e-6.
 
     Example:
         >>> lam = sample_beta(1000, 0.4, 0.4, generator=torch.Generator().manual_seed(0))
         >>> bool(((lam >= 0) & (lam <= 1)).all())
         True
     """
-    _check_beta(a, b)
+    if not (a >= MIN_CONCENTRATION and b >= MIN_CONCENTRATION) or not (math.isfinite(a) and math.isfinite(b)):
+        raise MixupError(
+            f"Beta(a, b) needs finite a and b of at least {MIN_CONCENTRATION:g}, got a={a!r}, b={b!r}. "
+            "Below that a Beta draw is a coin flip on {0, 1} in float64; alpha=0 disables mixing."
+        )
     device = _device(generator, device)
     direct = min(a, b) >= (_DIRICHLET_MIN_FLOAT32 if dtype == torch.float32 else _DIRICHLET_MIN)
     if direct or min(a, b) >= _DIRICHLET_MIN:
@@ -99,39 +91,6 @@ def sample_beta(
     log_gamma[:, 0] += log_u[:, 0] / a
     log_gamma[:, 1] += log_u[:, 1] / b
     return torch.sigmoid(log_gamma[:, 0] - log_gamma[:, 1]).to(dtype)
-
-
-_DIRICHLET_MIN = 0.05
-_DIRICHLET_MIN_FLOAT32 = 0.3
-
-
-def host_beta(rng: random.Random, a: float, b: float) -> float:
-    """One draw of Beta(a, b) as a Python float, from a host generator (no tensor, no device).
-
-    Drawn in log space, ``log Gamma(a) = log Gamma(a + 1) + log(U) / a``, so that concentrations down to
-    1e-6 still give 0 or 1 with the right odds instead of underflowing.
-
-    Example:
-        >>> 0.0 <= host_beta(random.Random(0), 0.4, 0.4) <= 1.0
-        True
-    """
-    _check_beta(a, b)
-    lx = math.log(rng.gammavariate(a + 1.0, 1.0)) + math.log(1.0 - rng.random()) / a
-    ly = math.log(rng.gammavariate(b + 1.0, 1.0)) + math.log(1.0 - rng.random()) / b
-    d = ly - lx
-    return 1.0 / (1.0 + math.exp(d)) if d < 700 else 0.0
-
-
-def _check_beta(a: float, b: float) -> None:
-    if not (a >= MIN_CONCENTRATION and b >= MIN_CONCENTRATION) or not (math.isfinite(a) and math.isfinite(b)):
-        raise MixupError(
-            f"Beta(a, b) needs finite a and b of at least {MIN_CONCENTRATION:g}, got a={a!r}, b={b!r}. "
-            "Below that a Beta draw is a coin flip on {0, 1} in float64; alpha=0 disables mixing."
-        )
-
-
-MIN_CONCENTRATION = 1e-6
-BELOW_ONE = 1.0 - 2.0**-24  # the largest float32 below 1
 
 
 def sample_lambda(
@@ -151,7 +110,6 @@ def sample_lambda(
         batch_size: ``B``.
         alpha: first Beta concentration; ``alpha=0`` means no mixing (``lam = 1``).
         beta: second Beta concentration; ``None`` means ``alpha`` (symmetric Beta(α, α)).
-            ``beta=1`` gives Beta(α, 1).
         lam: a fixed ``lam`` (float), or ``(low, high)`` for a uniform draw; overrides ``alpha``.
         fold: replace ``lam`` by ``max(lam, 1 - lam)`` so each row's own sample dominates.
         per_sample: one draw per row (``True``) or one per batch repeated ``B`` times.
@@ -189,27 +147,22 @@ def sample_lambda(
 
 def host_lambda(rng: random.Random, *, alpha: float = 1.0, beta: float | None = None,
                 lam: float | tuple[float, float] | None = None, fold: bool = False) -> float:
-    """One λ for a whole batch as a Python float, from a host generator: what :func:`sample_lambda`
-    draws per batch, without a tensor.
+    """One λ for a whole batch as a Python float from a host generator: what :func:`sample_lambda` draws per
+    batch, without a tensor, for concentrations already checked (at least :data:`MIN_CONCENTRATION`).
 
-    Example:
-        >>> host_lambda(random.Random(0), lam=0.25)
-        0.25
+    Beta is drawn in log space, ``log Gamma(a) = log Gamma(a + 1) + log(U) / a``, so that concentrations
+    down to 1e-6 still give 0 or 1 with the right odds instead of underflowing.
     """
     if lam is not None and not isinstance(lam, (tuple, list)):
         v = float(lam)
     elif lam is not None:
         v = float(lam[0]) + (float(lam[1]) - float(lam[0])) * rng.random()
-    elif alpha == 0:
-        v = 1.0
     else:
-        v = host_beta(rng, float(alpha), float(alpha if beta is None else beta))
+        a, b = float(alpha), float(alpha if beta is None else beta)
+        lx = math.log(rng.gammavariate(a + 1.0, 1.0)) + math.log(1.0 - rng.random()) / a
+        ly = math.log(rng.gammavariate(b + 1.0, 1.0)) + math.log(1.0 - rng.random()) / b
+        v = 1.0 / (1.0 + math.exp(ly - lx)) if ly - lx < 700 else 0.0
     return max(v, 1.0 - v) if fold else v
-
-
-# --------------------------------------------------------------------------------------------
-# pairing
-# --------------------------------------------------------------------------------------------
 
 
 def class_ids(labels: Tensor) -> Tensor:
@@ -229,31 +182,17 @@ def class_ids(labels: Tensor) -> Tensor:
     )
 
 
-def _group_bounds(sorted_keys: Tensor) -> tuple[Tensor, Tensor]:
-    """For keys sorted ascending, each position's group ``[start, end)`` (no host sync)."""
-    n = sorted_keys.shape[0]
-    pos = torch.arange(n, device=sorted_keys.device)
-    first = torch.ones(n, dtype=torch.bool, device=sorted_keys.device)
-    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
-    start = torch.where(first, pos, torch.zeros_like(pos)).cummax(0).values
-    last = torch.ones(n, dtype=torch.bool, device=sorted_keys.device)
-    last[:-1] = first[1:]
-    end_here = torch.where(last, pos + 1, torch.full_like(pos, n))
-    end = torch.flip(torch.cummin(torch.flip(end_here, [0]), 0).values, [0])
-    return start, end
-
-
-def _sort_by_group(keys: Tensor, generator: torch.Generator | None) -> Tensor:
-    """A random order of rows that keeps rows with equal ``keys`` contiguous."""
+def _grouped_order(keys: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor, Tensor]:
+    """A random order of rows keeping equal ``keys`` together, and each position's group ``[start, end)``."""
     shuffle = torch.randperm(keys.shape[0], generator=generator, device=keys.device)
-    order_in_shuffle = torch.sort(keys[shuffle], stable=True).indices
-    return shuffle[order_in_shuffle]
+    sorted_keys, in_shuffle = torch.sort(keys[shuffle], stable=True)
+    start = torch.searchsorted(sorted_keys, sorted_keys, side="left")
+    return shuffle[in_shuffle], start, torch.searchsorted(sorted_keys, sorted_keys, side="right")
 
 
 def _cycle_within_groups(keys: Tensor, generator: torch.Generator | None) -> Tensor:
     """A permutation pairing every row with another row of the same key (itself if alone)."""
-    order = _sort_by_group(keys, generator)
-    start, end = _group_bounds(keys[order])
+    order, start, end = _grouped_order(keys, generator)
     pos = torch.arange(keys.shape[0], device=keys.device)
     nxt = torch.where(pos + 1 < end, pos + 1, start)
     index = torch.empty_like(order)
@@ -267,8 +206,7 @@ def _other_group_uniform(keys: Tensor, eligible: Tensor, generator: torch.Genera
     # ineligible rows sort after all eligible ones, so eligible rows form a prefix of length m
     big = keys.max() + 1 if n else keys.new_zeros(())
     sort_keys = torch.where(eligible, keys, big + keys)
-    order = _sort_by_group(sort_keys, generator)
-    start, end = _group_bounds(sort_keys[order])
+    order, start, end = _grouped_order(sort_keys, generator)
     m = eligible.sum()
     size = end - start
     choices = (m - size).clamp(min=0)
@@ -314,7 +252,7 @@ def _check_size(n: Any, what: str) -> None:
 def sample_index(
     batch_size: int,
     *,
-    pairing: str | PairingFn = "permute",
+    pairing: str | Callable[..., Tensor] = "permute",
     labels: Tensor | None = None,
     eligible: Tensor | None = None,
     bandwidth: float = 1.0,
@@ -350,73 +288,35 @@ def sample_index(
         device = labels.device
     device = _device(generator, device)
     if callable(pairing):
-        index = _from_callable(pairing, batch_size, labels, generator, device)
-    elif pairing in _STRATEGIES:
-        index = _STRATEGIES[pairing](batch_size, labels, eligible, bandwidth, generator, device)
-    else:
+        index = pairing(batch_size, labels=labels, generator=generator, device=device)
+        if not isinstance(index, Tensor) or index.shape != (batch_size,):
+            raise MixupError(
+                f"A pairing callable must return an index tensor of shape ({batch_size},), got "
+                f"{tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__}."
+            )
+        index = index.long()
+        check_partner_index(index, batch_size)
+    elif pairing == "permute":
+        index = (torch.randperm(batch_size, generator=generator, device=device) if eligible is None
+                 else _cycle_within_groups((~eligible).long(), generator))
+    elif pairing == "flip":
+        index = torch.arange(batch_size - 1, -1, -1, device=device)
+    elif pairing == "roll":
+        index = (torch.arange(batch_size, device=device) - 1) % max(batch_size, 1)
+    elif pairing not in PAIRINGS:
         raise MixupError(f"Unknown pairing {pairing!r}; expected one of {PAIRINGS} or a callable.")
-    if eligible is not None:
-        rows = torch.arange(batch_size, device=index.device)
-        ok = eligible & eligible[index]
-        index = torch.where(ok, index, rows)
-    return index
-
-
-def _from_callable(pairing: PairingFn, b: int, labels: Tensor | None, generator: torch.Generator | None,
-                   device: torch.device) -> Tensor:
-    index = pairing(b, labels=labels, generator=generator, device=device)
-    if not isinstance(index, Tensor) or index.shape != (b,):
-        raise MixupError(
-            f"A pairing callable must return an index tensor of shape ({b},), got "
-            f"{tuple(index.shape) if isinstance(index, Tensor) else type(index).__name__}."
-        )
-    index = index.long()
-    check_partner_index(index, b)
-    return index
-
-
-def _needs(labels: Tensor | None, pairing: str) -> Tensor:
-    if labels is None:
+    elif labels is None:
         raise MixupError(f"pairing={pairing!r} needs the targets: call mixer(x, y) or sample(..., labels=y).")
-    return labels
-
-
-# each strategy: (batch_size, labels, eligible, bandwidth, generator, device) -> index (B,)
-_Strategy = Callable[[int, "Tensor | None", "Tensor | None", float, "torch.Generator | None", torch.device], Tensor]
-
-
-def _permute(b: int, labels: Tensor | None, eligible: Tensor | None, bandwidth: float,
-             generator: torch.Generator | None, device: torch.device) -> Tensor:
-    if eligible is None:
-        return torch.randperm(b, generator=generator, device=device)
-    return _cycle_within_groups((~eligible).long(), generator)
-
-
-def _same_class(b: int, labels: Tensor | None, eligible: Tensor | None, bandwidth: float,
-                generator: torch.Generator | None, device: torch.device) -> Tensor:
-    return _cycle_within_groups(class_ids(_needs(labels, "same_class")), generator)
-
-
-def _different_class(b: int, labels: Tensor | None, eligible: Tensor | None, bandwidth: float,
-                     generator: torch.Generator | None, device: torch.device) -> Tensor:
-    cls = class_ids(_needs(labels, "different_class"))
-    elig = eligible if eligible is not None else torch.ones_like(cls, dtype=torch.bool)
-    return _other_group_uniform(cls, elig, generator)
-
-
-def _by_label_distance(b: int, labels: Tensor | None, eligible: Tensor | None, bandwidth: float,
-                       generator: torch.Generator | None, device: torch.device) -> Tensor:
-    y = _needs(labels, "label_distance")
-    if not (bandwidth > 0):
+    elif pairing == "same_class":
+        index = _cycle_within_groups(class_ids(labels), generator)
+    elif pairing == "different_class":
+        cls = class_ids(labels)
+        ok = torch.ones_like(cls, dtype=torch.bool) if eligible is None else eligible
+        index = _other_group_uniform(cls, ok, generator)
+    elif not bandwidth > 0:
         raise MixupError(f"pairing='label_distance' needs bandwidth > 0, got {bandwidth!r}.")
-    return label_distance_partners(y, bandwidth, generator)
-
-
-_STRATEGIES: dict[str, _Strategy] = {
-    "permute": _permute,
-    "flip": lambda b, labels, eligible, bandwidth, generator, device: torch.arange(b - 1, -1, -1, device=device),
-    "roll": lambda b, labels, eligible, bandwidth, generator, device: (torch.arange(b, device=device) - 1) % max(b, 1),
-    "same_class": _same_class,
-    "different_class": _different_class,
-    "label_distance": _by_label_distance,
-}
+    else:
+        index = label_distance_partners(labels, bandwidth, generator)
+    if eligible is not None:  # an ineligible row, or one paired with an ineligible row, pairs with itself
+        index = torch.where(eligible & eligible[index], index, torch.arange(batch_size, device=index.device))
+    return index

@@ -49,9 +49,7 @@ class MixSchedule:
 
     def alpha_scale(self) -> float:
         """Factor applied to α at the current step (1 after warm-up)."""
-        if self.warmup_steps == 0:
-            return 1.0
-        return min(1.0, self.step_count / self.warmup_steps)
+        return min(1.0, self.step_count / self.warmup_steps) if self.warmup_steps else 1.0
 
     def step(self) -> None:
         self.step_count += 1

@@ -1,10 +1,8 @@
 """Sites: where in a model a mix happens and which tensor of a module's output is mixed.
 
-:func:`resolve_sites` turns ``at=`` (a qualified name, a glob, ``"re:"`` regex, a module type or instance,
-``"input"``, ``"input_embeddings"``) into ``(name, module)`` pairs, or raises :class:`HookSiteError` listing the
-names that exist; :func:`select_output` finds the tensor to mix in a module's output (tensor, tuple, dict,
-dataclass, ``ModelOutput``) and rebuilds the output around the mixed one; :func:`list_sites` shows every site
-of a model with its output shape. :mod:`mixup_any.hooks` puts the hooks on them.
+:func:`resolve_sites` turns ``at=`` into ``(name, module)`` pairs, or a :class:`HookSiteError` listing the
+names that exist; :func:`select_output` finds the tensor to mix in a module's output and rebuilds the output
+around the mixed one; :func:`list_sites` shows every site of a model with its output shape.
 """
 
 from __future__ import annotations
@@ -31,19 +29,6 @@ INPUT = "input"
 SiteSpec = str | type | nn.Module
 
 
-# --------------------------------------------------------------------------------------------
-# resolving sites
-# --------------------------------------------------------------------------------------------
-
-
-def _close(word: str, names: Sequence[str], n: int = 5) -> str:
-    close = difflib.get_close_matches(word, names, n=n, cutoff=0.4)
-    if not close:
-        close = [m for m in names if word and (word in m or m in word)][:n]
-    shown = ", ".join(repr(c) for c in close) if close else "none"
-    return f"close names: {shown}"
-
-
 Named = list[tuple[str, nn.Module]]
 _HINT = "Call mixup_any.list_sites(model, example_input) to see every site with its output shape."
 
@@ -56,82 +41,59 @@ def resolve_sites(model: nn.Module, at: SiteSpec | Sequence[SiteSpec]) -> Named:
     named = [(n, m) for n, m in model.named_modules() if n]  # the root itself is addressed as "input"
     out: dict[str, nn.Module] = {}
     for spec in specs:
-        if isinstance(spec, str):
-            found = _by_name(model, named, spec)
-        elif isinstance(spec, type) and issubclass(spec, nn.Module):
-            found = [(n, m) for n, m in named if isinstance(m, spec)]
-            if not found:
-                types = sorted({type(m).__name__ for _, m in named})
-                raise HookSiteError(f"No submodule of {type(model).__name__} is a {spec.__name__}; its module "
-                                    f"types are {types}. {_HINT}")
-        elif isinstance(spec, nn.Module):
-            found = _by_instance(model, named, spec)
-        else:
-            raise HookSiteError(
-                f"at= entries must be a module name, a glob, a 're:' regex, an nn.Module subclass or a module "
-                f"instance; got {type(spec).__name__} {spec!r}."
-            )
-        for name, module in found:
+        for name, module in _select(model, named, spec):
             out.setdefault(name, module)
     return list(out.items())
 
 
-def _by_name(model: nn.Module, named: Named, spec: str) -> Named:
-    """Sites named by a string: ``"input"``, ``"input_embeddings"``, a ``"re:"`` regex, a glob or a name."""
-    names = [n for n, _ in named]
-    if spec == INPUT and INPUT not in names:
-        return [(INPUT, model)]
-    if spec == "input_embeddings" and spec not in names and hasattr(model, "get_input_embeddings"):
-        emb = cast(Any, model).get_input_embeddings()  # a transformers model (checked with hasattr above)
-        return [(n, m) for n, m in named if m is emb][:1]
-    if spec.startswith("re:") or any(ch in spec for ch in "*?["):
-        return _by_pattern(named, spec)
-    found = [(n, m) for n, m in named if n == spec]
-    if not found:
-        raise HookSiteError(
-            f"No module named {spec!r} in {type(model).__name__}; {_close(spec, names + [INPUT])}. {_HINT}")
-    return found
-
-
-def _by_pattern(named: Named, spec: str) -> Named:
-    """Sites whose qualified name matches a ``"re:"`` regex (``re.search``) or a glob."""
-    names = [n for n, _ in named]
-    if not spec.startswith("re:"):
-        found = [(n, m) for n, m in named if fnmatch.fnmatchcase(n, spec)]
-        if not found:
-            word = spec.replace("*", "").replace("?", "")
-            raise HookSiteError(f"No module name matches the glob {spec!r}; {_close(word, names)}. {_HINT}")
-        return found
-    try:
-        rx = re.compile(spec[3:])
-    except re.error as err:
-        raise HookSiteError(f"at={spec!r} is not a valid regular expression: {err}.") from err
-    found = [(n, m) for n, m in named if rx.search(n)]
-    if not found:
-        word = re.sub(r"[\\^$()|?*+\[\]{}]", "", spec[3:])
-        raise HookSiteError(f"No module name matches the regex {spec[3:]!r} (re.search over qualified names); "
-                            f"{_close(word, names)}. {_HINT}")
-    return found
-
-
-def _by_instance(model: nn.Module, named: Named, spec: nn.Module) -> Named:
+def _select(model: nn.Module, named: Named, spec: Any) -> Named:
+    """The sites one ``at=`` entry names, or a :class:`HookSiteError` saying which exist."""
+    owner, names = type(model).__name__, [n for n, _ in named]
+    word = None  # for a name, glob or regex that matches nothing: the word to list close names for
     if spec is model:
-        raise HookSiteError(
-            f"at= is the model itself ({type(model).__name__}); use at='input' to mix its input, or "
-            "name a submodule whose output to mix."
-        )
-    found = [(n, m) for n, m in named if m is spec][:1]
+        raise HookSiteError(f"at= is the model itself ({owner}); use at='input' to mix its input, or name a "
+                            "submodule whose output to mix.")
+    if isinstance(spec, nn.Module):
+        found = [(n, m) for n, m in named if m is spec][:1]
+        missing = (f"The module instance {type(spec).__name__} given in at= is not part of {owner} (not "
+                   "found in model.named_modules()).")
+    elif isinstance(spec, type) and issubclass(spec, nn.Module):
+        found = [(n, m) for n, m in named if isinstance(m, spec)]
+        missing = (f"No submodule of {owner} is a {spec.__name__}; its module types are "
+                   f"{sorted({type(m).__name__ for _, m in named})}. {_HINT}")
+    elif not isinstance(spec, str):
+        raise HookSiteError(f"at= entries must be a module name, a glob, a 're:' regex, an nn.Module "
+                            f"subclass or a module instance; got {type(spec).__name__} {spec!r}.")
+    elif spec == INPUT and INPUT not in names:
+        return [(INPUT, model)]
+    elif spec == "input_embeddings" and spec not in names and hasattr(model, "get_input_embeddings"):
+        emb = cast(Any, model).get_input_embeddings()  # a transformers model (checked with hasattr above)
+        found = [(n, m) for n, m in named if m is emb][:1]
+        missing = f"{owner}.get_input_embeddings() returned a {type(emb).__name__}, not a submodule."
+    elif spec.startswith("re:"):
+        try:
+            rx = re.compile(spec[3:])
+        except re.error as err:
+            raise HookSiteError(f"at={spec!r} is not a valid regular expression: {err}.") from err
+        found = [(n, m) for n, m in named if rx.search(n)]
+        missing = f"No module name matches the regex {spec[3:]!r} (re.search over qualified names)"
+        word = re.sub(r"[\\^$()|?*+\[\]{}]", "", spec[3:])
+    elif any(ch in spec for ch in "*?["):
+        found = [(n, m) for n, m in named if fnmatch.fnmatchcase(n, spec)]
+        missing, word = f"No module name matches the glob {spec!r}", spec.replace("*", "").replace("?", "")
+    else:
+        found = [(n, m) for n, m in named if n == spec]
+        missing, word, names = f"No module named {spec!r} in {owner}", spec, names + [INPUT]
     if not found:
-        raise HookSiteError(
-            f"The module instance {type(spec).__name__} given in at= is not part of "
-            f"{type(model).__name__} (not found in model.named_modules())."
-        )
+        raise HookSiteError(missing if word is None else f"{missing}; {_close(word, names)}. {_HINT}")
     return found
 
 
-# --------------------------------------------------------------------------------------------
-# picking the tensor out of a module output, and putting the mixed one back
-# --------------------------------------------------------------------------------------------
+def _close(word: str, names: Sequence[str], n: int = 5) -> str:
+    close = difflib.get_close_matches(word, names, n=n, cutoff=0.4)
+    if not close:
+        close = [m for m in names if word and (word in m or m in word)][:n]
+    return f"close names: {', '.join(repr(c) for c in close) if close else 'none'}"
 
 
 def _rebuild_sequence(out: tuple[Any, ...] | list[Any], i: int, new: Tensor) -> Any:
@@ -139,9 +101,7 @@ def _rebuild_sequence(out: tuple[Any, ...] | list[Any], i: int, new: Tensor) -> 
     items[i] = new
     if isinstance(out, tuple) and hasattr(out, "_make"):  # namedtuple
         return out._make(items)
-    if type(out) in (tuple, list):
-        return type(out)(items)
-    try:  # tuple/list subclasses such as torch.return_types structseqs take one iterable
+    try:  # tuple, list and subclasses such as torch.return_types structseqs take one iterable
         return type(out)(items)
     except TypeError:
         return tuple(items) if isinstance(out, tuple) else items
@@ -151,32 +111,28 @@ def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module
     """The tensor to mix in ``out`` and a function that returns ``out`` with it replaced (never in place)."""
     if isinstance(out, Tensor):
         if spec is None:
-            return out, _same
+            return out, lambda new: new
         raise HookSiteError(
             f"output={spec!r} was given, but site {site!r} ({type(module).__name__}) returns a plain tensor; "
             "use output=None."
         )
-    if isinstance(out, Mapping):  # dict, OrderedDict, transformers ModelOutput (an OrderedDict dataclass)
-        key = _mapping_key(out, spec, site, module)
+    if isinstance(out, (tuple, list)):
+        i = _sequence_index(out, spec, site)
+        return check_site_tensor(out[i], site, module, f"[{i}]"), lambda new: _rebuild_sequence(out, i, new)
+    # a dict, OrderedDict, transformers ModelOutput (an OrderedDict dataclass) or dataclass: fields by name
+    mapping = isinstance(out, Mapping)
+    if mapping or (dataclasses.is_dataclass(out) and not isinstance(out, type)):
+        fields = dict(out) if mapping else {f.name: getattr(out, f.name) for f in dataclasses.fields(out)}
+        key = _field(fields, spec, site, module, type(out).__name__)
 
-        def rebuild_mapping(new: Tensor) -> Any:
+        def rebuild(new: Tensor) -> Any:
+            if not mapping:
+                return dataclasses.replace(out, **{key: new})
             res: Any = copy.copy(out)  # a new container; the module's own output object is left as it was
             res[key] = new
             return res
 
-        return check_site_tensor(out[key], site, module, f"[{key!r}]"), rebuild_mapping
-    if isinstance(out, (tuple, list)):
-        i = _sequence_index(out, spec, site)
-        return check_site_tensor(out[i], site, module, f"[{i}]"), lambda new: _rebuild_sequence(out, i, new)
-    if dataclasses.is_dataclass(out) and not isinstance(out, type):
-        fields = [f.name for f in dataclasses.fields(out)]
-        name = spec if isinstance(spec, str) else next(
-            (f for f in fields if isinstance(getattr(out, f), Tensor)), None)
-        if name is None or name not in fields:
-            raise HookSiteError(f"output={spec!r} is not a field of the {type(out).__name__} returned by site "
-                                f"{site!r}; its fields are {fields}.")
-        return (check_site_tensor(getattr(out, name), site, module, f".{name}"),
-                lambda new: dataclasses.replace(out, **{name: new}))
+        return check_site_tensor(fields[key], site, module, f"[{key!r}]" if mapping else f".{key}"), rebuild
     raise HookSiteError(
         f"Site {site!r} ({type(module).__name__}) returned a {type(out).__name__}, which cannot be mixed: "
         "expected a tensor, a tuple/list, a dict or a transformers ModelOutput (or a dataclass) holding one. "
@@ -184,22 +140,23 @@ def select_output(out: Any, spec: int | str | None, site: str, module: nn.Module
     )
 
 
-def _mapping_key(out: Mapping[Any, Any], spec: int | str | None, site: str, module: nn.Module) -> Any:
-    keys = list(out.keys())
+def _field(fields: dict[Any, Any], spec: int | str | None, site: str, module: nn.Module, kind: str) -> Any:
+    """The key of the field to mix: the first tensor field, or the one ``spec`` names or indexes."""
+    keys = list(fields)
     if spec is None:
-        key = next((k for k in keys if isinstance(out[k], Tensor)), None)
+        key = next((k for k in keys if isinstance(fields[k], Tensor)), None)
         if key is None:
-            raise HookSiteError(f"Site {site!r} ({type(module).__name__}) returned a {type(out).__name__} with no "
-                                f"tensor field (keys {keys}); nothing to mix.")
+            raise HookSiteError(f"Site {site!r} ({type(module).__name__}) returned a {kind} with no tensor "
+                                f"field (keys {keys}); nothing to mix.")
         return key
     if isinstance(spec, int):
         if not -len(keys) <= spec < len(keys):
-            raise HookSiteError(f"output={spec} is out of range for site {site!r}: it returned a "
-                                f"{type(out).__name__} with {len(keys)} fields {keys}.")
+            raise HookSiteError(f"output={spec} is out of range for site {site!r}: it returned a {kind} with "
+                                f"{len(keys)} fields {keys}.")
         return keys[spec]
     if spec not in keys:
-        raise HookSiteError(f"output={spec!r} is not a field of the {type(out).__name__} returned by site "
-                            f"{site!r}; its fields are {keys}.")
+        raise HookSiteError(f"output={spec!r} is not a field of the {kind} returned by site {site!r}; its "
+                            f"fields are {keys}.")
     return spec
 
 
@@ -224,10 +181,6 @@ def _sequence_index(out: tuple[Any, ...] | list[Any], spec: int | str | None, si
     return i % len(out)
 
 
-def _same(new: Tensor) -> Tensor:
-    return new
-
-
 def check_site_tensor(t: Any, site: str, module: nn.Module, where: str) -> Tensor:
     if not isinstance(t, Tensor):
         raise HookSiteError(
@@ -243,21 +196,6 @@ def describe(x: Any) -> str:
     return type(x).__name__
 
 
-def first_tensor(x: Any) -> Tensor | None:
-    """The first tensor leaf of a nested batch (functional's walker), or ``None`` if it holds no tensor or
-    a leaf that is not one."""
-    try:
-        leaves = tensor_leaves(x)
-    except MixupError:
-        return None
-    return leaves[0][1] if leaves else None
-
-
-# --------------------------------------------------------------------------------------------
-# listing candidate sites
-# --------------------------------------------------------------------------------------------
-
-
 class SiteInfo(NamedTuple):
     """One candidate site: qualified ``name``, module ``type`` name and output ``shape`` (``None`` if no tensor)."""
 
@@ -271,16 +209,13 @@ class SiteList(list[SiteInfo]):
 
     notes: dict[str, str]
 
-    def __str__(self) -> str:
+    def __repr__(self) -> str:
         notes = getattr(self, "notes", {})
         rows = [("site", "type", "output shape", "note")]
         rows += [(s.name, s.type, "-" if s.shape is None else str(tuple(s.shape)), notes.get(s.name, ""))
                  for s in self]
         w = [max(len(r[k]) for r in rows) for k in range(3)]
         return "\n".join(f"{a:<{w[0]}}  {b:<{w[1]}}  {c:<{w[2]}}  {d}".rstrip() for a, b, c, d in rows)
-
-    def __repr__(self) -> str:
-        return self.__str__()
 
     @property
     def names(self) -> list[str]:
@@ -311,20 +246,26 @@ def list_sites(model: nn.Module, example_input: Any) -> SiteList:
     if not isinstance(model, nn.Module):
         raise MixupError(f"list_sites() needs an nn.Module, got {type(model).__name__}.")
     args, kwargs = _as_call(example_input)
-    first = first_tensor(args[0] if args else kwargs)
+    try:  # the first tensor of the input, if it holds tensors only
+        first: Tensor | None = tensor_leaves(args[0] if args else kwargs)[0][1]
+    except (MixupError, IndexError):
+        first = None
     batch = first.shape[0] if first is not None and first.ndim else None
     seen: dict[str, SiteInfo] = {}
     calls: dict[str, int] = {}
     notes: dict[str, str] = {}
     if args:
-        seen[INPUT] = SiteInfo(INPUT, type(args[0]).__name__, _shape_of(args[0]))
+        seen[INPUT] = SiteInfo(INPUT, type(args[0]).__name__, None if first is None else tuple(first.shape))
 
     def recorder(name: str) -> Callable[..., None]:
         def hook(module: nn.Module, inp: Any, out: Any) -> None:
             calls[name] = calls.get(name, 0) + 1
             if name not in seen:
-                t = _default_tensor(out)
-                seen[name] = SiteInfo(name, type(module).__name__, _shape_of(t))
+                try:
+                    t: Tensor | None = select_output(out, None, name, module)[0]
+                except HookSiteError:
+                    t = None
+                seen[name] = SiteInfo(name, type(module).__name__, None if t is None else tuple(t.shape))
                 note = _note(t, out, batch)
                 if note:
                     notes[name] = note
@@ -373,16 +314,3 @@ def _note(t: Tensor | None, out: Any, batch: int | None) -> str:
     if batch is not None and (t.ndim == 0 or t.shape[0] != batch):
         return "dim 0 is not the batch"
     return ""
-
-
-def _default_tensor(out: Any) -> Tensor | None:
-    try:
-        t, _ = select_output(out, None, "", nn.Identity())
-    except HookSiteError:
-        return None
-    return t
-
-
-def _shape_of(x: Any) -> tuple[int, ...] | None:
-    t = first_tensor(x) if not isinstance(x, Tensor) else x
-    return tuple(t.shape) if t is not None else None

@@ -103,10 +103,10 @@ class MixedTarget:
     def _index_soft(self, c: int, dtype: torch.dtype) -> Tensor:
         """``lam·onehot(y_a) + (1-lam)·onehot(y_b)``, ``(B, C)`` in ``dtype``; an index outside ``[0, C)`` raises.
 
-        Rows of a ``(C, C)`` identity matrix where it is no larger than the result (3x faster than
-        ``one_hot`` and a cast), else two scatters into zeros, so memory grows with ``B·C``, never ``C²``.
+        Rows of a ``(C, C)`` identity matrix where it is no larger than the result (faster than ``one_hot``
+        and a cast), else two scatters into zeros, so memory grows with ``B·C``, never ``C²``.
         """
-        y_a, y_b = _int64(self.y_a), _int64(self.y_b)
+        y_a, y_b = (y if y.dtype == torch.int64 else y.long() for y in (self.y_a, self.y_b))
         try:
             if c > y_a.shape[0]:
                 return self._scatter_soft(c, dtype, y_a, y_b)
@@ -127,14 +127,11 @@ class MixedTarget:
         if not self.mixed:
             return out.scatter_(1, y_a.view(-1, 1), 1.0)
         w = self.lam_weight(2, dtype)
-        if isinstance(w, float):
-            return out.scatter_(1, y_a.view(-1, 1), w).scatter_add_(1, y_b.view(-1, 1), out.new_full((y_a.shape[0], 1), 1.0 - w))
-        return out.scatter_(1, y_a.view(-1, 1), w).scatter_add_(1, y_b.view(-1, 1), 1.0 - w)
+        rest = 1.0 - w if isinstance(w, Tensor) else out.new_full((y_a.shape[0], 1), 1.0 - w)
+        return out.scatter_(1, y_a.view(-1, 1), w).scatter_add_(1, y_b.view(-1, 1), rest)
 
     def dense(self, dtype: torch.dtype | None = None) -> Tensor:
         """The mixed target as one tensor: ``soft()`` for class indices, else ``lam·y_a + (1-lam)·y_b``."""
-        if self.kind == "index":
-            return self.soft(dtype=dtype or torch.float32)
         if self.kind != "regression":
             return self.soft(dtype=dtype or (self.y_a.dtype if self.y_a.is_floating_point() else torch.float32))
         a = self.y_a if dtype is None else self.y_a.to(dtype)
@@ -151,18 +148,21 @@ class MixedTarget:
         return self.batch_size
 
 
-def _int64(y: Tensor) -> Tensor:
-    return y if y.dtype == torch.int64 else y.long()
-
-
 def resolve_kind(y: Tensor, kind: str) -> str:
     """The concrete kind of ``y`` for ``kind`` (which may be ``"auto"``), validated."""
     if kind not in TARGET_KINDS:
         raise MixupError(f"Unknown target kind {kind!r}; expected one of {TARGET_KINDS}.")
     if y.is_complex():
         raise MixupError(f"Targets must be real (class indices, float or bool), got {y.dtype}.")
+    integer = not y.is_floating_point() and y.dtype != torch.bool
+    if kind == "auto" and integer and y.ndim != 1:
+        raise MixupError(
+            f"Integer targets of shape {tuple(y.shape)} are ambiguous: class indices must be (B,). "
+            "For multi-hot targets pass a float or bool tensor, or set target='multilabel'."
+        )
     if kind == "auto":
-        kind = _auto_kind(y)
+        kind = ("index" if integer else "multilabel" if y.dtype == torch.bool
+                else "regression" if y.ndim == 1 else "soft")
     elif kind == "index" and (y.is_floating_point() or y.ndim != 1):
         raise MixupError(
             f"target='index' needs integer class indices of shape (B,), got {y.dtype} of shape {tuple(y.shape)}."
@@ -176,19 +176,6 @@ def resolve_kind(y: Tensor, kind: str) -> str:
     if kind in ("soft", "multilabel") and y.ndim >= 2 and y.shape[-1] == 0:
         raise MixupError(f"{kind} targets need at least one class, got shape {tuple(y.shape)} (width 0).")
     return kind
-
-
-def _auto_kind(y: Tensor) -> str:
-    if y.dtype == torch.bool:
-        return "multilabel"
-    if not y.is_floating_point():
-        if y.ndim != 1:
-            raise MixupError(
-                f"Integer targets of shape {tuple(y.shape)} are ambiguous: class indices must be (B,). "
-                "For multi-hot targets pass a float or bool tensor, or set target='multilabel'."
-            )
-        return "index"
-    return "regression" if y.ndim == 1 else "soft"
 
 
 def _one(y: Tensor, params: MixParams, kind: str, num_classes: int | None, label_smoothing: float,

@@ -1,16 +1,7 @@
-"""Pictures of a mix (matplotlib, the ``viz`` extra): two samples, their mix, and the three targets.
+"""Pictures of a mix (matplotlib, the ``viz`` extra): samples, their mix and targets; batches; λ histograms.
 
 Every function returns a :class:`matplotlib.figure.Figure` built without ``pyplot`` (no global
 state, any backend); save it with ``fig.savefig(path)`` or display it in a notebook.
-
-* :func:`plot_mix` — the explanatory figure: sample a, sample b, their mix (top row) and bar charts
-  of target a, target b and the mixed target (bottom row), for images, 1-D series, tabular rows and
-  text (tokens shaded by their per-token weight).
-* :func:`explain` — the same figure for one row of a batch, drawn by a mixer.
-* :func:`plot_mixed_batch` — a grid of a mixed image batch, each titled with its λ.
-* :func:`plot_lambda_hist` — a histogram of the λ a mixer draws (or of given values).
-* :func:`plot_dense_batch` — mixed detection or segmentation images with their boxes (drawn with
-  the opacity of their per-box weight) and masks.
 """
 
 from __future__ import annotations
@@ -51,9 +42,7 @@ def _grid(n: int, ncols: int, max_images: int, figsize: tuple[float, float] | No
 
 
 def _np(t: Any) -> Any:
-    if isinstance(t, Tensor):
-        return t.detach().float().cpu().numpy()
-    return t
+    return t.detach().float().cpu().numpy() if isinstance(t, Tensor) else t
 
 
 def _span(arrays: Sequence[Any]) -> tuple[float, float]:
@@ -241,12 +230,12 @@ def explain(
     t = mixer.mix_target(y, params)
     nc = mixer.target_spec.num_classes
     k = num_classes if num_classes is not None else nc if isinstance(nc, int) else None
-    soft = t.soft(num_classes=k) if t.kind == "index" else t.dense()
     j = int(params.index[row])
     if t.kind == "index":
-        eye = torch.eye(soft.shape[-1])
-        ya, yb = eye[int(y[row])], eye[int(y[j])]
+        soft = t.soft(num_classes=k)
+        ya, yb = torch.eye(soft.shape[-1])[[int(y[row]), int(y[j])]]
     else:
+        soft = t.dense()
         ya, yb = t.y_a[row], t.y_b[row]
     return plot_mix(x[row], x[j], x_mix[row], ya, yb, soft[row], lam=float(params.lam_rows()[row]), **kwargs)
 

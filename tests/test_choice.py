@@ -161,3 +161,17 @@ def test_per_row_choice_keeps_rows_blended_with_weight_one_exact_next_to_inf():
     out = m.mix(x, p)
     cut = (p.extra.member == 1) & (x.flatten(1).isfinite().all(1))
     assert not out[cut].isnan().any()
+
+
+def test_a_schedule_given_to_the_choice_turns_it_off_at_its_epoch():
+    # MixupCallback(RandomChoice(...), off_after_epoch=N) sets the choice's own schedule
+    from mixup_any import MixSchedule
+    m = pair(seed=0)
+    m.schedule = MixSchedule(off_after_epoch=1)
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    m.set_epoch(0)
+    assert m(x, y)[1].mixed
+    m.set_epoch(1)
+    out, target = m(x, y)
+    assert not target.mixed and torch.equal(out, x)
+    assert all(member.schedule is None for member in m.mixers)

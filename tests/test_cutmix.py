@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import pickle
+import random
+from collections import Counter
 from dataclasses import replace
 
 import pytest
@@ -13,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixup_any import CutMix, MixParams, MixupError
-from mixup_any.mixers.cutmix import box_mask, sample_boxes
+from mixup_any.mixers.cutmix import box_mask, host_box
 from mixup_any.params import Box
 
 Y4 = torch.tensor([0, 1, 2, 3])
@@ -122,11 +125,63 @@ def test_mean_kept_area_follows_beta():
     assert 0.5 < float(lam.mean()) < 0.7
 
 
-def test_box_mask_and_sample_boxes_helpers():
+def test_box_mask_and_a_full_cut():
     m = box_mask(torch.tensor([[1, 3, 0, 2]]), (1, 1, 4, 4), (2, 3))
     assert m.shape == (1, 1, 4, 4) and int(m.sum()) == 4
-    full = sample_boxes(torch.ones(3), (6, 6), generator=gen())
+    full = CutMix(lam=0.0, per_sample=True, seed=0).sample((3, 1, 6, 6)).extra.bounds
     assert bool((box_area(full) > 0).all())
+
+
+@pytest.mark.parametrize("shape,axes", [((3, 2, 5, 7), (2, 3)), ((3, 2, 5, 7), (3, 2)), ((3, 5, 7), (1, 2)),
+                                        ((3, 9, 2), (1,))])
+def test_box_mask_matches_slicing(shape, axes):
+    g = gen(14)
+    ends = [torch.randint(0, shape[a] + 1, (shape[0], 2), generator=g).sort(1).values for a in axes]
+    box = torch.stack(ends, 1).view(shape[0], -1)
+    want = torch.zeros(shape, dtype=torch.bool)
+    for i in range(shape[0]):
+        sl = [slice(None)] * (len(shape) - 1)
+        for d, a in enumerate(axes):
+            sl[a - 1] = slice(int(box[i, 2 * d]), int(box[i, 2 * d + 1]))
+        want[i][tuple(sl)] = True
+    assert torch.equal(box_mask(box, shape, axes).expand(shape), want)
+
+
+def _box_law(cut, sizes):
+    """Exact law of one box: sides int(n * cut**(1/k)) around centres uniform on range(n), clipped."""
+    axes = []
+    for n in sizes:
+        length = int(cut ** (1 / len(sizes)) * n)
+        starts = [c - length // 2 for c in range(n)]
+        ends = Counter((min(max(s, 0), n), min(max(s + length, 0), n)) for s in starts)
+        axes.append([(e, k / n) for e, k in ends.items()])
+    combos = itertools.product(*axes)
+    return {sum((e for e, _ in combo), ()): math.prod(q for _, q in combo) for combo in combos}
+
+
+@pytest.mark.parametrize("cut,sizes", [(0.3, (7, 7)), (0.5, (12, 12)), (0.3, (5, 9)), (0.3, (11,)),
+                                       (0.8, (6, 4))])
+def test_boxes_follow_the_cutmix_law(cut, sizes):
+    """Per-row boxes (on the device) and the per-batch box (on the host) against the exact law of the draw."""
+    n, law = 20000, _box_law(cut, sizes)
+    shape = (n, 1, *sizes)
+    mixer = CutMix(lam=1 - cut, per_sample=True, axis=(-2, -1) if len(sizes) == 2 else -1)
+    rows = mixer.sample(shape, generator=gen(15)).extra.bounds.tolist()
+    rng = random.Random(16)
+    for drawn in (Counter(map(tuple, rows)), Counter(host_box(rng, cut, sizes)[0] for _ in range(n))):
+        assert set(drawn) <= set(law)
+        for box, q in law.items():
+            assert abs(drawn[box] - n * q) <= 5 * math.sqrt(n * q * (1 - q)) + 1, (box, drawn[box], n * q)
+
+
+def test_per_row_lam_is_float32_whatever_the_default_dtype():
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        p = CutMix(per_sample=True, seed=0).sample((4, 1, 8, 8))
+    finally:
+        torch.set_default_dtype(before)
+    assert p.lam.dtype == torch.float32 and p.extra.bounds.dtype == torch.int64
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64], ids=str)
@@ -246,10 +301,3 @@ def test_per_row_lam_is_the_kept_area_exactly(kwargs, shape):
     assert torch.equal(p.lam[full], torch.zeros(int(full.sum())))
     assert torch.equal(p.lam[ext == 0], torch.ones(int((ext == 0).sum())))
     assert (full.any() if kwargs.get("lam") != 1.0 else (ext == 0).all())
-
-
-def test_sample_boxes_of_half_precision_cuts_match_float32():
-    cut = torch.rand(500, generator=gen())
-    for dtype in (torch.float16, torch.bfloat16):
-        c = cut.to(dtype)
-        assert torch.equal(sample_boxes(c, (224, 224), generator=gen(1)), sample_boxes(c.float(), (224, 224), generator=gen(1)))

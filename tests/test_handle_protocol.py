@@ -129,7 +129,7 @@ def test_labels_are_a_tensor_with_the_batch_rows(name):
         for bad in ([0, 1, 2], torch.tensor(1)):  # None is allowed: B then comes from the forward
             with pytest.raises(MixupError, match=r"arm\(labels\) needs the batch's targets"):
                 mix.arm(bad)
-        with pytest.raises(MixupError, match="the plan is for 5 rows but the labels have 6"):
+        with pytest.raises(MixupError, match="the plan is for 5 rows, but the batch has 6"):
             mix.arm(y, params=MixParams.identity(5))
         mix.arm(y[:4])
         with pytest.raises(MixupError, match="4"):

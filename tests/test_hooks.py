@@ -261,6 +261,12 @@ def test_attaching_twice_is_an_error():
 Out = collections.namedtuple("Out", "ids hidden")
 
 
+@dataclasses.dataclass
+class Fields:
+    ids: torch.Tensor
+    hidden: torch.Tensor
+
+
 class Wrap(nn.Module):
     def __init__(self, kind: str):
         super().__init__()
@@ -277,6 +283,8 @@ class Wrap(nn.Module):
             return {"ids": extra, "hidden": h, "other": h * 2}
         if self.kind == "namedtuple":
             return Out(extra, h)
+        if self.kind == "dataclass":
+            return Fields(extra, h)
         if self.kind == "structseq":
             return torch.max(h.unsqueeze(-1).expand(-1, -1, 2), dim=-1)
         return h
@@ -302,6 +310,8 @@ class Outer(nn.Module):
         ("dict", "hidden", lambda o: o["hidden"]),
         ("dict", 2, lambda o: o["other"]),
         ("namedtuple", "hidden", lambda o: o.hidden),
+        ("dataclass", "hidden", lambda o: o.hidden),
+        ("dataclass", 1, lambda o: o.hidden),
         ("structseq", "values", lambda o: o.values),
     ],
 )
@@ -317,6 +327,8 @@ def test_outputs_pick_one_tensor_and_pass_the_rest(kind, output, pick):
     assert type(out) is type(clean)
     torch.testing.assert_close(pick(out), ref_mix(pick(clean), p))
     def flat(o):
+        if dataclasses.is_dataclass(o):
+            return [o.ids, o.hidden]
         return list(o.values()) if isinstance(o, dict) else (list(o) if isinstance(o, (tuple, list)) else [o])
 
     changed = [not torch.equal(a, b) for a, b in zip(flat(out), flat(clean), strict=True)]

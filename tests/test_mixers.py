@@ -200,7 +200,7 @@ def test_bad_batches():
         mixer(torch.randn(0, 2), torch.zeros(0, dtype=torch.long))
     with pytest.raises(MixupError, match="never interpolated"):
         mixer(torch.ones(3, 2, dtype=torch.long), torch.zeros(3, dtype=torch.long))
-    with pytest.raises(MixupError, match="params are for batch size 2"):
+    with pytest.raises(MixupError, match="the plan is for 2 rows, but the batch has 3"):
         mixer(torch.randn(3, 2), torch.zeros(3, dtype=torch.long), params=MixParams.identity(2))
     with pytest.raises(MixupError, match="exclude_classes needs the targets"):
         MixUp(exclude_classes=[1]).sample((3, 2))

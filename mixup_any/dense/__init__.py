@@ -1,14 +1,7 @@
-"""Dense and structured targets mixed with the same plan: detection boxes and segmentation masks.
+"""Detection boxes and segmentation masks mixed with the same plan as every other kind of data.
 
-* :class:`DetectionMix` — MixUp on a shared canvas (the union of boxes, with per-box weights) or
-  CutMix with clipped boxes, for torchvision-style ``images`` and ``targets`` (``boxes``, ``labels``);
-  :func:`box_weighted_loss` applies the per-box weights.
-* :class:`SegmentationMix` — MixUp, CutMix or ClassMix of images and ``(B, H, W)`` masks, giving a lazy
-  :class:`MixedMask`; :func:`mixed_mask_loss` is its cross-entropy with ``ignore_index``.
-
-Boxes may be XYXY, XYWH or CXCYWH, in pixels or normalized, and torchvision's ``tv_tensors``
-(``BoundingBoxes``, ``Mask``, ``Image``) are accepted; torchvision (the ``vision`` extra) is imported
-only when such a tensor arrives.
+:class:`DetectionMix` and :class:`SegmentationMix` (``docs/dense.md``) accept torchvision's ``tv_tensors``;
+torchvision (the ``vision`` extra) is imported only when one arrives.
 """
 
 from .detection import DetectionMix, box_weighted_loss

@@ -1,10 +1,6 @@
-"""What arrives and leaves: box formats and torchvision ``tv_tensors``, read as they come and written back.
+"""Box formats and torchvision ``tv_tensors``: boxes are read into XYXY pixels and written back as they came.
 
-Boxes are computed in XYXY pixels. Formats (torchvision's names, case-insensitive): ``"xyxy"``
-``(x1, y1, x2, y2)``, ``"xywh"`` ``(x1, y1, w, h)`` and ``"cxcywh"`` ``(cx, cy, w, h)``; each in pixels or
-``normalized`` to ``[0, 1]`` by the image's width and height. A ``torchvision.tv_tensors.BoundingBoxes``
-carries its own format and ``canvas_size`` (always pixels). ``tv_tensors`` (``BoundingBoxes``, ``Image``,
-``Mask``) are recognised without importing torchvision and come back as the type they arrived as.
+``tv_tensors`` (``BoundingBoxes``, ``Image``, ``Mask``) are recognised without importing torchvision.
 """
 
 from __future__ import annotations
@@ -34,10 +30,7 @@ def plain(x: Tensor) -> Tensor:
 
 
 def rewrap(out: Tensor, like: Any, **metadata: Any) -> Tensor:
-    """``out`` as the same ``tv_tensors`` type as ``like`` (with ``metadata``), or unchanged.
-
-    torchvision is imported already when ``like`` is one of its tensors.
-    """
+    """``out`` as the same ``tv_tensors`` type as ``like`` (with ``metadata``), or unchanged."""
     if not is_tv_tensor(like):
         return out
     return require("torchvision.tv_tensors", "vision").wrap(out, like=like, **metadata)
@@ -45,7 +38,8 @@ def rewrap(out: Tensor, like: Any, **metadata: Any) -> Tensor:
 
 @dataclass(frozen=True)
 class BoxFormat:
-    """How a batch's boxes are written: ``fmt`` (one of :data:`BOX_FORMATS`) and ``normalized``."""
+    """How a batch's boxes are written: ``fmt`` ``"xyxy"`` ``(x1, y1, x2, y2)``, ``"xywh"`` ``(x1, y1, w, h)``
+    or ``"cxcywh"`` ``(cx, cy, w, h)`` (any case), and ``normalized`` by the image's width and height."""
 
     fmt: str = "xyxy"
     normalized: bool = False
@@ -114,14 +108,9 @@ def check_shape(boxes: Any, where: str) -> None:
 
 
 def check_boxes(xyxy: list[Tensor], sizes: list[tuple[int, int]], fmt: BoxFormat) -> None:
-    """Raise a :class:`MixupError` for degenerate boxes or boxes outside their image.
+    """Raise a :class:`MixupError` for degenerate boxes or boxes outside their image; one host read per batch.
 
-    Args:
-        xyxy: each image's ``(N_i, 4)`` XYXY pixel boxes.
-        sizes: ``(H, W)`` of each image.
-        fmt: the format the boxes arrived in (for the message).
-
-    One read of two flags back to the host per batch: the price of a clear error.
+    ``xyxy``: each image's ``(N_i, 4)`` XYXY pixel boxes; ``sizes``: each image's ``(H, W)``.
     """
     boxes = torch.cat(xyxy)
     owner = torch.repeat_interleave(torch.tensor([len(v) for v in xyxy]))  # the image of each box, on the host

@@ -1,35 +1,7 @@
-"""Detection targets mixed with the plan: MixUp on a shared canvas (Bag of Freebies) and CutMix with clipped boxes.
+"""Detection batches mixed with one plan: MixUp on a shared canvas (Bag of Freebies), CutMix clipping boxes.
 
-Input format (what torchvision's detection models take): ``images`` a list of ``(C, H, W)`` float tensors
-(sizes may differ) or one ``(B, C, H, W)`` tensor, and ``targets`` a list of dicts with ``"boxes"``
-``(N_i, 4)`` and ``"labels"`` ``(N_i,)`` (``N_i`` may be 0). Each returned target also has
-``"weights"`` ``(N_i,)``: the weight of each box in the loss (:func:`box_weighted_loss`).
-
-**MixUp** (Zhang et al., 2019, https://arxiv.org/abs/1902.04103). Image ``i`` and its partner
-``j = index[i]`` are blended on a canvas of ``max(H_i, H_j) x max(W_i, W_j)``; both images sit at the
-top-left corner, nothing is resized, and the canvas is zero outside an image (padding at the bottom
-and the right). The boxes are the union of both images' boxes, whose pixel coordinates do not move,
-weighted ``lam[i]`` (own) and ``1 - lam[i]`` (partner's). λ ~ Beta(1.5, 1.5) by default, as in the paper.
-
-**CutMix**. The plan's box ``(y0, y1, x0, x1)`` of the partner is pasted at the same place. The box is
-drawn on the smallest height and width of the batch, so it lies inside both images of every pair.
-
-* The image's own boxes keep the part outside the pasted box. A box is **kept** when the visible
-  fraction of its area is at least ``min_visible`` (default 0.5), else dropped. When the covered part is
-  a full strip along one side of the box (the pasted box spans the box's whole height and covers its
-  left or right end, or spans its whole width and covers its top or bottom), the box is **clipped** to
-  the visible rectangle; otherwise (a hole in the middle, a corner, a strip through the middle) the
-  visible part is not a rectangle and the box is kept **unclipped**.
-* The partner's boxes are **clipped** to the pasted box and kept when the visible fraction of their
-  area is at least ``min_visible``.
-
-Every kept box of a CutMix has weight 1 (it shows a real, unblended object).
-
-The images are zero-padded to the batch's largest and mixed by the mixer's own kernel (one ``lerp``;
-CutMix's box is pasted by slicing, or one ``where`` for a box per row). The boxes of the whole batch are
-clipped and weighted in one set of tensor operations; only building the per-image lists loops over the
-images. Reads back to the host: the partner indices (free when the plan is drawn on the CPU, as here),
-one flag for the box check (``check=True``), and for CutMix the number of kept boxes per image.
+The rules (canvas and padding, per-box weights, which CutMix boxes are clipped, kept or dropped, and the
+reads back to the host) are in ``docs/dense.md``.
 """
 
 from __future__ import annotations
@@ -121,7 +93,6 @@ class DetectionMix:
         return (f"DetectionMix({self.mixer!r}, box_format={self.format.fmt!r}, normalized={self.format.normalized}, "
                 f"min_visible={self.min_visible})")
 
-    # ------------------------------------------------------------------ input
     def _images(self, images: Any) -> list[Tensor]:
         if isinstance(images, Tensor):
             if images.ndim != 4:
@@ -186,7 +157,6 @@ class DetectionMix:
             check_boxes(xyxy, [(x.shape[-2], x.shape[-1]) for x in images], fmt)
         return xyxy, fmt
 
-    # ------------------------------------------------------------------ the plan
     def sample(self, images: Any, *, generator: torch.Generator | None = None) -> MixParams:
         """Draw a plan for ``images`` on the CPU (boxes of a CutMix lie inside every image of the batch)."""
         imgs = self._images(images)
@@ -203,7 +173,7 @@ class DetectionMix:
         params: MixParams | None = None,
         generator: torch.Generator | None = None,
     ) -> tuple[Any, list[dict[str, Any]]]:
-        """Mix ``images`` and their ``targets``; see the module docstring for the rules.
+        """Mix ``images`` and their ``targets`` (the rules are in ``docs/dense.md``).
 
         Args:
             images: a list of ``(C, H, W)`` float tensors, or a ``(B, C, H, W)`` tensor.
@@ -297,10 +267,8 @@ def box_weighted_loss(losses: Tensor | Sequence[Tensor], weights: Tensor | Seque
             A detector that matches anchors or cells to boxes gathers the weights with the same match:
             ``weights[matched_box]``.
         weights: ``(N,)`` or a list of ``(N_i,)``, in the same order.
-        reduction: ``"mean"`` — ``sum(w * loss) / sum(w)``, which equals the plain mean loss when no
-            box is mixed (all weights 1) and when an image is paired with itself (its boxes twice, with
-            weights λ and 1 - λ); 0 for a batch without boxes. ``"sum"`` — ``sum(w * loss)``.
-            ``"none"`` — ``w * loss``.
+        reduction: ``"mean"`` — ``sum(w * loss) / sum(w)`` (0 for a batch without boxes),
+            ``"sum"`` — ``sum(w * loss)`` or ``"none"`` — ``w * loss``.
 
     Example:
         >>> box_weighted_loss(torch.tensor([1.0, 3.0]), torch.tensor([0.75, 0.25]))

@@ -1,18 +1,7 @@
-"""Segmentation masks mixed with the plan: blended (MixUp), pasted in a box (CutMix) or by class (ClassMix).
+"""Segmentation masks mixed with one plan: blended (MixUp), pasted in a box (CutMix) or by class (ClassMix).
 
-A batch is ``images`` ``(B, C, H, W)`` float and ``masks`` ``(B, H, W)`` integer class ids, where
-``ignore_index`` marks pixels without a label. The mixed target stays lazy, a :class:`MixedMask`
-``(mask_a, mask_b, lam)`` with ``lam`` the weight of ``mask_a`` per pixel: ``(B, 1, 1)`` for MixUp,
-``(B, H, W)`` of 0 and 1 for CutMix and ClassMix (0 where the partner is pasted). The loss of a pixel
-is ``lam·ℓ(mask_a) + (1 - lam)·ℓ(mask_b)``, where a side labelled ``ignore_index`` contributes nothing
-(:func:`mixed_mask_loss`); :meth:`MixedMask.soft` gives the same target as ``(B, C, H, W)`` probabilities.
-
-ClassMix (Olsson et al., 2021, https://arxiv.org/abs/2007.07936) pastes the partner's pixels of half
-of the classes present in the partner's mask (``ceil(n / 2)`` of ``n``, drawn at random; ignored pixels
-are never pasted): the class mask plays the role of CutMix's box. The images of MixUp and CutMix are
-mixed by the mixer's own kernel; everything is vectorized over the batch, and nothing is read back to the
-host (the class-id check of :meth:`MixedMask.soft` and ClassMix, which need ``num_classes``, is
-asynchronous on accelerators).
+``images`` ``(B, C, H, W)`` float and ``masks`` ``(B, H, W)`` class ids give a lazy :class:`MixedMask`; the
+rules are in ``docs/dense.md``. Nothing is read back to the host.
 """
 
 from __future__ import annotations
@@ -93,10 +82,8 @@ def mixed_mask_loss(logits: Tensor, target: MixedMask | Tensor, *, ignore_index:
                     reduction: str = "mean") -> Tensor:
     """Pixel cross-entropy against a :class:`MixedMask` (or a plain ``(B, H, W)`` mask), honouring ``ignore_index``.
 
-    The loss of a pixel is the cross-entropy against :meth:`MixedMask.soft`, ``lam·ℓ_a + (1-lam)·ℓ_b`` with
-    an ignored side adding nothing. ``"mean"`` divides the sum by the soft target's total,
-    ``Σ (lam·[a labelled] + (1-lam)·[b labelled])``: for a plain mask, an unmixed plan or a row paired with
-    itself it is exactly ``F.cross_entropy(logits, mask, ignore_index=...)``.
+    Per pixel ``lam·ℓ_a + (1-lam)·ℓ_b``, an ignored side adding nothing; ``"mean"`` divides by the soft
+    target's total, so an unmixed plan gives exactly ``F.cross_entropy(logits, mask, ignore_index=...)``.
 
     Args:
         logits: ``(B, C, H, W)``.

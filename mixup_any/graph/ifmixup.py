@@ -1,11 +1,8 @@
 """Input-level graph mixup (ifMixup, Guo & Mao 2021, https://arxiv.org/abs/2110.09344) for a PyG ``Batch``.
 
-Graph ``i`` of the batch is mixed with graph ``j = index[i]`` of the same batch: the smaller graph is padded
-with isolated nodes of zero features, nodes are aligned by their index inside each graph, node features are
-interpolated, ``x̃_k = λ·x_i[k] + (1-λ)·x_j[k]``, and the mixed graph keeps the edges of both, graph ``i``'s
-with weight ``λ`` and graph ``j``'s with weight ``1-λ`` (``edge_weight``, which GCN-style layers take; an edge
-present in both graphs appears twice, so a sum-aggregating layer sees weight 1). The graph targets are mixed
-with the same plan. Everything is vectorized over the batch: no Python loop over graphs.
+Graph ``i`` is mixed with graph ``index[i]``: nodes aligned by their index inside each graph (the smaller
+graph padded with zero-feature nodes), features interpolated, the edges of both kept with ``edge_weight``
+``λ`` and ``1-λ`` (docs/graphs.md). Vectorized over the batch: no Python loop over graphs.
 """
 
 from __future__ import annotations
@@ -17,6 +14,7 @@ from torch import Tensor
 
 from .. import Mixer, MixParams, MixupError
 from ..extras import require
+from ..params import check_given
 from ..sites import describe
 
 _data = require("torch_geometric.data", "graph", feature="mixup_any.graph")
@@ -71,14 +69,9 @@ class IfMixup:
         if params is None:
             params = self.mixer.sample((b, *x.shape[1:]), labels=y, device=x.device)
         else:
-            if not isinstance(params, MixParams):
-                raise MixupError(f"IfMixup(params=...) needs a MixParams, got {type(params).__name__}.")
-            if params.batch_size != b:
-                rows = "nodes" if params.batch_size == x.shape[0] else "rows"
-                raise MixupError(f"IfMixup: the plan has {params.batch_size} rows ({rows}), but the batch has {b} "
-                                 "graphs: a graph plan has one row per graph (mixer.sample((num_graphs,), labels=y)).")
-            if params.device != x.device:
-                raise MixupError(f"IfMixup: the plan is on {params.device} but the node features are on {x.device}.")
+            check_given(params, "IfMixup(data, params=...)", b, device=x.device, rows="graphs",
+                        hint=" A graph plan has one row per graph, not per node: mixer.sample((num_graphs,), "
+                        "labels=y).")
             if not (self.mixer.enabled and self.mixer.is_training):  # a given plan in eval mode: the identity
                 params = MixParams.identity(b, x.device)
         if params.extra is not None:

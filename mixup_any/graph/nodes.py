@@ -1,15 +1,9 @@
-"""Node-level manifold mixup (node classification): a plan that mixes only the training nodes.
+"""Node-level manifold mixup (node classification): a plan that mixes only the training nodes. Hand it to
+the handle at a hidden layer and take the loss on the masked rows (docs/graphs.md)::
 
-In node classification the batch is the nodes of one graph, and only some have training labels. The plan of
-:func:`node_plan` pairs each masked node with another masked node (λ and partners drawn by the mixer for the
-``K`` masked rows) and leaves every other node alone (λ = 1, paired with itself, so its row comes back bit for
-bit). Hand it to the handle at a hidden layer and take the loss on the masked rows::
-
-    with attach(mixer, model, at="conv1") as mix:            # hidden node representations
-        for epoch in range(epochs):
-            mix.arm(data.y, params=node_plan(mixer, data.y, data.train_mask))
-            out = model(data.x, data.edge_index)
-            loss = mix.loss(F.cross_entropy, out, data.y, reduction="none")[data.train_mask].mean()
+    mix.arm(data.y, params=node_plan(mixer, data.y, data.train_mask))
+    out = model(data.x, data.edge_index)
+    loss = mix.loss(F.cross_entropy, out, data.y, reduction="none")[data.train_mask].mean()
 """
 
 from __future__ import annotations

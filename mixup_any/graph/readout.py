@@ -1,8 +1,5 @@
-"""Graph-level mixup at the readout: :class:`GraphMixer`, the graph route of :func:`~mixup_any.attach`.
-
-In a batch of graphs the plan has one row per graph, so the site must be where node rows have become graph
-rows; a site whose rows are nodes raises a :class:`HookSiteError` that says so.
-"""
+"""Graph-level mixup at the readout (one plan row per graph): :class:`GraphMixer`, the graph route of
+:func:`~mixup_any.attach`."""
 
 from __future__ import annotations
 
@@ -20,13 +17,8 @@ __all__ = ["GraphMixer", "graph_sites"]
 class GraphMixer(Route):
     """The graph route: ``attach(GraphMixer(mixer), model, at=<the readout>)`` mixes graph rows inside the model.
 
-    ``at=`` names the readout (or a later layer); the handle is used as any handle::
-
-        with attach(GraphMixer(mixer), model, at="pool") as mix:   # a MeanAggregation module
-            for data in loader:                                    # torch_geometric.loader.DataLoader
-                mix.arm(data.y)                                    # one row per graph
-                out = model(data)
-                loss = mix.loss(F.cross_entropy, out, data.y)
+    ``at=`` names the readout (a ``torch_geometric.nn.aggr`` module such as ``MeanAggregation``) or a later
+    layer; the handle is used as any handle, armed with one label row per graph (docs/graphs.md).
 
     Raises:
         HookSiteError: no ``at=`` or ``at="input"`` (mix a batch of graphs with

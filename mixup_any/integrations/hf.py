@@ -1,11 +1,6 @@
-"""Hugging Face ``Trainer`` integration: :class:`MixupTrainer` trains with mixed targets.
+"""Hugging Face ``Trainer`` integration: :class:`MixupTrainer` trains with mixed targets (``docs/text.md``).
 
-A leaf module (it imports transformers at the top; without it, the import error names the extra:
-``pip install 'mixup-any[text]'``). In transformers 5.x the ``Trainer`` itself needs
-``accelerate>=1.1`` (``pip install 'transformers[torch]'``); that is transformers' requirement, not ours.
-
-Only :meth:`MixupTrainer.compute_loss` changes, and only while the model is training: evaluation and
-prediction (``evaluate``, ``predict``, ``prediction_step``) are the stock Trainer's, never mixed.
+A leaf module: it imports transformers at the top (``pip install 'mixup-any[text]'``).
 """
 
 from __future__ import annotations
@@ -37,10 +32,8 @@ else:
 class MixupTrainer(transformers.Trainer):
     """A ``transformers.Trainer`` whose training batches are mixed inside the unmodified model.
 
-    Each training step draws one plan from ``mixer``, sets the mixed pairs' attention mask, mixes at
-    ``at`` (``attach(TextMixer(mixer), model, at=at)``, see :class:`mixup_any.text.TextMixer`) and returns the
-    mixed loss ``λ·L(logits, y_a) + (1-λ)·L(logits, y_b)`` (or the loss of ``mode``). The hooks are attached
-    once per ``train()`` run and removed when it ends.
+    Each training step mixes at ``at`` as ``attach(TextMixer(mixer), model, at=at)`` does and returns the
+    loss of ``mode``; the hooks are attached once per ``train()`` run and removed when it ends.
 
     Args:
         *args: the ``Trainer``'s arguments (``model``, ``args``, ``train_dataset``, ...).
@@ -58,15 +51,8 @@ class MixupTrainer(transformers.Trainer):
         eta: RegMixup's weight of the mixed term, ``>= 0``.
         **kwargs: more ``Trainer`` keyword arguments.
 
-    Label smoothing: ``TrainingArguments.label_smoothing_factor`` (ε) is applied to each side before
-    mixing, i.e. the target is ``λ·smooth(y_a) + (1-λ)·smooth(y_b)`` (cross-entropy is linear in the
-    target, so this is ``λ·CE_ε(y_a) + (1-λ)·CE_ε(y_b)``), exactly the Trainer's own smoothing when
-    nothing is mixed. Setting it together with ``mixer.label_smoothing`` raises (say it once).
-
-    Gradient accumulation: when the Trainer passes ``num_items_in_batch`` (models whose forward takes
-    loss kwargs) and labels are one per row, the loss is the sum of per-row mixed losses divided by the
-    rows of the whole accumulated batch; otherwise it is the micro-batch mean, which the Trainer divides
-    by the accumulation steps. Either way the step matches a single batch of the accumulated size.
+    ``TrainingArguments.label_smoothing_factor`` smooths each side before mixing, and gradient accumulation
+    normalises over the accumulated batch (``docs/text.md``).
 
     Example:
         >>> from mixup_any import MixUp
@@ -114,7 +100,7 @@ class MixupTrainer(transformers.Trainer):
             )
         self._smoothing = eps or float(mixer.target_spec.label_smoothing or 0.0)
         # fail at construction, not at the first step, if the site cannot be found
-        with attach(route, self._unwrapped(self.model), at=at):
+        with attach(route, self.accelerator.unwrap_model(self.model), at=at):
             pass
 
     def train(self, *args: Any, **kwargs: Any) -> Any:
@@ -137,9 +123,6 @@ class MixupTrainer(transformers.Trainer):
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
-
-    def _unwrapped(self, model: nn.Module) -> nn.Module:
-        return self.accelerator.unwrap_model(model)
 
     def _criterion(self, model: nn.Module, labels: Tensor) -> Callable[..., Tensor]:
         if self.criterion is not None:
@@ -170,15 +153,6 @@ class MixupTrainer(transformers.Trainer):
             loss = loss * self.accelerator.num_processes
         return loss, outputs
 
-    def _model_inputs(self, inputs: Mapping[str, Any], b: int) -> dict[str, Any]:
-        """The forward's inputs: without ``labels`` (the model's own loss would be unmixed); for RegMixup the
-        clean batch followed by its copy to mix (every ``(B, ...)`` tensor concatenated with itself)."""
-        batch = {k: v for k, v in inputs.items() if k != "labels"}
-        if self.mode != "regmixup":
-            return batch
-        return {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim and v.shape[0] == b else v
-                for k, v in batch.items()}
-
     def compute_loss(
         self,
         model: nn.Module,
@@ -195,9 +169,12 @@ class MixupTrainer(transformers.Trainer):
                 f"MixupTrainer needs the targets under 'labels' in every training batch, got keys {sorted(inputs)}. "
                 "Mixing pairs the targets with the inputs; rename the label column to 'labels'."
             )
-        base = self._unwrapped(model)
+        base = self.accelerator.unwrap_model(model)
         labels = inputs["labels"]
-        batch = self._model_inputs(inputs, labels.shape[0])
+        batch = {k: v for k, v in inputs.items() if k != "labels"}  # the model's own loss would be unmixed
+        if self.mode == "regmixup":  # the clean batch, then its copy to mix
+            batch = {k: torch.cat([v, v]) if isinstance(v, Tensor) and v.ndim and len(v) == len(labels) else v
+                     for k, v in batch.items()}
         criterion = self._criterion(base, labels)
         rows = num_items_in_batch if labels.ndim == 1 else None  # the accumulated batch's rows, if counted
         if self._in_run:

@@ -1,23 +1,8 @@
 """Lightning integration: :class:`MixupCallback` (hook sites, schedule, checkpoints) and :class:`MixupModuleMixin`.
 
-A leaf module: it imports ``lightning`` at the top (``pip install 'mixup-any[lightning]'``).
-
-Two routes, one callback:
-
-* **Hidden-layer / embedding mixing** (manifold mixup): ``MixupCallback(mixer, at="backbone.layer2")``
-  uses a :class:`~mixup_any.MixHandle` as a plain loop does: it attaches it once when fitting starts,
-  calls ``handle.arm(y)`` before every training batch, and checks after the batch that the mixed target
-  was taken. In ``training_step`` write ``loss = mixed_loss(criterion, self(x), callback.target(y))``
-  (or ``self.mixup_target(y)`` with the mixin). ``callback.target`` and ``callback.loss`` are the handle's
-  ``target`` and ``loss``, with the handle's rules: only an armed (training) forward has a target, so
-  validation code uses the plain labels, ``mixed_loss(criterion, self(x), y)``.
-* **Input mixing**: the LightningModule's own augmentation hook ``on_after_batch_transfer`` mixes the batch on
-  its device; :class:`MixupModuleMixin` does it for ``(x, y)`` batches (``training_step`` then receives
-  ``(x_mixed, MixedTarget)``). Keep a ``MixupCallback(mixer)`` (no ``at``) for the schedule and checkpoints.
-
-In both, the callback tells the mixer the epoch (``mixer.set_epoch``) so its schedule can turn mixing off
-(``off_after_epoch=`` creates ``MixSchedule(off_after_epoch=off_after_epoch)`` when the mixer has no schedule), and it
-saves the mixer's state (generator, schedule) in Lightning checkpoints, so a resumed fit draws the same plans.
+A leaf module: it imports ``lightning`` at the top (``pip install 'mixup-any[lightning]'``). Hook-site mixing
+uses the callback's :class:`~mixup_any.MixHandle` as a plain loop does; input mixing happens in the module's
+``on_after_batch_transfer`` (:class:`MixupModuleMixin`). Usage: ``docs/scaling.md``.
 """
 
 from __future__ import annotations
@@ -137,7 +122,6 @@ class MixupCallback(pl.Callback):
         #: whether fitting attaches hooks: a site is named, or a route (which has its own default site)
         self.hooks = at is not None or isinstance(mixer, Route)
 
-    # ------------------------------------------------------------------------------------ lifecycle
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self.hooks or self.handle is not None:
             return
@@ -161,7 +145,6 @@ class MixupCallback(pl.Callback):
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.mixer.set_epoch(trainer.current_epoch)
 
-    # ------------------------------------------------------------------------------------ per batch
     def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
                              batch_idx: int) -> None:
         if self.handle is None:
@@ -184,10 +167,7 @@ class MixupCallback(pl.Callback):
 
     def target(self, y: Any) -> Any:
         """``handle.target(y)``: the mixed target of the current training batch, once, after the forward.
-
-        Outside a training batch the handle is not armed and this raises :class:`HookSiteError`, as the
-        handle does; validation code uses the plain labels.
-        """
+        Outside a training batch it raises :class:`HookSiteError`: validation code uses the plain labels."""
         return self._live().target(y)
 
     def loss(self, criterion: Callable[..., Tensor], output: Tensor, y: Any) -> Tensor:
@@ -217,7 +197,6 @@ class MixupCallback(pl.Callback):
             "callback.target(y)) (or self.mixup_target(y) with MixupModuleMixin)."
         )
 
-    # ------------------------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
         return {"mixer": self.mixer.state_dict()}
 

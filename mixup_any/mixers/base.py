@@ -1,10 +1,5 @@
-"""The :class:`Mixer` base: draw one plan per batch, apply it to inputs and targets.
-
-The base fixes the order of work (:meth:`Mixer.sample` → :meth:`Mixer.mix` → :meth:`Mixer.mix_target`)
-and owns what every mixer shares: the training phase, the schedule, the generators, the state and the
-scikit-learn style parameters. A subclass is built from small policies (:mod:`mixup_any.policies`)
-and implements :attr:`Mixer.target_spec`, :meth:`Mixer.sample` (the draw) and :meth:`Mixer.mix` (the kernel that understands the
-plans it draws).
+"""The :class:`Mixer` base: draw one plan per batch (:meth:`Mixer.sample`), apply it to the inputs
+(:meth:`Mixer.mix`) and the targets (:meth:`Mixer.mix_target`); what every mixer shares lives here.
 """
 
 from __future__ import annotations
@@ -23,7 +18,7 @@ from torch import Tensor, nn
 
 from ..exceptions import MixupError
 from ..functional import INTEGER_LEAF_HINT, batch_size_of, map_float_leaves, tensor_leaves
-from ..params import MixParams
+from ..params import MixParams, check_given
 from ..policies import TargetSpec
 from ..sampling import canonical_device, same_device
 from ..schedule import MixSchedule
@@ -60,9 +55,9 @@ def check_draw(shape: torch.Size | Sequence[int], labels: Tensor | None,
 
 
 @functools.cache
-def _arguments(cls: type) -> frozenset[str]:
-    """The constructor arguments of a mixer class (read once per class)."""
-    return frozenset(inspect.signature(cls).parameters)
+def _arguments(cls: type) -> Mapping[str, inspect.Parameter]:
+    """The constructor arguments of a mixer class by name (read once per class)."""
+    return inspect.signature(cls).parameters
 
 
 class Mixer(abc.ABC):
@@ -96,20 +91,12 @@ class Mixer(abc.ABC):
         self._ready = True  # from now on, assigning a constructor argument validates it (see __setattr__)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        """Assigning a constructor argument (``mixer.alpha = 0.2``) validates it and rebuilds the policies,
-        once, here; a refused value is not kept."""
+        """Assigning a constructor argument (``mixer.alpha = 0.2``) goes through :meth:`set_params`."""
         if name.startswith("_") or not self.__dict__.get("_ready") or name not in _arguments(type(self)):
             object.__setattr__(self, name, value)
-            return
-        before = self.__dict__.get(name)
-        object.__setattr__(self, name, value)
-        try:
-            self._check()
-        except MixupError:
-            object.__setattr__(self, name, before)
-            raise
+        else:
+            self.set_params(**{name: value})
 
-    # ---------------------------------------------------------------- the contract
     @abc.abstractmethod
     def sample(
         self,
@@ -124,29 +111,20 @@ class Mixer(abc.ABC):
 
         ``rng`` is the host generator of the per-batch decisions (default: the mixer's own, or one seeded
         from a CPU ``generator``); a composite mixer passes its own so that its seed decides its members'.
-        Identity plans (``mixed=False``) come back in eval mode, when disabled and when the
-        schedule is off.
         """
 
     @abc.abstractmethod
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
-        """Apply ``params`` to a tensor ``(B, ...)`` or a nested batch of float tensors.
-
-        A function of the plan alone: it applies ``params`` whatever the mode. The entry points that follow
-        the training mode (``mixer(x, y)``, a handle's ``arm()``, Lightning, the ``Trainer``, ``IfMixup``) mix
-        nothing in eval mode, a plan given to them with ``params=`` included.
-
-        Raises:
-            MixupError: for a plan whose record this mixer does not understand.
-        """
+        """Apply ``params`` to a tensor ``(B, ...)`` or a nested batch of float tensors, whatever the mode
+        (``mixer(x, y)`` and the other entry points mix nothing in eval mode); a plan whose record this
+        mixer does not understand raises :class:`MixupError`."""
 
     def needs_labels(self) -> bool:
         """Whether :meth:`sample` needs the targets (class-aware pairing, excluded classes)."""
         return False
 
     def _unmixed(self, x: Any) -> Any:
-        """``x`` itself, after the checks a mix makes: an identity plan (eval, ``alpha=0``, ``p=0``) must not
-        accept an input that a drawn plan would reject."""
+        """``x`` itself, after the checks a mix makes (an identity plan rejects what a drawn plan would)."""
         map_float_leaves(x, lambda t, path: t, "x", integer_hint=self._integer_hint)
         return x
 
@@ -205,24 +183,19 @@ class Mixer(abc.ABC):
                                  "not a dict; pass sample(..., labels=y[key]) and params=.")
             labels = y if isinstance(y, Tensor) else None
             params = self.sample(first.shape, labels=labels, device=first.device, generator=generator)
-        elif params.batch_size != b:
-            raise MixupError(f"The given params are for batch size {params.batch_size}, but x has {b} rows.")
-        elif not (self.enabled and self.is_training):  # eval mode mixes nothing, a given plan included (as handles)
-            params = MixParams.identity(b, params.device)
+        else:
+            check_given(params, "mixer(x, y, params=...)", b, device=first.device)
+            if not (self.enabled and self.is_training):  # eval mode mixes nothing, a given plan included
+                params = MixParams.identity(b, params.device)
         return self.mix(x, params, inplace=inplace), self.mix_target(y, params)
 
-    # ---------------------------------------------------------------- phase & randomness
     @property
     def generator(self) -> torch.Generator:
         """The mixer's CPU generator: CPU batches, and choices the host must know (which site, which member)."""
         return self.generator_for("cpu")
 
     def generator_for(self, device: torch.device | str) -> torch.Generator:
-        """The mixer's generator on ``device``, made on first use and seeded from ``seed``.
-
-        Plans are drawn on the batch's device, so each device has its own generator; the same seed
-        gives different streams on different kinds of device.
-        """
+        """The mixer's generator on ``device`` (one per device, made on first use), seeded from ``seed``."""
         device = canonical_device(device)
         gen = self._generators.get(str(device))
         if gen is None:
@@ -232,8 +205,7 @@ class Mixer(abc.ABC):
     def host_rng(self, generator: torch.Generator | None = None) -> random.Random:
         """The host generator of per-batch decisions (λ of a per-batch plan, one box, which member mixes).
 
-        Python numbers, so a decision costs no tensor, no device op and no sync. With a CPU ``generator``
-        given for one call, a host generator seeded from it (so the same generator replays the same plan).
+        With a CPU ``generator`` given for one call, one seeded from it (the same generator replays the plan).
         """
         if generator is not None and generator.device.type == "cpu":
             return random.Random(int(torch.randint(2**62, (1,), generator=generator)))
@@ -289,7 +261,6 @@ class Mixer(abc.ABC):
             return False
         return self.schedule is None or self.schedule.active()
 
-    # ---------------------------------------------------------------- state
     def state_dict(self) -> dict[str, Any]:
         """Generator and schedule state, for an exact resume."""
         return {
@@ -324,14 +295,9 @@ class Mixer(abc.ABC):
         state["_generators"] = {k: g for k, g in self._generators.items() if k == "cpu"}
         return state
 
-    # ---------------------------------------------------------------- sklearn-style params
-    @classmethod
-    def _signature(cls) -> dict[str, inspect.Parameter]:
-        return {name: prm for name, prm in inspect.signature(cls.__init__).parameters.items() if name != "self"}
-
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor arguments by name (so ``sklearn.clone`` and ``mixer__alpha`` routing work)."""
-        return {name: getattr(self, name) for name in self._signature()}
+        return {name: getattr(self, name) for name in _arguments(type(self))}
 
     def set_params(self, **params: Any) -> Mixer:
         valid = _arguments(type(self))
@@ -349,6 +315,6 @@ class Mixer(abc.ABC):
         return self
 
     def __repr__(self) -> str:
-        shown = [f"{k}={getattr(self, k)!r}" for k, prm in self._signature().items()
+        shown = [f"{k}={getattr(self, k)!r}" for k, prm in _arguments(type(self)).items()
                  if prm.default is inspect.Parameter.empty or k == "alpha" or prm.default != getattr(self, k)]
         return f"{type(self).__name__}({', '.join(shown)})"

@@ -27,16 +27,11 @@ __all__ = ["RandomChoice"]
 class RandomChoice(Mixer):
     """Apply one of several mixers, chosen at random with probabilities ``weights``.
 
-    Per batch (``per_sample_member=False``, timm's and torchvision's switch): one member is drawn for the
-    batch and its own plan is used. Per sample (``per_sample_member=True``): every member draws a plan for the
-    whole batch and each row takes the plan of the member it drew, so one batch holds CutMix rows (a box,
-    pure paste) and MixUp rows (a ``lerp``), applied in one pass. Per-sample choice supports
-    :class:`MixUp` and :class:`CutMix` members (CutMix members must share ``axis``). The plan records
-    the choice as a :class:`~mixup_any.params.Choice`.
-
-    Each member keeps its own policy (``alpha``, ``p``, pairing, ``min_area`` ...); all randomness comes
-    from this mixer's generator, so one seed replays everything. The members must agree on their
-    targets (``target_spec``); the first one's is used.
+    Per batch (timm's and torchvision's switch) one member's own plan is used; per sample, each row takes
+    the plan of the member it drew (:class:`MixUp` and :class:`CutMix` members with one shared ``axis``),
+    applied in one pass. The plan records the choice as a :class:`~mixup_any.params.Choice`. Each member
+    keeps its own policy; all randomness comes from this mixer's generators, so one seed replays
+    everything. The members must agree on their targets (``target_spec``).
 
     Args:
         mixers: the members, e.g. ``[MixUp(alpha=0.8), CutMix(alpha=1.0)]``.
@@ -75,16 +70,15 @@ class RandomChoice(Mixer):
     def _check(self) -> None:
         if not isinstance(self.mixers, (list, tuple)) or not self.mixers:
             raise MixupError(f"RandomChoice needs a non-empty list of mixers, got {self.mixers!r}.")
+        first = self.mixers[0]
         for m in self.mixers:
             if not isinstance(m, Mixer):
                 raise MixupError(f"RandomChoice members must be Mixer instances, got {type(m).__name__}.")
-        if self.weights is not None:
-            _check_weights(self.weights, len(self.mixers))
-        first = self.mixers[0]
-        for m in self.mixers[1:]:
             if m.target_spec != first.target_spec:
                 raise MixupError(f"All members must agree on their targets: {first!r} has {first.target_spec}, "
                                  f"{m!r} has {m.target_spec}.")
+        if self.weights is not None:
+            _check_weights(self.weights, len(self.mixers))
         check_flags(per_sample_member=self.per_sample_member)
         if self.per_sample_member:
             _check_row_members(self.mixers)
@@ -110,11 +104,9 @@ class RandomChoice(Mixer):
         return self
 
     def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
         for m in self.mixers:
             m.set_epoch(epoch)
-
-    def active(self) -> bool:
-        return self.enabled and self.is_training
 
     def sample(
         self,
@@ -125,11 +117,7 @@ class RandomChoice(Mixer):
         generator: torch.Generator | None = None,
         rng: random.Random | None = None,
     ) -> MixParams:
-        """Draw the plan: the chosen member's plan (per batch) or a row-wise combination (per sample).
-
-        The plan's :class:`~mixup_any.params.Choice` holds the member: an int (per batch, with the
-        member's own record) or a ``(B,)`` tensor (per sample, with the rows' boxes).
-        """
+        """The chosen member's plan (per batch) or a row-wise combination of all members' plans."""
         b, dev = check_draw(shape, labels, device)
         if not self.active():
             return MixParams.identity(b, dev)
@@ -149,9 +137,9 @@ class RandomChoice(Mixer):
         index = torch.arange(b, device=dev)
         box, size = None, None
         for k, pk in enumerate(plans):
-            rows = choice == k
             if not pk.mixed:
                 continue
+            rows = choice == k
             lam = torch.where(rows, pk.lam_rows(), lam)
             index = torch.where(rows, pk.index, index)
             if isinstance(pk.extra, Box):

@@ -1,14 +1,10 @@
 """CutMix (Yun et al., 2019, https://arxiv.org/abs/1905.04899): paste a box of the partner into each sample.
 
-Images ``(B, C, H, W)`` get one box per sample (or one box for the whole batch), 1-D sequences
-``(B, C, L)`` / ``(B, L, D)`` get one segment per sample along a chosen axis. The cut covers a
-fraction ``1 - lam`` of the area (side ``sqrt(1 - lam)`` of each side, as in the paper), clipped to
-the image, and ``lam`` is then corrected to the area that really stayed: ``1 - box_area / (H * W)``.
-
-A per-batch plan has one box, drawn on the host as Python ints: the paste copies the partners' box region
-into a copy of the batch by slicing, so the bytes moved grow with the box's area. A per-row plan draws its
-``(B, 2k)`` boxes on the batch's device and pastes with one ``torch.where`` between the batch and its
-gathered partners; there is no Python loop over the rows.
+Images ``(B, C, H, W)`` get a box, sequences ``(B, C, L)`` / ``(B, L, D)`` a segment along one axis. The
+cut covers about ``1 - lam`` of the area (each side ``(1 - lam) ** (1/k)`` of its extent, as in the paper),
+clipped to the input, and ``lam`` becomes the area that really stayed. A per-batch plan has one box of Python
+ints, pasted by slicing (the bytes moved grow with the box); a per-row plan draws ``(B, 2k)`` boxes on the
+batch's device and pastes with one ``torch.where``.
 """
 
 from __future__ import annotations
@@ -17,7 +13,7 @@ import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from numbers import Real
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -33,95 +29,37 @@ from .mixup import MixUp
 __all__ = ["CutMix"]
 
 
-def _norm_axes(axis: int | Sequence[int], ndim: int) -> tuple[int, ...]:
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
-    out = []
-    for a in axes:
-        if not isinstance(a, int) or isinstance(a, bool):
-            raise MixupError(f"CutMix axis must be an int or a pair of ints, got {axis!r}.")
-        pos = a + ndim if a < 0 else a
-        if not 1 <= pos < ndim:
-            raise MixupError(
-                f"CutMix axis {a} does not exist in an input of {ndim} dims ("
-                + (f"valid: 1..{ndim - 1} or -{ndim - 1}..-1" if ndim > 2 else "valid: 1 or -1" if ndim == 2
-                   else "it has only the batch dim, nothing to cut")
-                + "; dim 0 is the batch). Images (B, C, H, W) use axis=(-2, -1), "
-                "sequences (B, C, L) axis=-1 and (B, L, D) axis=1."
-            )
-        out.append(pos)
-    if len(set(out)) != len(out):
-        raise MixupError(f"CutMix axes must be distinct dims, got {axis!r} for an input of {ndim} dims.")
-    return tuple(out)
+def _draw_boxes(lam: Tensor, sizes: Sequence[int], generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Per-row boxes cutting about ``1 - lam`` of the area (none where ``lam = 1``), and the area each keeps.
 
-
-def sample_boxes(
-    cut: Tensor,
-    sizes: Sequence[int],
-    *,
-    generator: torch.Generator | None = None,
-) -> Tensor:
-    """Boxes covering about ``cut`` of the area, one per row, clipped to ``sizes``.
-
-    Args:
-        cut: ``(B,)`` fraction of the area to cut (``1 - lam``); 0 gives an empty box.
-        sizes: the extent of each cut axis, e.g. ``(H, W)`` or ``(L,)``.
-        generator: source of randomness (the box is drawn on its device).
-
-    Returns:
-        ``(B, 2 * len(sizes))`` int64 ``(start_0, end_0, start_1, end_1, ...)``, on ``cut``'s device.
-
-    Example:
-        >>> box = sample_boxes(torch.tensor([0.0, 0.25]), (8, 8), generator=torch.Generator().manual_seed(0))
-        >>> box.shape, (box[:, 1] - box[:, 0]).tolist()  # row 0 cuts nothing; row 1 at most half of each side
-        (torch.Size([2, 4]), [0, 4])
+    Each side is ``L = int(n * (1 - lam) ** (1/k))`` of its extent ``n`` (the paper's ``cut_w``) around a
+    uniform centre ``c``: ``[c - L // 2, c - L // 2 + L)``, clipped at the border, as :func:`host_box` draws.
+    Returns ``(B, 2k)`` int64 bounds and ``(B,)`` float32 kept fractions, on ``lam``'s device.
     """
-    return _draw_boxes(cut.clamp(0.0, 1.0).to(torch.promote_types(cut.dtype, torch.float32)), sizes, generator)[0]
-
-
-def _draw_boxes(cut: Tensor, sizes: Sequence[int], generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
-    """:func:`sample_boxes` and the kept area of each row, ``(B, 2k)`` int64 and ``(B,)`` float32, on ``cut``'s device.
-
-    Every axis at once, in integers: ``(B, k, 1)`` lengths and starts, ``(B, k, 2)`` ends clipped to the extents.
-    """
-    b, k = cut.shape[0], len(sizes)
-    check_generator(generator, cut.device)
-    n = _extents(sizes, cut.device)
-    side = cut.view(b, 1, 1)
-    if k > 1:
-        side = side.pow(1.0 / k)  # each side: cut**(1/k) of its extent
-    # int(cut**(1/k) * n) as the paper's cut_w; the box keeps all of it (the paper's centre ± length // 2 drops a
-    # pixel of an odd length); the clip below may shrink it, and lam is the area that really stayed
-    length = side.mul(n).long()
-    if isinstance(n, int):
-        start = torch.randint(n, (b, k, 1), generator=generator, device=cut.device)
-    else:
-        start = torch.rand(b, k, 1, generator=generator, device=cut.device).mul_(n).long()
-    start.sub_(length // 2)  # centre - length // 2
-    ends = torch.cat([start, start + length], 2)
+    b, k, dev = lam.shape[0], len(sizes), lam.device
+    check_generator(generator, dev)
+    n: int | Tensor
+    if len(set(sizes)) == 1:  # one extent (square images, every sequence): n**k * (1 - lam) in one op
+        n = sizes[0]
+        side = torch.rsub(lam, n**k, alpha=n**k).view(b, 1, 1)
+        side = side.pow(1 / k) if k > 1 else side
+        centre = torch.randint(n, (b, k, 1), generator=generator, device=dev)
+    else:  # H != W: the extents as a (2, 1) tensor made on the device (no host-to-device copy)
+        n = torch.linspace(sizes[0], sizes[1], 2, dtype=torch.int64, device=dev).view(2, 1)
+        side = torch.rsub(lam, 1).view(b, 1, 1).pow(0.5).mul(n)
+        centre = torch.rand(b, k, 1, generator=generator, device=dev).mul_(n).long()
+    # (B, k, 2) ends, every axis at once: c - L // 2 and c - L // -2 = c - L // 2 + L
+    ends = centre - side.long() // torch.arange(2, -3, -4, device=dev)
     ends = ends.clamp_(0, n) if isinstance(n, int) else torch.minimum(ends.clamp_(min=0), n, out=ends)
-    area = math.prod(sizes)
-    kept = torch.rsub(ends.diff(dim=2).prod(1), area).view(b).div(area)  # exact 0 for a full box, 1 for an empty one
+    area = math.prod(sizes)  # exact 0 for a full box, 1 for an empty one
+    kept = torch.rsub(ends.diff(dim=2).prod(1, dtype=torch.float32).view(b), area).div_(area)
     return ends.view(b, 2 * k), kept
-
-
-def _extents(sizes: Sequence[int], device: torch.device) -> int | Tensor:
-    """The cut axes' extents: one Python int when they are equal (a square image, a sequence), else a
-    ``(k, 1)`` int64 tensor filled on ``device`` (no host-to-device copy)."""
-    if len(set(sizes)) == 1:
-        return int(sizes[0])
-    n = torch.empty(len(sizes), 1, dtype=torch.int64, device=device)
-    for d, size in enumerate(sizes):
-        n[d] = size
-    return n
 
 
 def host_box(rng: random.Random, cut: float, sizes: Sequence[int]) -> tuple[tuple[int, ...], float]:
     """One box covering about ``cut`` of the area, as Python ints, and the fraction of the area it keeps.
 
-    The same draw as :func:`sample_boxes` for one row: each side ``cut**(1/k)`` of its extent, a uniform
-    centre, clipped at the border.
-
-    Example:
+    The draw of :func:`_draw_boxes` for one row. Example:
         >>> host_box(random.Random(0), 0.25, (8, 8))
         ((4, 8, 4, 8), 0.75)
     """
@@ -138,36 +76,28 @@ def host_box(rng: random.Random, cut: float, sizes: Sequence[int]) -> tuple[tupl
 
 
 def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
-    """Bool mask, ``True`` inside each row's box, broadcastable to ``shape``.
-
-    Args:
-        box: ``(B, 2 * len(axes))`` from :func:`sample_boxes`.
-        shape: shape of the batch ``(B, ...)``.
-        axes: the dims the box spans (positive), e.g. ``(2, 3)`` for ``(B, C, H, W)``.
+    """Bool mask, ``True`` inside each row's box ``(B, 2 * len(axes))``, broadcastable to ``shape``.
 
     Example:
         >>> box_mask(torch.tensor([[1, 3]]), (1, 2, 4), (2,)).int()
         tensor([[[0, 1, 1, 0]]], dtype=torch.int32)
     """
     b, k = shape[0], len(axes)
-    extents = [int(shape[a]) for a in axes]
-    pos = torch.arange(max(extents), device=box.device)
+    pos = torch.arange(max(shape[a] for a in axes), device=box.device)
     # (pos < start) xor (pos < end) is start <= pos < end: (B, k, 1, n), every axis at once
     inside = (pos < box.view(b, k, 2, 1)).diff(dim=2)
-    mask: Tensor | None = None
-    for a, n, along in zip(axes, extents, inside.unbind(1), strict=True):
-        view = [b] + [1] * (len(shape) - 1)
-        view[a] = n
-        along = along.view(view) if n == len(pos) else along[..., :n].reshape(view)
+    mask = None
+    for d, a in enumerate(axes):  # axis d as a view (B, 1, .., n_d, .., 1) of its row of `inside`
+        size, stride = [b] + [1] * (len(shape) - 1), [inside.stride(0)] + [0] * (len(shape) - 1)
+        size[a], stride[a] = shape[a], 1
+        along = inside.as_strided(size, stride, d * inside.stride(1))
         mask = along if mask is None else mask & along
-    return cast(Tensor, mask)
+    assert mask is not None
+    return mask
 
 
 def box_region(x: Tensor, bounds: Sequence[int], axes: Sequence[int]) -> Tensor:
-    """The view of ``x`` inside one box, ``x[..., start_0:end_0, ..., start_1:end_1]``, made in one op.
-
-    The box keeps ``x``'s strides and starts ``start_d`` steps along each cut axis: one ``as_strided``
-    view instead of one slice per axis.
+    """The view ``x[..., start_0:end_0, ..., start_1:end_1]`` of one box, made in one ``as_strided``.
 
     Example:
         >>> box_region(torch.arange(12.0).view(1, 3, 4), (1, 3, 0, 2), (1, 2))
@@ -187,16 +117,9 @@ def box_region(x: Tensor, bounds: Sequence[int], axes: Sequence[int]) -> Tensor:
 
 def paste_box(x: Tensor, index: Tensor, bounds: Sequence[int], axes: Sequence[int], *,
               inplace: bool = False) -> Tensor:
-    """Copy the partners' pixels inside one box into (a copy of) ``x``: only the box's bytes move.
+    """Copy the partners' pixels inside one box ``(start_0, end_0, ...)`` into (a copy of) ``x``.
 
-    Args:
-        x: ``(B, ...)`` float tensor (any memory format; kept).
-        index: ``(B,)`` partner of each row.
-        bounds: ``2 * len(axes)`` ints ``(start_0, end_0, ...)``, the same box for every row.
-        axes: the dims the box spans (positive).
-        inplace: write into ``x`` (never for tensors autograd still needs).
-
-    Example:
+    Only the box's bytes move; ``x`` keeps its memory format. Example:
         >>> x = torch.arange(8.0).view(2, 1, 4)
         >>> paste_box(x, torch.tensor([1, 0]), (0, 2), (2,))
         tensor([[[4., 5., 2., 3.]],
@@ -210,25 +133,13 @@ def paste_box(x: Tensor, index: Tensor, bounds: Sequence[int], axes: Sequence[in
     return out
 
 
-def cut_mix(
-    x: Tensor,
-    index: Tensor,
-    box: Tensor,
-    axes: Sequence[int],
-    *,
-    blend: Tensor | None = None,
-    inplace: bool = False,
-) -> Tensor:
-    """Paste ``x[index]`` into ``x`` inside each row's box; optionally blend the outside (``lerp``).
+def cut_mix(x: Tensor, index: Tensor, box: Tensor, axes: Sequence[int], *, blend: Tensor | None = None,
+            inplace: bool = False) -> Tensor:
+    """Paste ``x[index]`` into ``x`` ``(B, ...)`` inside each row's box ``(B, 2 * len(axes))``.
 
-    Args:
-        x: ``(B, ...)`` float tensor (any memory format; kept).
-        index: ``(B,)`` partner of each row.
-        box: ``(B, 2 * len(axes))`` boxes; an empty box leaves the row exactly as it was.
-        axes: the dims the boxes span (positive).
-        blend: ``(B,)`` optional weight of the row's own sample outside the box (mixup rows of a
-            :class:`~mixup_any.mixers.choice.RandomChoice` plan); ``None`` keeps the outside as is.
-        inplace: write the result into ``x`` (never for tensors autograd still needs).
+    ``blend`` ``(B,)``: the row's own weight outside its box (mixup rows of a
+    :class:`~mixup_any.mixers.choice.RandomChoice` plan); ``None`` keeps the outside as is. An empty box
+    leaves its row exactly as it was; ``inplace`` writes into ``x`` (never for tensors autograd still needs).
 
     Example:
         >>> x = torch.arange(8.0).view(2, 1, 4)
@@ -261,11 +172,8 @@ class CutMix(MixUp):
 
     λ and partners are drawn as :class:`MixUp` draws them (same policies, same keywords); the kernel
     pastes a box instead of interpolating. Images ``(B, C, H, W)`` (``axis=(-2, -1)``, the default;
-    channels_last inputs stay channels_last) get a rectangle per row; sequences get a segment along
-    one axis: ``axis=-1`` for ``(B, C, L)`` (audio, multichannel time series), ``axis=1`` for
-    ``(B, L, D)`` (token embeddings, features per step). The drawn cut fraction ``1 - lam`` sets the
-    box (each side ``sqrt(1 - lam)`` of its extent for images), the box is clipped at the border, and
-    ``lam`` is corrected to ``1 - box_area / area``. Rows with ``lam = 1`` (not selected by ``p``,
+    channels_last stays channels_last) get a rectangle; sequences a segment along one axis: ``axis=-1``
+    for ``(B, C, L)``, ``axis=1`` for ``(B, L, D)``. Rows with ``lam = 1`` (not selected by ``p``,
     excluded classes) get an empty box and stay exact. The plan carries the boxes as a
     :class:`~mixup_any.params.Box`.
 
@@ -345,7 +253,22 @@ class CutMix(MixUp):
 
     def axes_for(self, shape: Sequence[int]) -> tuple[int, ...]:
         """The positive dims the box spans for an input of ``shape`` (raises if they do not exist)."""
-        return _norm_axes(self.axis, len(shape))
+        ndim = len(shape)
+        given = (self.axis,) if isinstance(self.axis, int) else tuple(self.axis)
+        axes = tuple(a + ndim if a < 0 else a for a in given)
+        for a, pos in zip(given, axes, strict=True):
+            if not 1 <= pos < ndim:
+                valid = (f"valid: 1..{ndim - 1} or -{ndim - 1}..-1" if ndim > 2 else "valid: 1 or -1"
+                         if ndim == 2 else "it has only the batch dim, nothing to cut")
+                raise MixupError(
+                    f"CutMix axis {a} does not exist in an input of {ndim} dims ({valid}; dim 0 is the "
+                    "batch). Images (B, C, H, W) use axis=(-2, -1), sequences (B, C, L) axis=-1 and "
+                    "(B, L, D) axis=1."
+                )
+        if len(set(axes)) != len(axes):
+            raise MixupError(f"CutMix axes must be distinct dims, got {self.axis!r} for an input of {ndim} "
+                             "dims.")
+        return axes
 
     def _extend(self, shape: tuple[int, ...], lam: float | Tensor, index: Tensor, rows: Tensor | None,
                 rng: random.Random, generator: torch.Generator) -> MixParams:
@@ -363,17 +286,18 @@ class CutMix(MixUp):
                     "use larger inputs."
                 )
         if isinstance(lam, float):  # one box for the batch: Python ints; rows left out pair with themselves
-            cut = min(max(1.0 - lam, self.min_area), self.max_area)
-            bounds, kept = host_box(rng, cut, sizes)
+            bounds, kept = host_box(rng, min(max(1.0 - lam, self.min_area), self.max_area), sizes)
+            box = Box(bounds, tuple(sizes))
             if rows is None:
-                return MixParams(lam=kept, index=index, extra=Box(bounds, tuple(sizes)))
+                return MixParams(lam=kept, index=index, extra=box)
             self_pairs = torch.arange(index.shape[0], device=index.device)
             return MixParams(lam=torch.where(rows, kept, 1.0), index=torch.where(rows, index, self_pairs),
-                             extra=Box(bounds, tuple(sizes)))
-        cuts: Tensor = 1 - lam if rows is None else torch.where(rows, 1 - lam, 0.0)  # rows left out cut nothing
-        if self.min_area > 0 or self.max_area < 1:
-            cuts = cuts.clamp(self.min_area, self.max_area).masked_fill_(cuts == 0, 0.0)
-        boxes, kept_rows = _draw_boxes(cuts, sizes, generator)
+                             extra=box)
+        if rows is not None:  # rows left out keep everything: an empty box
+            lam = torch.where(rows, lam, 1.0)
+        if self.min_area > 0 or self.max_area < 1:  # rows with lam = 1 still cut nothing
+            lam = lam.clamp(1 - self.max_area, 1 - self.min_area).masked_fill_(lam == 1, 1.0)
+        boxes, kept_rows = _draw_boxes(lam, sizes, generator)
         return MixParams(lam=kept_rows, index=index, extra=Box(boxes, tuple(sizes)))
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:

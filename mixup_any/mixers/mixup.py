@@ -103,21 +103,18 @@ class MixUp(Mixer):
         return self._target_spec
 
     def _check(self) -> None:
-        """Build the three policies from the stored arguments (each validates itself); run again whenever an
-        argument changes (``set_params`` or assignment), never per batch."""
+        """Build the three policies from the stored arguments (each validates itself), never per batch."""
         lam_policy = LamPolicy(self.alpha, self.beta, self.lam, self.fold, self.per_sample, self.p, self.per_sample_p)
-        if not isinstance(self.pairing, Pairing):
-            pairing = Pairing(self.pairing, self.bandwidth, self.exclude_classes)
+        pairing = self.pairing
+        if not isinstance(pairing, Pairing):
+            pairing = Pairing(pairing, self.bandwidth, self.exclude_classes)
         elif self.bandwidth != 1.0 or self.exclude_classes is not None:
             raise MixupError("pairing is a Pairing: set bandwidth and exclude_classes on it, not on the mixer.")
-        else:
-            pairing = self.pairing
-        if not isinstance(self.target, TargetSpec):
-            target = TargetSpec(self.target, self.num_classes, self.label_smoothing)
+        target = self.target
+        if not isinstance(target, TargetSpec):
+            target = TargetSpec(target, self.num_classes, self.label_smoothing)
         elif self.num_classes is not None or self.label_smoothing != 0.0:
             raise MixupError("target is a TargetSpec: set num_classes and label_smoothing on it, not on the mixer.")
-        else:
-            target = self.target
         check_lifecycle(self.schedule, self.seed)
         self._lam_policy, self._pairing_policy, self._target_spec = lam_policy, pairing, target
 
@@ -140,9 +137,8 @@ class MixUp(Mixer):
         """Draw λ and partners ``(B,)`` for inputs of ``shape`` ``(B, ...)``, on ``device``.
 
         A per-batch λ is a Python float from the mixer's host generator; per-row λ and partners are
-        tensors drawn on ``device``. Identity plans (``mixed=False``) come back in eval mode, when
-        disabled, when the schedule is off, for ``alpha=0`` or ``p=0``, and when a per-batch ``p`` skips
-        the batch.
+        tensors drawn on ``device``. Identity plans (``mixed=False``) come back when :meth:`active` is
+        false, when a warm-up scales α to 0 and when a per-batch ``p`` skips the batch.
         """
         b, dev = check_draw(shape, labels, device)
         active = self.active()

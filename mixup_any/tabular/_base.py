@@ -1,11 +1,8 @@
-"""The estimators' shared fit and predict (not public; :mod:`mixup_any.tabular.estimators` builds on it).
+"""The estimators' shared input table, fit and predict (not public; the estimators build on it).
 
-skorch's rules: ``__init__`` only stores its arguments; ``fit`` builds everything (``preprocessor_``,
-``model_``, ``n_features_in_``, ``feature_names_in_``). All randomness comes from one ``torch.Generator``
-seeded from ``random_state``; the model's initialisation and dropout run inside ``torch.random.fork_rng``
-seeded from that generator, so ``fit`` neither reads nor changes the caller's global RNG state. The
-training loop is in ``_training``, the input table's checks in ``_columns``, the temperature in
-:mod:`~mixup_any.tabular.temperature`.
+skorch's rules: ``__init__`` only stores its arguments; ``fit`` builds everything. All randomness comes from
+one ``torch.Generator`` seeded from ``random_state`` (initialisation and dropout inside
+``torch.random.fork_rng``), so ``fit`` neither reads nor changes the caller's global RNG state.
 """
 
 from __future__ import annotations
@@ -20,16 +17,16 @@ import numpy as np
 import pandas as pd
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 from torch import Tensor
 
 from ..exceptions import MixupError
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..modes import check_eta, check_mode
-from ._columns import as_frame, resolve_columns
+from ..params import appended_partners_index
+from ..policies import LamPolicy
 from ._training import forward_in_chunks, seed_from, split_rows, train
-from .cmixup import AppendedPartners
 from .mixer import TabularMixer, check_categorical_mixing
 from .model import TabularMLP
 from .preprocess import TabularPreprocessor
@@ -67,6 +64,61 @@ def _float_targets(y: np.ndarray, what: str) -> np.ndarray:
     if not np.isfinite(out).all():
         raise MixupError(f"{what} holds infinity; expected finite regression targets.")
     return out
+
+
+def resolve_columns(cols: Sequence[str | int] | str | int | None, names: list[str]) -> list[str] | None:
+    """Column overrides as names: a position (an int that is not a column name) is looked up in ``names``."""
+    if cols is None:
+        return None
+    out = []
+    for c in [cols] if isinstance(cols, (str, int, Integral)) else cols:
+        if isinstance(c, Integral) and not isinstance(c, bool) and str(c) not in names:
+            if not 0 <= int(c) < len(names):
+                raise MixupError(f"Column position {c} is out of range for {len(names)} columns.")
+            out.append(names[int(c)])
+        else:
+            out.append(str(c))
+    return out
+
+
+def as_frame(estimator: Any, X: Any, *, reset: bool) -> pd.DataFrame:
+    """``X`` as a DataFrame with string column names; sets (``reset``) or checks ``n_features_in_`` and
+    ``feature_names_in_`` on ``estimator`` as scikit-learn's ``validate_data`` does. Arrays' columns are
+    named ``x0, x1, ...``."""
+    if isinstance(X, pd.DataFrame):
+        try:
+            validate_data(estimator, X, reset=reset, skip_check_array=True)
+        except ValueError as err:  # scikit-learn's rule for a fitted estimator: the columns of fit, in order
+            if reset or getattr(estimator, "feature_names_in_", None) is None:
+                raise
+            fitted, cols = [str(c) for c in estimator.feature_names_in_], [str(c) for c in X.columns]
+            extra, missing = sorted(set(cols) - set(fitted)), sorted(set(fitted) - set(cols))
+            what = "; ".join(f"{k} {v}" for k, v in (("missing", missing), ("not seen in fit", extra)) if v) \
+                or f"the same columns in another order {cols}"
+            raise MixupError(f"X's columns differ from those seen in fit ({what}); expected {fitted}, in "
+                             f"that order (X[est.feature_names_in_] selects them).\n{err}") from None
+        if X.shape[0] == 0:
+            raise MixupError("The table is empty (0 rows); expected at least one row.")
+        if X.shape[1] == 0:
+            raise MixupError("The table has no columns; expected at least one feature.")
+        df = X.copy(deep=False)
+        df.columns = [str(c) for c in X.columns]
+        return df
+    # infinity and values beyond float32 are left to the preprocessor, whose error names the column
+    arr = validate_data(estimator, X, reset=reset, dtype="numeric", ensure_all_finite=False)
+    return pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+
+
+class _AppendedPartners:
+    """C-Mixup's pairing of a batch ``[rows; partners from the whole training set]`` of ``2B`` rows: row ``i``
+    pairs with ``B + i``, and each partner with itself (so it stays unmixed)."""
+
+    def __call__(self, batch_size: int, *, labels: Any = None, generator: Any = None,
+                 device: Any = None) -> Tensor:
+        return appended_partners_index(batch_size // 2, device)
+
+    def __repr__(self) -> str:
+        return "label_distance over the whole training set"
 
 
 class _MixupTabularBase(BaseEstimator):
@@ -128,12 +180,10 @@ class _MixupTabularBase(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ checks
     def _check_fit_input(self, X: Any, y: Any) -> tuple[pd.DataFrame, np.ndarray]:
         """``fit``'s first step: the parameters, then ``X`` as a DataFrame and ``y`` as an array of as many rows."""
         self._check_loop_params()
         self._check_mixing_params()
-        self._check_mixer()
         df = as_frame(self, X, reset=True)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
@@ -160,22 +210,18 @@ class _MixupTabularBase(BaseEstimator):
             raise MixupError(f"keep_ids must be True or False, got {self.keep_ids!r}.")
 
     def _check_mixing_params(self) -> None:
-        """What is mixed and how: categorical_mixing (TabularMixer's check), the mode, eta and alpha."""
+        """categorical_mixing, the mode, eta, alpha, and a custom ``mixer``, which replaces ``alpha``,
+        ``pairing`` and ``bandwidth``: setting both is an error (ignoring alpha made GridSearchCV a no-op)."""
         check_categorical_mixing(self.categorical_mixing)
         if self.mode != "auto":
             check_mode(self.mode, where=type(self).__name__)
         check_eta(self.eta)
-        if self.alpha is not None and (isinstance(self.alpha, bool) or not isinstance(self.alpha, Real)
-                                       or not self.alpha >= 0):
-            raise MixupError(f"alpha must be a number >= 0 or None (the mode's default), got {self.alpha!r}.")
-
-    def _check_mixer(self) -> None:
-        """A custom ``mixer`` replaces ``alpha``, ``pairing`` and ``bandwidth``: setting both is an error."""
+        if self.alpha is not None:
+            LamPolicy(alpha=self.alpha)  # the mixer's own check, before any work
         if self.mixer is None:
             return
         if not isinstance(self.mixer, Mixer):
             raise MixupError(f"mixer must be a mixup_any Mixer or None, got {type(self.mixer).__name__}.")
-        # silently ignoring alpha made GridSearchCV over alpha a no-op
         clash = [f"{k}={getattr(self, k)!r}" for k, default in (("alpha", None), ("pairing", "permute"),
                                                                 ("bandwidth", 1.0)) if getattr(self, k) != default]
         if clash:
@@ -185,7 +231,6 @@ class _MixupTabularBase(BaseEstimator):
         if self._mode() == "erm":
             raise MixupError("mode='erm' trains without mixing, so mixer= would be ignored; drop one of them.")
 
-    # ------------------------------------------------------------------ mixing
     def _mode(self) -> str:
         """The mode in use: ``mode``, or this estimator's measured default for ``mode="auto"``."""
         return self._auto_mode if self.mode == "auto" else str(self.mode)
@@ -205,21 +250,11 @@ class _MixupTabularBase(BaseEstimator):
         if self.mixer is not None:
             m = copy.deepcopy(self.mixer)  # never change the caller's object (sklearn's rule)
         else:
-            pairing = AppendedPartners() if self._whole_set_pairing() else self.pairing
+            pairing = _AppendedPartners() if self._whole_set_pairing() else self.pairing
             m = MixUp(alpha=self._alpha(), pairing=pairing, bandwidth=self.bandwidth)
         m.set_params(num_classes=num_classes, target=target)
         return m
 
-    def _make_tabular_mixer(self, mixer: Mixer, model: TabularMLP, cardinalities: Sequence[int]) -> TabularMixer:
-        """``categorical_mixing="embedding"`` hooks the model's ``joined`` input (continuous columns and every
-        variable's embedding side by side): one draw mixes the continuous columns directly and each variable in
-        its own space, block-wise, in one kernel call (tested equal to mixing the continuous input and hooking
-        each embedding; the training loop attaches it there). The other values mix the inputs."""
-        if self.categorical_mixing == "embedding":
-            return TabularMixer(mixer, cardinalities=cardinalities, continuous_at_site=True)
-        return TabularMixer(mixer, categorical_mixing=self.categorical_mixing, cardinalities=cardinalities)
-
-    # ------------------------------------------------------------------ fit
     def _fit(self, y_t: Tensor, out_features: int, target_kind: str, num_classes: int | None,
              df: pd.DataFrame, stratify: bool, val: tuple[pd.DataFrame, Tensor] | None) -> None:
         """Split (or take ``val``, the checked ``eval_set``), fit the preprocessing on the training rows only,
@@ -243,7 +278,10 @@ class _MixupTabularBase(BaseEstimator):
             model = TabularMLP(x_cont.shape[1], pre.cardinalities_, out_features,
                                embedding_dim=self.embedding_dim, hidden_sizes=tuple(self.hidden_sizes),
                                dropout=float(self.dropout))
-            tm = self._make_tabular_mixer(mixer, model, pre.cardinalities_)
+            # "embedding" mixes at the model's `joined` input (continuous columns and embeddings): one draw
+            tm = TabularMixer(mixer, categorical_mixing=self.categorical_mixing,
+                              cardinalities=pre.cardinalities_,
+                              continuous_at_site=self.categorical_mixing == "embedding")
             log, best_epoch = train(self, model, tm, (x_cont, x_cat, y_t), train_idx, val_idx, g)
         self.preprocessor_ = pre
         self.model_ = model.eval()
@@ -252,16 +290,20 @@ class _MixupTabularBase(BaseEstimator):
         self.n_epochs_ = len(log)
         self.best_epoch_ = best_epoch
         self.temperature_ = 1.0
-        if val_idx is not None and target_kind != "regression":
-            self._fit_temperature(x_cont[val_idx], x_cat[val_idx], y_t[val_idx])
+        if val_idx is not None and target_kind != "regression":  # held-out rows: never the training rows
+            t = fit_temperature(self._forward(x_cont[val_idx], x_cat[val_idx]), y_t[val_idx], self._loss_fn)
+            self.temperature_ = 1.0 if t is None else t
+            if self.temperature_scaling and t is None:
+                warnings.warn(f"temperature_scaling: the validation split ({val_idx.shape[0]} rows) cannot "
+                              f"identify a temperature (fewer than {MIN_ERRORS} misclassified rows, or a fit "
+                              "outside (0.01, 100)); it is left at 1. A larger validation_fraction may help.",
+                              UserWarning, stacklevel=3)
         elif self.temperature_scaling:
             warnings.warn("temperature_scaling needs a validation split (validation_fraction > 0 and enough rows, "
                           "or eval_set=); the temperature is left at 1.", UserWarning, stacklevel=3)
 
     def _preprocessor(self, df: pd.DataFrame) -> TabularPreprocessor:
-        """The preprocessing, unfitted; identifier-like columns (:func:`identifier_columns`) not named in
-        ``categorical``/``continuous`` are left out with a warning unless ``keep_ids=True``
-        (``dropped_columns_``)."""
+        """The unfitted preprocessing, without the identifier-like columns (``dropped_columns_``)."""
         categorical = resolve_columns(self.categorical, list(df.columns))
         continuous = resolve_columns(self.continuous, list(df.columns))
         forced = set(categorical or []) | set(continuous or [])
@@ -288,22 +330,9 @@ class _MixupTabularBase(BaseEstimator):
         _check_missing_target(y_val, "eval_set's y_val")
         return df_val, y_val
 
-    def _fit_temperature(self, x_cont: Tensor, x_cat: Tensor, y: Tensor) -> None:
-        """``temperature_`` from the held-out rows (never the training rows, on which the model is overconfident)."""
-        with torch.no_grad():
-            logits = self._forward(x_cont, x_cat)
-        t = fit_temperature(logits, y, self._loss_fn)
-        self.temperature_ = 1.0 if t is None else t
-        if self.temperature_scaling and t is None:
-            warnings.warn(f"temperature_scaling: the validation split ({y.shape[0]} rows) cannot identify a "
-                          f"temperature (fewer than {MIN_ERRORS} misclassified rows, or a fit outside (0.01, "
-                          "100)); it is left at 1. A larger validation_fraction may help.", UserWarning,
-                          stacklevel=4)
-
     def _loss_fn(self, logits: Tensor, y: Tensor, reduction: str = "mean") -> Tensor:
         raise NotImplementedError
 
-    # ------------------------------------------------------------------ predict
     def _forward(self, x_cont: Tensor, x_cat: Tensor) -> Tensor:
         # predictions in float64: a float32 matmul rounds differently for different numbers of rows, and a
         # prediction must not depend on which other rows were passed with it

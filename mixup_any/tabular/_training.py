@@ -69,21 +69,16 @@ def forward_in_chunks(model: TabularMLP, x_cont: Tensor, x_cat: Tensor) -> Tenso
 
 def train(est: Any, model: TabularMLP, tm: TabularMixer, data: tuple[Tensor, Tensor, Tensor], train_idx: Tensor,
           val_idx: Tensor | None, g: torch.Generator) -> tuple[list[dict[str, float]], int]:
-    """Train ``model`` in place with the options of the estimator ``est`` (``max_epochs``, ``batch_size``,
-    ``lr``, ``weight_decay``, ``early_stopping``, ``n_iter_no_change``, ``eta``, ``verbose``, its mode and
-    loss); returns the per-epoch log and the epoch whose weights it keeps (early stopping keeps the best).
-
-    Args:
-        data: ``x_cont (n, D)``, ``x_cat (n, K)`` and the targets ``y (n, ...)`` of the whole table.
-        train_idx, val_idx: row ids of the training and validation parts (``val_idx`` may be ``None``).
-    """
+    """Train ``model`` in place with the options of the estimator ``est``; returns the per-epoch log and the
+    epoch whose weights it keeps (early stopping keeps the best). ``data``: the table's ``x_cont (n, D)``,
+    ``x_cat (n, K)``, ``y (n, ...)``; ``train_idx``, ``val_idx`` (or ``None``) index its rows."""
     x_cont, x_cat, y = data
     opt = torch.optim.AdamW(model.parameters(), lr=float(est.lr), weight_decay=float(est.weight_decay))
-    n = train_idx.shape[0]  # batch_size="auto": 256 rows up to 25,600 training rows, then 1% of them, at most 1024
+    n = train_idx.shape[0]
     bs = int(min(1024, max(256, n // 100))) if est.batch_size == "auto" else int(est.batch_size)
     epochs: Any = range(int(est.max_epochs))
     if est.verbose:  # a tqdm bar over epochs
-        epochs = require("tqdm", feature="verbose=True (a progress bar)").tqdm(
+        epochs = require("tqdm", "tabular", feature="verbose=True (a progress bar)").tqdm(
             epochs, desc=f"{type(est).__name__} {est._mode()} alpha={est._alpha():g}", leave=False)
     early_stopping = est.early_stopping and val_idx is not None
     best, best_epoch, waited, best_state = float("inf"), 0, 0, None
@@ -115,7 +110,6 @@ def train(est: Any, model: TabularMLP, tm: TabularMixer, data: tuple[Tensor, Ten
         best_epoch = len(log) - 1
     else:
         model.load_state_dict(best_state)
-    model.eval()
     return log, best_epoch
 
 
@@ -123,13 +117,9 @@ def _epoch(est: Any, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer,
            train_idx: Tensor, bs: int, g: torch.Generator) -> float:
     """One pass over the training rows in a fresh order, one step per batch; the mean training loss.
 
-    A step: one draw, mixed inputs and embeddings, the mode's loss, an update. With whole-set C-Mixup,
-    each row's partner from the whole training set is appended to the batch; the partners pair with
-    themselves, stay unmixed and are left out of the loss.
-
-    RegMixup runs two forwards, the clean batch before the draw arms the embedding hooks, then the
-    mixed batch: :class:`TabularMLP` has no batch statistics, so this equals one forward on the
-    concatenated batch (:func:`~mixup_any.modes.regmixup_loss`), and the hooks keep the batch's plan.
+    With whole-set C-Mixup each row's partner is appended to the batch (unmixed, left out of the loss).
+    RegMixup runs the clean batch before arming, then the mixed one: :class:`TabularMLP` has no batch
+    statistics, so this equals one forward on the concatenated batch.
     """
     x_cont, x_cat, y = data
     mode, whole_set = est._mode(), est._whole_set_pairing()

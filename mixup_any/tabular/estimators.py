@@ -32,12 +32,9 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
     Args:
         alpha: Beta(α, α) of the mixing weight; ``alpha=0`` is plain training (ERM); ``None``: the
             mode's default: 0.4 for every mixing mode, 0 for ``"erm"``.
-        mode: ``"auto"`` (the default: ``"inputs_only"``, the only mixing mode measured never worse than
-            ERM on log loss or ECE beyond the seed noise on six tables, before and after temperature
-            scaling, and better nowhere on raw log loss; see docs/tabular.md) or one of
+        mode: ``"auto"`` (the default: ``"inputs_only"``, measured in docs/tabular.md) or one of
             :data:`~mixup_any.modes.MODES`: ``"erm"``, ``"mixup"``, ``"regmixup"`` (clean loss + ``eta``
-            × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label); see
-            :mod:`mixup_any.modes`.
+            × mixup loss) or ``"inputs_only"`` (mixed inputs, the dominant input's label).
         eta: weight of RegMixup's mixed term, ``>= 0``.
         mixer: a custom :class:`~mixup_any.Mixer` instead of ``MixUp(alpha, pairing, bandwidth)``;
             setting it together with ``alpha``, ``pairing`` or ``bandwidth`` is an error (tune
@@ -46,10 +43,8 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
             (as :class:`TabularMixer`'s ``categorical_mixing``).
         pairing: partner choice, e.g. ``"permute"`` or ``"same_class"``.
         bandwidth: σ of ``pairing="label_distance"``.
-        numeric: preprocessing of continuous columns: ``"power"`` (Yeo-Johnson, the default: lowest
-            mean log loss on the bundled data, never worse than the others beyond the seed noise; see
-            docs/tabular.md), ``"standard"``, ``"quantile"`` (to a normal distribution) or ``"robust"``
-            (median/IQR, clipped to ±5); see :class:`TabularPreprocessor`.
+        numeric: the continuous columns' scaler: ``"power"`` (Yeo-Johnson, the default), ``"standard"``,
+            ``"quantile"`` or ``"robust"``; see :class:`TabularPreprocessor`.
         hidden_sizes: MLP widths. embedding_dim: one width for every variable (``None``: by cardinality).
         dropout: dropout of the hidden layers.
         max_epochs, batch_size, lr, weight_decay: the AdamW training loop; ``batch_size="auto"`` is 256
@@ -63,10 +58,9 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
             there is one) in ``predict_proba``. The temperature stays 1 (with a warning when this is
             ``True``) if the split has fewer than 2 misclassified rows, which cannot identify it.
         categorical, continuous: per-column overrides of the inferred schema (names or positions).
-        keep_ids: use identifier-like columns as features. By default a column with a distinct value in
-            every row that is text or a run of consecutive integers (:func:`~mixup_any.tabular.schema.
-            identifier_columns`; at least 10 rows) is left out with a warning (``dropped_columns_``),
-            unless ``categorical`` or ``continuous`` names it.
+        keep_ids: use identifier-like columns (:func:`~mixup_any.tabular.schema.identifier_columns`) as
+            features; by default they are left out with a warning (``dropped_columns_``) unless
+            ``categorical`` or ``continuous`` names them.
         random_state: seed of the ``torch.Generator`` behind splitting, batching, mixing and initialisation.
         verbose: show a tqdm progress bar over epochs.
 
@@ -153,14 +147,11 @@ class MixupTabularClassifier(ClassifierMixin, _MixupTabularBase):
 class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
     """A scikit-learn regressor: :class:`TabularMLP` trained with tabular mixup.
 
-    Targets ``(n,)`` or ``(n, k)`` are standardised for training. The default (``mode="auto"``, which is
-    ``"mixup"``, with ``pairing="permute"``) is plain mixup: partners by random permutation of the batch.
-    ``pairing="label_distance"`` is C-Mixup (Yao et al., 2022): each row's partner is drawn **from the
-    whole training set**, as in the paper, with a Gaussian kernel of width ``bandwidth`` on the
-    (standardised) label distance (the partners are appended to the batch for the forward pass, unmixed,
-    and left out of the loss). On four public tables neither was better or worse than ERM beyond the
-    seed noise (docs/tabular.md). Other arguments as :class:`MixupTabularClassifier`
-    (``temperature_scaling`` does not apply; inputs-only mixing is not defined for regression targets).
+    Targets ``(n,)`` or ``(n, k)`` are standardised for training. The default (``mode="auto"``) is
+    ``"mixup"``. ``pairing="label_distance"`` is C-Mixup (Yao et al., 2022): each row's partner is drawn from
+    the whole training set, with a Gaussian kernel of width ``bandwidth`` on the standardised label
+    distance. Other arguments as :class:`MixupTabularClassifier` (``temperature_scaling`` does not apply;
+    inputs-only mixing is not defined for regression targets).
 
     Example:
         >>> import numpy as np
@@ -173,11 +164,8 @@ class MixupTabularRegressor(RegressorMixin, _MixupTabularBase):
     _kind = "regressor"
 
     def fit(self, X: Any, y: Any, eval_set: Any = None) -> MixupTabularRegressor:
-        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and float targets ``(n,)`` or ``(n, k)``.
-
-        ``eval_set=(X_val, y_val)`` (or ``[(X_val, y_val)]``): validation rows for early stopping, instead of
-        the ``validation_fraction`` split; every row of ``X`` is then a training row.
-        """
+        """Fit on ``X`` (DataFrame or array, ``(n, p)``) and float targets ``(n,)`` or ``(n, k)``;
+        ``eval_set`` as in :meth:`MixupTabularClassifier.fit` (for early stopping)."""
         df, y_arr = self._check_fit_input(X, y)
         y_arr = _float_targets(y_arr, "y")
         if y_arr.ndim == 2 and y_arr.shape[1] == 1:

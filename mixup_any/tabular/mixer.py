@@ -1,22 +1,13 @@
-"""Mix a table batch with one draw: continuous columns directly, each categorical variable in its own
-embedding space (forward hooks on its ``nn.Embedding``), or by one-hot mixing, or by swapping.
-
-Category codes are never interpolated: ``0.3 * "rent" + 0.7 * "owner"`` is not a category, and
-rounding the average of two codes gives a third, unrelated one. ``categorical_mixing=`` picks one of three:
+"""Mix a table batch with one draw; category codes are never interpolated. ``categorical_mixing=``:
 
 ``"embedding"`` (default)
-    The continuous tensor is mixed with the draw, and the *same* draw is applied by hooks on
-    every per-variable embedding module, so each variable is mixed in its own embedding space
-    (``e(x̃_j) = lam·e(x_j) + (1-lam)·e(x_j[index])``). Targets use the same ``lam``.
+    the continuous columns are mixed directly, and hooks apply the *same* draw to every per-variable
+    embedding module: each variable is mixed in its own embedding space.
 ``"onehot"``
-    For models without embeddings: each variable becomes a one-hot block (its cardinality wide), the
-    blocks are concatenated ``(B, sum(cardinalities))`` and mixed with the draw. A linear first layer
-    on one-hot inputs is an embedding, so this equals embedding mixing for such a layer.
+    each variable becomes a one-hot block, the blocks ``(B, sum(cardinalities))`` are mixed as floats.
 ``"swap"``
-    Row ``i`` takes its partner's category for each variable with probability ``1 - lam``. The
-    continuous columns are mixed with ``lam``, and the target weight becomes the share of the row's
-    own features that it kept: ``(n_cont·lam + n_kept) / (n_cont + n_cat)``, i.e. the kept fraction of
-    the categorical variables when there are no continuous columns.
+    row ``i`` takes its partner's category for each variable with probability ``1 - lam``; the target
+    weight is the share of the row's own features kept: ``(n_cont·lam + n_kept) / (n_cont + n_cat)``.
 """
 
 from __future__ import annotations
@@ -115,7 +106,6 @@ class TabularMixer(Route):
         self.cardinalities = list(cardinalities) if cardinalities is not None else None
         self.continuous_at_site = continuous_at_site
 
-    # ------------------------------------------------------------------ the draw
     def sample(
         self,
         x_cont: Tensor | None,
@@ -143,7 +133,6 @@ class TabularMixer(Route):
         # lam stays the weight of the continuous columns; the target weighs the share of own features kept
         return replace(p, target_lam=(d * lam + kept) / (d + k), extra=Swap(swap))
 
-    # ------------------------------------------------------------------ applying it
     def mix(self, x_cont: Tensor | None, x_cat: Tensor | None, params: MixParams) -> tuple[Tensor | None, Any]:
         """Apply ``params``: returns ``(x_cont, x_cat)`` mixed by ``categorical_mixing``.
 
@@ -177,7 +166,6 @@ class TabularMixer(Route):
     def mix_target(self, y: Tensor, params: MixParams) -> MixedTarget:
         return self.mixer.mix_target(y, params)
 
-    # ------------------------------------------------------------------ as a route
     def bind(self, model: nn.Module, at: Any) -> tuple[Any, TableAdapter]:
         """The embedding sites ``at`` names on ``model`` (none for the other modes) and the table adapter."""
         embedding = self.categorical_mixing == "embedding"
@@ -197,14 +185,8 @@ class TabularMixer(Route):
 
 
 class TableAdapter(Adapter):
-    """The tables' part of a handle: one draw per armed forward for the whole table, every site mixing it.
-
-    Before the model runs it draws the plan (:meth:`TabularMixer.sample`), mixes the continuous input and,
-    for ``"swap"`` / ``"onehot"``, the categorical one (:meth:`TabularMixer.mix`); the embedding hooks
-    (``"embedding"``) mix every variable with the same plan. The model is called unchanged,
-    ``model(x_cont, x_cat)``; the inputs are found by the keys ``continuous`` / ``categorical``
-    (parameter names of ``model.forward``, or positions).
-    """
+    """The tables' part of a handle: before the model runs, draws one plan for the whole table and mixes the
+    inputs found by the keys ``continuous`` / ``categorical`` (:meth:`TabularMixer.mix`); sites mix it too."""
 
     choose = "all"
 

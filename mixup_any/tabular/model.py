@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
+from ..sites import describe
 
 __all__ = ["TabularMLP"]
 
@@ -32,15 +33,11 @@ def default_embedding_dim(cardinality: int) -> int:
 class TabularMLP(nn.Module):
     """Per-variable embeddings + MLP: ``forward(x_cont (B, D), x_cat (B, K) int64) -> (B, out_features)``.
 
-    ``self.embeddings[j]`` is variable ``j``'s own ``nn.Embedding``, so
-    ``attach(TabularMixer(mixer), model, at="embeddings.*")`` mixes each variable in its own space;
-    ``at="embedded"`` hooks ``self.embedded``, whose output is every variable's
-    embedding side by side ``(B, sum(d_j))``: the same result in one kernel call. ``self.joined`` is
-    the MLP's input, the continuous columns and the embeddings side by side ``(B, D + sum(d_j))``:
-    hooking it (with the continuous columns left unmixed at the input) mixes both with one draw in one
-    kernel call; the estimators do that. ``x_cat`` may
-    also be the float one-hot blocks ``(B, sum(cardinalities))`` of ``categorical_mixing="onehot"``: each block
-    times its embedding table is the same as the embedding lookup (and mixes linearly).
+    Hook sites: ``embeddings.j``, variable ``j``'s own ``nn.Embedding`` (``at="embeddings.*"`` mixes each
+    variable in its own space); ``embedded``, every embedding side by side ``(B, sum(d_j))`` (the same in one
+    kernel call); ``joined``, the MLP's input ``(B, D + sum(d_j))`` (with ``continuous_at_site=True``, the
+    estimators' site). ``x_cat`` may also be the float one-hot blocks ``(B, sum(cardinalities))`` of
+    ``categorical_mixing="onehot"``: each block times its embedding table equals the embedding lookup.
 
     Args:
         n_continuous: ``D``, width of the continuous input (may be 0).
@@ -97,11 +94,11 @@ class TabularMLP(nn.Module):
         d, k, width = self.n_continuous, len(self.cardinalities), sum(self.cardinalities)
         if d and (not isinstance(x_cont, Tensor) or x_cont.ndim != 2 or x_cont.shape[1] != d
                   or not x_cont.is_floating_point()):
-            raise MixupError(f"x_cont must be a float (B, {d}) tensor, got {_describe(x_cont)}.")
+            raise MixupError(f"x_cont must be a float (B, {d}) tensor, got {describe(x_cont)}.")
         if k and (not isinstance(x_cat, Tensor) or x_cat.ndim != 2 or x_cat.is_complex()
                   or x_cat.shape[1] != (width if x_cat.is_floating_point() else k)):
             raise MixupError(f"x_cat must be (B, {k}) integer codes (or (B, {width}) float one-hot blocks), "
-                             f"got {_describe(x_cat)}.")
+                             f"got {describe(x_cat)}.")
         if k and not x_cat.is_floating_point():
             check_codes(x_cat, self.cardinalities)
         if d and k and x_cont.shape[0] != x_cat.shape[0]:
@@ -113,7 +110,3 @@ class TabularMLP(nn.Module):
         if x_cat is not None and self.embeddings:
             parts.append(self.embedded(torch.cat(self.embed(x_cat), dim=1)))
         return self.mlp(self.joined(torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]))
-
-
-def _describe(t: Any) -> str:
-    return f"{t.dtype} tensor of shape {tuple(t.shape)}" if isinstance(t, Tensor) else type(t).__name__

@@ -3,10 +3,9 @@
 Continuous columns: a scaler chosen by ``numeric`` (``"standard"``: ``StandardScaler``;
 ``"quantile"``: ``QuantileTransformer(output_distribution="normal")``; ``"power"``: Yeo-Johnson
 ``PowerTransformer``; ``"robust"``: ``RobustScaler`` then clipping to ±5), fitted on the observed values,
-then :class:`~sklearn.impute.SimpleImputer` (median, with 0/1 missing-value indicator columns). The
-last three tame skewed and heavy-tailed columns, which a standardised MLP input handles badly. Categorical columns:
-:class:`~sklearn.preprocessing.OrdinalEncoder` with two reserved codes, so every variable's
-embedding table has a row for them:
+then :class:`~sklearn.impute.SimpleImputer` (median, with 0/1 missing-value indicator columns). Categorical
+columns: :class:`~sklearn.preprocessing.OrdinalEncoder` with two reserved codes, so every variable's embedding
+table has a row for them:
 
 * code ``0``: the value is missing (NaN / None),
 * code ``1``: a category never seen during ``fit`` (met at predict time),
@@ -44,10 +43,7 @@ NUMERIC = ("standard", "quantile", "power", "robust")
 _CLIP = 5.0
 #: the largest magnitude a continuous value may have: the model computes in float32
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-MISSING_CODE = 0
-UNKNOWN_CODE = 1
-_RESERVED = 2
+_RESERVED = 2  # codes 0 (missing) and 1 (unknown)
 
 
 def _as_strings(X: pd.DataFrame | np.ndarray) -> np.ndarray:
@@ -124,12 +120,9 @@ class TabularPreprocessor(TransformerMixin, BaseEstimator):
         ct.fit(X)
         self.schema_: TabularSchema = schema
         self.column_transformer_ = ct
-        if schema.categorical:
-            enc = ct.named_transformers_["categorical"].named_steps["encode"]
-            # categories_ lists NaN too when it was seen, but missing values get the reserved code 0
-            self.cardinalities_ = [int(sum(not pd.isna(v) for v in c)) + _RESERVED for c in enc.categories_]
-        else:
-            self.cardinalities_ = []
+        # categories_ lists NaN too when it was seen, but missing values get the reserved code 0
+        seen = ct.named_transformers_["categorical"]["encode"].categories_ if schema.categorical else []
+        self.cardinalities_ = [int(sum(not pd.isna(v) for v in c)) + _RESERVED for c in seen]
         n_out = ct.transform(X.iloc[:1]).shape[1]
         self.n_continuous_out_ = n_out - len(schema.categorical)
         return self

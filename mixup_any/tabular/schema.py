@@ -51,11 +51,7 @@ def _is_categorical_dtype(s: pd.Series) -> bool:
 
 
 def _names(cols: Iterable[str] | str | None) -> list[str]:
-    if cols is None:
-        return []
-    if isinstance(cols, str):
-        return [cols]
-    return list(cols)
+    return [cols] if isinstance(cols, str) else list(cols or [])
 
 
 def infer_schema(

@@ -17,12 +17,9 @@ MIN_ERRORS = 2
 def fit_temperature(logits: Tensor, y: Tensor, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> float | None:
     """The temperature ``T`` minimising ``loss_fn(logits / T, y)`` on held-out rows, or ``None``.
 
-    With no misclassified row the loss keeps falling as ``T → 0``, so the fit runs to its bound; with
-    one, that single row decides ``T``. Measured on breast_cancer (41 validation rows, 0–2
-    misclassified), such temperatures multiplied the test log loss by up to 3. So ``T`` is fitted only
-    when at least :data:`MIN_ERRORS` rows (label decisions, for multilabel) are misclassified; otherwise,
-    when the logits are not finite, and when the fit leaves ``(0.01, 100)``, this returns ``None`` (keep
-    ``T = 1``).
+    With no misclassified row the loss keeps falling as ``T → 0``; with one, that row alone decides ``T``
+    (docs/tabular.md). So this returns ``None`` (keep ``T = 1``) with fewer than :data:`MIN_ERRORS`
+    misclassified rows (label decisions, for multilabel), non-finite logits, or a fit outside ``(0.01, 100)``.
 
     Args:
         logits: ``(n, C)`` held-out logits (never the rows the model was trained on).

@@ -1,11 +1,6 @@
-"""Pooled sentence features of a frozen encoder, computed once and reused every epoch.
-
-With a frozen encoder, pooled mixing (senMixup) needs the encoder only once: cache the pooled
-vectors with ``mixup_any.frozen.cache_features(SentenceEncoder(encoder), data)``, then mix them as
-plain float inputs (``mixer(features, y)``) while training the head.
-Token-level mixing cannot be cached: the mixed embeddings differ every batch, so the encoder runs
-again on every batch (see docs/text.md for the measured cost).
-"""
+"""Pooled sentence features of a frozen encoder, computed once and reused every epoch: cache them with
+``mixup_any.frozen.cache_features(SentenceEncoder(encoder), data)``, then mix them as plain float inputs
+(``mixer(features, y)``) while training the head (senMixup)."""
 
 from __future__ import annotations
 
@@ -40,11 +35,9 @@ def pool(hidden: Tensor, attention_mask: Tensor | None, pooling: str = "mean") -
         raise MixupError(f"Unknown pooling {pooling!r}; expected one of {POOLINGS}.")
     if hidden.ndim != 3:
         raise MixupError(f"pool() needs token states of shape (B, L, H), got {tuple(hidden.shape)}.")
-    if attention_mask is None:
-        attention_mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=hidden.device)
     if pooling == "cls":
         return hidden[:, 0]
-    m = attention_mask.to(hidden.dtype)
+    m = hidden.new_ones(hidden.shape[:2]) if attention_mask is None else attention_mask.to(hidden.dtype)
     if pooling == "mean":
         return (hidden * m.unsqueeze(-1)).sum(1) / m.sum(1, keepdim=True).clamp(min=1.0)
     pos = torch.arange(hidden.shape[1], device=hidden.device)

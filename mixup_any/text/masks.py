@@ -1,11 +1,7 @@
 """Attention-mask rules for a mixed pair of sequences (pure functions, no transformers needed).
 
-When row ``i`` is mixed with row ``index[i]`` at the token level, its sequence holds content from both
-sentences, so the question is which positions it may attend to. Rows whose ``lam`` is exactly 1
-(not mixed, e.g. ``p < 1`` per sample or eval) always keep their own mask, so an unmixed row's forward
-pass is bit-for-bit the plain one.
-
-Mask rules:
+Which positions a row mixed with row ``index[i]`` attends to; rows whose ``lam`` is exactly 1 keep their own
+mask, so an unmixed row's forward is bit for bit the plain one. Mask rules:
     ``"union"`` (default): ``mask | mask[index]``, every position that holds a token of either sentence.
     ``"own"``: the row's own mask; positions where only the partner has tokens are ignored.
     ``"intersection"``: ``mask & mask[index]``, only positions where both sentences have tokens.

@@ -1,13 +1,8 @@
 """The text route, :class:`TextMixer`: mix inside an unmodified Hugging Face model through the one handle.
 
-In the armed forward the route's :class:`TextAdapter` draws the plan from the batch's ``(B, L)`` and rewrites
-``attention_mask`` for the mixed pairs (by the mask rule), so ``model(**batch)`` is called unchanged; the
-hooked site then applies that same plan.
-
-Calibration-safe modes (``attach(..., mode=, eta=)``; see :mod:`mixup_any.modes`): with ``"regmixup"``
-the training forward takes the clean batch followed by its copy (every ``(B, ...)`` input concatenated with
-itself, ``2B`` rows); the pre-hook sets the copy's attention mask, the site mixes only the copy, and
-``mix.loss(criterion, logits, y)`` computes RegMixup's loss.
+In the armed forward :class:`TextAdapter` draws the plan from the batch's ``(B, L)`` and rewrites
+``attention_mask`` for the mixed pairs, so ``model(**batch)`` is called unchanged; the hooked site then
+applies that same plan (with ``mode="regmixup"``, to the second half of a ``2B``-row forward only).
 """
 
 from __future__ import annotations
@@ -89,22 +84,16 @@ class TextMixer(Route):
 
     Args:
         mixer: any :class:`~mixup_any.mixers.base.Mixer` (e.g. ``MixUp(alpha=0.4)``).
-        mask: attention-mask rule for mixed rows (:mod:`mixup_any.text.masks`). Default ``"union"`` for
-            ``"tokens"``, ``"embeddings"`` and custom sites; ``"own"`` for ``"hidden"`` (the mask is set once
-            for the whole forward, so a union would also open the padding of the layers below the mixed
-            one; ``"own"`` keeps them exactly as unmixed); ``"pooled"`` mixes after attention, so its mask
-            is always ``"own"``.
+        mask: attention-mask rule for mixed rows (:mod:`mixup_any.text.masks`). Default ``"union"``; ``"own"``
+            for ``"hidden"`` (the mask is set once for the whole forward, so a union would also open the
+            padding of the layers below) and always for ``"pooled"`` (it mixes after attention).
         layers: for ``at="hidden"``: layer numbers as in ``output_hidden_states`` (``1..N``; e.g.
             ``[7, 9, 12]``), one drawn per batch.
 
-    ``at=`` of :func:`~mixup_any.attach` says where to mix (default ``"tokens"``):
-    ``"tokens"``: the output of ``model.get_input_embeddings()`` (word embeddings only; position and
-    token-type embeddings are added afterwards from the unmixed ids, so they are left alone);
-    ``"embeddings"``: the output of the whole embeddings block (positions, LayerNorm, dropout);
-    ``"hidden"``: the output of one transformer layer from ``layers``, drawn per batch (TMix);
-    ``"pooled"``: the vector the classification head reads (senMixup, see
-    :data:`mixup_any.text.sites.POOLED_SITES`); anything else is a site as for a plain mixer (names, globs,
-    types, ...). Train with ``mix.loss(criterion, logits, y)``.
+    ``at=`` of :func:`~mixup_any.attach` says where to mix (docs/text.md): ``"tokens"`` (the default, the
+    output of ``model.get_input_embeddings()``), ``"embeddings"`` (the whole embeddings block), ``"hidden"``
+    (one of ``layers``, drawn per batch: TMix), ``"pooled"`` (the vector the classification head reads:
+    senMixup), or any site a plain mixer takes. Train with ``mix.loss(criterion, logits, y)``.
 
     Example:
         >>> from mixup_any import MixUp, attach

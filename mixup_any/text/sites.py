@@ -1,9 +1,6 @@
 """Where to mix inside an unmodified Hugging Face model: token embeddings, the embeddings block,
-transformer layers (TMix) and the pooled sentence vector (senMixup).
-
-Everything is found by duck typing on the model (``get_input_embeddings()``, ``base_model_prefix``,
-``config.model_type``), so this module does not import transformers. Sites come back as qualified
-module names, which :func:`mixup_any.hooks.attach` accepts.
+transformer layers (TMix) and the pooled sentence vector (senMixup), as qualified module names found by
+duck typing (``get_input_embeddings()``, ``base_model_prefix``, ``config.model_type``), without transformers.
 """
 
 from __future__ import annotations
