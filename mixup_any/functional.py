@@ -146,10 +146,7 @@ def lerp_rows(x: Tensor, lam: float | Tensor, index: Tensor, *, out: Tensor | No
         return x if inplace else (out.copy_(x) if out is not None else x.clone())
     if (permutation and isinstance(lam, float) and x.requires_grad and not inplace and out is None
             and not torch.compiler.is_compiling()):
-        try:
-            return _PermutedLerp.apply(x, lam, index)  # type: ignore[no-any-return,no-untyped-call]
-        except (RuntimeError, NotImplementedError):  # torch.func transforms, forward-mode AD: autograd's ops
-            pass
+        return _PermutedLerp.apply(x, lam, index)  # type: ignore[no-any-return,no-untyped-call]
     partner = gather_rows(x, index)  # a copy: writing into x cannot corrupt rows still to be read
     w = lam if isinstance(lam, float) else row_weight(lam, x)
     if isinstance(w, float):
@@ -169,21 +166,29 @@ class _PermutedLerp(torch.autograd.Function):
     """``lerp(x[index], x, w)`` for a float ``w`` and a permutation ``index``.
 
     Autograd would scatter the partners' gradient back (``index_add_`` into zeros) and add it to the
-    rows' own; a permutation's inverse turns that into one gather and one lerp of the gradient.
+    rows' own; a permutation's inverse turns that into one gather and one lerp of the gradient. The map
+    is linear, so its forward-mode derivative is the same map of the tangent.
     """
 
+    generate_vmap_rule = True  # torch.func.vmap/grad see plain tensor ops
+
     @staticmethod
-    def forward(ctx: Any, x: Tensor, w: float, index: Tensor) -> Tensor:
-        ctx.w = w
-        ctx.save_for_backward(index)
+    def forward(x: Tensor, w: float, index: Tensor) -> Tensor:
         return gather_rows(x, index).lerp_(x, w)
 
     @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Tensor, float, Tensor], output: Tensor) -> None:
+        ctx.w, ctx.index = inputs[1], inputs[2]
+
+    @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        (index,) = ctx.saved_tensors
-        rows = torch.arange(index.shape[0], device=index.device)
-        inverse = torch.empty_like(index).scatter_(0, index, rows)
+        index = ctx.index
+        inverse = torch.empty_like(index).scatter_(0, index, torch.arange(index.shape[0], device=index.device))
         return gather_rows(grad, inverse).lerp_(grad, ctx.w), None, None
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: Tensor, *_: Any) -> Tensor:
+        return gather_rows(tangent, ctx.index).lerp_(tangent, ctx.w)
 
 
 def row_weight(lam: Tensor, x: Tensor) -> Tensor:
