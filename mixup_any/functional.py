@@ -140,12 +140,13 @@ def lerp_rows(x: Tensor, lam: float | Tensor, index: Tensor, *, out: Tensor | No
     """:func:`mix` without its argument checks, for plans a mixer drew itself.
 
     ``permutation``: ``index`` is known to be a permutation of the rows (the mixer drew it so); a
-    per-batch mix that autograd differentiates then runs its backward as one gather and one lerp.
+    per-batch mix of at least :data:`PERMUTED_MIN_NUMEL` elements that autograd differentiates then runs
+    its backward as one gather and one lerp.
     """
     if isinstance(lam, float) and lam == 1.0:
         return x if inplace else (out.copy_(x) if out is not None else x.clone())
     if (permutation and isinstance(lam, float) and x.requires_grad and not inplace and out is None
-            and not torch.compiler.is_compiling()):
+            and x.numel() >= PERMUTED_MIN_NUMEL and not torch.compiler.is_compiling()):
         return _PermutedLerp.apply(x, lam, index)  # type: ignore[no-any-return,no-untyped-call]
     partner = gather_rows(x, index)  # a copy: writing into x cannot corrupt rows still to be read
     w = lam if isinstance(lam, float) else row_weight(lam, x)
@@ -160,6 +161,10 @@ def lerp_rows(x: Tensor, lam: float | Tensor, index: Tensor, *, out: Tensor | No
     if inplace:
         return x.copy_(mixed)
     return out.copy_(mixed) if out is not None else mixed
+
+
+# Below this many elements autograd's scatter costs less than a Python Function's fixed cost (~50 µs a call)
+PERMUTED_MIN_NUMEL = 1 << 16
 
 
 class _PermutedLerp(torch.autograd.Function):

@@ -13,7 +13,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mixup_any import MixUp
+from mixup_any import MixUp, functional
 from mixup_any.exceptions import MixupError
 from mixup_any.functional import lerp_rows, mix
 
@@ -103,8 +103,23 @@ def test_property_matches_formula_for_any_partner_index(b, n, seed, per_batch):
     torch.testing.assert_close(mix(x.clone(), lam, index, inplace=True), ref)  # not a permutation: still right
 
 
+@pytest.fixture
+def permuted_kernel_always(monkeypatch):
+    """The permutation kernel for every size (it runs from ``PERMUTED_MIN_NUMEL`` elements on)."""
+    monkeypatch.setattr(functional, "PERMUTED_MIN_NUMEL", 0)
+
+
+def test_the_permutation_kernel_runs_only_from_its_size_on():
+    index = torch.randperm(256, generator=torch.Generator().manual_seed(0))
+    for cols, kernel in ((8, False), (functional.PERMUTED_MIN_NUMEL // 256, True)):
+        x = torch.randn(256, cols, requires_grad=True)
+        out = lerp_rows(x, 0.3, index, permutation=True)
+        assert ("Permuted" in type(out.grad_fn).__name__) == kernel
+
+
 @pytest.mark.parametrize("pairing", ["permute", "flip", "roll", "same_class"])
 @pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.usefixtures("permuted_kernel_always")
 def test_gradient_of_a_drawn_plan_equals_autograd_through_index_select(pairing, channels_last):
     # "permute" and "flip" draw permutations, differentiated by the inverse permutation; others by autograd
     mixer = MixUp(alpha=1.0, pairing=pairing, seed=0)
@@ -122,6 +137,7 @@ def test_gradient_of_a_drawn_plan_equals_autograd_through_index_select(pairing, 
         torch.testing.assert_close(x.grad, torch.ones_like(x))
 
 
+@pytest.mark.usefixtures("permuted_kernel_always")
 def test_a_plan_whose_index_is_replaced_is_differentiated_as_any_index():
     x = torch.randn(5, 3, dtype=torch.float64, requires_grad=True)
     p = MixUp(alpha=1.0, seed=0).sample(x.shape)
@@ -132,6 +148,7 @@ def test_a_plan_whose_index_is_replaced_is_differentiated_as_any_index():
     torch.testing.assert_close(got, ref, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.usefixtures("permuted_kernel_always")
 def test_the_permutation_kernel_passes_gradcheck_and_gradgradcheck():
     x = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
     index = torch.randperm(6, generator=torch.Generator().manual_seed(0))
@@ -141,8 +158,9 @@ def test_the_permutation_kernel_passes_gradcheck_and_gradgradcheck():
     assert torch.autograd.gradgradcheck(lambda t: lerp_rows(t, 0.3, index, permutation=True), (x,))
 
 
+@pytest.mark.usefixtures("permuted_kernel_always")
 def test_torch_func_and_forward_mode_ad_see_the_same_mix():
-    # a custom autograd.Function supports neither: the permutation kernel falls back to autograd's ops
+    # the permutation kernel has a jvp and a generated vmap rule
     x, t = torch.randn(6, 4, dtype=torch.float64), torch.randn(6, 4, dtype=torch.float64)
     index = torch.randperm(6, generator=torch.Generator().manual_seed(0))
 
