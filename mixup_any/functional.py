@@ -188,7 +188,8 @@ class _PermutedLerp(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
         index = ctx.index
-        inverse = torch.empty_like(index).scatter_(0, index, torch.arange(index.shape[0], device=index.device))
+        rows = torch.arange(index.shape[0], dtype=index.dtype, device=index.device)
+        inverse = torch.empty_like(index).scatter_(0, index, rows)
         return gather_rows(grad, inverse).lerp_(grad, ctx.w), None, None
 
     @staticmethod

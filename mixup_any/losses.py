@@ -26,7 +26,9 @@ _REDUCTIONS = ("mean", "sum", "none")
 def _reduce(loss: Tensor, reduction: str) -> Tensor:
     if reduction not in _REDUCTIONS:
         raise MixupError(f"Unknown reduction {reduction!r}; expected one of {_REDUCTIONS}.")
-    return loss.mean() if reduction == "mean" else loss.sum() if reduction == "sum" else loss
+    if reduction == "mean":
+        return loss.mean()
+    return loss.sum() if reduction == "sum" else loss
 
 
 def _per_sample(criterion: Callable[..., Tensor]) -> tuple[Callable[..., Tensor], str]:

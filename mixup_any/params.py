@@ -136,7 +136,7 @@ _RECORDS: dict[str, type] = {kind.__name__: kind for kind in (Box, Choice, Swap)
 
 
 def _fields(record: Any) -> dict[str, Any]:
-    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.init}
 
 
 def _check_record(extra: Any, batch_size: int) -> None:
@@ -208,8 +208,9 @@ class MixParams:
             which they keep below 1. ``dataclasses.replace(p, lam=...)`` keeps it: pass ``unmixed_rows=True``
             when the new ``lam`` may hold 1.
         permutation: ``index`` itself when the mixer drew it as a permutation of the rows (``"permute"``,
-            ``"flip"``), else ``None``; a per-batch mix then differentiates with a gather, not a scatter.
-            It is not saved, and a plan whose ``index`` is replaced no longer matches it.
+            ``"flip"``), else ``None`` (read-only: set by the mixer, not saved, dropped by
+            ``dataclasses.replace``); a per-batch mix of at least ``2**16`` elements then differentiates
+            with a gather, not a scatter.
 
     Example:
         >>> from mixup_any import MixUp
@@ -226,7 +227,7 @@ class MixParams:
     site: str | None = None
     mixed: bool = True
     unmixed_rows: bool = True
-    permutation: Tensor | None = dataclasses.field(default=None, repr=False, compare=False)
+    permutation: Tensor | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.index, Tensor) or self.index.ndim != 1 or self.index.dtype not in (torch.int64,
@@ -282,8 +283,14 @@ class MixParams:
         """This plan on ``device`` (the record's tensors move too; Python numbers stay as they are)."""
         def move(v: Any) -> Any:
             return v.to(device) if isinstance(v, Tensor) else v
-        return replace(self, lam=move(self.lam), index=self.index.to(device), target_lam=move(self.target_lam),
-                       extra=map_extra(self.extra, lambda t: t.to(device)))
+        moved = replace(self, lam=move(self.lam), index=self.index.to(device),
+                        target_lam=move(self.target_lam), extra=map_extra(self.extra, lambda t: t.to(device)))
+        return moved._drawn_as_permutation() if self.permutation is self.index else moved
+
+    def _drawn_as_permutation(self) -> MixParams:
+        """This plan, its ``index`` recorded as a permutation (the mixers that draw one call it)."""
+        object.__setattr__(self, "permutation", self.index)  # a frozen field, set once by its own class
+        return self
 
     def state_dict(self) -> dict[str, Any]:
         """A plain dict (CPU tensors and Python numbers) for logging or saving; :meth:`from_state_dict` replays it."""

@@ -80,10 +80,13 @@ def _select(model: nn.Module, named: Named, spec: Any) -> Named:
         word = re.sub(r"[\\^$()|?*+\[\]{}]", "", spec[3:])
     elif any(ch in spec for ch in "*?["):
         found = [(n, m) for n, m in named if fnmatch.fnmatchcase(n, spec)]
-        missing, word = f"No module name matches the glob {spec!r}", spec.replace("*", "").replace("?", "")
+        missing = f"No module name matches the glob {spec!r}"
+        word = spec.replace("*", "").replace("?", "")
     else:
         found = [(n, m) for n, m in named if n == spec]
-        missing, word, names = f"No module named {spec!r} in {owner}", spec, names + [INPUT]
+        missing = f"No module named {spec!r} in {owner}"
+        word = spec
+        names = names + [INPUT]
     if not found:
         raise HookSiteError(missing if word is None else f"{missing}; {_close(word, names)}. {_HINT}")
     return found

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from mixup_any import MixUp, functional
 from mixup_any.exceptions import MixupError
 from mixup_any.functional import lerp_rows, mix
+from mixup_any.params import MixParams
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
 SHAPES = [((6, 3, 64, 64), False), ((6, 3, 64, 64), True), ((7, 3, 8, 8), True), ((9, 40, 300), False),
@@ -177,3 +178,14 @@ def test_torch_func_and_forward_mode_ad_see_the_same_mix():
         dual = torch.autograd.forward_ad.make_dual(x.clone().requires_grad_(), t)
         tangent = torch.autograd.forward_ad.unpack_dual(f(dual)).tangent
     torch.testing.assert_close(tangent, torch.lerp(t.index_select(0, index), t, 0.3))
+
+
+def test_the_permutation_record_is_not_saved_and_moves_with_the_plan():
+    p = MixUp(alpha=1.0, seed=0).sample((4, 3))
+    assert p.permutation is p.index and "permutation" not in p.state_dict()
+    moved = p.to("meta")
+    assert moved.permutation is moved.index
+    assert dataclasses.replace(p, lam=0.5).permutation is None  # a changed plan claims nothing
+    assert MixParams.from_state_dict(p.state_dict()).permutation is None
+    with pytest.raises(TypeError):
+        MixParams(lam=0.5, index=p.index, permutation=p.index)  # set by the mixer only

@@ -88,8 +88,10 @@ def box_mask(box: Tensor, shape: Sequence[int], axes: Sequence[int]) -> Tensor:
     inside = (pos < box.view(b, k, 2, 1)).diff(dim=2)
     mask = None
     for d, a in enumerate(axes):  # axis d as a view (B, 1, .., n_d, .., 1) of its row of `inside`
-        size, stride = [b] + [1] * (len(shape) - 1), [inside.stride(0)] + [0] * (len(shape) - 1)
-        size[a], stride[a] = shape[a], 1
+        size = [b] + [1] * (len(shape) - 1)
+        size[a] = shape[a]
+        stride = [inside.stride(0)] + [0] * (len(shape) - 1)
+        stride[a] = 1
         along = inside.as_strided(size, stride, d * inside.stride(1))
         mask = along if mask is None else mask & along
     assert mask is not None

@@ -164,8 +164,8 @@ class MixUp(Mixer):
         if rows is not None:
             lam = torch.where(rows, lam, 1.0)
         # a per-row Beta or uniform draw stays below 1 (every row mixes); a fixed lam or a range can reach 1
-        return MixParams(lam=lam, index=index, unmixed_rows=rows is not None or self.lam is not None,
-                         permutation=index if self._pairing_policy.strategy in ("permute", "flip") else None)
+        p = MixParams(lam=lam, index=index, unmixed_rows=rows is not None or self.lam is not None)
+        return p._drawn_as_permutation() if self._pairing_policy.strategy in ("permute", "flip") else p
 
     def mix(self, x: Any, params: MixParams, *, inplace: bool = False) -> Any:
         """Lerp a tensor ``(B, ...)`` or a nested batch of float tensors with its partners: plans without a record."""
