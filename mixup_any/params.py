@@ -277,7 +277,7 @@ class MixParams:
 
     def at_site(self, site: str | None) -> MixParams:
         """This plan labelled with ``site`` (a copy; the tensors are shared)."""
-        return self if site == self.site else replace(self, site=site)
+        return self if site == self.site else self._same_partners(replace(self, site=site))
 
     def to(self, device: torch.device | str) -> MixParams:
         """This plan on ``device`` (the record's tensors move too; Python numbers stay as they are)."""
@@ -285,7 +285,11 @@ class MixParams:
             return v.to(device) if isinstance(v, Tensor) else v
         moved = replace(self, lam=move(self.lam), index=self.index.to(device),
                         target_lam=move(self.target_lam), extra=map_extra(self.extra, lambda t: t.to(device)))
-        return moved._drawn_as_permutation() if self.permutation is self.index else moved
+        return self._same_partners(moved)
+
+    def _same_partners(self, new: MixParams) -> MixParams:
+        """``new``, this plan moved or relabelled (the same partners), recorded as a permutation if this one is."""
+        return new._drawn_as_permutation() if self.permutation is self.index else new
 
     def _drawn_as_permutation(self) -> MixParams:
         """This plan, its ``index`` recorded as a permutation (the mixers that draw one call it)."""

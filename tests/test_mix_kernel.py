@@ -189,3 +189,21 @@ def test_the_permutation_record_is_not_saved_and_moves_with_the_plan():
     assert MixParams.from_state_dict(p.state_dict()).permutation is None
     with pytest.raises(TypeError):
         MixParams(lam=0.5, index=p.index, permutation=p.index)  # set by the mixer only
+
+
+def test_a_hook_site_mixes_with_the_permutation_kernel(monkeypatch):
+    # the handle labels the plan with its site (at_site): the permutation record must survive it
+    from torch import nn
+
+    from mixup_any import attach
+
+    calls = []
+    kernel = functional._PermutedLerp.apply
+    monkeypatch.setattr(functional._PermutedLerp, "apply", lambda *a: calls.append(1) or kernel(*a))
+    p = MixUp(alpha=1.0, seed=0).sample((4, 3))
+    assert p.at_site("x").permutation is p.at_site("x").index
+    model = nn.Sequential(nn.Linear(8, 256), nn.ReLU(), nn.Linear(256, 2))
+    with attach(MixUp(alpha=1.0, seed=0), model, at="0") as mix:
+        mix.arm(torch.zeros(256, dtype=torch.long))
+        model(torch.randn(256, 8)).sum().backward()
+    assert calls == [1] and mix.params.permutation is mix.params.index
