@@ -73,9 +73,12 @@ class FeatureCache:
             raise MixupError(f"batch_size must be a positive int, got {batch_size!r}.")
         n = self.features.shape[0]
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        for idx in order[: n - n % batch_size if drop_last else n].split(batch_size):
-            yield (self.features[idx.to(self.features.device)],
-                   None if self.targets is None else self.targets[idx.to(self.targets.device)])
+        order = order[: n - n % batch_size if drop_last else n]
+        # the order copied to each tensor's device once, not once per batch
+        rows = order.to(self.features.device).split(batch_size)
+        target_rows = rows if self.targets is None else order.to(self.targets.device).split(batch_size)
+        for idx, target_idx in zip(rows, target_rows):
+            yield self.features[idx], None if self.targets is None else self.targets[target_idx]
 
 
 def cache_features(
