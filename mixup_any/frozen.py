@@ -77,7 +77,7 @@ class FeatureCache:
         # the order copied to each tensor's device once, not once per batch
         rows = order.to(self.features.device).split(batch_size)
         target_rows = rows if self.targets is None else order.to(self.targets.device).split(batch_size)
-        for idx, target_idx in zip(rows, target_rows):
+        for idx, target_idx in zip(rows, target_rows, strict=True):
             yield self.features[idx], None if self.targets is None else self.targets[target_idx]
 
 
