@@ -421,3 +421,15 @@ def test_a_plan_of_the_other_mixer_is_refused(dense):
         dense(MixUp())(x, second, params=CutMix(seed=0).sample(x.shape))
     with pytest.raises(MixupError, match="CutMix replays plans with Box, but this plan carries no record"):
         dense(CutMix())(x, second, params=MixUp(seed=0).sample(x.shape))
+
+
+def test_a_given_plan_for_another_batch_is_refused_by_the_core_check():
+    imgs = [torch.rand(3, 8, 8) for _ in range(3)]
+    targets = [{"boxes": torch.tensor([[0.0, 0.0, 4.0, 4.0]]), "labels": torch.tensor([1])} for _ in range(3)]
+    with pytest.raises(MixupError, match=r"DetectionMix.*plan is for 2 rows, but the batch has 3 images"):
+        DetectionMix(MixUp(alpha=1.0))(imgs, targets, params=MixParams.identity(2))
+    seg = SegmentationMix(MixUp(alpha=1.0), num_classes=3)
+    with pytest.raises(MixupError, match=r"SegmentationMix.*plan is for 2 rows, but the batch has 3"):
+        seg(torch.rand(3, 3, 8, 8), torch.zeros(3, 8, 8, dtype=torch.long), params=MixParams.identity(2))
+    with pytest.raises(MixupError, match="needs a MixParams"):
+        seg(torch.rand(3, 3, 8, 8), torch.zeros(3, 8, 8, dtype=torch.long), params={"lam": 0.5})

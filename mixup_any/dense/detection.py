@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..exceptions import MixupError
 from ..mixers import CutMix, Mixer, MixUp
-from ..params import Box, MixParams, check_extra
+from ..params import Box, MixParams, check_extra, check_given
 from .boxes import BoxFormat, check_boxes, check_shape, from_xyxy, plain, rewrap, to_xyxy
 
 __all__ = ["DetectionMix", "box_weighted_loss"]
@@ -189,9 +189,8 @@ class DetectionMix:
         xyxy, fmt = self._boxes(targets, imgs)
         if params is None:
             params = self.sample(imgs, generator=generator)
-        if params.batch_size != len(imgs):
-            raise MixupError(f"The given params are for batch size {params.batch_size}, but there are {len(imgs)} "
-                             "images.")
+        else:
+            check_given(params, "DetectionMix(images, targets, params=...)", len(imgs), rows="images")
         if not params.mixed:
             return images, [{**t, "weights": torch.ones(len(t["boxes"]), device=t["boxes"].device)} for t in targets]
         check_extra(params, (type(None), Box), "DetectionMix (MixUp and CutMix plans; wrap each mixer of a "

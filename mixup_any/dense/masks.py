@@ -17,7 +17,7 @@ from ..exceptions import MixupError
 from ..functional import check_class_indices, check_same_device, gather_rows
 from ..mixers import CutMix, Mixer, MixUp
 from ..mixers.cutmix import box_mask
-from ..params import Box, MixParams, check_extra
+from ..params import Box, MixParams, check_extra, check_given
 from .boxes import plain, rewrap
 
 __all__ = ["MixedMask", "SegmentationMix", "mixed_mask_loss"]
@@ -207,8 +207,8 @@ class SegmentationMix:
         b = x.shape[0]
         if params is None:
             params = self.mixer.sample(x.shape, device=x.device, generator=generator)
-        if params.batch_size != b:
-            raise MixupError(f"The given params are for batch size {params.batch_size}, but images have {b} rows.")
+        else:
+            check_given(params, "SegmentationMix(images, masks, params=...)", b)
         if not params.mixed:
             return images, MixedMask(m, m, torch.ones(b, 1, 1, device=m.device), self.ignore_index)
         check_extra(params, (type(None), Box), "SegmentationMix (MixUp and CutMix plans)")
