@@ -361,6 +361,11 @@ class MixHandle:
         """Whether the next forward will be mixed."""
         return self._armed
 
+    @property
+    def taken(self) -> bool:
+        """Whether the last armed forward's target was taken (:meth:`target` or :meth:`loss`)."""
+        return self._consumed
+
     def arm(self, labels: Tensor | None = None, *, params: MixParams | None = None) -> None:
         """Mix the next forward of the model (only that one).
 

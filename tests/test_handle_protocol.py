@@ -348,3 +348,18 @@ def test_a_table_route_without_sites_still_refuses_a_second_live_handle():
             attach(swap, model)
     with attach(swap, model):  # removed: free again
         pass
+
+
+def test_taken_says_whether_the_armed_forwards_target_was_taken():
+    model, y = nn.Sequential(nn.Linear(4, 3)), torch.tensor([0, 1, 2, 1])
+    with attach(MixUp(alpha=1.0, seed=0), model, at="0") as mix:
+        mix.arm(y)
+        assert not mix.taken
+        model(torch.randn(4, 4))
+        assert not mix.taken
+        mix.target(y)
+        assert mix.taken
+        mix.arm(y)
+        out = model(torch.randn(4, 4))
+        mix.loss(F.cross_entropy, out, y)
+        assert mix.taken

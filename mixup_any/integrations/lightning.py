@@ -185,12 +185,9 @@ class MixupCallback(pl.Callback):
                 f"MixupCallback armed the hook sites {mix.sites} but the hooked module's forward did not run "
                 "in training_step. Call the model (self(x) or the module named by module=) in training_step."
             )
-        try:  # a draw's target can be taken once: if taking it here works, training_step did not take it
-            mix.target(cast(Tensor, mix.labels))
-        except HookSiteError:
-            if mix.params is None:  # the forward ran but no selected site did
-                raise
+        if mix.taken:
             return
+        mix.target(cast(Tensor, mix.labels))  # raises if the forward ran but no selected site did
         raise HookSiteError(
             f"The batch was mixed at site {mix.params.site if mix.params else None!r}, but its mixed target was not "
             "taken: the loss used unmixed labels. In training_step use mixed_loss(criterion, output, "
