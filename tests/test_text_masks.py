@@ -87,3 +87,9 @@ def test_a_per_batch_lam_of_one_keeps_every_mask():
     assert torch.equal(mix_attention_mask(mask, plan, "union"), mask)
     assert torch.equal(mix_attention_mask(mask, MixParams(lam=0.5, index=torch.tensor([1, 0])), "union"),
                        torch.ones(2, 4, dtype=mask.dtype))
+
+
+def test_a_plan_on_another_device_than_the_mask_is_refused_not_copied():
+    plan = MixParams(lam=0.5, index=torch.tensor([1, 0], device="meta"))
+    with pytest.raises(MixupError, match="plan is on meta but attention_mask is on cpu"):
+        mix_attention_mask(torch.ones(2, 3, dtype=torch.long), plan)

@@ -126,11 +126,12 @@ def _epoch(est: Any, model: TabularMLP, mixing: Any, opt: torch.optim.Optimizer,
     n = train_idx.shape[0]
     perm = train_idx[torch.randperm(n, generator=g)]
     total = torch.zeros(())
+    pool = y[train_idx] if whole_set else None  # whole-set C-Mixup's candidate labels, one per fit
     for start in range(0, n, bs):
         idx = perm[start:start + bs]
         b = idx.shape[0]
         rows = idx if not whole_set else torch.cat([idx, train_idx[label_distance_partners(
-            y[idx], float(est.bandwidth), g, pool=y[train_idx], same=idx[:, None] == train_idx[None, :])]])
+            y[idx], float(est.bandwidth), g, pool=pool, same=idx[:, None] == train_idx[None, :])]])
         xc, xk, yb = x_cont[rows], x_cat[rows], y[rows]
         clean = model(xc[:b], xk[:b]) if mode == "regmixup" else None
         mixing.arm(yb, params=mixing.adapter.tabular.sample(xc, xk, labels=yb, generator=g))

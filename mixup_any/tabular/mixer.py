@@ -21,11 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..exceptions import MixupError
+from ..functional import check_same_device, gather_rows
 from ..handle import Adapter, Argument, MixHandle, Route, mixes
 from ..mixers.base import Mixer
 from ..mixers.mixup import MixUp
 from ..params import MixParams, Swap, check_extra
-from ..sampling import same_device
 from ..targets import MixedTarget
 from .model import check_codes
 
@@ -156,11 +156,8 @@ class TabularMixer(Route):
         if onehot:
             return cont, self.mixer.mix(one_hot_blocks(x_cat, self.cardinalities), plain)
         if isinstance(params.extra, Swap):
-            if not same_device(params.device, x_cat.device):
-                raise MixupError(f"The plan is on {params.device} but x_cat is on {x_cat.device}: draw the plan where "
-                                 "the batch lives (a plan is never copied between devices).")
-            partner = x_cat.index_select(0, params.index)
-            return cont, torch.where(params.extra.mask, partner, x_cat)
+            check_same_device(x_cat, params.index, "x_cat")
+            return cont, torch.where(params.extra.mask, gather_rows(x_cat, params.index), x_cat)
         return cont, x_cat
 
     def mix_target(self, y: Tensor, params: MixParams) -> MixedTarget:

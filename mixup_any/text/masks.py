@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ..exceptions import MixupError
+from ..functional import check_same_device, gather_rows
 from ..params import MixParams
 
 __all__: list[str] = []  # internal: the public names are re-exported by the package
@@ -68,9 +69,10 @@ def mix_attention_mask(mask: Tensor, params: MixParams, rule: MaskRule = "union"
             got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise MixupError(f"A mask rule must return a tensor of shape {tuple(mask.shape)}, got {got}.")
         return out.to(mask.dtype)
-    partner = mask.index_select(0, params.index.to(mask.device))
+    check_same_device(mask, params.index, "attention_mask")
+    partner = gather_rows(mask, params.index)
     combined = torch.maximum(mask, partner) if rule == "union" else torch.minimum(mask, partner)
     if isinstance(params.lam, float):  # one λ for the batch: every row is mixed, unless λ is 1 (an empty box)
         return combined if params.lam < 1 else mask
-    mixed_rows = (params.lam.to(mask.device) < 1).unsqueeze(1)
+    mixed_rows = (params.lam < 1).unsqueeze(1)
     return torch.where(mixed_rows, combined, mask)
